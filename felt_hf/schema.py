@@ -1,0 +1,233 @@
+"""The single source of truth for FELT's layout and for the typed rows this package makes.
+
+Column names of the Py-Feat CSVs, the 20 action units, the 7 emotion scores, the RAVDESS
+label tables, which columns FELT smoothed, the per-frame arrays of a trial row with their units,
+the configs and the split rule all live here. The reader, the builder, the converter, the card,
+the regeneration code and the tests read these names; none of them spells a column itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FPS = 29.97  # RAVDESS video frame rate; FELT's `approx_time` and our `time_s` derive from it.
+VIDEO_SIZE = (720, 1280)  # height, width of RAVDESS full-AV video in pixels
+NUM_LANDMARKS = 68
+EMBEDDING_DIM = 512
+
+# --- CSV column groups (Py-Feat 0.6.2 names) ---------------------------------------------
+FACE_BOX_COLUMNS = ("FaceRectX", "FaceRectY", "FaceRectWidth", "FaceRectHeight")
+FACE_SCORE_COLUMN = "FaceScore"
+LANDMARK_X_COLUMNS = tuple(f"x_{i}" for i in range(NUM_LANDMARKS))
+LANDMARK_Y_COLUMNS = tuple(f"y_{i}" for i in range(NUM_LANDMARKS))
+POSE_COLUMNS = ("Pitch", "Roll", "Yaw")
+AU_NAMES = (
+    "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU11", "AU12",
+    "AU14", "AU15", "AU17", "AU20", "AU23", "AU24", "AU25", "AU26", "AU28", "AU43",
+)  # fmt: skip
+AU_DESCRIPTIONS = {
+    "AU01": "inner brow raiser", "AU02": "outer brow raiser", "AU04": "brow lowerer",
+    "AU05": "upper lid raiser", "AU06": "cheek raiser", "AU07": "lid tightener",
+    "AU09": "nose wrinkler", "AU10": "upper lip raiser", "AU11": "nasolabial deepener",
+    "AU12": "lip corner puller", "AU14": "dimpler", "AU15": "lip corner depressor",
+    "AU17": "chin raiser", "AU20": "lip stretcher", "AU23": "lip tightener",
+    "AU24": "lip pressor", "AU25": "lips part", "AU26": "jaw drop", "AU28": "lip suck",
+    "AU43": "eyes closed",
+}  # fmt: skip
+PRESENCE_AUS = ("AU07", "AU11", "AU20")  # the FELT record calls these 0/1 presence
+EMOTION_SCORE_NAMES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+IDENTITY_LABEL_COLUMN = "Identity"
+IDENTITY_COLUMNS = tuple(f"Identity_{i}" for i in range(1, EMBEDDING_DIM + 1))
+FRAME_COLUMN = "frame"
+SECOND_FRAME_COLUMN = "frame.1"  # what pandas calls the second `frame` once read and re-saved
+INPUT_COLUMN = "input"
+APPROX_TIME_COLUMN = "approx_time"
+
+# Columns FELT smoothed (Butterworth + filtfilt + Savitzky-Golay); not FaceScore, the
+# emotions or the identity. In CSV order.
+SMOOTHED_COLUMNS = FACE_BOX_COLUMNS + LANDMARK_X_COLUMNS + LANDMARK_Y_COLUMNS + POSE_COLUMNS + AU_NAMES
+
+# The 687 data columns of a Py-Feat 0.6.2 `detect_video` result, in order; the leading index
+# column (also named `frame`) comes on top when written with `to_csv(path)`.
+PYFEAT_DATA_COLUMNS = (
+    FACE_BOX_COLUMNS
+    + (FACE_SCORE_COLUMN,)
+    + LANDMARK_X_COLUMNS
+    + LANDMARK_Y_COLUMNS
+    + POSE_COLUMNS
+    + AU_NAMES
+    + EMOTION_SCORE_NAMES
+    + (IDENTITY_LABEL_COLUMN,)
+    + IDENTITY_COLUMNS
+    + (INPUT_COLUMN, FRAME_COLUMN, APPROX_TIME_COLUMN)
+)
+
+
+def header_for(layout: str) -> tuple[str, ...]:
+    """The exact header of a FELT CSV in one of its layouts.
+
+    ``raw``: written by ``to_csv(path)``: index ``frame`` first, a second ``frame`` near the end.
+    ``smoothed``: read back by pandas (second ``frame`` became ``frame.1``), written ``index=False``.
+    ``raw_resaved``: raw re-saved by the forward-fill step with the index again: empty first name.
+    ``smoothed_resaved``: smoothed made from a re-saved raw file: ``Unnamed: 0`` first.
+    """
+    read_back = (FRAME_COLUMN,) + PYFEAT_DATA_COLUMNS[:-2] + (SECOND_FRAME_COLUMN, APPROX_TIME_COLUMN)
+    if layout == "raw":
+        return (FRAME_COLUMN,) + PYFEAT_DATA_COLUMNS
+    if layout == "smoothed":
+        return read_back
+    if layout == "raw_resaved":
+        return ("",) + read_back
+    if layout == "smoothed_resaved":
+        return ("Unnamed: 0",) + read_back
+    raise ValueError(f"unknown CSV layout {layout!r}; expected one of {CSV_LAYOUTS}")
+
+
+CSV_LAYOUTS = ("raw", "smoothed", "raw_resaved", "smoothed_resaved")
+
+
+# --- per-frame arrays of a trial row ---------------------------------------------------------
+@dataclass(frozen=True)
+class FrameArray:
+    """One per-frame float32 array of a trial row and the CSV columns it is made of.
+
+    ``csv_columns`` are in the order that a C-order reshape to ``(T, *shape)`` expects.
+    """
+
+    name: str
+    csv_columns: tuple[str, ...]
+    shape: tuple[int, ...]
+    unit: str
+    description: str
+    required: bool = True
+
+    @property
+    def width(self) -> int:
+        return len(self.csv_columns)
+
+
+def _interleave(xs: tuple[str, ...], ys: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(c for pair in zip(xs, ys) for c in pair)
+
+
+FRAME_ARRAYS: tuple[FrameArray, ...] = (
+    FrameArray(
+        "face_box", FACE_BOX_COLUMNS, (4,), "px",
+        "Face bounding box x, y (top-left corner), width, height in video pixels (1280x720).",
+    ),
+    FrameArray("face_score", (FACE_SCORE_COLUMN,), (), "probability 0-1", "Face detector confidence."),
+    FrameArray(
+        "landmarks", _interleave(LANDMARK_X_COLUMNS, LANDMARK_Y_COLUMNS), (NUM_LANDMARKS, 2), "px",
+        "68 2-D facial landmarks (iBUG 68-point order), [..., 0] = x, [..., 1] = y, video pixels.",
+    ),
+    FrameArray("head_pose", POSE_COLUMNS, (3,), "degrees", "Head pose pitch, roll, yaw (img2pose)."),
+    FrameArray(
+        "action_units", AU_NAMES, (len(AU_NAMES),), "probability 0-1",
+        "Action unit activations, xgb classifier probabilities, in AU_NAMES order.",
+    ),
+    FrameArray(
+        "emotions", EMOTION_SCORE_NAMES, (len(EMOTION_SCORE_NAMES),), "probability 0-1",
+        "ResMaskNet emotion scores, in EMOTION_SCORE_NAMES order (sum to 1).",
+    ),
+    FrameArray(
+        "identity_embedding", IDENTITY_COLUMNS, (EMBEDDING_DIM,), "FaceNet embedding (unitless)",
+        "512-d FaceNet identity embedding; NaN where the CSV has none (older Py-Feat output).",
+        required=False,
+    ),
+)  # fmt: skip
+FRAME_ARRAYS_BY_NAME = {a.name: a for a in FRAME_ARRAYS}
+# The names that are stored as Array2D/Array3D with a dynamic first (time) dimension.
+
+# --- RAVDESS labels ------------------------------------------------------------------------------
+MODALITIES = {1: "full-AV", 2: "video-only", 3: "audio-only"}
+VOCAL_CHANNELS = ("speech", "song")  # codes 01, 02
+EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")  # 01..08
+SONG_EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful")
+INTENSITIES = ("normal", "strong")  # 01, 02
+STATEMENTS = ("Kids are talking by the door", "Dogs are sitting by the door")  # 01, 02
+SEXES = ("male", "female")  # odd actor = male, even = female
+NUM_ACTORS = 24
+ACTORS_WITHOUT_SONG = (18,)
+
+# --- configs and splits --------------------------------------------------------------------------
+VARIANTS = ("raw", "smoothed")
+CONFIG_NAMES = ("raw_speech", "raw_song", "smoothed_speech", "smoothed_song")
+DEFAULT_CONFIG = "smoothed_speech"
+SPLIT_NAMES = ("train", "validation", "test")
+# Actor-disjoint and balanced by sex: 9+9 / 1+1 / 2+2 male+female actors.
+DEFAULT_SPLIT_ACTORS: dict[str, tuple[int, ...]] = {
+    "train": tuple(range(1, 19)),
+    "validation": (19, 20),
+    "test": (21, 22, 23, 24),
+}
+
+
+def config_parts(config_name: str) -> tuple[str, str]:
+    """``"smoothed_speech"`` -> ``("smoothed", "speech")``, rejecting unknown names."""
+    if config_name not in CONFIG_NAMES:
+        raise ValueError(f"unknown FELT config {config_name!r}; expected one of {CONFIG_NAMES}")
+    variant, channel = config_name.split("_")
+    return variant, channel
+
+
+def archive_stem(config_name: str) -> str:
+    """The FELT archive name of a config without ``.zip``, e.g. ``smoothed_motion_speech``."""
+    variant, channel = config_parts(config_name)
+    return f"{variant}_motion_{channel}"
+
+
+# --- the typed row -------------------------------------------------------------------------------
+# Trial-level columns in row order, with a one-line description each (the card prints these).
+TRIAL_COLUMNS: dict[str, str] = {
+    "trial_id": "RAVDESS file name without extension, MM-VV-EE-II-SS-RR-AA (e.g. 01-01-03-02-01-01-12)",
+    "vocal_channel": "speech or song (VV)",
+    "emotion": "RAVDESS emotion label (EE), the classification target",
+    "intensity": "normal or strong (II); neutral has only normal",
+    "statement": "the sentence spoken or sung (SS)",
+    "repetition": "1 or 2 (RR)",
+    "actor": "actor number 1-24 (AA)",
+    "sex": "actor sex: odd actors male, even female",
+    "num_frames": "number of video frames tracked (T)",
+    "source_video": "the `input` path Py-Feat recorded (as written on the producing machine)",
+}
+PER_FRAME_INDEX_COLUMNS: dict[str, str] = {
+    "frame": "video frame number as written by Py-Feat (0-based in Py-Feat 0.6.2), shape (T,)",
+    "time_s": "seconds from the start of the video, frame / 29.97, shape (T,)",
+    "num_faces": "faces detected in that frame (0 = no face: NaN row; 2 = two-face frame, one kept)",
+}
+
+
+def trial_features():
+    """The ``datasets.Features`` of one trial row.
+
+    Per-frame arrays of rank >= 2 are ``Array2D``/``Array3D`` with a dynamic first dimension:
+    ``datasets`` formats those hundreds of times faster than nested ``List`` columns.
+    """
+    from datasets import Array2D, Array3D, ClassLabel, Features, List, Value
+
+    feats: dict = {
+        "trial_id": Value("string"),
+        "vocal_channel": ClassLabel(names=list(VOCAL_CHANNELS)),
+        "emotion": ClassLabel(names=list(EMOTIONS)),
+        "intensity": ClassLabel(names=list(INTENSITIES)),
+        "statement": ClassLabel(names=list(STATEMENTS)),
+        "repetition": Value("int8"),
+        "actor": Value("int8"),
+        "sex": ClassLabel(names=list(SEXES)),
+        "num_frames": Value("int32"),
+        "source_video": Value("string"),
+        "frame": List(Value("int32")),
+        "time_s": List(Value("float32")),
+        "num_faces": List(Value("uint8")),
+    }
+    for arr in FRAME_ARRAYS:
+        if arr.shape == ():
+            feats[arr.name] = List(Value("float32"))
+        elif len(arr.shape) == 1:
+            feats[arr.name] = Array2D(shape=(None, *arr.shape), dtype="float32")
+        else:
+            feats[arr.name] = Array3D(shape=(None, *arr.shape), dtype="float32")
+    return Features(feats)
+
+
+ROW_COLUMNS = tuple(TRIAL_COLUMNS) + tuple(PER_FRAME_INDEX_COLUMNS) + tuple(a.name for a in FRAME_ARRAYS)
