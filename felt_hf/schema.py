@@ -107,7 +107,7 @@ class FrameArray:
 
 
 def _interleave(xs: tuple[str, ...], ys: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(c for pair in zip(xs, ys) for c in pair)
+    return tuple(c for pair in zip(xs, ys, strict=True) for c in pair)
 
 
 FRAME_ARRAYS: tuple[FrameArray, ...] = (
