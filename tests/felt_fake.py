@@ -1,0 +1,100 @@
+"""Small synthetic FELT trial rows and hub folders for the training-loop tests.
+
+Independent of the converter so the stats/torch/frames tests can run on their own; the rows
+follow ``schema.trial_features()`` exactly (labels from real RAVDESS ids, NaN no-face frames).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from felt_hf import schema
+from felt_hf.ravdess import expected_trial_ids, parse_trial_id
+
+
+def make_row(trial_id: str, num_frames: int, rng: np.random.Generator, nan_frames: int = 1) -> dict:
+    """One trial row; the first ``nan_frames`` frames have no face (NaN), as FELT's leading gaps."""
+    t = num_frames
+    labels = parse_trial_id(trial_id)
+    box = np.array([500.0, 200.0, 260.0, 300.0]) + rng.normal(0, 3, (t, 4))
+    base = rng.uniform(0.1, 0.9, (schema.NUM_LANDMARKS, 2))
+    landmarks = box[:, None, :2] + base[None] * box[:, None, 2:] + rng.normal(0, 1, (t, schema.NUM_LANDMARKS, 2))
+    emotions = rng.dirichlet(np.ones(len(schema.EMOTION_SCORE_NAMES)), t)
+    emb = rng.normal(0, 1, (t, schema.EMBEDDING_DIM))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    arrays = {
+        "face_box": box,
+        "face_score": rng.uniform(0.9, 1.0, t),
+        "landmarks": landmarks,
+        "head_pose": rng.normal(0, 8, (t, 3)),
+        "action_units": rng.uniform(0, 1, (t, len(schema.AU_NAMES))),
+        "emotions": emotions,
+        "identity_embedding": emb,
+    }
+    arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
+    num_faces = np.ones(t, dtype=np.uint8)
+    for v in arrays.values():
+        v[:nan_frames] = np.nan
+    num_faces[:nan_frames] = 0
+    frame = np.arange(t, dtype=np.int32)
+    return {
+        **labels.as_row(),
+        "num_frames": t,
+        "source_video": f"C:\\RAVDESS\\{trial_id}.mp4",
+        "frame": frame,
+        "time_s": (frame / schema.FPS).astype(np.float32),
+        "num_faces": num_faces,
+        **arrays,
+    }
+
+
+def make_rows(actors: tuple[int, ...], rng: np.random.Generator, per_actor: int = 4, frames=(12, 40)) -> list[dict]:
+    """``per_actor`` speech trials for each actor, cycling through the emotions."""
+    rows = []
+    for a in actors:
+        ids = expected_trial_ids("speech", (a,))
+        step = max(1, len(ids) // per_actor)
+        for tid in ids[::step][:per_actor]:
+            rows.append(make_row(tid, int(rng.integers(frames[0], frames[1] + 1)), rng))
+    return rows
+
+
+def to_dataset(rows: list[dict]):
+    import datasets
+
+    cols = {c: [r[c] for r in rows] for c in schema.ROW_COLUMNS}
+    return datasets.Dataset.from_dict(cols, features=schema.trial_features())
+
+
+SPLIT_ACTORS_SMALL = {"train": (1, 2, 3, 4, 5, 6), "validation": (19, 20), "test": (21, 22)}
+
+
+def write_hub(
+    out: Path,
+    *,
+    config: str = "smoothed_speech",
+    shards: dict[str, int] | None = None,
+    per_actor: int = 4,
+    seed: int = 0,
+    split_actors: dict[str, tuple[int, ...]] = SPLIT_ACTORS_SMALL,
+    frames=(12, 40),
+) -> dict[str, list[dict]]:
+    """Write ``out/<config>/<split>-0000i-of-0000n.parquet`` and a README declaring the config."""
+    rng = np.random.default_rng(seed)
+    shards = shards or {"train": 4, "validation": 2, "test": 2}
+    out = Path(out)
+    (out / config).mkdir(parents=True, exist_ok=True)
+    all_rows = {}
+    for split, actors in split_actors.items():
+        rows = make_rows(actors, rng, per_actor=per_actor, frames=frames)
+        all_rows[split] = rows
+        n = shards.get(split, 1)
+        for i, part in enumerate(np.array_split(np.arange(len(rows)), n)):
+            to_dataset([rows[j] for j in part]).to_parquet(str(out / config / f"{split}-{i:05d}-of-{n:05d}.parquet"))
+    files = "\n".join(f'      - split: {s}\n        path: "{config}/{s}-*"' for s in split_actors)
+    (out / "README.md").write_text(
+        f"---\nconfigs:\n  - config_name: {config}\n    default: true\n    data_files:\n{files}\n---\n# fake FELT\n"
+    )
+    return all_rows

@@ -1,0 +1,114 @@
+"""Normalisation statistics: exact merging, NaN handling, JSON round trip, quantile resolution."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from felt_hf import schema
+from felt_hf.stats import HISTOGRAM_SPECS, FeatureStats, compute_stats, load_stats, write_stats_json
+
+try:
+    from felt_fake import make_row
+except ImportError:  # tests/ imported as a package
+    from tests.felt_fake import make_row
+
+
+@pytest.fixture(scope="module")
+def rows():
+    rng = np.random.default_rng(1)
+    ids = ["01-01-01-01-01-01-01", "01-01-03-02-01-02-02", "01-01-05-01-02-01-03", "01-01-08-02-02-02-04"]
+    return [make_row(tid, int(rng.integers(15, 50)), rng, nan_frames=i) for i, tid in enumerate(ids * 2)]
+
+
+def _stack(rows, name):
+    width = schema.FRAME_ARRAYS_BY_NAME[name].width
+    return np.concatenate([np.asarray(r[name], dtype=np.float64).reshape(-1, width) for r in rows])
+
+
+def test_matches_numpy_and_ignores_nan(rows):
+    st = compute_stats(rows)
+    assert st.num_trials == len(rows)
+    assert st.num_frames == sum(r["num_frames"] for r in rows)
+    for name in ("landmarks", "action_units", "face_score", "identity_embedding"):
+        x = _stack(rows, name)
+        acc = st[name]
+        np.testing.assert_array_equal(acc.count, np.isfinite(x).sum(0))
+        np.testing.assert_allclose(acc.mean, np.nanmean(x, 0), rtol=1e-12)
+        np.testing.assert_allclose(acc.std, np.nanstd(x, 0), rtol=1e-9)
+        np.testing.assert_array_equal(acc.min, np.nanmin(x, 0))
+        np.testing.assert_array_equal(acc.max, np.nanmax(x, 0))
+    assert st.mean("landmarks").shape == (schema.NUM_LANDMARKS, 2)
+
+
+def test_merge_is_exact_in_any_grouping(rows):
+    whole = compute_stats(rows)
+    parts = [compute_stats(rows[i::3]) for i in range(3)]
+    merged = FeatureStats().merge(parts[2]).merge(parts[0]).merge(parts[1])
+    assert merged.num_frames == whole.num_frames
+    for name, acc in whole.features.items():
+        m = merged[name]
+        np.testing.assert_array_equal(m.count, acc.count)
+        np.testing.assert_array_equal(m.hist, acc.hist)
+        np.testing.assert_array_equal(m.min, acc.min)
+        np.testing.assert_allclose(m.mean, acc.mean, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(m.m2, acc.m2, rtol=1e-10, atol=1e-10)
+
+
+def test_quantiles_within_one_bin(rows):
+    st = compute_stats(rows)
+    for name in ("landmarks", "action_units", "head_pose"):
+        x = _stack(rows, name)
+        res = HISTOGRAM_SPECS[name].resolution
+        for q, got in st[name].quantiles((0.05, 0.5, 0.95)).items():
+            lower = np.nanquantile(x, q, axis=0, method="lower")
+            higher = np.nanquantile(x, q, axis=0, method="higher")
+            assert np.all(got >= lower - res - 1e-9) and np.all(got <= higher + res + 1e-9), (name, q)
+    pooled = st["identity_embedding"].quantiles((0.5,))[0.5]
+    assert pooled.shape == (1,)
+    want = np.nanquantile(_stack(rows, "identity_embedding"), 0.5)
+    assert abs(pooled[0] - want) <= HISTOGRAM_SPECS["identity_embedding"].resolution
+
+
+def test_out_of_range_values_keep_exact_extremes():
+    st = FeatureStats(["head_pose"])
+    pose = np.array([[-400.0, 0.0, 0.0], [500.0, 1.0, 2.0], [np.nan, np.nan, np.nan]])
+    st.update_row({"head_pose": pose})
+    acc = st["head_pose"]
+    assert acc.min[0] == -400.0 and acc.max[0] == 500.0
+    q = acc.quantiles((0.0, 1.0))
+    assert q[0.0][0] >= -400.0 and q[1.0][0] <= 500.0
+    assert acc.count.tolist() == [2, 2, 2]
+
+
+def test_json_round_trip_and_atomic_write(tmp_path, rows):
+    by = {"smoothed_speech": {"train": compute_stats(rows[:5]), "test": compute_stats(rows[5:])}}
+    by["smoothed_speech"]["empty"] = FeatureStats()
+    path = write_stats_json(tmp_path, by)
+    assert path.name == "stats.json"
+    assert [p.name for p in tmp_path.iterdir()] == ["stats.json"]  # no temp file left behind
+    doc = json.loads(path.read_text())
+    assert doc["configs"]["smoothed_speech"]["empty"]["features"]["landmarks"]["mean"][0] is None
+    back = load_stats(tmp_path)
+    for split, st in by["smoothed_speech"].items():
+        b = back["smoothed_speech"][split]
+        assert b.num_trials == st.num_trials
+        for name, acc in st.features.items():
+            np.testing.assert_array_equal(b[name].mean, acc.mean)
+            np.testing.assert_array_equal(b[name].m2, acc.m2)
+            np.testing.assert_array_equal(b[name].hist, acc.hist)
+    # merging loaded statistics gives the statistics of the union
+    merged = back["smoothed_speech"]["train"].merge(back["smoothed_speech"]["test"])
+    np.testing.assert_allclose(merged["landmarks"].mean, compute_stats(rows)["landmarks"].mean, rtol=1e-12)
+
+
+def test_rejects_mismatched_lengths_and_names():
+    st = FeatureStats()
+    with pytest.raises(ValueError, match="disagree"):
+        st.update_row({"landmarks": np.zeros((3, 68, 2)), "action_units": np.zeros((4, 20))})
+    with pytest.raises(ValueError, match="no statistics"):
+        FeatureStats(["landmark"])
+    with pytest.raises(ValueError, match="merge"):
+        FeatureStats(["landmarks"]).merge(FeatureStats(["action_units"]))
