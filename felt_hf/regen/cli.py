@@ -1,0 +1,117 @@
+"""``python scripts/regenerate.py``: rerun Py-Feat over RAVDESS and write FELT's CSV layout.
+
+Exit status: 0 when every trial of the shard is done, 1 when some failed (listed on stderr and in
+the manifest; rerunning retries only those), 2 for bad arguments or setup (missing py-feat, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import FeltError
+from ..smoothing import SHORT_CLIP_POLICIES
+from .detectors import BACKENDS
+
+
+def _actors(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            out += range(int(lo), int(hi) + 1)
+        elif part.strip():
+            out.append(int(part))
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="regenerate.py",
+        description="Track RAVDESS full-AV videos with Py-Feat and write FELT's raw and smoothed CSVs.",
+    )
+    p.add_argument(
+        "--videos", nargs="+", required=True, help="Video_*_Actor_NN.zip files, or folders of Actor_NN/ (or of zips)"
+    )
+    p.add_argument("--out", required=True, help="output root: raw_motion_*/, smoothed_motion_*/, manifest/")
+    p.add_argument(
+        "--device", default="cuda", help="torch device (default cuda; cuda -> cuda:LOCAL_RANK under torchrun)"
+    )
+    p.add_argument("--shard", type=int, default=None, help="this worker's shard (default: RANK or SLURM_ARRAY_TASK_ID)")
+    p.add_argument(
+        "--num-shards", type=int, default=None, help="number of shards (default: WORLD_SIZE or SLURM_ARRAY_TASK_COUNT)"
+    )
+    p.add_argument(
+        "--fast", action="store_true", help="fast mode: decode once, all models on GPU, big batches (NOT FELT-exact)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="frames per batch (--fast: default 32; FELT-exact is fixed at 5)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="pyfeat",
+        help="pyfeat (0.6.2, FELT-exact), pyfeat2 (2.x Detectorv1, not exact), standin (no models; dry run)",
+    )
+    p.add_argument(
+        "--channel", choices=("speech", "song"), action="append", help="only this vocal channel (repeatable)"
+    )
+    p.add_argument("--actors", type=_actors, default=None, help="only these actors, e.g. 1-4,7")
+    p.add_argument(
+        "--short-clip",
+        choices=SHORT_CLIP_POLICIES,
+        default="error",
+        help="smoothing of clips under 19 frames (FELT raised)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="redo trials whose CSVs already exist")
+    p.add_argument("--list", action="store_true", help="list this shard's trials and whether they are done, then exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .detectors import build_tracker
+    from .pipeline import is_done, local_device, resolve_shard, run, select_shard
+    from .videos import discover_videos
+
+    try:
+        shard, num_shards = resolve_shard(args.shard, args.num_shards)
+        items = discover_videos(args.videos, channels=args.channel, actors=args.actors)
+        if not items:
+            raise FeltError(f"no full-AV RAVDESS videos (01-*.mp4) found under {' '.join(args.videos)}")
+        if args.list:
+            for it in select_shard(items, shard, num_shards):
+                print(f"{it.trial_id}\t{'done' if is_done(args.out, it) else 'todo'}\t{it.display}")
+            return 0
+        device = local_device(args.device)
+        tracker = build_tracker(args.backend, device=device, fast=args.fast, batch_size=args.batch_size)
+    except (FeltError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not tracker.describe().get("felt_exact", False):
+        print(f"note: backend {args.backend!r}{' --fast' if args.fast else ''} is NOT FELT-exact", file=sys.stderr)
+    summary = run(
+        items,
+        tracker,
+        args.out,
+        shard=shard,
+        num_shards=num_shards,
+        short_clip=args.short_clip,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        settings={"device": device, "backend": args.backend},
+    )
+    print(
+        f"shard {shard}/{num_shards}: {summary.total} trials, {summary.skipped} already done, {summary.ok} written, "
+        f"{len(summary.errors)} failed; {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.2f} frames/s)",
+        file=sys.stderr,
+    )
+    for trial_id, err in summary.errors:
+        print(f"  failed {trial_id}: {err}", file=sys.stderr)
+    return 1 if summary.errors else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

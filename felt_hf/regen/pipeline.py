@@ -1,0 +1,313 @@
+"""Running a tracker over many trials: shards, resume, FELT's post-processing, CSVs, manifest.
+
+Per trial, in FELT's order: track the video (raw table), forward-fill NaN in place as FELT's
+``2_interpolate_motion.py`` did (``DataFrame.ffill`` over every column), smooth with
+:mod:`felt_hf.smoothing`, and write both CSVs with :func:`felt_hf.csv_writer.felt_csv_bytes`.
+
+Layouts follow FELT's history, so the output is interchangeable with the archives: a trial with
+no NaN keeps the ``raw`` header (``detect_video(...).to_csv(path)``) and gets the ``smoothed`` one;
+a trial that had NaN was read back, filled and re-saved with a fresh index by FELT, so it gets
+``raw_resaved`` and, derived from that, ``smoothed_resaved``. Leading NaN (no face before the
+first face) cannot be filled; FELT's script raised there and left the file unfilled. We keep those
+rows NaN, write the re-saved layouts anyway and record ``leading_nan_rows`` in the manifest;
+smoothing then turns those columns wholly NaN, as FELT's ``filtfilt`` would have.
+
+Resume: a trial is done when both of its CSVs exist. Files are written under a temporary name and
+renamed, raw first, smoothed last, so a killed run leaves either nothing or a complete file.
+Sharding needs no coordinator: shard ``i`` of ``n`` takes every ``n``-th trial of the sorted list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..csv_writer import approx_time_text, felt_csv_bytes
+from ..errors import FeltError
+from ..schema import APPROX_TIME_COLUMN, FACE_BOX_COLUMNS, FRAME_COLUMN, INPUT_COLUMN
+from ..smoothing import forward_fill, smooth_columns
+from .compat import environment_versions
+from .tracks import columns_from_frame, face_counts, numeric_block, with_block
+from .videos import VideoItem
+
+MANIFEST_DIR = "manifest"
+TMP_DIR = ".regen-tmp"
+
+
+# --- sharding ------------------------------------------------------------------------------------
+def resolve_shard(shard: int | None, num_shards: int | None, env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """``(shard, num_shards)`` from the arguments, else ``RANK``/``WORLD_SIZE`` (torchrun), else SLURM arrays.
+
+    ``SLURM_ARRAY_TASK_ID`` is offset by ``SLURM_ARRAY_TASK_MIN`` so that ``--array=1-8`` works.
+    """
+    env = os.environ if env is None else env
+    if (shard is None) != (num_shards is None):
+        raise FeltError("give both --shard and --num-shards, or neither")
+    if shard is None:
+        if "WORLD_SIZE" in env and "RANK" in env:
+            shard, num_shards = int(env["RANK"]), int(env["WORLD_SIZE"])
+        elif "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+            offset = int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
+            shard, num_shards = int(env["SLURM_ARRAY_TASK_ID"]) - offset, int(env["SLURM_ARRAY_TASK_COUNT"])
+        else:
+            shard, num_shards = 0, 1
+    if num_shards < 1 or not 0 <= shard < num_shards:
+        raise FeltError(f"shard {shard} of {num_shards} is out of range (need 0 <= shard < num_shards)")
+    return shard, num_shards
+
+
+def select_shard(items: Sequence[VideoItem], shard: int, num_shards: int) -> list[VideoItem]:
+    """Every ``num_shards``-th trial of the id-sorted list, starting at ``shard``: disjoint, covering, stable."""
+    ordered = sorted(items, key=lambda it: it.trial_id)
+    return ordered[shard::num_shards]
+
+
+def local_device(device: str, env: Mapping[str, str] | None = None) -> str:
+    """``cuda`` -> ``cuda:LOCAL_RANK`` under torchrun, so each process on a node takes its own GPU."""
+    env = os.environ if env is None else env
+    if device == "cuda" and "LOCAL_RANK" in env:
+        return f"cuda:{int(env['LOCAL_RANK'])}"
+    return device
+
+
+# --- output paths and atomic writes -------------------------------------------------------------
+def output_paths(out: str | os.PathLike, item: VideoItem) -> tuple[Path, Path]:
+    """``(raw, smoothed)`` CSV paths in FELT's per-actor folders."""
+    actor = f"Actor_{item.actor:02d}"
+    name = f"{item.trial_id}.csv"
+    root = Path(out)
+    return (
+        root / f"raw_motion_{item.channel}" / actor / name,
+        root / f"smoothed_motion_{item.channel}" / actor / name,
+    )
+
+
+def is_done(out: str | os.PathLike, item: VideoItem) -> bool:
+    return all(p.is_file() for p in output_paths(out, item))
+
+
+def _temp_name(path: Path) -> Path:
+    # Hidden and not ending in .csv, so readers scanning for *.csv never pick it up.
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary sibling, fsync, then ``os.replace``: the final name is whole or absent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temps(path: Path) -> int:
+    """Delete temporaries a killed run left for this file (only this trial's, so parallel shards are safe)."""
+    if not path.parent.is_dir():
+        return 0
+    n = 0
+    for p in path.parent.glob(f".{path.name}.*.tmp"):
+        p.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+# --- manifest -------------------------------------------------------------------------------------
+def manifest_path(out: str | os.PathLike, shard: int, num_shards: int) -> Path:
+    return Path(out) / MANIFEST_DIR / f"shard-{shard:05d}-of-{num_shards:05d}.jsonl"
+
+
+def append_manifest(path: Path, record: dict) -> None:
+    """Append one JSON line with a single ``write`` + fsync; a torn last line from a kill is closed off first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_manifest(out: str | os.PathLike) -> list[dict]:
+    """Every record of every shard's manifest, skipping lines torn by a kill."""
+    records = []
+    for p in sorted((Path(out) / MANIFEST_DIR).glob("*.jsonl")):
+        for line in p.read_text().splitlines():
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+# --- one trial ------------------------------------------------------------------------------------
+@dataclass
+class TrialResult:
+    """What happened to one trial; becomes one manifest line."""
+
+    trial_id: str
+    status: str  # "ok" or "error"
+    seconds: float
+    stats: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+def postprocess(columns: dict, *, short_clip: str, name: str) -> tuple[dict, dict, dict]:
+    """FELT's forward-fill then smoothing; returns ``(raw_filled, smoothed, stats)``.
+
+    The fill covers every numeric column (FELT ran ``ffill()`` on the whole table), the smoothing
+    only FELT's smoothed columns.
+    """
+    block = numeric_block(columns)
+    nan_rows = np.isnan(block).any(axis=1)
+    filled = forward_fill(block)
+    leading = int(np.isnan(filled).any(axis=1).sum())
+    raw = with_block(columns, filled)
+    smoothed = smooth_columns(raw, short_clip=short_clip, name=name)
+    counts = face_counts(columns[FRAME_COLUMN], columns[FACE_BOX_COLUMNS[0]])
+    stats = {
+        "num_rows": int(block.shape[0]),
+        "num_frames": int(len(counts)),
+        "no_face_frames": int((counts == 0).sum()),
+        "multi_face_frames": int((counts > 1).sum()),
+        "nan_rows_filled": int(nan_rows.sum()) - leading,
+        "leading_nan_rows": leading,
+        "had_nan": bool(nan_rows.any()),
+    }
+    return raw, smoothed, stats
+
+
+def process_trial(item: VideoItem, tracker, out: str | os.PathLike, *, short_clip: str = "error") -> TrialResult:
+    """Track, post-process and write one trial; any failure becomes an ``error`` result, never a raise."""
+    t0 = time.perf_counter()
+    raw_path, smooth_path = output_paths(out, item)
+    try:
+        for p in (raw_path, smooth_path):
+            remove_stale_temps(p)
+        with item.local_path(Path(out) / TMP_DIR) as video:
+            table = tracker.track(video)
+        columns = columns_from_frame(table, item.display)
+        columns[INPUT_COLUMN] = [item.display] * len(columns[FRAME_COLUMN])
+        if any(t is None for t in columns[APPROX_TIME_COLUMN]):  # a backend without approx_time
+            columns[APPROX_TIME_COLUMN] = approx_time_text(columns[FRAME_COLUMN])
+        if len(columns[FRAME_COLUMN]) == 0:
+            raise FeltError(f"{item.display}: the detector returned no rows (no decodable frames?)")
+        raw, smoothed, stats = postprocess(columns, short_clip=short_clip, name=item.display)
+        resaved = stats["had_nan"]
+        atomic_write_bytes(raw_path, felt_csv_bytes(raw, "raw_resaved" if resaved else "raw"))
+        atomic_write_bytes(smooth_path, felt_csv_bytes(smoothed, "smoothed_resaved" if resaved else "smoothed"))
+        stats["raw_layout"] = "raw_resaved" if resaved else "raw"
+        stats["raw_csv"] = str(raw_path)
+        stats["smoothed_csv"] = str(smooth_path)
+        return TrialResult(item.trial_id, "ok", time.perf_counter() - t0, stats)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # one bad video must not stop the other 2451
+        tb = traceback.format_exception(type(e), e, e.__traceback__)
+        msg = f"{type(e).__name__}: {e}"
+        return TrialResult(item.trial_id, "error", time.perf_counter() - t0, {"traceback": "".join(tb[-6:])}, msg)
+
+
+# --- the run ----------------------------------------------------------------------------------------
+@dataclass
+class RunSummary:
+    total: int
+    skipped: int
+    ok: int
+    errors: list[tuple[str, str]]
+    frames: int
+    seconds: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def run(
+    items: Sequence[VideoItem],
+    tracker,
+    out: str | os.PathLike,
+    *,
+    shard: int = 0,
+    num_shards: int = 1,
+    short_clip: str = "error",
+    overwrite: bool = False,
+    progress: bool = True,
+    settings: dict | None = None,
+) -> RunSummary:
+    """Process this shard's trials, skipping finished ones; returns counts (errors listed, not raised)."""
+    mine = select_shard(items, shard, num_shards)
+    todo = [it for it in mine if overwrite or not is_done(out, it)]
+    mpath = manifest_path(out, shard, num_shards)
+    base = {
+        "shard": shard,
+        "num_shards": num_shards,
+        "host": socket.gethostname(),
+        "versions": environment_versions(),
+        "settings": {**tracker.describe(), "short_clip": short_clip, **(settings or {})},
+    }
+    summary = RunSummary(len(mine), len(mine) - len(todo), 0, [], 0, 0.0)
+    bar = _progress(len(todo), progress, shard, num_shards)
+    t_run = time.perf_counter()
+    for item in todo:
+        started = time.time()
+        res = process_trial(item, tracker, out, short_clip=short_clip)
+        record = {
+            **base,
+            "trial_id": item.trial_id,
+            "vocal_channel": item.channel,
+            "actor": item.actor,
+            "source": item.display,
+            "status": res.status,
+            "seconds": round(res.seconds, 3),
+            "started": started,
+            "error": res.error,
+            **res.stats,
+        }
+        if res.status == "ok":
+            summary.ok += 1
+            summary.frames += res.stats.get("num_frames", 0)
+            record["frames_per_second"] = (
+                round(res.stats.get("num_frames", 0) / res.seconds, 3) if res.seconds else None
+            )
+        else:
+            summary.errors.append((item.trial_id, res.error or "error"))
+            print(f"[felt-regen] {item.display}: {res.error}", file=sys.stderr)
+        append_manifest(mpath, record)
+        summary.seconds = time.perf_counter() - t_run
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(ok=summary.ok, err=len(summary.errors), fps=f"{summary.fps:.1f}")
+    if bar is not None:
+        bar.close()
+    summary.seconds = time.perf_counter() - t_run
+    return summary
+
+
+def _progress(total: int, enabled: bool, shard: int, num_shards: int):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"shard {shard}/{num_shards}", unit="trial", dynamic_ncols=True)
