@@ -1,0 +1,417 @@
+"""From FELT trial rows to PyTorch batches: collation, windows, and streaming for DDP.
+
+``import felt_hf`` never imports torch; this module does (install the ``torch`` extra).
+
+Typical use (map-style or streaming, any ``num_workers``)::
+
+    from datasets import load_dataset
+    from felt_hf.torch import FeltCollator, prepare_stream
+
+    ds = load_dataset(folder, "smoothed_speech", split="train", streaming=True)
+    ds = prepare_stream(ds, rank=rank, world_size=world, num_workers=2, seed=0)
+    loader = DataLoader(ds.with_format("numpy"), batch_size=32, num_workers=2,
+                        collate_fn=FeltCollator(["landmarks", "action_units"], max_frames=128))
+    for epoch in range(n):
+        ds.set_epoch(epoch)
+        for batch in loader:
+            batch["features"]  # (B, 128, 136 + 20) float32, zero where padded or no face
+            batch["mask"]      # (B, 128) bool, True on real frames
+
+Feature order in ``batch["features"]``: exactly the order of ``features`` you pass, each array
+flattened in C order (landmarks ``x_0, y_0, x_1, y_1, ...``); :func:`feature_layout` gives the
+slice of each. The whole design is documented in ``docs/TRAINING.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.utils.data
+
+from .schema import (
+    EMOTIONS,
+    FRAME_ARRAYS_BY_NAME,
+    INTENSITIES,
+    PER_FRAME_INDEX_COLUMNS,
+    SEXES,
+    STATEMENTS,
+    VOCAL_CHANNELS,
+)
+from .transforms import Standardizer, face_relative_landmarks
+
+DEFAULT_FEATURES = ("landmarks", "action_units")
+DEFAULT_LABELS = ("emotion",)
+CROPS = ("random", "center", "start")
+PER_FRAME_COLUMNS = tuple(PER_FRAME_INDEX_COLUMNS) + tuple(FRAME_ARRAYS_BY_NAME)
+# Integer columns that windows and frame views add; the collator passes them through.
+PASS_THROUGH = ("window_start", "window_index", "trial_index")
+# ClassLabel names, so rows that carry labels by name (e.g. straight from the reader) still batch.
+CLASS_NAMES = {
+    "emotion": EMOTIONS,
+    "vocal_channel": VOCAL_CHANNELS,
+    "intensity": INTENSITIES,
+    "statement": STATEMENTS,
+    "sex": SEXES,
+}
+
+
+# --- feature layout ------------------------------------------------------------------------------
+def feature_layout(features: Sequence[str]) -> dict[str, slice]:
+    """Where each feature sits in the last axis of ``batch["features"]``."""
+    out, start = {}, 0
+    for name in features:
+        if name not in FRAME_ARRAYS_BY_NAME:
+            raise ValueError(f"unknown feature {name!r}; choose from {tuple(FRAME_ARRAYS_BY_NAME)}")
+        width = FRAME_ARRAYS_BY_NAME[name].width
+        out[name] = slice(start, start + width)
+        start += width
+    return out
+
+
+def feature_dim(features: Sequence[str]) -> int:
+    return sum(FRAME_ARRAYS_BY_NAME[n].width for n in features)
+
+
+def _as_array(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.numpy()
+    return np.asarray(x)
+
+
+def _strided_indices(length: int, stride: int, phase: int = 0) -> np.ndarray:
+    return np.arange(min(phase, max(length - 1, 0)), length, stride)
+
+
+class FeltCollator:
+    """Pad (or crop) variable-length trials into one batch; picklable for DataLoader workers.
+
+    ``features``: per-frame arrays to concatenate, in that order (see :func:`feature_layout`).
+    ``labels``: label columns returned as int64 tensors (string columns such as ``trial_id`` come
+    back as lists). ``max_frames``: if set, every batch is exactly ``(B, max_frames, D)`` (static
+    shapes for ``torch.compile``; use ``drop_last=True`` for a static batch size too), longer
+    trials are cropped (``crop="random"`` for training, ``"center"`` or ``"start"`` for
+    evaluation; use :func:`trial_windows` for sliding evaluation). If not set, batches pad to
+    their longest trial. ``frame_stride`` keeps every n-th frame (with a random phase under random
+    crops). ``landmarks="face"`` turns landmarks face-relative
+    (:func:`felt_hf.transforms.face_relative_landmarks` with ``landmark_options``; needs
+    ``face_box`` in the rows even if not among ``features``). ``stats`` (a
+    :class:`felt_hf.stats.FeatureStats`, normally the train split's) standardises every feature
+    except face-relative landmarks. NaN (no-face) values become ``nan_value`` after
+    standardisation; ``face_mask`` says which frames had them.
+
+    Random crops draw from torch's global RNG, which DataLoader seeds per worker from the main
+    process's seed: ``torch.manual_seed`` makes the crops reproducible.
+    """
+
+    def __init__(
+        self,
+        features: Sequence[str] = DEFAULT_FEATURES,
+        labels: Sequence[str] = DEFAULT_LABELS,
+        *,
+        max_frames: int | None = None,
+        crop: str = "random",
+        frame_stride: int = 1,
+        landmarks: str = "pixels",
+        landmark_options: Mapping[str, Any] | None = None,
+        stats: Any | None = None,
+        nan_value: float = 0.0,
+    ) -> None:
+        self.features = tuple(features)
+        self.layout = feature_layout(self.features)
+        self.dim = feature_dim(self.features)
+        self.labels = tuple(labels)
+        if crop not in CROPS:
+            raise ValueError(f"crop must be one of {CROPS}, not {crop!r}")
+        if max_frames is not None and max_frames < 1:
+            raise ValueError("max_frames must be >= 1")
+        if frame_stride < 1:
+            raise ValueError("frame_stride must be >= 1")
+        if landmarks not in ("pixels", "face"):
+            raise ValueError("landmarks must be 'pixels' or 'face'")
+        self.max_frames, self.crop, self.frame_stride = max_frames, crop, frame_stride
+        self.landmarks = landmarks
+        self.landmark_options = dict(landmark_options or {})
+        skip = ("landmarks",) if landmarks == "face" else ()
+        self.standardizer = Standardizer.from_stats(stats, self.features, skip=skip) if stats is not None else None
+        self.nan_value = float(nan_value)
+
+    # -- one trial -------------------------------------------------------------------------------
+    def _select(self, length: int) -> np.ndarray:
+        """Frame indices kept for one trial: stride, then crop to ``max_frames``."""
+        random = self.crop == "random"
+        phase = int(torch.randint(self.frame_stride, ()).item()) if random and self.frame_stride > 1 else 0
+        idx = _strided_indices(length, self.frame_stride, phase)
+        if self.max_frames is None or len(idx) <= self.max_frames:
+            return idx
+        extra = len(idx) - self.max_frames
+        if random:
+            start = int(torch.randint(extra + 1, ()).item())
+        elif self.crop == "center":
+            start = extra // 2
+        else:
+            start = 0
+        return idx[start : start + self.max_frames]
+
+    def _features(self, row: Mapping[str, Any], idx: np.ndarray) -> np.ndarray:
+        parts = []
+        for name in self.features:
+            x = _as_array(row[name])[idx].astype(np.float32, copy=False)
+            if name == "landmarks" and self.landmarks == "face":
+                box = _as_array(row["face_box"])[idx].astype(np.float32, copy=False) if "face_box" in row else None
+                x = face_relative_landmarks(x, box, **self.landmark_options)
+            parts.append(x.reshape(len(idx), -1))
+        return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+    def _length(self, row: Mapping[str, Any]) -> int:
+        return len(row[self.features[0]])
+
+    # -- the batch -------------------------------------------------------------------------------
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        lengths = [self._length(r) for r in rows]
+        picks = [self._select(n) for n in lengths]
+        width = self.max_frames or max((len(p) for p in picks), default=0)
+        out = np.full((len(rows), width, self.dim), self.nan_value, dtype=np.float32)
+        mask = np.zeros((len(rows), width), dtype=bool)
+        face = np.zeros((len(rows), width), dtype=bool)
+        for i, (row, idx) in enumerate(zip(rows, picks, strict=True)):
+            x = self._features(row, idx)
+            if self.standardizer is not None:
+                x = self.standardizer(x)
+            ok = np.isfinite(x)
+            face[i, : len(idx)] = ok.all(axis=1)
+            out[i, : len(idx)] = np.where(ok, x, self.nan_value)
+            mask[i, : len(idx)] = True
+        batch: dict[str, Any] = {
+            "features": torch.from_numpy(out),
+            "mask": torch.from_numpy(mask),
+            "face_mask": torch.from_numpy(face),
+            "lengths": torch.tensor([len(p) for p in picks], dtype=torch.int64),
+            "num_frames": torch.tensor(lengths, dtype=torch.int64),
+            "start": torch.tensor([int(p[0]) if len(p) else 0 for p in picks], dtype=torch.int64),
+            "padded": torch.tensor([len(p) < width for p in picks], dtype=torch.bool),
+            "cropped": torch.tensor(
+                [len(p) < len(_strided_indices(n, self.frame_stride)) for p, n in zip(picks, lengths, strict=True)],
+                dtype=torch.bool,
+            ),
+        }
+        for col in self.labels + tuple(c for c in PASS_THROUGH if rows and c in rows[0]) + ("trial_id",):
+            if rows and col in rows[0] and col not in batch:
+                batch[col] = _label_batch([r[col] for r in rows], CLASS_NAMES.get(col))
+        return batch
+
+
+def _label_batch(values: list, class_names: Sequence[str] | None = None) -> Any:
+    """Integers (ClassLabels, actor...) become an int64 tensor; anything else stays a list."""
+    if class_names is not None and isinstance(values[0], str):
+        values = [class_names.index(v) for v in values]
+    first = values[0]
+    if isinstance(first, torch.Tensor):
+        first = first.item() if first.ndim == 0 else first
+    if isinstance(first, np.ndarray) and first.ndim == 0:
+        first = first.item()
+    if isinstance(first, (bool, int, np.integer)):
+        return torch.tensor([int(v) for v in values], dtype=torch.int64)
+    if isinstance(first, (bytes, np.bytes_)):
+        return [v.decode() for v in values]
+    return [str(v) if isinstance(v, np.str_) else v for v in values]
+
+
+# --- sliding windows -----------------------------------------------------------------------------
+def window_starts(num_frames: int, window: int, hop: int | None = None, frame_stride: int = 1) -> list[int]:
+    """First frame of each window over a trial; the last window is aligned to the trial's end.
+
+    Windows are ``window`` frames long after taking every ``frame_stride``-th frame; a trial
+    shorter than one window gives a single window at 0 (the collator pads it).
+    """
+    if window < 1 or frame_stride < 1:
+        raise ValueError("window and frame_stride must be >= 1")
+    hop = window if hop is None else hop
+    if hop < 1:
+        raise ValueError("hop must be >= 1")
+    n = len(_strided_indices(num_frames, frame_stride))
+    if n <= window:
+        return [0]
+    starts = list(range(0, n - window + 1, hop))
+    if starts[-1] + window < n:
+        starts.append(n - window)
+    return [s * frame_stride for s in starts]
+
+
+def _cut(row: Mapping[str, Any], start: int, window: int, frame_stride: int) -> dict[str, Any]:
+    stop = start + window * frame_stride
+    out = dict(row)
+    for col in PER_FRAME_COLUMNS:
+        if col in row and row[col] is not None:
+            out[col] = row[col][start:stop:frame_stride]
+    return out
+
+
+class _WindowedMap(torch.utils.data.Dataset):
+    """Windows of a map-style dataset; consecutive windows of a trial reuse the decoded row."""
+
+    def __init__(self, ds: Any, window: int, hop: int | None, frame_stride: int) -> None:
+        self.ds, self.window, self.frame_stride = ds, window, frame_stride
+        num_frames = ds["num_frames"]
+        num_frames = num_frames.tolist() if hasattr(num_frames, "tolist") else list(num_frames)
+        self.index = [
+            (t, k, s)
+            for t, n in enumerate(num_frames)
+            for k, s in enumerate(window_starts(int(n), window, hop, frame_stride))
+        ]
+        self._cache: tuple[int, Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        t, k, s = self.index[i]
+        if self._cache is None or self._cache[0] != t:
+            self._cache = (t, self.ds[t])
+        row = _cut(self._cache[1], s, self.window, self.frame_stride)
+        row.update(window_start=s, window_index=k, trial_index=t)
+        return row
+
+
+class _WindowedStream(torch.utils.data.IterableDataset):
+    """Windows of a streaming dataset; worker and node splitting stay with the inner dataset."""
+
+    def __init__(self, ds: Any, window: int, hop: int | None, frame_stride: int) -> None:
+        self.ds, self.window, self.hop, self.frame_stride = ds, window, hop, frame_stride
+
+    def set_epoch(self, epoch: int) -> None:
+        self.ds.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for t, row in enumerate(self.ds):
+            n = len(row[next(c for c in PER_FRAME_COLUMNS if c in row)])
+            for k, s in enumerate(window_starts(n, self.window, self.hop, self.frame_stride)):
+                out = _cut(row, s, self.window, self.frame_stride)
+                out.update(window_start=s, window_index=k, trial_index=t)
+                yield out
+
+
+def trial_windows(ds: Any, window: int, hop: int | None = None, frame_stride: int = 1) -> torch.utils.data.Dataset:
+    """Every trial cut into fixed windows, for sliding-window evaluation (or dense training).
+
+    Works on map-style datasets (a torch ``Dataset``; ``trial_index`` is the row number) and
+    streaming ones (a torch ``IterableDataset``; ``trial_index`` counts per worker, so group by
+    ``trial_id`` instead). Each item is the trial row with its per-frame arrays cut to the window
+    plus ``window_start`` (first original frame), ``window_index`` and ``trial_index``. Pair it
+    with ``FeltCollator(max_frames=window, crop="start")`` and average the logits of a trial's
+    windows with :func:`aggregate_windows`.
+    """
+    if isinstance(ds, torch.utils.data.IterableDataset) or not hasattr(ds, "__getitem__"):
+        return _WindowedStream(ds, window, hop, frame_stride)
+    return _WindowedMap(ds, window, hop, frame_stride)
+
+
+def aggregate_windows(logits: torch.Tensor, keys: Sequence[Any]) -> tuple[list[Any], torch.Tensor]:
+    """Mean of the window logits of each trial; keys in first-seen order."""
+    order: dict[Any, int] = {}
+    ids = torch.tensor([order.setdefault(k, len(order)) for k in keys], dtype=torch.int64, device=logits.device)
+    sums = torch.zeros(len(order), logits.shape[-1], dtype=logits.dtype, device=logits.device)
+    sums.index_add_(0, ids, logits)
+    counts = torch.bincount(ids, minlength=len(order)).to(logits.dtype).unsqueeze(1)
+    return list(order), sums / counts
+
+
+# --- streaming for DDP ---------------------------------------------------------------------------
+def suggest_num_shards(
+    num_rows: int,
+    *,
+    max_rows_per_shard: int = 64,
+    world_sizes: Iterable[int] = (1, 2, 4, 8),
+    workers: Iterable[int] = (1, 2, 4),
+) -> int:
+    """A shard count divisible by every ``world_size * num_workers`` planned, with small shards.
+
+    DDP ranks must get whole, equal numbers of shards (otherwise ``split_dataset_by_node`` makes
+    every rank read everything, or ranks run different step counts and hang), and each DataLoader
+    worker reads whole shards. The count is the smallest multiple of that lcm with at most
+    ``max_rows_per_shard`` rows per shard, but never more shards than rows.
+    """
+    unit = math.lcm(*(w * k for w in world_sizes for k in workers))
+    shards = unit * max(1, math.ceil(num_rows / (unit * max_rows_per_shard)))
+    return max(1, min(shards, num_rows))
+
+
+def check_shard_plan(num_shards: int, world_size: int = 1, num_workers: int = 0) -> None:
+    """Raise if ranks or workers would not each get whole, equal numbers of shards."""
+    parts = world_size * max(1, num_workers)
+    if num_shards % world_size:
+        raise ValueError(
+            f"{num_shards} shards cannot be split evenly over {world_size} ranks; convert with a shard count "
+            f"divisible by {world_size} (felt_hf.torch.suggest_num_shards) or try ds.reshard()"
+        )
+    if num_shards % parts:
+        warnings.warn(
+            f"{num_shards} shards over {world_size} rank(s) x {max(1, num_workers)} worker(s): workers get unequal "
+            f"shares (some idle at the end of each epoch); a multiple of {parts} shards avoids it",
+            stacklevel=2,
+        )
+
+
+def prepare_stream(
+    ds: Any,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+    num_workers: int = 0,
+    shuffle: bool = True,
+    seed: int = 0,
+    buffer_size: int = 64,
+    format: str | None = "numpy",
+) -> Any:
+    """Shuffle and split a streaming dataset for one DDP rank, without the end-of-epoch stall.
+
+    ``datasets`` (5.x) interleaves up to ``max_buffer_input_shards`` parquet shards per worker
+    through ``CyclingMultiSourcesExamplesIterable``, whose ``finally`` sleeps
+    ``datasets.config.SLEEP_TIME_ON_THREADS_SHUTDOWN`` (5 s) after every pass over parquet
+    sources. We shuffle with ``max_buffer_input_shards=1``: the shard order is still shuffled
+    (seed + epoch), each worker has its own buffer of ``buffer_size`` trials, and no interleaving
+    wrapper (nor its sleep) is built. The shuffle happens before the node split with the same
+    seed on every rank, so ranks stay disjoint while ``set_epoch`` reshuffles across ranks.
+
+    ``format`` is applied here because ``with_format`` returns a new dataset whose epoch starts at
+    0: call ``set_epoch`` on the object this returns, the one given to the DataLoader.
+    """
+    check_shard_plan(ds.num_shards, world_size, num_workers)
+    if format is not None:
+        ds = ds.with_format(format)
+    if shuffle:
+        ds = ds.shuffle(seed=seed, buffer_size=buffer_size, max_buffer_input_shards=1)
+    if world_size > 1:
+        from datasets.distributed import split_dataset_by_node
+
+        ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)
+    return ds
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; returns a generator for DataLoader(generator=...)."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+__all__ = [
+    "FeltCollator",
+    "feature_layout",
+    "feature_dim",
+    "trial_windows",
+    "window_starts",
+    "aggregate_windows",
+    "prepare_stream",
+    "check_shard_plan",
+    "suggest_num_shards",
+    "seed_everything",
+    "DEFAULT_FEATURES",
+]

@@ -1,0 +1,58 @@
+"""Frame-level view of trial rows, map-style and streaming."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from datasets import load_dataset
+
+from felt_hf import schema
+from felt_hf.frames import to_frames
+
+try:
+    from felt_fake import write_hub
+except ImportError:  # tests/ imported as a package
+    from tests.felt_fake import write_hub
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hub_frames")
+    rows = write_hub(out, per_actor=2, frames=(5, 12))
+    return out, rows["validation"]
+
+
+def test_map_style_frames_match_trials(hub):
+    folder, rows = hub
+    ds = load_dataset(str(folder), "smoothed_speech", split="validation")
+    frames = to_frames(ds)
+    assert len(frames) == sum(r["num_frames"] for r in rows)
+    assert frames.features["landmarks"].shape == (schema.NUM_LANDMARKS, 2)
+    assert frames.features["emotion"] == ds.features["emotion"]
+    f = frames.with_format("numpy")
+    by_trial = {r["trial_id"]: r for r in rows}
+    for i in (0, 3, len(f) - 1):
+        fr = f[i]
+        trial = by_trial[str(fr["trial_id"])]
+        k = int(fr["frame_index"])
+        assert fr["frame"] == trial["frame"][k]
+        assert fr["emotion"] == schema.EMOTIONS.index(trial["emotion"])
+        np.testing.assert_array_equal(fr["landmarks"], trial["landmarks"][k])
+        np.testing.assert_array_equal(fr["action_units"], trial["action_units"][k])
+
+
+def test_drop_no_face_and_streaming(hub):
+    folder, rows = hub
+    stream = load_dataset(str(folder), "smoothed_speech", split="validation", streaming=True)
+    frames = list(to_frames(stream, features=["action_units"], drop_no_face=True).with_format("numpy"))
+    assert len(frames) == sum(int((r["num_faces"] > 0).sum()) for r in rows)
+    assert all(np.isfinite(f["action_units"]).all() for f in frames)
+    assert all(f["frame_index"] >= 1 for f in frames)  # the fake rows have no face at frame 0
+    assert set(frames[0]) >= {"trial_id", "actor", "frame_index", "action_units"} and "landmarks" not in frames[0]
+
+
+def test_unknown_feature_is_rejected(hub):
+    folder, _ = hub
+    ds = load_dataset(str(folder), "smoothed_speech", split="validation")
+    with pytest.raises(ValueError, match="not in the dataset"):
+        to_frames(ds, features=["landmark"])

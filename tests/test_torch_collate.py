@@ -1,0 +1,141 @@
+"""FeltCollator, windows and map-style loading into PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from datasets import load_dataset
+
+from felt_hf import schema
+from felt_hf.stats import compute_stats
+from felt_hf.torch import (
+    FeltCollator,
+    aggregate_windows,
+    feature_layout,
+    suggest_num_shards,
+    trial_windows,
+    window_starts,
+)
+
+try:
+    from felt_fake import make_row, write_hub
+except ImportError:  # tests/ imported as a package
+    from tests.felt_fake import make_row, write_hub
+
+
+@pytest.fixture(scope="module")
+def rows():
+    rng = np.random.default_rng(5)
+    ids = ["01-01-01-01-01-01-01", "01-01-03-02-01-02-02", "01-01-05-01-02-01-03", "01-01-08-02-02-02-04"]
+    return [make_row(tid, n, rng, nan_frames=1) for tid, n in zip(ids, (10, 25, 40, 7), strict=True)]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hub")
+    write_hub(out, per_actor=3, frames=(20, 70))
+    return out
+
+
+def test_layout_and_concatenation_order(rows):
+    feats = ["action_units", "landmarks", "head_pose"]
+    lay = feature_layout(feats)
+    assert (
+        lay["action_units"] == slice(0, 20)
+        and lay["landmarks"] == slice(20, 156)
+        and lay["head_pose"] == slice(156, 159)
+    )
+    b = FeltCollator(feats, crop="start")(rows)
+    x = b["features"]
+    assert x.shape == (4, 40, 159) and x.dtype == torch.float32
+    r = rows[1]
+    np.testing.assert_array_equal(x[1, 1:25, lay["landmarks"]].numpy(), r["landmarks"][1:].reshape(24, -1))
+    np.testing.assert_array_equal(x[1, 1:25, lay["action_units"]].numpy(), r["action_units"][1:])
+    assert b["lengths"].tolist() == [10, 25, 40, 7]
+    assert b["mask"].sum(1).tolist() == [10, 25, 40, 7]
+    assert not b["face_mask"][:, 0].any() and b["face_mask"][1, 1:25].all()  # first frame has no face
+    assert torch.isfinite(x).all() and (x[0, 10:] == 0).all()
+    assert b["emotion"].tolist() == [schema.EMOTIONS.index(e) for e in ("neutral", "happy", "angry", "surprised")]
+    assert b["trial_id"] == [r["trial_id"] for r in rows]
+
+
+def test_static_shapes_and_crops(rows):
+    torch.manual_seed(0)
+    c = FeltCollator(["action_units"], labels=["emotion", "actor", "sex"], max_frames=16, crop="random")
+    starts = set()
+    for _ in range(20):
+        b = c(rows)
+        assert b["features"].shape == (4, 16, 20)
+        assert b["padded"].tolist() == [True, False, False, True] and b["cropped"].tolist() == [
+            False,
+            True,
+            True,
+            False,
+        ]
+        starts.add(int(b["start"][2]))
+        s = int(b["start"][2])
+        np.testing.assert_array_equal(b["features"][2].numpy(), np.nan_to_num(rows[2]["action_units"][s : s + 16]))
+    assert len(starts) > 3  # random crops move
+    assert b["actor"].tolist() == [1, 2, 3, 4] and b["sex"].tolist() == [0, 1, 0, 1]
+    center = FeltCollator(["action_units"], max_frames=16, crop="center")(rows)
+    assert center["start"].tolist() == [0, 4, 12, 0]
+
+
+def test_frame_stride(rows):
+    b = FeltCollator(["head_pose"], max_frames=8, crop="start", frame_stride=3)(rows)
+    assert b["lengths"].tolist() == [4, 8, 8, 3]
+    np.testing.assert_array_equal(b["features"][1, :8].numpy(), np.nan_to_num(rows[1]["head_pose"][0:24:3]))
+
+
+def test_face_landmarks_and_standardisation(rows):
+    st = compute_stats(rows)
+    b = FeltCollator(["landmarks", "action_units"], landmarks="face", stats=st, crop="start")(rows)
+    lm = b["features"][..., :136][b["face_mask"]]
+    assert lm.abs().max() < 2  # face units, not pixels
+    au = b["features"][..., 136:][b["face_mask"]]
+    assert abs(float(au.mean())) < 0.1 and 0.8 < float(au.std()) < 1.2
+
+
+def test_windows_cover_trials():
+    assert window_starts(10, 4, 4) == [0, 4, 6]
+    assert window_starts(3, 4) == [0]
+    assert window_starts(20, 4, 2, frame_stride=2) == [0, 4, 8, 12]
+    with pytest.raises(ValueError):
+        window_starts(10, 0)
+    keys, mean = aggregate_windows(torch.tensor([[1.0, 0], [3, 0], [0, 5]]), ["a", "a", "b"])
+    assert keys == ["a", "b"] and mean.tolist() == [[2.0, 0.0], [0.0, 5.0]]
+
+
+def test_map_style_loader_with_workers_and_windows(hub):
+    ds = load_dataset(str(hub), "smoothed_speech", split="validation").with_format("numpy")
+    expected = sorted(ds["trial_id"])
+    c = FeltCollator(["landmarks", "action_units"], max_frames=32, crop="center")
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=c, num_workers=2)
+    seen = [t for b in loader for t in b["trial_id"]]
+    assert sorted(seen) == expected
+    win = trial_windows(ds, window=16, hop=8)
+    n_expected = sum(len(window_starts(int(n), 16, 8)) for n in ds["num_frames"])
+    assert len(win) == n_expected
+    wl = torch.utils.data.DataLoader(win, batch_size=8, collate_fn=FeltCollator(max_frames=16, crop="start"))
+    got = [b for b in wl]
+    assert sum(len(b["trial_id"]) for b in got) == n_expected
+    first = got[0]
+    assert first["features"].shape[1:] == (16, 156) and "window_start" in first
+    keys, _ = aggregate_windows(torch.zeros(n_expected, 8), [t for b in got for t in b["trial_id"]])
+    assert sorted(keys) == expected
+
+
+def test_torch_format_and_compile_friendly(hub):
+    ds = load_dataset(str(hub), "smoothed_speech", split="test").with_format("torch")
+    c = FeltCollator(["action_units", "head_pose"], max_frames=24)
+    shapes = {
+        tuple(b["features"].shape) for b in torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=c, drop_last=True)
+    }
+    assert shapes == {(4, 24, 23)}
+
+
+def test_suggest_num_shards():
+    n = suggest_num_shards(1080, max_rows_per_shard=64)
+    assert n % 32 == 0 and 1080 / n <= 64
+    assert suggest_num_shards(5) == 5
