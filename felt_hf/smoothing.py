@@ -88,7 +88,15 @@ def smooth_block(values: np.ndarray, *, short_clip: str = "error", name: str = "
     else:  # "pad": the same filter with the longest padding the clip allows
         y = filtfilt(b, a, x, axis=0, padlen=n - 1)
     if n > SAVGOL_WINDOW:
-        y = savgol_filter(y, SAVGOL_WINDOW, SAVGOL_POLYORDER, axis=0)
+        # Recent scipy refuses NaN in savgol's edge fit; a NaN column is all-NaN after filtfilt anyway.
+        finite = np.isfinite(y).all(axis=0)
+        if finite.all():
+            y = savgol_filter(y, SAVGOL_WINDOW, SAVGOL_POLYORDER, axis=0)
+        elif finite.any():
+            y = np.where(finite, y, np.nan)
+            y[:, finite] = savgol_filter(y[:, finite], SAVGOL_WINDOW, SAVGOL_POLYORDER, axis=0)
+        else:
+            y = np.full_like(y, np.nan)
     return y[:, 0] if squeeze else y
 
 
