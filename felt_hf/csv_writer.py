@@ -45,6 +45,15 @@ def _float_text(values: np.ndarray) -> pa.Array:
     return pa.array([None if v != v else repr(float(v)) for v in values], type=pa.string())
 
 
+def _arrow_differs(values: np.ndarray) -> bool:
+    """Whether pyarrow would format some value unlike pandas: whole numbers (``1`` for ``1.0``),
+    magnitudes below 1e-4 (``0.00001`` / ``1.5e-7`` for ``1e-05`` / ``1.5e-07``) or from 1e9 up (exponents).
+    Such columns (an AU07 at exactly 1.0, tiny emotion scores) take the slower ``repr`` path."""
+    a = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        return bool(np.any((values == np.trunc(values)) | (a < 1e-4) | (a >= 1e9)))
+
+
 def felt_csv_bytes(columns: Mapping[str, Sequence | np.ndarray], layout: str) -> bytes:
     """Render one trial as FELT CSV bytes in ``layout`` (see :func:`felt_hf.schema.header_for`).
 
@@ -72,7 +81,8 @@ def felt_csv_bytes(columns: Mapping[str, Sequence | np.ndarray], layout: str) ->
         elif key in FACE_BOX_COLUMNS:
             arrays.append(_float_text(np.asarray(values, dtype=np.float64)))
         else:
-            arrays.append(pa.array(np.asarray(values, dtype=np.float64), from_pandas=True))
+            col = np.asarray(values, dtype=np.float64)
+            arrays.append(_float_text(col) if _arrow_differs(col) else pa.array(col, from_pandas=True))
     table = pa.Table.from_arrays(arrays, names=list(header))
     buf = io.BytesIO()
     options = pacsv.WriteOptions(quoting_style="none", quoting_header="none", eol="\r\n")
