@@ -1,0 +1,87 @@
+"""The baseline script: metrics, the PNG writer, and a few reproducible steps on fake hub data."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+try:
+    from felt_fake import write_hub
+except ImportError:  # tests/ imported as a package
+    from tests.felt_fake import write_hub
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_baseline.py"
+
+
+@pytest.fixture(scope="module")
+def bl():
+    spec = importlib.util.spec_from_file_location("train_baseline", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_uar_war_against_definition(bl):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 200)
+    p = np.where(rng.random(200) < 0.6, y, rng.integers(0, 5, 200))
+    cm = bl.confusion_matrix(y, p, 8)
+    uar, war = bl.uar_war(cm)
+    assert war == pytest.approx(np.mean(y == p))
+    assert uar == pytest.approx(np.mean([np.mean(p[y == c] == c) for c in range(5)]))  # absent classes ignored
+    assert cm.sum() == 200 and cm[5:].sum() == 0
+
+
+def _read_png(path: Path) -> np.ndarray:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, size = 8, b"", None
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]
+        assert struct.unpack(">I", data[pos + 8 + n : pos + 12 + n])[0] == zlib.crc32(kind + body)
+        if kind == b"IHDR":
+            size = struct.unpack(">II", body[:8])
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    w, h = size
+    rows = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(h, 1 + 3 * w)
+    assert (rows[:, 0] == 0).all()
+    return rows[:, 1:].reshape(h, w, 3)
+
+
+def test_png_round_trip(bl, tmp_path):
+    img = np.random.default_rng(1).integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    bl.write_png(tmp_path / "x.png", img)
+    np.testing.assert_array_equal(_read_png(tmp_path / "x.png"), img)
+
+
+def test_actor_folds(bl):
+    folds = bl.actor_folds(list(range(1, 25)), 6)
+    assert folds[0] == [1, 2, 3, 4] and sum(len(f) for f in folds) == 24
+    assert all(sum(a % 2 for a in f) == 2 for f in folds)  # 2 male + 2 female per fold
+
+
+def test_few_steps_reproducible(bl, tmp_path, capsys):
+    hub = tmp_path / "hub"
+    rows = write_hub(hub, per_actor=2, frames=(10, 30))
+    metrics = []
+    for run in ("a", "b"):
+        args = ["--data", str(hub), "--out", str(tmp_path / run), "--epochs", "2", "--max-steps", "2"]
+        assert bl.main(args + ["--max-frames", "16", "--batch-size", "4"]) == 0
+        metrics.append(json.loads((tmp_path / run / "metrics.json").read_text()))
+        png = _read_png(tmp_path / run / "confusion.png")
+        assert png.shape == (8 * 48, 8 * 48, 3)
+    out = capsys.readouterr().out
+    assert "means NOTHING" in out
+    assert metrics[0]["steps"] == 2 and metrics[0]["caveat"]
+    a, b = ({k: v for k, v in m.items() if k != "seconds"} for m in metrics)
+    assert a == b, "same seed, same result"
+    assert np.array(a["confusion"]).sum() == len(rows["test"])  # every test trial evaluated once
