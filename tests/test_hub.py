@@ -341,6 +341,7 @@ def test_token_absent_from_real_client_errors(folder, caplog, capsys, monkeypatc
     caplog.set_level(logging.DEBUG)
     with pytest.raises(Exception) as err:
         hub.push_folder(folder, REPO, token=FAKE_TOKEN, commit_message="m")
+    assert "repos/create" in str(err.value)  # it got as far as the real HfApi.create_repo
     out = capsys.readouterr()
     for text in (str(err.value), repr(err.value), out.out, out.err, caplog.text):
         assert FAKE_TOKEN not in text
