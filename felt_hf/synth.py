@@ -173,7 +173,7 @@ _EMOTION_CLASS = {
 }
 # How steep each AU's classifier probability is: AU07 comes out nearly binary from Py-Feat's xgb model,
 # AU11 barely moves from 0.5 and AU20 is presence-like (see FELT_FORMAT.md).
-_AU_GAIN = np.array([{"AU07": 6.0, "AU11": 0.08, "AU20": 3.0}.get(a, 1.0) for a in AU_NAMES])
+_AU_GAIN = np.array([{"AU07": 12.0, "AU11": 0.08, "AU20": 3.0}.get(a, 1.0) for a in AU_NAMES])
 _AU_INDEX = {a: i for i, a in enumerate(AU_NAMES)}
 _APPLE_DOUBLE = (
     b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \x00\x02\x00\x00\x00\t\x00\x00\x002\x00\x00\x00\x0e"
