@@ -253,6 +253,8 @@ def build_tracker(
                 "--fast applies to the Py-Feat 0.6.2 backend; pyfeat2 has its own batching (--batch-size)"
             )
         return PyFeat2Tracker(detector or make_pyfeat2_detector(device), batch_size=batch_size or 5, device=device)
+    if not fast and batch_size not in (None, FELT_DETECT_VIDEO_KWARGS["batch_size"]):
+        raise FeltRegenError("FELT-exact mode runs detect_video with batch_size=5; --batch-size needs --fast")
     if backend == "standin":
         from .standin import StandInDetector
 
@@ -269,6 +271,4 @@ def build_tracker(
             identity_threshold=FELT_DETECT_VIDEO_KWARGS["face_identity_threshold"],
         )
         return FastTracker(runner, batch_size=batch_size or DEFAULT_FAST_BATCH)
-    if batch_size not in (None, FELT_DETECT_VIDEO_KWARGS["batch_size"]):
-        raise FeltRegenError("FELT-exact mode runs detect_video with batch_size=5; --batch-size needs --fast")
     return FeltExactTracker(det, device=device, weights=getattr(det, "felt_weights", "pretrained"))
