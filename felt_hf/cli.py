@@ -1,0 +1,246 @@
+"""``felt-hf``: the command line. Each subcommand is a thin shell over one library function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from .schema import CONFIG_NAMES, DEFAULT_CONFIG, VARIANTS, VOCAL_CHANNELS
+
+SYNTH_MARKER = "SYNTHETIC.json"  # left next to generated archives, so cards built from them say so
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    out: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            lo, hi = part.split("-")
+            out.extend(range(int(lo), int(hi) + 1))
+        elif part:
+            out.append(int(part))
+    return tuple(out)
+
+
+def _mark_synthetic(out: Path, params: dict) -> None:
+    (out / SYNTH_MARKER).write_text(json.dumps({"generator": "felt_hf.synth", **params}, indent=1) + "\n")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .synth import write_sample
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = write_sample(out, seed=args.seed, extracted=args.extracted)
+    _mark_synthetic(out, {"sample": True, "seed": args.seed})
+    for config, path in paths.items():
+        print(f"{config}: {path}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .synth import write_archives
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    paths = write_archives(
+        out,
+        actors=_int_list(args.actors) if args.actors else None,
+        channels=tuple(args.channels),
+        variants=tuple(args.variants),
+        trials_per_actor=args.trials_per_actor,
+        seed=args.seed,
+        extracted=args.extracted,
+        compresslevel=args.compresslevel,
+        num_proc=args.num_proc,
+        progress=not args.no_progress,
+    )
+    _mark_synthetic(out, {"seed": args.seed, "actors": args.actors, "trials_per_actor": args.trials_per_actor})
+    for config, path in paths.items():
+        size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        print(f"{config}: {path} ({size / 1e6:.1f} MB)")
+    print(f"wrote {len(paths)} archive(s) in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def summarize(dataset_dict, title: str) -> str:
+    """Trials and frames per split and a few labels: what a person checks first."""
+    lines = [title]
+    for split, ds in dataset_dict.items():
+        frames = sum(ds["num_frames"])
+        emotions = Counter(ds.features["emotion"].int2str(e) for e in ds["emotion"])
+        actors = sorted(set(ds["actor"]))
+        lines.append(
+            f"  {split:<10} {ds.num_rows:>5} trials {frames:>8} frames  actors {actors}  "
+            f"emotions {dict(sorted(emotions.items()))}"
+        )
+    first = next(iter(dataset_dict.values()))
+    if first.num_rows:
+        row = first.with_format("numpy")[0]
+        feats = first.features
+        lines.append(
+            f"  first trial {row['trial_id']}: {feats['emotion'].int2str(int(row['emotion']))}, "
+            f"{feats['intensity'].int2str(int(row['intensity']))}, actor {int(row['actor'])} "
+            f"({feats['sex'].int2str(int(row['sex']))}), {int(row['num_frames'])} frames, "
+            f"landmarks {row['landmarks'].shape}, action_units {row['action_units'].shape}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .builder import load_felt
+
+    ds = load_felt(args.data_dir, args.config, cache_dir=args.cache_dir)
+    print(summarize(ds, f"FELT {args.config} from {args.data_dir}"))
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert_felt
+
+    data_dir = Path(args.data_dir)
+    t0 = time.perf_counter()
+    summary = convert_felt(
+        data_dir,
+        args.out,
+        configs=args.configs,
+        num_proc=args.num_proc,
+        skip_bad=args.skip_bad,
+        progress=not args.no_progress,
+        synthetic=(data_dir / SYNTH_MARKER).exists(),
+    )
+    for config, info in summary["configs"].items():
+        parts = [f"{s} {v['num_examples']} trials/{v['num_bytes'] / 1e6:.1f} MB" for s, v in info["splits"].items()]
+        print(f"{config}: " + ", ".join(parts))
+    if summary.get("skipped"):
+        print(f"skipped {summary['skipped']} bad trial(s): see {Path(args.out) / 'skipped_trials.json'}")
+    print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from .hub import push_folder
+
+    plan = push_folder(
+        args.folder,
+        args.repo_id,
+        private=args.private,
+        revision=args.revision,
+        commit_message=args.commit_message,
+        dry_run=args.dry_run,
+    )
+    print(plan.describe())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The README's main job: sample archives -> builder summary -> hub folder -> load_dataset."""
+    from datasets import load_dataset
+
+    from .builder import load_felt
+    from .convert import convert_felt
+    from .synth import write_sample
+
+    work = Path(args.workdir)
+    archives, out = work / "felt_sample_archives", work / "felt"
+    archives.mkdir(parents=True, exist_ok=True)
+    print(f"1/3 writing the built-in sample archives to {archives}")
+    write_sample(archives, seed=args.seed)
+    _mark_synthetic(archives, {"sample": True, "seed": args.seed})
+    print("2/3 building smoothed_speech with the Felt builder")
+    ds = load_felt(archives, DEFAULT_CONFIG, cache_dir=str(work / "hf_cache"))
+    print(summarize(ds, "Felt builder, smoothed_speech (SYNTHETIC sample data):"))
+    print(f"3/3 converting all four configs to the hub layout in {out}")
+    convert_felt(archives, out, progress=not args.no_progress, synthetic=True)
+    loaded = load_dataset(str(out), DEFAULT_CONFIG, cache_dir=str(work / "hf_cache"))
+    print(summarize(loaded, f'load_dataset("{out}", "{DEFAULT_CONFIG}"):'))
+    print(f"done: push it with `felt-hf push {out} --repo-id <you>/felt --dry-run`")
+    return 0
+
+
+def cmd_regenerate(args: argparse.Namespace) -> int:
+    from .regen.cli import main as regen_main
+
+    return regen_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="felt-hf", description="FELT facial tracking as a Hugging Face dataset")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sample", help="write the small built-in sample archives (generated, no download)")
+    s.add_argument("out")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--extracted", action="store_true", help="write folders of CSVs instead of zips")
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("synth", help="write realistic FELT-shaped archives (any actors, full size on request)")
+    s.add_argument("out")
+    s.add_argument("--actors", help="e.g. 1-24 or 1,2,19 (default: all 24)")
+    s.add_argument("--channels", nargs="+", default=list(VOCAL_CHANNELS), choices=VOCAL_CHANNELS)
+    s.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    s.add_argument("--trials-per-actor", type=int, help="default: every trial (60 speech, 44 song)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--extracted", action="store_true")
+    s.add_argument("--compresslevel", type=int, default=6)
+    s.add_argument("--num-proc", type=int)
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("build", help="build one config with the Felt builder and print a summary")
+    s.add_argument("data_dir")
+    s.add_argument("--config", default=DEFAULT_CONFIG, choices=CONFIG_NAMES)
+    s.add_argument("--cache-dir")
+    s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("convert", help="convert FELT archives to the hub layout (parquet configs + card)")
+    s.add_argument("data_dir", help="folder with the FELT zips (or extracted folders, or regeneration output)")
+    s.add_argument("--out", default="felt", help="output folder (default: felt)")
+    s.add_argument("--configs", nargs="+", choices=CONFIG_NAMES, help="default: all four")
+    s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
+    s.add_argument("--skip-bad", action="store_true", help="skip unreadable trials and report them")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_convert)
+
+    s = sub.add_parser("push", help="upload a converted folder to a Hugging Face dataset repo")
+    s.add_argument("folder")
+    s.add_argument("--repo-id", required=True)
+    s.add_argument("--private", action="store_true")
+    s.add_argument("--revision")
+    s.add_argument("--commit-message")
+    s.add_argument("--dry-run", action="store_true", help="list what would be sent, send nothing")
+    s.set_defaults(func=cmd_push)
+
+    s = sub.add_parser("demo", help="sample -> builder -> hub folder -> load_dataset, all offline")
+    s.add_argument("--workdir", default="felt_demo")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("regenerate", help="rerun Py-Feat over RAVDESS videos (see docs/REGENERATION.md)")
+    s.add_argument("rest", nargs=argparse.REMAINDER)
+    s.set_defaults(func=cmd_regenerate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError) as e:  # FeltError subclasses ValueError: one clear line, no traceback
+        if os.environ.get("FELT_HF_DEBUG"):
+            raise
+        print(f"felt-hf: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
