@@ -23,6 +23,7 @@ from felt_hf.regen.cli import main
 from felt_hf.regen.detectors import FeltExactTracker
 from felt_hf.regen.pipeline import (
     append_manifest,
+    device_and_index,
     is_done,
     output_paths,
     read_manifest,
@@ -375,3 +376,16 @@ def test_cli_list_and_bad_input(regen, tmp_path, capsys):
         )
         == 2
     )
+
+
+@pytest.mark.parametrize(
+    ("device", "env", "want"),
+    [
+        ("cuda", {}, ("cuda", None)),
+        ("cuda", {"LOCAL_RANK": "3"}, ("cuda", 3)),
+        ("cuda:2", {"LOCAL_RANK": "3"}, ("cuda", 2)),
+        ("cpu", {"LOCAL_RANK": "1"}, ("cpu", None)),
+    ],
+)
+def test_device_for_pyfeat_is_plain_cuda_with_a_gpu_index(device, env, want):
+    assert device_and_index(device, env) == want

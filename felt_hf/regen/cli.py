@@ -35,12 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--videos", nargs="+", required=True, help="Video_*_Actor_NN.zip files, or folders of Actor_NN/ (or of zips)"
     )
     p.add_argument("--out", required=True, help="output root: raw_motion_*/, smoothed_motion_*/, manifest/")
-    p.add_argument(
-        "--device", default="cuda", help="torch device (default cuda; cuda -> cuda:LOCAL_RANK under torchrun)"
-    )
+    p.add_argument("--device", default="cuda", help="torch device: cuda (GPU LOCAL_RANK under torchrun), cuda:N, cpu")
     p.add_argument("--shard", type=int, default=None, help="this worker's shard (default: RANK or SLURM_ARRAY_TASK_ID)")
     p.add_argument(
-        "--num-shards", type=int, default=None, help="number of shards (default: WORLD_SIZE or SLURM_ARRAY_TASK_COUNT)"
+        "--num-shards", type=int, default=None, help="shard count (default: WORLD_SIZE or SLURM_ARRAY_TASK_COUNT)"
     )
     p.add_argument(
         "--fast", action="store_true", help="fast mode: decode once, all models on GPU, big batches (NOT FELT-exact)"
@@ -73,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .detectors import build_tracker
-    from .pipeline import is_done, local_device, resolve_shard, run, select_shard
+    from .pipeline import device_and_index, is_done, resolve_shard, run, select_shard
     from .videos import discover_videos
 
     try:
@@ -85,7 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for it in select_shard(items, shard, num_shards):
                 print(f"{it.trial_id}\t{'done' if is_done(args.out, it) else 'todo'}\t{it.display}")
             return 0
-        device = local_device(args.device)
+        device, gpu = device_and_index(args.device)
+        if gpu is not None:
+            import torch
+
+            torch.cuda.set_device(gpu)
         tracker = build_tracker(args.backend, device=device, fast=args.fast, batch_size=args.batch_size)
     except (FeltError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -101,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         short_clip=args.short_clip,
         overwrite=args.overwrite,
         progress=not args.no_progress,
-        settings={"device": device, "backend": args.backend},
+        settings={"device": args.device if gpu is None else f"cuda:{gpu}", "backend": args.backend},
     )
     print(
         f"shard {shard}/{num_shards}: {summary.total} trials, {summary.skipped} already done, {summary.ok} written, "

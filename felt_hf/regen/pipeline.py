@@ -72,12 +72,19 @@ def select_shard(items: Sequence[VideoItem], shard: int, num_shards: int) -> lis
     return ordered[shard::num_shards]
 
 
-def local_device(device: str, env: Mapping[str, str] | None = None) -> str:
-    """``cuda`` -> ``cuda:LOCAL_RANK`` under torchrun, so each process on a node takes its own GPU."""
+def device_and_index(device: str, env: Mapping[str, str] | None = None) -> tuple[str, int | None]:
+    """``("cuda", k)`` for ``cuda:k``, or for ``cuda`` under torchrun (``LOCAL_RANK``); else ``(device, None)``.
+
+    Py-Feat 0.6.2 accepts only ``"cpu"``, ``"cuda"``, ``"mps"`` or ``"auto"`` (and FELT passed
+    ``"cuda"``), so a GPU index is applied with ``torch.cuda.set_device`` and the detector still gets
+    ``"cuda"``.
+    """
     env = os.environ if env is None else env
+    if device.startswith("cuda:"):
+        return "cuda", int(device.split(":", 1)[1])
     if device == "cuda" and "LOCAL_RANK" in env:
-        return f"cuda:{int(env['LOCAL_RANK'])}"
-    return device
+        return "cuda", int(env["LOCAL_RANK"])
+    return device, None
 
 
 # --- output paths and atomic writes -------------------------------------------------------------
