@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -11,8 +10,6 @@ from collections import Counter
 from pathlib import Path
 
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, VARIANTS, VOCAL_CHANNELS
-
-SYNTH_MARKER = "SYNTHETIC.json"  # left next to generated archives, so cards built from them say so
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -26,17 +23,12 @@ def _int_list(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _mark_synthetic(out: Path, params: dict) -> None:
-    (out / SYNTH_MARKER).write_text(json.dumps({"generator": "felt_hf.synth", **params}, indent=1) + "\n")
-
-
 def cmd_sample(args: argparse.Namespace) -> int:
     from .synth import write_sample
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = write_sample(out, seed=args.seed, extracted=args.extracted)
-    _mark_synthetic(out, {"sample": True, "seed": args.seed})
     for config, path in paths.items():
         print(f"{config}: {path}")
     return 0
@@ -60,7 +52,6 @@ def cmd_synth(args: argparse.Namespace) -> int:
         num_proc=args.num_proc,
         progress=not args.no_progress,
     )
-    _mark_synthetic(out, {"seed": args.seed, "actors": args.actors, "trials_per_actor": args.trials_per_actor})
     for config, path in paths.items():
         size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
         print(f"{config}: {path} ({size / 1e6:.1f} MB)")
@@ -112,7 +103,6 @@ def cmd_convert(args: argparse.Namespace) -> int:
         num_proc=args.num_proc,
         skip_bad=args.skip_bad,
         progress=not args.no_progress,
-        synthetic=(data_dir / SYNTH_MARKER).exists(),
     )
     for config, info in summary["configs"].items():
         parts = [f"{s} {v['num_examples']} trials/{v['num_bytes'] / 1e6:.1f} MB" for s, v in info["splits"].items()]
@@ -151,7 +141,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     archives.mkdir(parents=True, exist_ok=True)
     print(f"1/3 writing the built-in sample archives to {archives}")
     write_sample(archives, seed=args.seed)
-    _mark_synthetic(archives, {"sample": True, "seed": args.seed})
     print("2/3 building smoothed_speech with the Felt builder")
     ds = load_felt(archives, DEFAULT_CONFIG, cache_dir=str(work / "hf_cache"))
     print(summarize(ds, "Felt builder, smoothed_speech (SYNTHETIC sample data):"))

@@ -48,6 +48,7 @@ TARGET_SHARD_ROWS = 64
 SHARD_MULTIPLE = 8
 ROW_GROUP_ROWS = 8
 ZSTD_LEVEL = 3
+SYNTHETIC_MARKER = "SYNTHETIC"  # same name as felt_hf.synth.MARKER_FILENAME (a test checks)
 SKIPPED_REPORT = "skipped_trials.json"
 _SHARD_RE = re.compile(r"^[A-Za-z0-9_]+-\d{5}-of-\d{5}\.parquet$")
 
@@ -338,5 +339,5 @@ def _finish(out, data_dir, results, configs, split_actors, source_description, s
 
 
 def _looks_synthetic(data_dir) -> bool:
-    """The generator leaves a marker next to the archives it writes."""
-    return (Path(data_dir) / "SYNTHETIC").exists()
+    """The generator (:mod:`felt_hf.synth`) leaves this marker next to the archives it writes."""
+    return (Path(data_dir) / SYNTHETIC_MARKER).exists()

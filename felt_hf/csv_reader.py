@@ -203,6 +203,8 @@ def read_trial_csv(source: bytes | str | os.PathLike, name: str | None = None) -
             data = fh.read()
     names, start = _header(data, name)
     present, absent = _plan(names, name)
+    if not data[start:].strip():
+        raise FeltFormatError(name, "no data rows after the header")
     frame_col = _frame_source(set(names))
     types: dict[str, pa.DataType] = {c: pa.float32() for arr in present for c in arr.csv_columns}
     include = list(types)
@@ -214,8 +216,6 @@ def read_trial_csv(source: bytes | str | os.PathLike, name: str | None = None) -
         include.append(INPUT_COLUMN)
     table = _read_table(data, names, start, include, types, name)
     n = table.num_rows
-    if n == 0:
-        raise FeltFormatError(name, "no data rows after the header")
     frame = _frames(table, frame_col, n, name)
     score = table.column(FACE_SCORE_COLUMN).to_numpy()
     rows, num_faces = select_faces(frame, score)

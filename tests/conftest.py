@@ -1,0 +1,44 @@
+"""Shared fixtures: the real Py-Feat outputs from ../shared and generated FELT archives.
+
+Generated data is built once per test session (it is deterministic), in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PYFEAT_FIXTURES = REPO.parent / "shared" / "fixtures" / "pyfeat"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the hub is unreachable here; nothing may try it
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
+
+@pytest.fixture(scope="session")
+def pyfeat_fixtures() -> Path:
+    if not PYFEAT_FIXTURES.is_dir():
+        pytest.skip(f"real Py-Feat fixtures not found at {PYFEAT_FIXTURES}")
+    return PYFEAT_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def sample_archives(tmp_path_factory) -> Path:
+    """The built-in sample: all four configs as zips, every split populated."""
+    from felt_hf.synth import write_sample
+
+    out = tmp_path_factory.mktemp("sample_archives")
+    write_sample(out, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_hub(sample_archives, tmp_path_factory) -> Path:
+    """``felt-hf convert`` of the sample into a folder named ``felt``."""
+    from felt_hf.convert import convert_felt
+
+    out = tmp_path_factory.mktemp("hub") / "felt"
+    convert_felt(sample_archives, out, progress=False, num_proc=2)
+    return out
