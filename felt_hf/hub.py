@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import schema
+from .errors import FeltError
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ MAX_BYTES_PER_COMMIT = 2 * 1024**3
 _HASH_CHUNK = 8 * 1024 * 1024
 
 
-class PushError(ValueError):
+class PushError(FeltError, ValueError):
     """A folder that must not be pushed as it is (the message says what to fix)."""
 
 
