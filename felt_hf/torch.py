@@ -7,10 +7,10 @@ Typical use (map-style or streaming, any ``num_workers``)::
     from datasets import load_dataset
     from felt_hf.torch import FeltCollator, prepare_stream
 
-    ds = load_dataset(folder, "smoothed_speech", split="train", streaming=True)
+    collate = FeltCollator(["landmarks", "action_units"], max_frames=128)
+    ds = load_dataset(folder, "smoothed_speech", split="train", streaming=True, columns=collate.columns)
     ds = prepare_stream(ds, rank=rank, world_size=world, num_workers=2, seed=0)
-    loader = DataLoader(ds.with_format("numpy"), batch_size=32, num_workers=2,
-                        collate_fn=FeltCollator(["landmarks", "action_units"], max_frames=128))
+    loader = DataLoader(ds, batch_size=32, num_workers=2, collate_fn=collate)
     for epoch in range(n):
         ds.set_epoch(epoch)
         for batch in loader:
@@ -139,6 +139,14 @@ class FeltCollator:
         skip = ("landmarks",) if landmarks == "face" else ()
         self.standardizer = Standardizer.from_stats(stats, self.features, skip=skip) if stats is not None else None
         self.nan_value = float(nan_value)
+
+    @property
+    def columns(self) -> list[str]:
+        """Columns this collator reads: ``ds.select_columns(collator.columns)`` skips decoding the rest."""
+        cols = list(self.features) + list(self.labels) + ["trial_id"]
+        if self.landmarks == "face" and "face_box" not in cols:
+            cols.append("face_box")
+        return list(dict.fromkeys(cols))
 
     # -- one trial -------------------------------------------------------------------------------
     def _select(self, length: int) -> np.ndarray:
@@ -392,6 +400,40 @@ def prepare_stream(
     return ds
 
 
+class BatchDecodedStream(torch.utils.data.IterableDataset):
+    """Rows of a streaming dataset, decoded ``decode_batch`` trials at a time (same rows, faster).
+
+    ``datasets`` formats a streaming dataset row by row (about 0.7 ms of overhead per trial);
+    ``IterableDataset.iter(batch_size)`` formats whole Arrow batches at once. ``iter`` does not
+    split work over DataLoader workers, so each worker takes ``ds.shard(num_workers, worker_id)``
+    first (whole shards, as ``datasets`` does; the shard count must be a multiple of
+    ``world_size * num_workers``, see :func:`check_shard_plan`) and carries the epoch over.
+    Every trial is still seen exactly once per epoch over all ranks and workers.
+    """
+
+    def __init__(self, ds: Any, decode_batch: int = 16) -> None:
+        self.ds, self.decode_batch = ds, decode_batch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.ds.set_epoch(epoch)
+
+    def _source(self) -> Any:
+        info = torch.utils.data.get_worker_info()
+        if info is None or info.num_workers == 1:
+            return self.ds
+        if self.ds.num_shards % info.num_workers:
+            raise ValueError(f"{self.ds.num_shards} shards cannot be split over {info.num_workers} workers")
+        sub = self.ds.shard(num_shards=info.num_workers, index=info.id, contiguous=False)
+        sub.set_epoch(self.ds.epoch)
+        return sub
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for batch in self._source().iter(batch_size=self.decode_batch):
+            cols = list(batch)
+            for i in range(len(batch[cols[0]])):
+                yield {c: batch[c][i] for c in cols}
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed python, numpy and torch; returns a generator for DataLoader(generator=...)."""
     import random
@@ -413,5 +455,6 @@ __all__ = [
     "check_shard_plan",
     "suggest_num_shards",
     "seed_everything",
+    "BatchDecodedStream",
     "DEFAULT_FEATURES",
 ]

@@ -8,7 +8,7 @@ import pytest
 import torch
 from datasets import load_dataset
 
-from felt_hf.torch import FeltCollator, check_shard_plan, prepare_stream
+from felt_hf.torch import BatchDecodedStream, FeltCollator, check_shard_plan, prepare_stream
 
 try:
     from felt_fake import write_hub
@@ -33,13 +33,16 @@ def _epoch_ids(loaders, epoch):
     return per_rank
 
 
-def test_two_ranks_two_workers_exactly_once(hub):
+@pytest.mark.parametrize("batch_decoded", [False, True])
+def test_two_ranks_two_workers_exactly_once(hub, batch_decoded):
     folder, expected = hub
     stream = load_dataset(str(folder), "smoothed_speech", split="train", streaming=True)
     collate = FeltCollator(["action_units"], max_frames=8)
     loaders = []
     for rank in range(WORLD):
         ds = prepare_stream(stream, rank=rank, world_size=WORLD, num_workers=WORKERS, seed=3, buffer_size=4)
+        if batch_decoded:
+            ds = BatchDecodedStream(ds, decode_batch=3)
         loaders.append((ds, torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=collate, num_workers=WORKERS)))
     orders = []
     for epoch in range(2):
