@@ -337,6 +337,7 @@ def write_stats_json(path: str | os.PathLike, stats_by_config_split: Mapping[str
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(doc, f, allow_nan=False, separators=(",", ":"))
             f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the file is published data
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
