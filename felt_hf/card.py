@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import string
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import Any
 from . import schema, smoothing
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "dataset_card" / "README.template.md"
+# Where a non-editable install puts the same file ([options.data_files] in setup.cfg).
+INSTALLED_TEMPLATE_PATH = Path(sys.prefix) / "share" / "felt-hf" / "dataset_card" / "README.template.md"
 CARD_FILENAME = "README.md"
 LICENSE = "cc-by-nc-sa-4.0"
 PRETTY_NAME = "FELT: RAVDESS Facial Expression and Landmark Tracking"
@@ -410,10 +413,13 @@ def template_values(summary: Mapping[str, Any]) -> dict[str, str]:
 
 
 def load_template(path: str | os.PathLike | None = None) -> string.Template:
-    """The template ships in the repository's ``dataset_card/``, next to the package."""
-    p = Path(path) if path is not None else TEMPLATE_PATH
+    """The template lives in the repository's ``dataset_card/``; installs copy it under ``share/``."""
+    if path is not None:
+        p = Path(path)
+    else:
+        p = TEMPLATE_PATH if TEMPLATE_PATH.is_file() else INSTALLED_TEMPLATE_PATH
     if not p.is_file():
-        raise FileNotFoundError(f"dataset card template not found at {p} (felt_hf must run from its source tree)")
+        raise FileNotFoundError(f"dataset card template not found at {TEMPLATE_PATH} nor {INSTALLED_TEMPLATE_PATH}")
     return string.Template(p.read_text(encoding="utf-8"))
 
 

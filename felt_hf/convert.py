@@ -40,8 +40,8 @@ import pyarrow.parquet as pq
 from .errors import FeltError
 from .ravdess import split_of_actor, validate_split_actors
 from .rows import rows_table, trial_row
-from .schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, config_parts, trial_features
-from .sources import CsvMember, MemberReader, config_members
+from .schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_features
+from .sources import CsvMember, MemberReader, config_members, find_source
 from .stats import STATS_FILENAME, FeatureStats, write_stats_json
 
 TARGET_SHARD_ROWS = 64
@@ -83,6 +83,7 @@ class ShardResult:
     task: ShardTask
     num_rows: int = 0
     num_frames: int = 0
+    num_bytes: int = 0  # Arrow (decoded) size, what datasets calls num_bytes; the file size is on disk
     stats: dict = field(default_factory=dict)
     skipped: list[dict] = field(default_factory=list)
 
@@ -93,6 +94,22 @@ def plan_num_shards(num_rows: int, target_rows: int = TARGET_SHARD_ROWS, multipl
         return 0
     n = math.ceil(math.ceil(num_rows / target_rows) / multiple) * multiple
     return min(n, num_rows)
+
+
+def present_configs(data_dir: str | os.PathLike) -> list[str]:
+    """The configs whose archive or extracted folder is in ``data_dir`` (a partial regeneration
+    has only some); none at all is an error that lists what was looked for."""
+    found = []
+    for config in CONFIG_NAMES:
+        try:
+            find_source(data_dir, config)
+            found.append(config)
+        except FileNotFoundError:
+            pass
+    if not found:
+        wanted = ", ".join(f"{archive_stem(c)}.zip" for c in CONFIG_NAMES)
+        raise FileNotFoundError(f"no FELT archive in {data_dir}: expected some of {wanted} (or extracted folders)")
+    return found
 
 
 def _split_evenly(items: Sequence, n: int) -> list[tuple]:
@@ -194,16 +211,22 @@ def convert_shard(task: ShardTask) -> ShardResult:
                 result.num_frames += row["num_frames"]
                 batch.append(row)
                 if len(batch) == ROW_GROUP_ROWS:
-                    writer.write_table(rows_table(batch), row_group_size=ROW_GROUP_ROWS)
+                    result.num_bytes += _write_group(writer, batch)
                     batch = []
                 _tick()
             if batch or result.num_rows == 0:
-                writer.write_table(rows_table(batch) if batch else schema.empty_table(), row_group_size=ROW_GROUP_ROWS)
+                result.num_bytes += _write_group(writer, batch)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     result.stats = stats.to_dict()
     return result
+
+
+def _write_group(writer: pq.ParquetWriter, rows: list[dict]) -> int:
+    table = rows_table(rows) if rows else trial_features().arrow_schema.empty_table()
+    writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+    return table.nbytes
 
 
 def _run_tasks(tasks: list[ShardTask], num_proc: int, progress: bool) -> list[ShardResult]:
@@ -276,10 +299,11 @@ def convert_felt(
 ) -> dict:
     """Convert FELT archives (zips or extracted folders) in ``data_dir`` into the hub layout.
 
-    Returns the summary the card is generated from. ``configs`` defaults to all four; a
-    requested config whose archive is missing is an error before anything is written.
+    Returns the summary the card is generated from. ``configs`` defaults to every config whose
+    archive (or extracted folder) is in ``data_dir``; a requested config whose archive is missing
+    is an error before anything is written.
     """
-    configs = list(configs or CONFIG_NAMES)
+    configs = list(configs) if configs else present_configs(data_dir)
     for c in configs:
         config_parts(c)
     split_actors = validate_split_actors(split_actors or DEFAULT_SPLIT_ACTORS)
@@ -312,7 +336,7 @@ def _finish(out, data_dir, results, configs, split_actors, source_description, s
         )
         split["num_examples"] += r.num_rows
         split["num_frames"] += r.num_frames
-        split["num_bytes"] += r.task.final_path.stat().st_size
+        split["num_bytes"] += r.num_bytes
         split["files"].append(r.task.relpath)
         acc = stats.setdefault(r.task.config, {}).setdefault(r.task.split, FeatureStats())
         acc.merge(FeatureStats.from_dict(r.stats))

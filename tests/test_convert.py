@@ -1,0 +1,162 @@
+"""`felt-hf convert`: the hub layout loads offline by config, streams, is deterministic and fails safely."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from datasets import Array2D, Array3D, ClassLabel, get_dataset_config_names, load_dataset
+
+from felt_hf.convert import ROW_GROUP_ROWS, SYNTHETIC_MARKER, convert_felt, plan_num_shards
+from felt_hf.errors import FeltFormatError
+from felt_hf.ravdess import split_of_actor
+from felt_hf.schema import CONFIG_NAMES, DEFAULT_CONFIG, FRAME_ARRAYS, archive_stem
+from felt_hf.sources import config_members
+from felt_hf.synth import MARKER_FILENAME
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_layout_and_card_declare_every_config(sample_hub: Path):
+    names = sorted(p.relative_to(sample_hub).as_posix() for p in sample_hub.rglob("*") if p.is_file())
+    assert "README.md" in names and "stats.json" in names
+    assert not [n for n in names if n.endswith(".py") or "/.tmp-" in n]
+    for config in CONFIG_NAMES:
+        shards = [n for n in names if n.startswith(f"{config}/")]
+        assert shards and all(n.endswith(".parquet") for n in shards)
+    meta = yaml.safe_load(sample_hub.joinpath("README.md").read_text().split("---")[1])
+    declared = {c["config_name"]: c for c in meta["configs"]}
+    assert set(declared) == set(CONFIG_NAMES) and declared[DEFAULT_CONFIG].get("default") is True
+    assert meta["license"] == "cc-by-nc-sa-4.0"
+    assert get_dataset_config_names(str(sample_hub))[0] == DEFAULT_CONFIG
+    assert set(get_dataset_config_names(str(sample_hub))) == set(CONFIG_NAMES)
+
+
+@pytest.mark.parametrize("config", CONFIG_NAMES)
+def test_every_config_and_split_loads_offline_with_types_intact(sample_hub, sample_archives, config, tmp_path):
+    ds = load_dataset(str(sample_hub), config, cache_dir=str(tmp_path))
+    members = config_members(sample_archives, config)
+    expected = {}
+    for m in members:
+        expected.setdefault(split_of_actor(m.labels.actor), set()).add(m.trial_id)
+    assert set(ds) == set(expected)
+    for split, d in ds.items():
+        assert set(d["trial_id"]) == expected[split]
+        assert isinstance(d.features["emotion"], ClassLabel) and d.features["emotion"].names[0] == "neutral"
+        assert isinstance(d.features["landmarks"], Array3D) and d.features["landmarks"].shape == (None, 68, 2)
+        assert isinstance(d.features["action_units"], Array2D)
+        row = d.with_format("numpy")[0]
+        assert row["landmarks"].shape == (row["num_frames"], 68, 2)
+        assert row["identity_embedding"].dtype == np.float32
+
+
+def test_converted_rows_equal_the_builder_rows(sample_hub, sample_archives, tmp_path):
+    from felt_hf.builder import load_felt
+
+    built = load_felt(sample_archives, "smoothed_speech", cache_dir=str(tmp_path), split="validation")
+    loaded = load_dataset(str(sample_hub), "smoothed_speech", split="validation", cache_dir=str(tmp_path))
+    a = {r["trial_id"]: r for r in built.with_format("numpy")}
+    b = {r["trial_id"]: r for r in loaded.with_format("numpy")}
+    assert a.keys() == b.keys()
+    for tid in a:
+        for col in ("frame", "num_faces", "emotion", "actor") + tuple(arr.name for arr in FRAME_ARRAYS):
+            np.testing.assert_array_equal(a[tid][col], b[tid][col], err_msg=f"{tid} {col}")
+
+
+def test_streaming_yields_the_same_rows(sample_hub, tmp_path):
+    mapped = load_dataset(str(sample_hub), "raw_song", split="train", cache_dir=str(tmp_path)).with_format("numpy")
+    streamed = load_dataset(str(sample_hub), "raw_song", split="train", streaming=True).with_format("numpy")
+    by_id = {r["trial_id"]: r for r in mapped}
+    seen = []
+    for row in streamed:
+        seen.append(row["trial_id"])
+        np.testing.assert_array_equal(row["landmarks"], by_id[row["trial_id"]]["landmarks"])
+        assert row["landmarks"].shape[1:] == (68, 2)
+    assert sorted(seen) == sorted(by_id)
+
+
+def test_parquet_is_zstd_float32_with_small_row_groups(sample_hub):
+    shard = next(sample_hub.glob("smoothed_speech/train-*.parquet"))
+    md = pq.ParquetFile(shard).metadata
+    assert all(md.row_group(i).num_rows <= ROW_GROUP_ROWS for i in range(md.num_row_groups))
+    cols = [md.row_group(0).column(j) for j in range(md.num_columns)]
+    assert {c.compression for c in cols} == {"ZSTD"}
+    lm = next(c for c in cols if c.path_in_schema.startswith("landmarks"))
+    assert "BYTE_STREAM_SPLIT" in lm.encodings and pq.read_schema(shard).field("landmarks").type.storage_type
+    stats = json.loads(sample_hub.joinpath("stats.json").read_text())
+    assert stats and oct(sample_hub.joinpath("stats.json").stat().st_mode & 0o777) == "0o644"
+
+
+def test_shard_counts_are_planned_for_ranks_and_workers():
+    assert plan_num_shards(1080) == 24 and plan_num_shards(120) == 8 and plan_num_shards(3) == 3
+    assert plan_num_shards(0) == 0 and all(plan_num_shards(n) % 8 == 0 for n in (64, 500, 1440))
+
+
+def _copy_archives(src: Path, dst: Path, configs) -> Path:
+    dst.mkdir()
+    for c in configs:
+        shutil.copy(src / f"{archive_stem(c)}.zip", dst)
+    return dst
+
+
+def test_rerun_is_byte_identical_and_removes_stale_shards(sample_archives, tmp_path):
+    data = _copy_archives(sample_archives, tmp_path / "in", ["smoothed_speech"])
+    a, b = tmp_path / "a", tmp_path / "b"
+    convert_felt(data, a, progress=False, num_proc=2)
+    (b / "smoothed_speech").mkdir(parents=True)
+    stale = b / "smoothed_speech" / "train-00000-of-00099.parquet"
+    stale.write_bytes(b"old build")
+    convert_felt(data, b, progress=False, num_proc=1)
+    assert not stale.exists()
+    assert _files(a) == _files(b)
+
+
+def test_requested_missing_archive_is_an_error_unrequested_is_not(sample_archives, tmp_path):
+    data = _copy_archives(sample_archives, tmp_path / "in", ["smoothed_song"])
+    out = tmp_path / "out"
+    with pytest.raises(FileNotFoundError, match="raw_motion_speech.zip"):
+        convert_felt(data, out, configs=["raw_speech", "smoothed_song"], progress=False)
+    assert not out.exists()
+    summary = convert_felt(data, out, progress=False)  # default: the configs that are present
+    assert list(summary["configs"]) == ["smoothed_song"]
+    assert get_dataset_config_names(str(out)) == ["smoothed_song"]
+
+
+def _corrupt_one_member(zip_path: Path) -> str:
+    raw = bytearray(zip_path.read_bytes())
+    info = next(i for i in zipfile.ZipFile(zip_path).infolist() if i.filename.endswith(".csv") and "/._" not in i.filename)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    raw[start + info.compress_size // 2] ^= 0xFF
+    zip_path.write_bytes(bytes(raw))
+    return info.filename
+
+
+def test_corrupt_member_fails_cleanly_and_skip_bad_reports_it(sample_archives, tmp_path):
+    data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech"])
+    out = tmp_path / "felt"
+    convert_felt(data, out, progress=False)
+    before = _files(out)
+    zip_path = data / "raw_motion_speech.zip"
+    member = _corrupt_one_member(zip_path)
+    with pytest.raises(FeltFormatError) as e:
+        convert_felt(data, out, progress=False, num_proc=2)
+    assert e.value.archive == str(zip_path) and e.value.file == member
+    assert _files(out) == before  # the earlier build is untouched, no temporary files left
+    summary = convert_felt(data, out, progress=False, skip_bad=True)
+    report = json.loads((out / "skipped_trials.json").read_text())
+    assert [s["member"] for s in report["skipped"]] == [member] and summary["skipped"] == 1
+    total = sum(s["num_examples"] for s in summary["configs"]["raw_speech"]["splits"].values())
+    assert total == len(config_members(data, "raw_speech")) - 1
+
+
+def test_synthetic_input_is_labelled_in_the_card(sample_hub):
+    assert SYNTHETIC_MARKER == MARKER_FILENAME
+    assert "synthetic" in sample_hub.joinpath("README.md").read_text().lower()

@@ -1,0 +1,107 @@
+"""Finding and reading trial CSVs in zips and folders, and the errors bad archives give."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from felt_hf.errors import FeltFormatError, FeltNameError
+from felt_hf.sources import MemberReader, config_members, find_source, is_junk, iter_records, list_members
+from felt_hf.synth import make_trial
+
+IDS = ["01-01-03-01-01-01-01", "01-01-04-02-02-01-02", "01-01-01-01-01-02-19"]
+
+
+def _zip(path, entries: dict[str, bytes]):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def csvs():
+    return {t: make_trial(t, seed=1, num_frames=30).smoothed_csv() for t in IDS}
+
+
+def test_junk_is_ignored_and_csvs_found_at_any_depth(tmp_path, csvs):
+    entries = {
+        f"smoothed_motion_speech/Actor_01/{IDS[0]}.csv": csvs[IDS[0]],
+        f"Actor_02/{IDS[1]}.csv": csvs[IDS[1]],
+        f"a/b/c/Actor_19/{IDS[2]}.csv": csvs[IDS[2]],
+        f"__MACOSX/Actor_01/._{IDS[0]}.csv": b"\x00\x05\x16\x07",
+        f"Actor_01/._{IDS[0]}.csv": b"\x00\x05\x16\x07",
+        "README.txt": b"hello",
+        "Actor_01/.DS_Store": b"x",
+    }
+    z = _zip(tmp_path / "smoothed_motion_speech.zip", entries)
+    members = list_members(z, channel="speech")
+    assert [m.trial_id for m in members] == sorted(IDS)
+    by_id = {m.trial_id: m for m in members}
+    assert by_id[IDS[0]].member == f"smoothed_motion_speech/Actor_01/{IDS[0]}.csv" and by_id[IDS[0]].is_zip
+    assert by_id[IDS[2]].member == f"a/b/c/Actor_19/{IDS[2]}.csv"
+    recs = dict((m.trial_id, r) for m, r in iter_records(members))
+    assert all(r.num_frames == 30 for r in recs.values())
+    assert is_junk("__MACOSX/x.csv") and is_junk("._a.csv") and is_junk("dir/") and not is_junk("A/01.CSV")
+
+
+def test_folder_reads_the_same_as_zip(tmp_path, csvs):
+    folder = tmp_path / "smoothed_motion_speech"
+    for t, data in csvs.items():
+        p = folder / f"Actor_{t[-2:]}" / f"{t}.csv"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    z = _zip(tmp_path / "z.zip", {f"Actor_{t[-2:]}/{t}.csv": d for t, d in csvs.items()})
+    a = [(m.trial_id, r.arrays["landmarks"].tobytes()) for m, r in iter_records(list_members(folder))]
+    b = [(m.trial_id, r.arrays["landmarks"].tobytes()) for m, r in iter_records(list_members(z))]
+    assert a == b
+    assert find_source(tmp_path, "smoothed_speech") == folder
+    assert [m.trial_id for m in config_members(tmp_path, "smoothed_speech")] == sorted(IDS)
+
+
+def test_missing_archive_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="raw_motion_song.zip"):
+        find_source(tmp_path, "raw_song")
+
+
+def test_bad_names_wrong_channel_and_duplicates(tmp_path, csvs):
+    z = _zip(tmp_path / "a.zip", {"Actor_01/01-01-03-01-01-01-01_v2.csv": csvs[IDS[0]]})
+    with pytest.raises(FeltNameError, match="01-01-03-01-01-01-01_v2.csv") as e:
+        list_members(z)
+    assert "a.zip" in str(e.value)
+    z = _zip(tmp_path / "b.zip", {"Actor_01/01-02-03-01-01-01-01.csv": csvs[IDS[0]]})
+    with pytest.raises(FeltNameError, match="song trial in a speech archive"):
+        list_members(z, channel="speech")
+    z = _zip(tmp_path / "c.zip", {f"x/{IDS[0]}.csv": csvs[IDS[0]], f"y/{IDS[0]}.csv": csvs[IDS[0]]})
+    with pytest.raises(FeltFormatError, match="appears twice"):
+        list_members(z)
+
+
+def test_corrupt_member_names_archive_and_member(tmp_path, csvs):
+    z = _zip(tmp_path / "smoothed_motion_speech.zip", {f"Actor_01/{IDS[0]}.csv": csvs[IDS[0]]})
+    raw = bytearray(z.read_bytes())
+    info = zipfile.ZipFile(z).infolist()[0]
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    raw[start + info.compress_size // 2] ^= 0xFF  # flip a byte inside the deflated data
+    z.write_bytes(bytes(raw))
+    (m,) = list_members(z)
+    with pytest.raises(FeltFormatError) as e:
+        MemberReader().read_record(m)
+    assert e.value.archive == str(z) and e.value.file == m.member
+    assert "corrupt archive member" in str(e.value)
+
+
+def test_truncated_archive(tmp_path, csvs):
+    z = _zip(tmp_path / "t.zip", {f"Actor_01/{IDS[0]}.csv": csvs[IDS[0]]})
+    z.write_bytes(z.read_bytes()[: z.stat().st_size // 2])
+    with pytest.raises(FeltFormatError, match="t.zip.*truncated"):
+        list_members(z)
+
+
+def test_parse_errors_name_the_archive(tmp_path, csvs):
+    bad = csvs[IDS[0]].replace(b"\r\n", b"\r\nnot,a,row\r\n", 1)
+    z = _zip(tmp_path / "p.zip", {f"Actor_01/{IDS[0]}.csv": bad})
+    with pytest.raises(FeltFormatError) as e:
+        MemberReader().read_record(list_members(z)[0])
+    assert e.value.archive == str(z) and e.value.row == 1 and str(z) in str(e.value)
