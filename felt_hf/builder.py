@@ -91,9 +91,7 @@ class Felt(datasets.GeneratorBasedBuilder):
             split = split_of_actor(m.labels.actor, self.config.split_actors)
             if split is not None:
                 by_split[split].append(m)
-        return [
-            datasets.SplitGenerator(name=split, gen_kwargs={"members": ms}) for split, ms in by_split.items() if ms
-        ]
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"members": ms}) for split, ms in by_split.items() if ms]
 
     def _generate_examples(self, members: list[CsvMember]) -> Iterator[tuple[str, dict]]:
         for member, record in iter_records(members):

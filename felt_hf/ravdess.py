@@ -70,7 +70,9 @@ def parse_trial_id(name: str, *, modalities: tuple[int, ...] = (1,)) -> TrialLab
     trial_id = trial_id_from_filename(name)
     m = _ID_RE.match(trial_id)
     if not m:
-        raise FeltNameError(f"{name}: not a RAVDESS trial name (expected MM-VV-EE-II-SS-RR-AA, e.g. 01-01-03-02-01-01-12)")
+        raise FeltNameError(
+            f"{name}: not a RAVDESS trial name (expected MM-VV-EE-II-SS-RR-AA, e.g. 01-01-03-02-01-01-12)"
+        )
     mm, vv, ee, ii, ss, rr, aa = (int(g) for g in m.groups())
 
     def bad(why: str) -> FeltNameError:

@@ -132,7 +132,9 @@ def test_requested_missing_archive_is_an_error_unrequested_is_not(sample_archive
 
 def _corrupt_one_member(zip_path: Path) -> str:
     raw = bytearray(zip_path.read_bytes())
-    info = next(i for i in zipfile.ZipFile(zip_path).infolist() if i.filename.endswith(".csv") and "/._" not in i.filename)
+    info = next(
+        i for i in zipfile.ZipFile(zip_path).infolist() if i.filename.endswith(".csv") and "/._" not in i.filename
+    )
     start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
     raw[start + info.compress_size // 2] ^= 0xFF
     zip_path.write_bytes(bytes(raw))

@@ -24,7 +24,12 @@ def test_all_2452_ids_parse_with_the_documented_counts():
 
 def test_parse_fields_and_paths():
     lab = parse_trial_id("Actor_12\\01-02-03-02-01-01-12.csv")
-    assert (lab.trial_id, lab.vocal_channel, lab.emotion, lab.intensity) == ("01-02-03-02-01-01-12", "song", "happy", "strong")
+    assert (lab.trial_id, lab.vocal_channel, lab.emotion, lab.intensity) == (
+        "01-02-03-02-01-01-12",
+        "song",
+        "happy",
+        "strong",
+    )
     assert (lab.statement, lab.repetition, lab.actor, lab.sex) == (STATEMENTS[0], 1, 12, "female")
     lab = parse_trial_id("deep/path/Actor_07/01-01-08-01-02-02-07.csv")
     assert (lab.emotion, lab.statement, lab.repetition, lab.sex) == (EMOTIONS[7], STATEMENTS[1], 2, "male")
