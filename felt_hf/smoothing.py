@@ -85,6 +85,7 @@ def smooth_block(values: np.ndarray, *, short_clip: str = "error", name: str = "
         )
     elif short_clip == "keep" or n < 2:
         y = x.copy()
+        return y[:, 0] if squeeze else y  # unchanged: no Savitzky-Golay either
     else:  # "pad": the same filter with the longest padding the clip allows
         y = filtfilt(b, a, x, axis=0, padlen=n - 1)
     if n > SAVGOL_WINDOW:

@@ -1,0 +1,71 @@
+"""The `Felt` builder as a class on datasets 5.x: every config and split, labels, overrides."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from datasets import Array3D, ClassLabel
+
+from felt_hf import Felt, load_felt
+from felt_hf.ravdess import parse_trial_id, split_of_actor
+from felt_hf.schema import CONFIG_NAMES, DEFAULT_CONFIG, ROW_COLUMNS
+from felt_hf.sources import config_members
+from felt_hf.synth import make_trial
+
+
+@pytest.mark.parametrize("config", CONFIG_NAMES)
+def test_every_config_and_split(sample_archives, tmp_path, config):
+    builder = Felt(config_name=config, data_dir=str(sample_archives), cache_dir=str(tmp_path))
+    builder.download_and_prepare()
+    ds = builder.as_dataset()
+    members = config_members(sample_archives, config)
+    assert set(ds) == {"train", "validation", "test"}
+    for split, d in ds.items():
+        want = sorted(m.trial_id for m in members if split_of_actor(m.labels.actor) == split)
+        assert sorted(d["trial_id"]) == want
+        assert list(d.features) == list(ROW_COLUMNS)
+        assert isinstance(d.features["landmarks"], Array3D) and isinstance(d.features["sex"], ClassLabel)
+        for row in d.with_format("numpy"):
+            lab = parse_trial_id(str(row["trial_id"]))
+            feats = d.features
+            assert feats["emotion"].int2str(int(row["emotion"])) == lab.emotion
+            assert feats["vocal_channel"].int2str(int(row["vocal_channel"])) == config.split("_")[1]
+            assert feats["statement"].int2str(int(row["statement"])) == lab.statement
+            assert feats["sex"].int2str(int(row["sex"])) == lab.sex and int(row["actor"]) == lab.actor
+            assert row["landmarks"].shape == (row["num_frames"], 68, 2) == (len(row["frame"]), 68, 2)
+
+
+def test_builder_values_match_the_generator(sample_archives, tmp_path):
+    ds = load_felt(sample_archives, "raw_speech", cache_dir=str(tmp_path), split="test").with_format("numpy")
+    row = ds[0]
+    trial = make_trial(str(row["trial_id"]), seed=0)
+    x0 = np.asarray(trial.raw_columns["x_0"], dtype=np.float64)
+    if not trial.has_two_faces:
+        np.testing.assert_array_equal(row["landmarks"][:, 0, 0], x0.astype(np.float32))
+
+
+def test_split_rule_can_be_overridden(sample_archives, tmp_path):
+    rule = {"train": (1, 19, 21), "test": (2, 20, 22)}
+    ds = load_felt(sample_archives, DEFAULT_CONFIG, cache_dir=str(tmp_path), split_actors=rule)
+    assert set(ds) == {"train", "test"}
+    assert set(ds["train"]["actor"]) == {1, 19, 21} and set(ds["test"]["actor"]) == {2, 20, 22}
+
+
+def test_missing_data_dir_and_archive_are_clear(tmp_path):
+    with pytest.raises(ValueError, match="data_dir"):
+        Felt(config_name="raw_song", cache_dir=str(tmp_path)).download_and_prepare()
+    with pytest.raises(FileNotFoundError, match="raw_motion_song.zip"):
+        Felt(config_name="raw_song", data_dir=str(tmp_path), cache_dir=str(tmp_path)).download_and_prepare()
+    with pytest.raises(ValueError, match="smoothed_dance"):
+        Felt(config_name="smoothed_dance", data_dir=str(tmp_path))
+
+
+def test_default_config_and_loading_script():
+    assert Felt.DEFAULT_CONFIG_NAME == DEFAULT_CONFIG == "smoothed_speech"
+    assert [c.name for c in Felt.BUILDER_CONFIGS] == list(CONFIG_NAMES)
+    spec = importlib.util.spec_from_file_location("felt_script", __file__.replace("tests/test_builder.py", "felt.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.Felt is Felt
