@@ -206,16 +206,15 @@ def convert_shard(task: ShardTask) -> ShardResult:
                     result.skipped.append({"archive": m.source, "member": m.member, "error": str(e)})
                     _tick()
                     continue
-                stats.update_row(row)
                 result.num_rows += 1
                 result.num_frames += row["num_frames"]
                 batch.append(row)
                 if len(batch) == ROW_GROUP_ROWS:
-                    result.num_bytes += _write_group(writer, batch)
+                    result.num_bytes += _write_group(writer, batch, stats)
                     batch = []
                 _tick()
             if batch or result.num_rows == 0:
-                result.num_bytes += _write_group(writer, batch)
+                result.num_bytes += _write_group(writer, batch, stats)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -223,7 +222,13 @@ def convert_shard(task: ShardTask) -> ShardResult:
     return result
 
 
-def _write_group(writer: pq.ParquetWriter, rows: list[dict]) -> int:
+def _write_group(writer: pq.ParquetWriter, rows: list[dict], stats: FeatureStats) -> int:
+    """Write one row group and fold its frames into the statistics.
+
+    The statistics are per frame, so the group's trials are concatenated along time and
+    counted in one update: the same numbers as trial by trial, with 8x fewer numpy calls.
+    """
+    stats.update_rows(rows)
     table = rows_table(rows) if rows else trial_features().arrow_schema.empty_table()
     writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
     return table.nbytes
@@ -311,6 +316,7 @@ def convert_felt(
     if out.exists() and any(out.glob("*.py")):
         raise FeltError(f"{out} holds a .py file: a loading script there would shadow the parquet configs")
     tasks = plan_tasks(data_dir, out, configs, split_actors, skip_bad)
+    trial_features()  # import datasets' feature types here, once, so forked workers inherit them
     out.mkdir(parents=True, exist_ok=True)
     num_proc = max(1, min(num_proc or os.cpu_count() or 1, len(tasks)))
     try:

@@ -35,7 +35,7 @@ import math
 import os
 import tempfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +99,17 @@ class ComponentStats:
         """Add one trial's frames; ``values`` is ``(T, *shape)``, NaN where no face was found."""
         x = np.asarray(values, dtype=np.float64).reshape(-1, self.count.size)
         valid = np.isfinite(x)
+        if valid.all():  # the common case: no masking copies
+            if not x.shape[0]:
+                return
+            n = np.full(x.shape[1], x.shape[0])
+            mean_b = x.mean(axis=0)
+            m2_b = ((x - mean_b) ** 2).sum(axis=0)
+            self._combine(n, mean_b, m2_b)
+            self.min = np.minimum(self.min, x.min(axis=0))
+            self.max = np.maximum(self.max, x.max(axis=0))
+            self.hist += self._histogram(x, None)
+            return
         n = valid.sum(axis=0)
         if not n.any():
             return
@@ -121,13 +132,14 @@ class ComponentStats:
         self.m2 = self.m2 + m2_b + delta**2 * (n_a * n_b / safe_n)
         self.count = n
 
-    def _histogram(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    def _histogram(self, x: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
         spec = self.spec
         idx = np.floor((x - spec.lo) / spec.resolution)
         idx = np.clip(np.nan_to_num(idx, nan=0.0), -1, spec.bins).astype(np.int64) + 1  # 0 under, bins+1 over
         rows = self.hist.shape[0]
         comp = np.zeros_like(idx) if rows == 1 else np.broadcast_to(np.arange(idx.shape[1]), idx.shape)
-        flat = (comp * (spec.bins + 2) + idx)[valid]
+        flat = comp * (spec.bins + 2) + idx
+        flat = flat.ravel() if valid is None else flat[valid]
         return np.bincount(flat, minlength=rows * (spec.bins + 2)).reshape(rows, spec.bins + 2)
 
     def merge(self, other: ComponentStats) -> None:
@@ -262,6 +274,16 @@ class FeatureStats:
             )
         self.num_trials += 1
         self.num_frames += lengths.pop() if lengths else 0
+
+    def update_rows(self, rows: Sequence[Mapping[str, np.ndarray]]) -> None:
+        """Add several trials at once: per-frame statistics do not care where a trial ends, so the
+        trials are concatenated along time and counted in one pass (8x fewer numpy calls for a
+        converter row group), with the same result as :meth:`update_row` on each."""
+        if not rows:
+            return
+        names = [n for n in self.features if all(n in r and r[n] is not None for r in rows)]
+        self.update_row({n: np.concatenate([np.asarray(r[n]) for r in rows]) for n in names})
+        self.num_trials += len(rows) - 1
 
     def merge(self, other: FeatureStats) -> FeatureStats:
         """Fold ``other`` into ``self`` (in place) and return ``self``, so ``reduce`` works."""

@@ -112,3 +112,25 @@ def test_rejects_mismatched_lengths_and_names():
         FeatureStats(["landmark"])
     with pytest.raises(ValueError, match="merge"):
         FeatureStats(["landmarks"]).merge(FeatureStats(["action_units"]))
+
+
+def test_update_rows_equals_update_row_one_by_one():
+    import numpy as np
+
+    from felt_hf.stats import FeatureStats
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for t in (5, 9, 3):
+        row = {"head_pose": rng.normal(size=(t, 3)).astype(np.float32), "face_score": rng.uniform(size=t)}
+        row["head_pose"][0, 1] = np.nan
+        rows.append(row)
+    one, many = FeatureStats(["head_pose", "face_score"]), FeatureStats(["head_pose", "face_score"])
+    for r in rows:
+        one.update_row(r)
+    many.update_rows(rows)
+    a, b = one.to_dict(), many.to_dict()
+    assert a["num_trials"] == b["num_trials"] == 3 and a["num_frames"] == b["num_frames"] == 17
+    np.testing.assert_allclose(one.mean("head_pose"), many.mean("head_pose"), rtol=1e-12)
+    np.testing.assert_allclose(one.std("head_pose"), many.std("head_pose"), rtol=1e-12)
+    assert one["head_pose"].to_dict()["count"] == many["head_pose"].to_dict()["count"]
