@@ -47,9 +47,8 @@ APPROX_TIME_COLUMN = "approx_time"
 # emotions or the identity. In CSV order.
 SMOOTHED_COLUMNS = FACE_BOX_COLUMNS + LANDMARK_X_COLUMNS + LANDMARK_Y_COLUMNS + POSE_COLUMNS + AU_NAMES
 
-# The 687 data columns of a Py-Feat 0.6.2 `detect_video` result, in order; the leading index
-# column (also named `frame`) comes on top when written with `to_csv(path)`.
-PYFEAT_DATA_COLUMNS = (
+# The tracking columns every Py-Feat version writes (all floats), in Py-Feat 0.6.2's order.
+TRACKING_COLUMNS = (
     FACE_BOX_COLUMNS
     + (FACE_SCORE_COLUMN,)
     + LANDMARK_X_COLUMNS
@@ -57,9 +56,14 @@ PYFEAT_DATA_COLUMNS = (
     + POSE_COLUMNS
     + AU_NAMES
     + EMOTION_SCORE_NAMES
-    + (IDENTITY_LABEL_COLUMN,)
-    + IDENTITY_COLUMNS
-    + (INPUT_COLUMN, FRAME_COLUMN, APPROX_TIME_COLUMN)
+)
+# Every float column of a FELT CSV, in CSV order (the identity embedding last).
+NUMERIC_COLUMNS = TRACKING_COLUMNS + IDENTITY_COLUMNS
+
+# The 687 data columns of a Py-Feat 0.6.2 `detect_video` result, in order; the leading index
+# column (also named `frame`) comes on top when written with `to_csv(path)`.
+PYFEAT_DATA_COLUMNS = (
+    TRACKING_COLUMNS + (IDENTITY_LABEL_COLUMN,) + IDENTITY_COLUMNS + (INPUT_COLUMN, FRAME_COLUMN, APPROX_TIME_COLUMN)
 )
 
 

@@ -42,18 +42,13 @@ from .schema import (
     EMBEDDING_DIM,
     EMOTION_SCORE_NAMES,
     EMOTIONS,
-    FACE_BOX_COLUMNS,
-    FACE_SCORE_COLUMN,
     FPS,
     FRAME_COLUMN,
-    IDENTITY_COLUMNS,
     IDENTITY_LABEL_COLUMN,
     INPUT_COLUMN,
-    LANDMARK_X_COLUMNS,
-    LANDMARK_Y_COLUMNS,
     NUM_ACTORS,
     NUM_LANDMARKS,
-    POSE_COLUMNS,
+    NUMERIC_COLUMNS,
     PYFEAT_DATA_COLUMNS,
     VARIANTS,
     VIDEO_SIZE,
@@ -91,16 +86,7 @@ MARKER_FILENAME = "SYNTHETIC"  # the converter looks for it to label a dataset a
 INPUT_ROOT = "C:\\Users\\lab\\Documents\\RAVDESS"
 
 # The numeric (float) columns of a Py-Feat row, in CSV order; strings and `frame` come after.
-_NUMERIC_COLUMNS = (
-    FACE_BOX_COLUMNS
-    + (FACE_SCORE_COLUMN,)
-    + LANDMARK_X_COLUMNS
-    + LANDMARK_Y_COLUMNS
-    + POSE_COLUMNS
-    + AU_NAMES
-    + EMOTION_SCORE_NAMES
-    + IDENTITY_COLUMNS
-)
+_NUMERIC_COLUMNS = NUMERIC_COLUMNS
 _BOX = slice(0, 4)
 _SCORE = 4
 _LM_X = slice(5, 5 + NUM_LANDMARKS)

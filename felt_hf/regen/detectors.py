@@ -23,16 +23,10 @@ import numpy as np
 
 from ..errors import FeltMissingColumnsError
 from ..schema import (
-    AU_NAMES,
-    EMOTION_SCORE_NAMES,
-    FACE_BOX_COLUMNS,
-    FACE_SCORE_COLUMN,
     FRAME_COLUMN,
     IDENTITY_COLUMNS,
-    LANDMARK_X_COLUMNS,
-    LANDMARK_Y_COLUMNS,
-    POSE_COLUMNS,
     PYFEAT_DATA_COLUMNS,
+    TRACKING_COLUMNS,
 )
 from .compat import FeltRegenError, import_pyfeat, package_version, patch_detect_identity
 from .tracks import IDENTITY_THRESHOLD, cluster_identities, pyfeat_approx_time
@@ -188,15 +182,7 @@ class PyFeat2Tracker:
         }
 
 
-_PYFEAT2_REQUIRED = (
-    FACE_BOX_COLUMNS
-    + (FACE_SCORE_COLUMN,)
-    + LANDMARK_X_COLUMNS
-    + LANDMARK_Y_COLUMNS
-    + POSE_COLUMNS
-    + AU_NAMES
-    + EMOTION_SCORE_NAMES
-)
+_PYFEAT2_REQUIRED = TRACKING_COLUMNS
 
 
 def map_pyfeat2_frame(df, *, num_frames: int, fps: float, file: str):
