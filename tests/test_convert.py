@@ -162,3 +162,10 @@ def test_corrupt_member_fails_cleanly_and_skip_bad_reports_it(sample_archives, t
 def test_synthetic_input_is_labelled_in_the_card(sample_hub):
     assert SYNTHETIC_MARKER == MARKER_FILENAME
     assert "synthetic" in sample_hub.joinpath("README.md").read_text().lower()
+
+
+def test_literal_load_dataset_felt_from_the_parent_folder(sample_hub, monkeypatch, tmp_path):
+    assert sample_hub.name == "felt"
+    monkeypatch.chdir(sample_hub.parent)
+    ds = load_dataset("felt", "smoothed_speech", split="test", cache_dir=str(tmp_path))
+    assert ds.num_rows > 0 and ds.features["landmarks"].shape == (None, 68, 2)
