@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import datasets
 
-from .ravdess import split_of_actor, validate_split_actors
+from .ravdess import validate_split_actors
 from .rows import trial_row
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, DEFAULT_SPLIT_ACTORS, config_parts, trial_features
-from .sources import CsvMember, config_members, iter_records
+from .sources import CsvMember, config_members, iter_records, members_by_split
 
 _CITATION = """\
 @dataset{liao_2024_felt,
@@ -86,11 +86,7 @@ class Felt(datasets.GeneratorBasedBuilder):
                 "raw_motion_speech.zip, smoothed_motion_speech.zip, raw_motion_song.zip, smoothed_motion_song.zip"
             )
         members = config_members(os.path.expanduser(data_dir), self.config.name)
-        by_split: dict[str, list[CsvMember]] = {s: [] for s in self.config.split_actors}
-        for m in members:
-            split = split_of_actor(m.labels.actor, self.config.split_actors)
-            if split is not None:
-                by_split[split].append(m)
+        by_split = members_by_split(members, self.config.split_actors)
         return [datasets.SplitGenerator(name=split, gen_kwargs={"members": ms}) for split, ms in by_split.items() if ms]
 
     def _generate_examples(self, members: list[CsvMember]) -> Iterator[tuple[str, dict]]:

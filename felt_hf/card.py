@@ -14,12 +14,12 @@ import fnmatch
 import os
 import string
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from . import schema, smoothing
+from .atomic import atomic_write_bytes
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "dataset_card" / "README.template.md"
 # Where a non-editable install puts the same file ([options.data_files] in setup.cfg).
@@ -451,16 +451,7 @@ def write_card(out_dir: str | os.PathLike, summary: Mapping[str, Any]) -> Path:
     out = Path(out_dir)
     text = render_card(_with_download_sizes(out, summary))
     target = out / CARD_FILENAME
-    fd, tmp = tempfile.mkstemp(prefix=".README.", suffix=".tmp", dir=out)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a card is meant to be read
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_bytes(target, text.encode("utf-8"))
 
 
 __all__ = ["render_card", "write_card", "card_yaml", "default_config", "data_files_pattern", "size_category"]

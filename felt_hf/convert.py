@@ -37,11 +37,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .atomic import atomic_write_bytes
 from .errors import FeltError
-from .ravdess import split_of_actor, validate_split_actors
+from .ravdess import validate_split_actors
 from .rows import rows_table, trial_row
 from .schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_features
-from .sources import CsvMember, MemberReader, config_members, find_source
+from .sources import CsvMember, MemberReader, config_members, find_source, members_by_split
 from .stats import STATS_FILENAME, FeatureStats, write_stats_json
 
 TARGET_SHARD_ROWS = 64
@@ -132,13 +133,7 @@ def plan_tasks(
     """Every shard of every requested config; finds and validates all archives before any work."""
     tasks = []
     for config in configs:
-        members = config_members(data_dir, config)
-        by_split: dict[str, list[CsvMember]] = {s: [] for s in split_actors}
-        for m in members:
-            split = split_of_actor(m.labels.actor, split_actors)
-            if split is not None:
-                by_split[split].append(m)
-        for split, ms in by_split.items():
+        for split, ms in members_by_split(config_members(data_dir, config), split_actors).items():
             n = plan_num_shards(len(ms))
             for i, chunk in enumerate(_split_evenly(ms, n) if n else []):
                 tasks.append(ShardTask(config, split, i, n, chunk, os.fspath(out_dir), skip_bad, str(os.getpid())))
@@ -284,12 +279,6 @@ def _remove_stale(out: Path, configs: Sequence[str], keep: set[str]) -> None:
                 p.unlink()
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def convert_felt(
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike = "felt",
@@ -350,7 +339,7 @@ def _finish(out, data_dir, results, configs, split_actors, source_description, s
     write_stats_json(out / STATS_FILENAME, stats)
     report = out / SKIPPED_REPORT
     if skipped:
-        _atomic_write_text(report, json.dumps({"skipped": skipped}, indent=1) + "\n")
+        atomic_write_bytes(report, (json.dumps({"skipped": skipped}, indent=1) + "\n").encode("utf-8"))
     else:
         report.unlink(missing_ok=True)
     from . import __version__

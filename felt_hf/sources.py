@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from .csv_reader import TrialRecord, read_trial_csv
 from .errors import FeltError, FeltFormatError, FeltMissingColumnsError, FeltNameError
-from .ravdess import TrialLabels, parse_trial_id
+from .ravdess import TrialLabels, parse_trial_id, split_of_actor
 from .schema import archive_stem, config_parts
 
 
@@ -110,6 +110,19 @@ def config_members(data_dir: str | os.PathLike, config_name: str) -> list[CsvMem
     return list_members(find_source(data_dir, config_name), channel=channel)
 
 
+def members_by_split(
+    members: Iterable[CsvMember], split_actors: dict[str, tuple[int, ...]]
+) -> dict[str, list[CsvMember]]:
+    """Members grouped by the split of their actor, every split of the rule present (maybe empty);
+    actors the rule leaves out are dropped."""
+    by_split: dict[str, list[CsvMember]] = {s: [] for s in split_actors}
+    for m in members:
+        split = split_of_actor(m.labels.actor, split_actors)
+        if split is not None:
+            by_split[split].append(m)
+    return by_split
+
+
 class MemberReader:
     """Reads members' bytes, keeping each zip open once per process (workers reuse it)."""
 
@@ -169,4 +182,5 @@ __all__ = [
     "is_junk",
     "iter_records",
     "list_members",
+    "members_by_split",
 ]

@@ -33,7 +33,6 @@ import base64
 import json
 import math
 import os
-import tempfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write_bytes
 from .schema import FRAME_ARRAYS, FRAME_ARRAYS_BY_NAME
 
 STATS_FILENAME = "stats.json"
@@ -354,18 +354,8 @@ def write_stats_json(path: str | os.PathLike, stats_by_config_split: Mapping[str
     if path.is_dir():
         path = path / STATS_FILENAME
     doc = stats_document(stats_by_config_split)
-    fd, tmp = tempfile.mkstemp(prefix=".stats-", suffix=".json.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, allow_nan=False, separators=(",", ":"))
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the file is published data
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    text = json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n"
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def load_stats(path_or_folder: str | os.PathLike) -> dict[str, dict[str, FeatureStats]]:

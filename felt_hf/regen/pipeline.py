@@ -25,13 +25,13 @@ import socket
 import sys
 import time
 import traceback
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write_bytes
 from ..csv_writer import approx_time_text, felt_csv_bytes
 from ..errors import FeltError
 from ..schema import APPROX_TIME_COLUMN, FACE_BOX_COLUMNS, FRAME_COLUMN, INPUT_COLUMN
@@ -101,26 +101,6 @@ def output_paths(out: str | os.PathLike, item: VideoItem) -> tuple[Path, Path]:
 
 def is_done(out: str | os.PathLike, item: VideoItem) -> bool:
     return all(p.is_file() for p in output_paths(out, item))
-
-
-def _temp_name(path: Path) -> Path:
-    # Hidden and not ending in .csv, so readers scanning for *.csv never pick it up.
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary sibling, fsync, then ``os.replace``: the final name is whole or absent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def remove_stale_temps(path: Path) -> int:
