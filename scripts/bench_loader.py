@@ -7,8 +7,9 @@
 The reference is ``pyarrow.parquet`` decoding the same columns of the same files into numpy
 buffers (no per-trial objects, no batching): the floor any loader pays. Each loader produces
 ``FeltCollator`` batches (features tensor, mask, labels) through a torch DataLoader, map-style
-(``load_dataset``, memory-mapped Arrow cache) and streaming (parquet read on the fly), with 0 and
-2 workers. Each configuration runs ``--passes`` times; the best pass is reported (the first pays
+(``load_dataset``, memory-mapped Arrow cache), streaming (``load_dataset(streaming=True)``,
+parquet read on the fly) and ``felt_hf.stream.FeltStream`` (the same files, row group by row
+group, zero-copy rows), with 0 and 2 workers. Each configuration runs ``--passes`` times; the best pass is reported (the first pays
 for worker start-up). Prints a table; nothing is asserted.
 """
 
@@ -27,6 +28,7 @@ import pyarrow.parquet as pq
 import torch
 
 from felt_hf.schema import FRAME_ARRAYS_BY_NAME
+from felt_hf.stream import FeltStream
 from felt_hf.torch import BatchDecodedStream, FeltCollator, prepare_stream
 
 
@@ -124,6 +126,10 @@ def run(args, folder: Path) -> int:
             fast = BatchDecodedStream(shuffled, decode_batch=16)
             best = min(bench_loader(fast, collate, args.batch_size, w, args.passes), key=lambda r: r[2])
             rows.append((f"streaming + shuffle + BatchDecodedStream, {w} w", *best))
+        for shuffle in (False, True):
+            fs = FeltStream(files, columns=cols, shuffle=shuffle, seed=0, buffer_size=64)
+            best = min(bench_loader(fs, collate, args.batch_size, w, args.passes), key=lambda r: r[2])
+            rows.append((f"FeltStream{' shuffled' if shuffle else ''}, {w} workers", *best))
     ref = rows[0][1] / rows[0][3]
     print(f"\n{folder} {args.config}/{args.split}: {len(files)} shard(s), columns {cols}, batch {args.batch_size}")
     print(f"torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}")

@@ -171,11 +171,19 @@ def train_stats(folder: Path, config: str, train_ds, use_file: bool):
 def make_loaders(args, train_ds, eval_sets: dict, stats, gen: torch.Generator):
     common = dict(features=FEATURES, landmarks="face", stats=stats, frame_stride=args.frame_stride)
     train_collate = FeltCollator(**common, max_frames=args.max_frames, crop="random")
+    if args.stream:
+        # Parquet read on the fly (hub repos too), shuffled by (seed, epoch); run_once sets the epoch.
+        from felt_hf.stream import FeltStream
+
+        stream = FeltStream.from_folder(
+            str(args.data_path), args.config, "train", columns=train_collate.columns, shuffle=True, seed=args.seed
+        )
+        loader_args = dict(dataset=stream, drop_last=stream.num_rows > args.batch_size)
+    else:
+        loader_args = dict(dataset=train_ds, shuffle=True, drop_last=len(train_ds) > args.batch_size)
     train = torch.utils.data.DataLoader(
-        train_ds,
+        **loader_args,
         batch_size=args.batch_size,
-        shuffle=True,
-        drop_last=len(train_ds) > args.batch_size,
         collate_fn=train_collate,
         num_workers=args.num_workers,
         generator=gen,
@@ -213,6 +221,8 @@ def run_once(args, train_ds, val_ds, test_ds, stats, tag: str) -> dict:
     step, t0 = 0, time.perf_counter()
     for epoch in range(args.epochs):
         model.train()
+        if hasattr(train.dataset, "set_epoch"):
+            train.dataset.set_epoch(epoch)
         for b in train:
             loss = loss_fn(model(b["features"], b["mask"] & b["face_mask"]), b["emotion"])
             opt.zero_grad(set_to_none=True)
@@ -265,9 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cv-folds", type=int, default=0, help="K-fold cross-validation over actors instead of the splits")
+    p.add_argument("--stream", action="store_true", help="stream the train split with felt_hf.stream.FeltStream")
     args = p.parse_args(argv)
     if args.sample == (args.data is not None):
         p.error("give exactly one of --data or --sample")
+    if args.stream and args.cv_folds:
+        p.error("--stream trains on the train split; cross-validation re-splits actors map-style")
     # Fixed seeds and a fixed thread count make CPU runs repeat exactly; torch's
     # use_deterministic_algorithms is left off (it imports the compiler stack: seconds per run).
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
@@ -280,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, folder: Path) -> int:
+    args.data_path = folder
     splits = load_splits(folder, args.config)
     caveat = not_the_real_corpus(folder, args.config, splits)
     if caveat:

@@ -1,0 +1,163 @@
+"""FeltStream: the same rows as load_dataset, split over ranks and workers exactly once per epoch."""
+
+from __future__ import annotations
+
+import shutil
+
+import fsspec
+import numpy as np
+import pytest
+import torch
+from datasets import load_dataset
+
+from felt_hf.stream import FeltStream
+from felt_hf.torch import FeltCollator
+
+try:
+    from felt_fake import write_hub
+except ImportError:  # tests/ imported as a package
+    from tests.felt_fake import write_hub
+
+WORLD, WORKERS = 2, 2
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hub_stream")
+    # 5 shards of one row group each: not divisible by 2 ranks x 2 workers on purpose.
+    rows = write_hub(out, shards={"train": 5, "validation": 1, "test": 1}, per_actor=4, frames=(8, 20))
+    return out, sorted(r["trial_id"] for r in rows["train"])
+
+
+def _same(a, b, where: str) -> None:
+    if isinstance(b, np.ndarray):
+        assert isinstance(a, np.ndarray), where
+        assert a.shape == b.shape, where
+        assert np.array_equal(a, b, equal_nan=True), where
+    else:
+        assert a == b, where
+
+
+@pytest.mark.parametrize("split", ["train", "validation", "test"])
+def test_rows_equal_the_map_style_load(sample_hub, split):
+    ref = {r["trial_id"]: r for r in load_dataset(str(sample_hub), "smoothed_speech", split=split).with_format("numpy")}
+    stream = FeltStream.from_folder(str(sample_hub), "smoothed_speech", split)
+    rows = list(stream)
+    assert len(rows) == stream.num_rows == len(ref) > 0
+    for row in rows:
+        want = ref[row["trial_id"]]
+        assert set(row) == set(want)
+        for col, value in row.items():
+            _same(value, want[col], f"{row['trial_id']} {col}")
+    assert rows[0]["landmarks"].dtype == np.float32 and rows[0]["landmarks"].shape[1:] == (68, 2)
+
+
+def _loaders(folder, *, even=False, persistent=True, shuffle=True):
+    collate = FeltCollator(["action_units", "landmarks"], max_frames=8)
+    base = FeltStream.from_folder(str(folder), "smoothed_speech", "train", columns=collate.columns, shuffle=shuffle)
+    base.seed, base.buffer_size, base.even = 5, 4, even
+    out = []
+    for rank in range(WORLD):
+        ds = base.split_by_node(rank, WORLD)
+        loader = torch.utils.data.DataLoader(
+            ds, batch_size=3, collate_fn=collate, num_workers=WORKERS, persistent_workers=persistent
+        )
+        out.append((ds, loader))
+    return out
+
+
+def _epoch(loaders, epoch):
+    per_rank = []
+    for ds, loader in loaders:
+        ds.set_epoch(epoch)
+        per_rank.append([t for b in loader for t in b["trial_id"]])
+    return per_rank
+
+
+def test_two_ranks_two_persistent_workers_see_each_trial_once_per_epoch(hub):
+    folder, expected = hub
+    loaders = _loaders(folder)
+    orders = []
+    for epoch in range(3):
+        per_rank = _epoch(loaders, epoch)
+        assert sorted(per_rank[0] + per_rank[1]) == expected, f"epoch {epoch}"
+        assert not set(per_rank[0]) & set(per_rank[1])
+        orders.append(per_rank)
+    # Persistent workers were started in epoch 0: only the shared epoch can reshuffle them.
+    assert orders[0] != orders[1] != orders[2]
+    again = _epoch(_loaders(folder, persistent=False), 1)
+    assert again == orders[1], "same seed and epoch, same order, persistent workers or not"
+
+
+def test_even_gives_every_rank_the_same_number_of_trials(hub):
+    folder, expected = hub
+    per_rank = _epoch(_loaders(folder, even=True), 0)
+    assert len(per_rank[0]) == len(per_rank[1]) > 0
+    seen = per_rank[0] + per_rank[1]
+    assert len(set(seen)) == len(seen) and set(seen) <= set(expected)
+    assert len(expected) - len(seen) < WORLD * WORKERS * 8  # at most a row group per part is dropped
+
+
+def test_unshuffled_order_is_file_order(hub):
+    folder, _ = hub
+    stream = FeltStream.from_folder(str(folder), "smoothed_speech", "train", columns=["trial_id"])
+    ref = load_dataset(str(folder), "smoothed_speech", split="train")["trial_id"]
+    assert [r["trial_id"] for r in stream] == ref
+    # One-row-group shards over three ranks: rank r reads shards r, r + 3, ... in order.
+    for rank in range(3):
+        own = [r["trial_id"] for r in FeltStream(stream.files[rank::3], columns=["trial_id"])]
+        assert [r["trial_id"] for r in stream.split_by_node(rank, 3)] == own
+
+
+def test_columns_are_projected_and_checked(sample_hub):
+    stream = FeltStream.from_folder(str(sample_hub), "smoothed_speech", "validation", columns=["emotion", "head_pose"])
+    row = next(iter(stream))
+    assert set(row) == {"emotion", "head_pose"} and row["head_pose"].shape[1:] == (3,)
+    with pytest.raises(KeyError, match="no column"):
+        FeltStream.from_folder(str(sample_hub), "smoothed_speech", "validation", columns=["landmark"])
+    with pytest.raises(KeyError, match="no split"):
+        FeltStream.from_folder(str(sample_hub), "smoothed_speech", "dev")
+
+
+def test_fsspec_urls_read_like_local_files(hub):
+    folder, _ = hub
+    files = sorted((folder / "smoothed_speech").glob("train-*.parquet"))
+    mem = fsspec.filesystem("memory")
+    urls = []
+    for f in files:
+        with mem.open(f"/felt/{f.name}", "wb") as fh:
+            fh.write(f.read_bytes())
+        urls.append(f"memory:///felt/{f.name}")
+    remote = [r["trial_id"] for r in FeltStream(urls, columns=["trial_id", "action_units"])]
+    local = [r["trial_id"] for r in FeltStream([str(f) for f in files], columns=["trial_id", "action_units"])]
+    assert remote == local and len(local) > 0
+
+
+def test_unreadable_file_is_named(hub, tmp_path):
+    folder, _ = hub
+    good = sorted((folder / "smoothed_speech").glob("train-*.parquet"))[0]
+    bad = tmp_path / "train-00009-of-00010.parquet"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(OSError, match="train-00009-of-00010.parquet"):
+        FeltStream([str(good), str(bad)])
+    # Damaged after the footer was read: the row group read names the file too.
+    copy = tmp_path / "train-00001-of-00002.parquet"
+    shutil.copy(good, copy)
+    stream = FeltStream([str(copy)], columns=["landmarks"])
+    meta = stream.metadata[0].row_group(0)
+    chunk = next(
+        meta.column(i) for i in range(meta.num_columns) if meta.column(i).path_in_schema.startswith("landmarks")
+    )
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    data = bytearray(copy.read_bytes())
+    data[start : start + 64] = b"\xff" * 64  # the column's first page header
+    copy.write_bytes(bytes(data))
+    with pytest.raises(OSError, match="train-00001-of-00002.parquet"):
+        list(stream)
+
+
+def test_bad_rank_is_refused(hub):
+    folder, _ = hub
+    stream = FeltStream.from_folder(str(folder), "smoothed_speech", "train")
+    with pytest.raises(ValueError, match="rank"):
+        stream.split_by_node(2, 2)
