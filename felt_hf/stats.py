@@ -97,19 +97,27 @@ class ComponentStats:
     # -- accumulation --------------------------------------------------------------------------
     def update(self, values: np.ndarray) -> None:
         """Add one trial's frames; ``values`` is ``(T, *shape)``, NaN where no face was found."""
-        x = np.asarray(values, dtype=np.float64).reshape(-1, self.count.size)
+        x = np.asarray(values).reshape(-1, self.count.size)
         valid = np.isfinite(x)
-        if valid.all():  # the common case: no masking copies
-            if not x.shape[0]:
+        if not valid.all():
+            whole = valid.all(axis=1)
+            if valid[~whole].any():  # a frame with some components missing: mask value by value
+                self._update_masked(np.asarray(x, dtype=np.float64), valid)
                 return
-            n = np.full(x.shape[1], x.shape[0])
-            mean_b = x.mean(axis=0)
-            m2_b = ((x - mean_b) ** 2).sum(axis=0)
-            self._combine(n, mean_b, m2_b)
-            self.min = np.minimum(self.min, x.min(axis=0))
-            self.max = np.maximum(self.max, x.max(axis=0))
-            self.hist += self._histogram(x, None)
-            return
+            x = x[whole]  # FELT's case: a no-face frame is NaN throughout, so drop whole frames
+        if x.shape[0]:
+            self._update_dense(x)
+
+    def _update_dense(self, x: np.ndarray) -> None:
+        """Every value finite: no masking copies, float64 accumulators straight from float32 input."""
+        mean_b = x.mean(axis=0, dtype=np.float64)
+        dev = x - mean_b  # float64
+        self._combine(np.full(x.shape[1], x.shape[0]), mean_b, np.einsum("ij,ij->j", dev, dev))
+        self.min = np.minimum(self.min, x.min(axis=0))
+        self.max = np.maximum(self.max, x.max(axis=0))
+        self.hist += self._histogram(np.empty(x.shape, np.float32), x, None)
+
+    def _update_masked(self, x: np.ndarray, valid: np.ndarray) -> None:
         n = valid.sum(axis=0)
         if not n.any():
             return
@@ -120,7 +128,7 @@ class ComponentStats:
         self._combine(n, mean_b, m2_b)
         self.min = np.minimum(self.min, np.where(valid, x, np.inf).min(axis=0))
         self.max = np.maximum(self.max, np.where(valid, x, -np.inf).max(axis=0))
-        self.hist += self._histogram(x, valid)
+        self.hist += self._histogram(np.empty(x.shape, np.float32), x, valid)
 
     def _combine(self, n_b: np.ndarray, mean_b: np.ndarray, m2_b: np.ndarray) -> None:
         """Chan et al.'s parallel update: exact in exact arithmetic, stable in float64."""
@@ -132,14 +140,25 @@ class ComponentStats:
         self.m2 = self.m2 + m2_b + delta**2 * (n_a * n_b / safe_n)
         self.count = n
 
-    def _histogram(self, x: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    def _histogram(self, work: np.ndarray, x: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+        """Bin counts of ``x``, computed in place in the float32 scratch array ``work``.
+
+        float32 bin arithmetic may put a value lying on a bin edge into the neighbouring bin,
+        which stays within the one-bin resolution the quantiles promise; it halves the cost.
+        """
         spec = self.spec
-        idx = np.floor((x - spec.lo) / spec.resolution)
-        idx = np.clip(np.nan_to_num(idx, nan=0.0), -1, spec.bins).astype(np.int64) + 1  # 0 under, bins+1 over
+        np.subtract(x, np.float32(spec.lo), out=work, dtype=np.float32, casting="same_kind")
+        np.multiply(work, np.float32(1.0 / spec.resolution), out=work)
+        np.floor(work, out=work)
+        if valid is not None:
+            work[~valid] = 0.0
+        np.clip(work, -1, spec.bins, out=work)
+        idx = work.astype(np.int32)
+        idx += 1  # 0 under, bins + 1 over
         rows = self.hist.shape[0]
-        comp = np.zeros_like(idx) if rows == 1 else np.broadcast_to(np.arange(idx.shape[1]), idx.shape)
-        flat = comp * (spec.bins + 2) + idx
-        flat = flat.ravel() if valid is None else flat[valid]
+        if rows > 1:
+            idx += np.arange(idx.shape[1], dtype=np.int32) * (spec.bins + 2)
+        flat = idx.ravel() if valid is None else idx[valid]
         return np.bincount(flat, minlength=rows * (spec.bins + 2)).reshape(rows, spec.bins + 2)
 
     def merge(self, other: ComponentStats) -> None:

@@ -7,6 +7,7 @@ import zipfile
 import pytest
 
 from felt_hf.errors import FeltFormatError, FeltNameError
+from felt_hf.inflate import ENV_VAR
 from felt_hf.sources import MemberReader, config_members, find_source, is_junk, iter_records, list_members
 from felt_hf.synth import make_trial
 
@@ -78,7 +79,10 @@ def test_bad_names_wrong_channel_and_duplicates(tmp_path, csvs):
         list_members(z)
 
 
-def test_corrupt_member_names_archive_and_member(tmp_path, csvs):
+@pytest.mark.parametrize("inflater", ["default", "zlib"])
+def test_corrupt_member_names_archive_and_member(tmp_path, csvs, monkeypatch, inflater):
+    if inflater == "zlib":
+        monkeypatch.setenv(ENV_VAR, "zlib")
     z = _zip(tmp_path / "smoothed_motion_speech.zip", {f"Actor_01/{IDS[0]}.csv": csvs[IDS[0]]})
     raw = bytearray(z.read_bytes())
     info = zipfile.ZipFile(z).infolist()[0]
