@@ -48,7 +48,7 @@ from .stats import STATS_FILENAME, FeatureStats, write_stats_json
 TARGET_SHARD_ROWS = 64
 SHARD_MULTIPLE = 8
 ROW_GROUP_ROWS = 8
-ZSTD_LEVEL = 3
+ZSTD_LEVEL = 1  # level 3 gave files under 1% smaller at 1.5x the compression time
 SYNTHETIC_MARKER = "SYNTHETIC"  # same name as felt_hf.synth.MARKER_FILENAME (a test checks)
 SKIPPED_REPORT = "skipped_trials.json"
 _SHARD_RE = re.compile(r"^[A-Za-z0-9_]+-\d{5}-of-\d{5}\.parquet$")

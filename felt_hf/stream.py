@@ -4,17 +4,18 @@
 ``datasets``' per-example pipeline, which on FELT's per-frame arrays costs more than decoding
 the parquet itself (about 0.3-0.5x of raw decode here). :class:`FeltStream` reads the same files
 (a local hub folder or a hub repo, resolved by ``datasets`` from the card's YAML) with
-``pyarrow`` one row group at a time and hands out each trial as zero-copy numpy views of the
+``pyarrow`` a few row groups at a time and hands out each trial as zero-copy numpy views of the
 decoded buffers, in the row format of ``with_format("numpy")``, so :class:`~felt_hf.torch.
 FeltCollator` takes its rows unchanged.
 
 It keeps the semantics a DDP loop relies on:
 
-* the unit of work is a parquet row group (8 trials in a felt-hf build), so ranks and DataLoader
-  workers split an epoch into disjoint parts whatever the shard count: every trial is seen
-  exactly once per epoch over all ranks and workers (``even=True`` trims every part to the
-  smallest so that DDP ranks run the same number of steps);
-* ``shuffle`` permutes the row groups with ``(seed, epoch)``, identically on every rank, then
+* the unit of work is a block of consecutive row groups of one file, at least ``rows_per_read``
+  trials (32 by default: 4 row groups of 8 in a felt-hf build; one read call each, which costs
+  less than four), so ranks and DataLoader workers split an epoch into disjoint parts whatever
+  the shard count: every trial is seen exactly once per epoch over all ranks and workers
+  (``even=True`` trims every part to the smallest so that DDP ranks run the same number of steps);
+* ``shuffle`` permutes the blocks with ``(seed, epoch)``, identically on every rank, then
   mixes trials through a per-worker buffer; ``set_epoch`` reshuffles, and reaches persistent
   workers because the epoch lives in shared memory;
 * no end-of-pass sleep, no interleaving threads.
@@ -32,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 import torch.utils.data
@@ -41,12 +41,26 @@ OPEN_FILES = 4  # parquet files a worker keeps open (row groups of a shuffled ep
 
 
 @dataclass(frozen=True)
-class RowGroup:
-    """One unit of work: a row group of one file."""
+class Block:
+    """One unit of work: consecutive row groups of one file, read in one call."""
 
     file: int
-    index: int
+    row_groups: tuple[int, ...]
     num_rows: int
+
+
+def _blocks(file: int, meta: pq.FileMetaData, rows_per_read: int) -> list[Block]:
+    """Consecutive row groups of a file, each block holding at least ``rows_per_read`` rows (but the last)."""
+    out, groups, rows = [], [], 0
+    for g in range(meta.num_row_groups):
+        groups.append(g)
+        rows += meta.row_group(g).num_rows
+        if rows >= rows_per_read:
+            out.append(Block(file, tuple(groups), rows))
+            groups, rows = [], 0
+    if groups:
+        out.append(Block(file, tuple(groups), rows))
+    return out
 
 
 def _open(path: str, storage_options: dict | None = None, metadata: pq.FileMetaData | None = None) -> pq.ParquetFile:
@@ -104,18 +118,18 @@ def _column_rows(column: pa.ChunkedArray, shape: tuple[int, ...] | None, name: s
         return list(arr.to_numpy(zero_copy_only=False))
     if arr.null_count:
         raise ValueError(f"{path}: column {name!r} has a null trial; FELT rows always carry their arrays")
-    lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+    # Offsets of the outer (time) list, rebased: the array may be a slice of a larger one.
+    bounds = arr.offsets.to_numpy().astype(np.int64)
+    bounds -= bounds[0]
     values = arr.flatten()
     while pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
         values = values.flatten()
     flat = values.to_numpy(zero_copy_only=False)
     width = int(np.prod(shape)) if shape else 1
-    if flat.size != int(lengths.sum()) * width:
+    if flat.size != int(bounds[-1]) * width:
         raise ValueError(f"{path}: column {name!r} does not have inner shape {shape} in every frame")
     flat = flat.reshape(-1, *shape)
-    bounds = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=bounds[1:])
-    return [flat[bounds[i] : bounds[i + 1]] for i in range(len(lengths))]
+    return [flat[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
 
 
 class FeltStream(torch.utils.data.IterableDataset):
@@ -127,7 +141,8 @@ class FeltStream(torch.utils.data.IterableDataset):
     arrays (per-frame ``(T, *shape)`` float32 views, read-only in spirit: copy before writing in
     place), numpy integers for ClassLabels and ``str`` for strings, like ``with_format("numpy")``.
 
-    ``shuffle=True`` permutes row groups by ``(seed, epoch)`` and shuffles trials through a buffer
+    ``shuffle=True`` permutes blocks (``rows_per_read`` trials of consecutive row groups; 1 gives
+    single row groups, the finest grain) by ``(seed, epoch)`` and shuffles trials through a buffer
     of ``buffer_size`` per worker. ``rank``/``world_size`` select this DDP rank's part (or call
     :meth:`split_by_node`). ``even=True`` trims every (rank, worker) part to the smallest one,
     dropping at most a few trials per epoch (different ones each epoch when shuffling), so all ranks
@@ -145,6 +160,7 @@ class FeltStream(torch.utils.data.IterableDataset):
         rank: int = 0,
         world_size: int = 1,
         even: bool = False,
+        rows_per_read: int = 32,
         storage_options: dict | None = None,
     ) -> None:
         super().__init__()
@@ -156,7 +172,7 @@ class FeltStream(torch.utils.data.IterableDataset):
         self.storage_options = storage_options
         self.shuffle, self.seed, self.buffer_size = shuffle, seed, max(1, buffer_size)
         self.rank, self.world_size, self.even = rank, world_size, even
-        self.row_groups: list[RowGroup] = []
+        self.blocks: list[Block] = []
         self.metadata: list[pq.FileMetaData] = []
         schema = None
         for i, path in enumerate(self.files):
@@ -165,8 +181,7 @@ class FeltStream(torch.utils.data.IterableDataset):
             schema = schema or pf.schema_arrow
             if pf.schema_arrow.names != schema.names:
                 raise ValueError(f"{path}: columns {pf.schema_arrow.names} differ from {self.files[0]}'s")
-            meta = pf.metadata
-            self.row_groups += [RowGroup(i, g, meta.row_group(g).num_rows) for g in range(meta.num_row_groups)]
+            self.blocks += _blocks(i, pf.metadata, max(1, rows_per_read))
         assert schema is not None
         missing = [c for c in columns or [] if c not in schema.names]
         if missing:
@@ -219,24 +234,24 @@ class FeltStream(torch.utils.data.IterableDataset):
     @property
     def num_rows(self) -> int:
         """Trials in all files (every rank and worker together)."""
-        return sum(g.num_rows for g in self.row_groups)
+        return sum(b.num_rows for b in self.blocks)
 
-    def parts(self, num_workers: int = 1, epoch: int | None = None) -> list[list[list[RowGroup]]]:
-        """Row groups of every ``[rank][worker]`` for an epoch: the whole split plan, on any rank.
+    def parts(self, num_workers: int = 1, epoch: int | None = None) -> list[list[list[Block]]]:
+        """Blocks of every ``[rank][worker]`` for an epoch: the whole split plan, on any rank.
 
         Every rank computes the same permutation from ``(seed, epoch)``, so the parts are disjoint
-        and cover every row group once.
+        and cover every block once.
         """
         epoch = self.epoch if epoch is None else epoch
-        order = list(range(len(self.row_groups)))
+        order = list(range(len(self.blocks)))
         if self.shuffle:
             order = np.random.default_rng([self.seed, epoch]).permutation(len(order)).tolist()
         n = self.world_size * max(1, num_workers)
-        flat = [[self.row_groups[i] for i in order[p::n]] for p in range(n)]
+        flat = [[self.blocks[i] for i in order[p::n]] for p in range(n)]
         return [flat[r * max(1, num_workers) : (r + 1) * max(1, num_workers)] for r in range(self.world_size)]
 
-    def _my_part(self) -> tuple[list[RowGroup], int | None, int]:
-        """This (rank, worker)'s row groups, its trial limit under ``even``, and the worker id."""
+    def _my_part(self) -> tuple[list[Block], int | None, int]:
+        """This (rank, worker)'s blocks, its trial limit under ``even``, and the worker id."""
         info = torch.utils.data.get_worker_info()
         workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
         parts = self.parts(workers)
@@ -246,25 +261,25 @@ class FeltStream(torch.utils.data.IterableDataset):
             limit = min(sum(g.num_rows for g in p) for per_rank in parts for p in per_rank)
             if limit == 0:
                 warnings.warn(
-                    f"{len(self.row_groups)} row groups cannot feed {self.world_size} rank(s) x {workers} worker(s): "
-                    "even=True yields nothing; use fewer workers",
+                    f"{len(self.blocks)} blocks of rows cannot feed {self.world_size} rank(s) x {workers} worker(s): "
+                    "even=True yields nothing; use fewer workers or a smaller rows_per_read",
                     stacklevel=2,
                 )
         return mine, limit, worker
 
     # -- reading --------------------------------------------------------------------------------
-    def _rows(self, groups: Sequence[RowGroup], use_threads: bool) -> Iterator[dict[str, Any]]:
+    def _rows(self, blocks: Sequence[Block], use_threads: bool) -> Iterator[dict[str, Any]]:
         handles: OrderedDict[int, pq.ParquetFile] = OrderedDict()
-        for g in groups:
+        for g in blocks:
             pf = handles.pop(g.file, None) or _open(self.files[g.file], self.storage_options, self.metadata[g.file])
             handles[g.file] = pf
             while len(handles) > OPEN_FILES:
                 handles.popitem(last=False)
             path = self.files[g.file]
             try:
-                table = pf.read_row_group(g.index, columns=self.columns, use_threads=use_threads)
+                table = pf.read_row_groups(list(g.row_groups), columns=self.columns, use_threads=use_threads)
             except (OSError, pa.ArrowException) as err:
-                raise OSError(f"{path}: cannot read row group {g.index}: {err}") from err
+                raise OSError(f"{path}: cannot read row group(s) {list(g.row_groups)}: {err}") from err
             cols = {c: _column_rows(table.column(c), self.shapes.get(c), c, path) for c in self.columns}
             for i in range(table.num_rows):
                 yield {c: v[i] for c, v in cols.items()}
@@ -283,7 +298,7 @@ class FeltStream(torch.utils.data.IterableDataset):
 
     def __repr__(self) -> str:
         return (
-            f"FeltStream({len(self.files)} files, {len(self.row_groups)} row groups, {self.num_rows} trials, "
+            f"FeltStream({len(self.files)} files, {len(self.blocks)} blocks, {self.num_rows} trials, "
             f"columns={self.columns}, shuffle={self.shuffle}, rank={self.rank}/{self.world_size}, epoch={self.epoch})"
         )
 
@@ -302,4 +317,4 @@ def _buffer_shuffle(rows: Iterator[dict], size: int, rng: np.random.Generator) -
         yield buffer[i]
 
 
-__all__ = ["FeltStream", "RowGroup"]
+__all__ = ["Block", "FeltStream"]

@@ -11,7 +11,9 @@ measures, in one run and on the same bytes:
                explicit float32 column types, one thread per process, both cores busy;
   (b) naive  - extract the archives to disk and `pandas.read_csv` each CSV in one process, as the
                scripts that produced FELT do;
-  (c) felt-hf convert (all cores) into the hub layout.
+  (c) felt-hf convert (all cores) into the hub layout. With the ``fast`` extra (ISA-L) installed
+      it inflates faster than zlib, so it is also run with FELT_HF_INFLATE=zlib: the same
+      inflater as (a), for a like-for-like ratio.
 
 For each it prints wall time and the peak resident memory of the whole process tree (sampled),
 then c/a (target <= 1.5) and b/c (target >= 5). Then the read side: trials/s and frames/s
@@ -51,10 +53,10 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def run_measured(code: str, label: str) -> dict:
+def run_measured(code: str, label: str, env: dict | None = None) -> dict:
     """Run `code` in a fresh interpreter; wall time and sampled peak tree RSS."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **(env or {})})
     peak, done = 0, threading.Event()
 
     def sample() -> None:
@@ -141,8 +143,14 @@ def bench_read(out: Path, config: str = "smoothed_speech") -> dict:
     res = {"pyarrow.read_table": time.perf_counter() - t0}
     cache = tempfile.mkdtemp(prefix="felt-bench-cache-")
     ds = load_dataset(str(out), config, cache_dir=cache)
+    from felt_hf.stream import FeltStream
+
     for label, it in (
         ("map-style numpy", lambda: (r for split in ds.values() for r in split.with_format("numpy"))),
+        (
+            "FeltStream",
+            lambda: (r for split in ds for r in FeltStream.from_folder(str(out), config, split)),
+        ),
         (
             "streaming numpy",
             lambda: (
@@ -172,7 +180,13 @@ def main() -> int:
     p.add_argument("--workdir", help="keep archives and outputs here (default: a temporary folder)")
     p.add_argument("--compresslevel", type=int, default=6)
     p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--read-only", action="store_true", help="only the read side, on WORKDIR/felt from an earlier run")
     args = p.parse_args()
+    if args.read_only:
+        if not args.workdir:
+            p.error("--read-only needs --workdir")
+        bench_read(Path(args.workdir) / "felt")
+        return 0
 
     from felt_hf.cli import _int_list
     from felt_hf.synth import write_archives
@@ -196,10 +210,22 @@ def main() -> int:
     shutil.rmtree(out, ignore_errors=True)
     results["a_limit"] = run_measured(_argv_code(LIMIT, zips), "(a) limit")
     results["b_naive"] = run_measured(_argv_code(NAIVE, [str(extracted), *zips]), "(b) naive")
-    results["c_convert"] = run_measured(_argv_code(CONVERT, [str(archives), str(out)]), "(c) convert")
+    from felt_hf.inflate import ENV_VAR, fast_inflate
+
+    if fast_inflate():  # the same conversion with zlib's inflate, as (a) uses: the like-for-like ratio
+        shutil.rmtree(out, ignore_errors=True)
+        code = _argv_code(CONVERT, [str(archives), str(out)])
+        results["c_convert_zlib"] = run_measured(code, "(c) zlib", env={ENV_VAR: "zlib"})
+        shutil.rmtree(out, ignore_errors=True)
+    label = "(c) convert" + (" (ISA-L inflate)" if fast_inflate() else "")
+    results["c_convert"] = run_measured(_argv_code(CONVERT, [str(archives), str(out)]), label)
     a, b, c = (results[k]["wall_s"] for k in ("a_limit", "b_naive", "c_convert"))
     results["c_over_a"], results["b_over_c"] = c / a, b / c
     print(f"  c/a = {c / a:.2f} (target <= 1.5)   b/c = {b / c:.2f} (target >= 5)")
+    if "c_convert_zlib" in results:
+        cz = results["c_convert_zlib"]["wall_s"]
+        results["c_zlib_over_a"] = cz / a
+        print(f"  with zlib's inflate, as (a) uses: c/a = {cz / a:.2f}, b/c = {b / cz:.2f}")
     print(
         f"  convert: {csv_mb / c:.0f} MB/s of CSV, peak RSS {results['c_convert']['peak_rss_mb']:.0f} MB (target < 1500)"
     )

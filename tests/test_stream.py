@@ -161,3 +161,49 @@ def test_bad_rank_is_refused(hub):
     stream = FeltStream.from_folder(str(folder), "smoothed_speech", "train")
     with pytest.raises(ValueError, match="rank"):
         stream.split_by_node(2, 2)
+
+
+@pytest.fixture(scope="module")
+def small_groups(hub, tmp_path_factory):
+    """The train split rewritten as two files with row groups of 3 trials."""
+    import pyarrow.parquet as pq
+
+    folder, expected = hub
+    table = pq.read_table(sorted((folder / "smoothed_speech").glob("train-*.parquet")))
+    out = tmp_path_factory.mktemp("small_groups")
+    half = table.num_rows // 2
+    paths = []
+    for i, part in enumerate((table.slice(0, half), table.slice(half))):
+        paths.append(str(out / f"train-{i:05d}-of-00002.parquet"))
+        pq.write_table(part, paths[-1], row_group_size=3)
+    return paths, table.column("trial_id").to_pylist()
+
+
+def test_blocks_group_consecutive_row_groups(small_groups):
+    paths, ids = small_groups
+    fine = FeltStream(paths, columns=["trial_id"], rows_per_read=1)
+    coarse = FeltStream(paths, columns=["trial_id"], rows_per_read=8)
+    assert all(len(b.row_groups) == 1 for b in fine.blocks)
+    assert all(b.num_rows >= 8 or b is blocks[-1] for blocks in _by_file(coarse) for b in blocks)
+    assert [len(b.row_groups) for b in coarse.blocks][:1] == [3]
+    assert [r["trial_id"] for r in fine] == [r["trial_id"] for r in coarse] == ids
+
+
+def _by_file(stream):
+    out = {}
+    for b in stream.blocks:
+        out.setdefault(b.file, []).append(b)
+    return list(out.values())
+
+
+@pytest.mark.parametrize("rows_per_read", [1, 8])
+def test_blocks_split_exactly_once_over_ranks_and_workers(small_groups, rows_per_read):
+    paths, ids = small_groups
+    seen = []
+    for rank in range(WORLD):
+        stream = FeltStream(paths, columns=["trial_id"], shuffle=True, seed=1, rows_per_read=rows_per_read)
+        stream = stream.split_by_node(rank, WORLD)
+        stream.set_epoch(3)
+        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=WORKERS)
+        seen += [r["trial_id"] for r in loader]
+    assert sorted(seen) == sorted(ids)

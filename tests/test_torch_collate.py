@@ -139,3 +139,16 @@ def test_suggest_num_shards():
     n = suggest_num_shards(1080, max_rows_per_shard=64)
     assert n % 32 == 0 and 1080 / n <= 64
     assert suggest_num_shards(5) == 5
+
+
+def test_partly_missing_frame_keeps_its_finite_values(rows):
+    row = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in rows[1].items()}
+    row["action_units"][5, 3] = np.nan
+    row["action_units"][6, :] = np.inf
+    b = FeltCollator(["landmarks", "action_units"], crop="start", nan_value=-5.0)([row, rows[3]])
+    x, lay = b["features"], feature_layout(["landmarks", "action_units"])
+    assert not b["face_mask"][0, 5] and not b["face_mask"][0, 6] and b["face_mask"][0, 4]
+    assert x[0, 5, lay["action_units"]][3] == -5.0 and (x[0, 6, lay["action_units"]] == -5.0).all()
+    np.testing.assert_array_equal(x[0, 5, lay["landmarks"]].numpy(), row["landmarks"][5].reshape(-1))
+    np.testing.assert_array_equal(x[0, 5, lay["action_units"]][:3].numpy(), row["action_units"][5, :3])
+    assert (x[1, 7:] == -5.0).all() and not b["face_mask"][1, 7:].any()  # padding
