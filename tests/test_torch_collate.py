@@ -152,3 +152,16 @@ def test_partly_missing_frame_keeps_its_finite_values(rows):
     np.testing.assert_array_equal(x[0, 5, lay["landmarks"]].numpy(), row["landmarks"][5].reshape(-1))
     np.testing.assert_array_equal(x[0, 5, lay["action_units"]][:3].numpy(), row["action_units"][5, :3])
     assert (x[1, 7:] == -5.0).all() and not b["face_mask"][1, 7:].any()  # padding
+
+
+def test_batches_built_in_a_worker_are_one_shared_memory_block(rows, monkeypatch):
+    collate = FeltCollator(["action_units"], max_frames=12, crop="start")
+    assert not collate(rows)["features"].is_shared()
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: object())
+    b = collate(rows)
+    assert b["features"].is_shared() and b["features"].shape == (4, 12, 20)  # nothing to copy on the way out
+    tensors = [v for v in b.values() if isinstance(v, torch.Tensor)]
+    assert len(tensors) >= 9 and len({t.untyped_storage().data_ptr() for t in tensors}) == 1  # one segment
+    assert b["lengths"].tolist() == [10, 12, 12, 7] and b["mask"].sum().item() == 10 + 12 + 12 + 7
+    assert b["emotion"].dtype == torch.int64 and b["trial_id"] == [r["trial_id"] for r in rows]
+    np.testing.assert_array_equal(b["features"][1, 1:12].numpy(), rows[1]["action_units"][1:12])
