@@ -271,7 +271,9 @@ class FeltStream(torch.utils.data.IterableDataset):
     def _rows(self, blocks: Sequence[Block], use_threads: bool) -> Iterator[dict[str, Any]]:
         handles: OrderedDict[int, pq.ParquetFile] = OrderedDict()
         for g in blocks:
-            pf = handles.pop(g.file, None) or _open(self.files[g.file], self.storage_options, self.metadata[g.file])
+            pf = handles.pop(g.file, None)
+            if pf is None:
+                pf = _open(self.files[g.file], self.storage_options, self.metadata[g.file])
             handles[g.file] = pf
             while len(handles) > OPEN_FILES:
                 handles.popitem(last=False)
