@@ -188,7 +188,6 @@ class FeltStream(torch.utils.data.IterableDataset):
             raise KeyError(f"{self.files[0]}: no column(s) {missing}; it has {schema.names}")
         self.columns = list(columns) if columns else list(schema.names)
         self.shapes = {c: s for c, s in _frame_shapes(schema).items() if c in self.columns}
-        self.schema = schema
         # Shared memory: DataLoader workers (persistent ones too) see set_epoch from the main process.
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
