@@ -87,20 +87,62 @@ def _draw_number(img: np.ndarray, n: int, cy: int, cx: int, scale: int, color: t
         img[y0 + ys, x0 + k * 4 * scale + xs] = color
 
 
-def confusion_png(path: Path, cm: np.ndarray, cell: int = 48) -> None:
-    """Cells shaded by row-normalised recall (white -> blue), counts written in each cell."""
+_LETTERS = {  # 3x5 capitals for the class names and axis labels
+    "A": "010101111101101", "C": "011100100100011", "D": "110101101101110", "E": "111100110100111",
+    "F": "111100110100100", "G": "011100101101011", "H": "101101111101101", "I": "111010010010111",
+    "L": "100100100100111", "M": "101111111101101", "N": "110101101101101", "O": "010101101101010",
+    "P": "110101110100100", "R": "110101110101101", "S": "011100010001110", "T": "111010010010010",
+    "U": "101101101101111", "Y": "101101010010010", " ": "000000000000000",
+}  # fmt: skip
+
+
+def _text_mask(text: str, scale: int) -> np.ndarray:
+    """A boolean bitmap of ``text`` in the 3x5 font (digits and the capitals above)."""
+    glyphs = [_DIGITS[int(c)] if c.isdigit() else _LETTERS[c] for c in text.upper()]
+    out = np.zeros((5 * scale, max(len(glyphs) * 4 - 1, 1) * scale), dtype=bool)
+    for k, bits in enumerate(glyphs):
+        glyph = np.array([int(b) for b in bits], dtype=bool).reshape(5, 3)
+        out[:, k * 4 * scale : (k * 4 + 3) * scale] = np.kron(glyph, np.ones((scale, scale), dtype=bool))
+    return out
+
+
+def _paste(img: np.ndarray, mask: np.ndarray, top: int, left: int, color=(0, 0, 0)) -> None:
+    h, w = mask.shape
+    img[top : top + h, left : left + w][mask] = color
+
+
+def confusion_png(path: Path, cm: np.ndarray, cell: int = 48, names: tuple[str, ...] = schema.EMOTIONS) -> None:
+    """Cells shaded by row-normalised recall (white -> blue), counts in each cell, class names on
+    both axes and the axis labels TRUE (rows) and PREDICTED (columns).
+
+    The grid is the bottom-right ``k*cell`` square; names and labels sit in the margins above and
+    to its left (column names written vertically so they fit one cell each).
+    """
     k = cm.shape[0]
+    s = 2
+    longest = max(len(n) for n in names) * 4 * s
+    top, left = 5 * s + 12 + longest + 8, 5 * s + 12 + longest + 8
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    img = np.full((k * cell, k * cell, 3), 255, dtype=np.uint8)
+    img = np.full((top + k * cell, left + k * cell, 3), 255, dtype=np.uint8)
+    grid = img[top:, left:]
     for i in range(k):
         for j in range(k):
             r = rates[i, j]
             color = (255 * (1 - r) + 30 * r, 255 * (1 - r) + 80 * r, 255 * (1 - r) + 200 * r)
-            img[i * cell : (i + 1) * cell, j * cell : (j + 1) * cell] = np.array(color, dtype=np.uint8)
+            grid[i * cell : (i + 1) * cell, j * cell : (j + 1) * cell] = np.array(color, dtype=np.uint8)
             text = (255, 255, 255) if r > 0.5 else (0, 0, 0)
-            _draw_number(img, int(cm[i, j]), i * cell + cell // 2, j * cell + cell // 2, 3, text)
-    img[::cell, :] = 128
-    img[:, ::cell] = 128
+            _draw_number(grid, int(cm[i, j]), i * cell + cell // 2, j * cell + cell // 2, 3, text)
+    grid[::cell, :] = 128
+    grid[:, ::cell] = 128
+    for i, name in enumerate(names[:k]):
+        row = _text_mask(name, s)
+        _paste(img, row, top + i * cell + (cell - row.shape[0]) // 2, left - 6 - row.shape[1])
+        col = np.rot90(row)  # reads bottom to top
+        _paste(img, col, top - 6 - col.shape[0], left + i * cell + (cell - col.shape[1]) // 2)
+    label = _text_mask("predicted", s)
+    _paste(img, label, 4, left + (k * cell - label.shape[1]) // 2)
+    label = np.rot90(_text_mask("true", s))
+    _paste(img, label, top + (k * cell - label.shape[0]) // 2, 4)
     write_png(path, img)
 
 

@@ -63,6 +63,22 @@ def test_png_round_trip(bl, tmp_path):
     np.testing.assert_array_equal(_read_png(tmp_path / "x.png"), img)
 
 
+def test_confusion_png_names_every_class_and_axis(bl, tmp_path):
+    cm = np.diag(np.arange(1, 9))
+    bl.confusion_png(tmp_path / "cm.png", cm)
+    img = _read_png(tmp_path / "cm.png")
+    h, w, _ = img.shape
+    top, left = h - 8 * 48, w - 8 * 48
+    assert top > 40 and left > 40
+    dark = img.min(axis=2) < 100
+    for i in range(8):  # a class name left of every row and above every column
+        assert dark[top + i * 48 + 10 : top + (i + 1) * 48 - 10, 10:left].any(), f"row {i} unlabelled"
+        assert dark[20:top, left + i * 48 + 10 : left + (i + 1) * 48 - 10].any(), f"column {i} unlabelled"
+    assert dark[:12, left:].any() and dark[top:, :14].any()  # PREDICTED above, TRUE at the left
+    # the grid stays where it was: diagonal cells (recall 1) blue, the others white
+    assert img[top + 7 * 48 + 5, left + 7 * 48 + 5, 0] < 100 and img[top + 5, left + 48 + 5, 0] == 255
+
+
 def test_actor_folds(bl):
     folds = bl.actor_folds(list(range(1, 25)), 6)
     assert folds[0] == [1, 2, 3, 4] and sum(len(f) for f in folds) == 24
@@ -78,7 +94,7 @@ def test_few_steps_reproducible(bl, tmp_path, capsys):
         assert bl.main(args + ["--max-frames", "16", "--batch-size", "4"]) == 0
         metrics.append(json.loads((tmp_path / run / "metrics.json").read_text()))
         png = _read_png(tmp_path / run / "confusion.png")
-        assert png.shape == (8 * 48, 8 * 48, 3)
+        assert png.shape[0] > 8 * 48 and png.shape[1] > 8 * 48  # grid plus the label margins
     out = capsys.readouterr().out
     assert "means NOTHING" in out
     assert metrics[0]["steps"] == 2 and metrics[0]["caveat"]
