@@ -191,9 +191,9 @@ def save_trial_pngs(row: dict, out_dir: str | os.PathLike, dpi: int = 80) -> lis
 
 
 def _save(fig, path: Path, dpi: int) -> Path:
-    from .atomic import atomic_write_bytes
-
     import io
+
+    from .atomic import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)

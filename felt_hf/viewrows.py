@@ -43,7 +43,7 @@ def row_title(row: dict) -> str:
     lab = row_labels(row)
     return (
         f"{lab.trial_id}: {lab.emotion} ({lab.intensity}), {lab.vocal_channel}, "
-        f"\"{lab.statement}\" rep {lab.repetition}, actor {lab.actor} ({lab.sex})"
+        f'"{lab.statement}" rep {lab.repetition}, actor {lab.actor} ({lab.sex})'
     )
 
 
@@ -55,7 +55,9 @@ def is_hub_folder(folder: str | os.PathLike) -> bool:
 def _inner_shapes(schema: pa.Schema) -> dict[str, tuple[int, ...]]:
     meta = (schema.metadata or {}).get(b"huggingface")
     feats = json.loads(meta)["info"]["features"] if meta else {}
-    return {k: tuple(int(d) for d in v["shape"][1:]) for k, v in feats.items() if v.get("_type", "").startswith("Array")}
+    return {
+        k: tuple(int(d) for d in v["shape"][1:]) for k, v in feats.items() if v.get("_type", "").startswith("Array")
+    }
 
 
 def _list_values(arr: pa.Array, shape: tuple[int, ...], dtype) -> np.ndarray:
