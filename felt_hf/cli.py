@@ -158,6 +158,56 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
     return regen_main(args.rest)
 
 
+# --- looking at the tracking: `show` (PNGs of one trial) and `render` (mp4s) -----------------------
+def cmd_show(args: argparse.Namespace) -> int:
+    from .plots import save_trial_pngs
+    from .viewrows import find_row
+
+    row = find_row(args.folder, args.trial_id, args.config)
+    for path in save_trial_pngs(row, args.out):
+        print(path)
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .render import render_folder
+
+    t0 = time.perf_counter()
+    paths = render_folder(
+        args.folder,
+        args.out,
+        config=args.config,
+        kinds=args.kind,
+        trial_ids=args.trials,
+        num_proc=args.num_proc,
+        progress=not args.no_progress,
+    )
+    print(f"wrote {len(paths)} video(s) under {args.out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def add_view_parsers(sub) -> None:
+    """``felt-hf show`` and ``felt-hf render``: pictures and videos from any tracking."""
+    from .render import KINDS
+
+    s = sub.add_parser("show", help="PNGs of one trial: landmarks, AU heat map, emotions, head pose")
+    s.add_argument("folder", help="converted folder (felt-hf convert) or folder of FELT archives")
+    s.add_argument("trial_id", help="RAVDESS trial id, e.g. 01-01-03-02-01-01-12")
+    s.add_argument("--config", choices=CONFIG_NAMES, help="default: the first config that has the trial")
+    s.add_argument("--out", default="fig", help="output folder (default: fig)")
+    s.set_defaults(func=cmd_show)
+
+    s = sub.add_parser("render", help="mp4s from tracking: landmark plots and AU heat maps at 29.97 fps")
+    s.add_argument("folder", help="converted folder (felt-hf convert) or folder of FELT archives")
+    s.add_argument("--config", default=DEFAULT_CONFIG, choices=CONFIG_NAMES)
+    s.add_argument("--kind", nargs="+", default=list(KINDS), choices=KINDS)
+    s.add_argument("--trials", nargs="+", help="only these trial ids (default: every trial)")
+    s.add_argument("--out", default="videos", help="output folder (default: videos)")
+    s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_render)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="felt-hf", description="FELT facial tracking as a Hugging Face dataset")
     sub = p.add_subparsers(dest="command", required=True)
@@ -214,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("regenerate", help="rerun Py-Feat over RAVDESS videos (see docs/REGENERATION.md)")
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_regenerate)
+    add_view_parsers(sub)
     return p
 
 

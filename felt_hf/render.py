@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import temp_name
+from .errors import FeltError
 from .schema import AU_DESCRIPTIONS, AU_NAMES, FPS
 from .viewrows import iter_rows, row_labels, row_title
 
@@ -311,4 +312,7 @@ def render_folder(
                     bar.update(1)
     finally:
         bar.close()
+    missing = sorted(set(trial_ids or ()) - set(done))
+    if missing:
+        raise FeltError(f"{folder}: trial(s) {', '.join(missing)} not found in config {config}")
     return [video_path(out_dir, k, t) for t in sorted(done) for k in kinds]

@@ -1,0 +1,111 @@
+"""Figures of one row: sizes, not blank, and drawn landmarks where the numbers say."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+from PIL import Image  # noqa: E402 (after the skip: Pillow comes with matplotlib)
+
+from felt_hf import plots  # noqa: E402
+from felt_hf.csv_reader import read_trial_csv  # noqa: E402
+from felt_hf.ravdess import parse_trial_id  # noqa: E402
+from felt_hf.rows import trial_row  # noqa: E402
+from felt_hf.schema import AU_DESCRIPTIONS, AU_NAMES  # noqa: E402
+from felt_hf.synth import make_trial  # noqa: E402
+
+TRIAL = "01-01-05-02-01-02-03"
+RED = np.array([214, 39, 40])  # tab:red, the landmark markers
+
+
+@pytest.fixture(scope="module")
+def row():
+    t = make_trial(TRIAL, seed=0, num_frames=40)
+    return trial_row(read_trial_csv(t.smoothed_csv(), name="x.csv"), parse_trial_id(TRIAL))
+
+
+def _rgb(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def _near(img: np.ndarray, x: float, y: float, color: np.ndarray, r: int = 2, tol: int = 60) -> bool:
+    h = img.shape[0]
+    cx, cy = int(round(x)), int(round(h - y))  # display coordinates have y up
+    patch = img[max(cy - r, 0) : cy + r + 1, max(cx - r, 0) : cx + r + 1].astype(int)
+    return bool((np.abs(patch - color).sum(axis=-1) < tol).any())
+
+
+def test_landmarks_are_drawn_where_the_numbers_say(row):
+    plt = plots._plt()
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    i = 17
+    plots.plot_landmarks(row, i, ax)
+    img = _rgb(fig)
+    pts, (w, h) = plots.face_relative(row, i)
+    np.testing.assert_allclose(pts + row["face_box"][i, :2], row["landmarks"][i], rtol=1e-6)
+    disp = ax.transData.transform(pts)
+    hits = [_near(img, x, y, RED) for x, y in disp]
+    assert all(hits), f"landmarks not drawn at {np.flatnonzero(~np.array(hits))}"
+    # far from every landmark (the box's centre column near its top) there is no marker
+    x, y = ax.transData.transform((w / 2, 0.02 * h))
+    assert not _near(img, x, y, RED, r=1)
+    # the face box's corners are at the origin and (w, h): translation removed
+    corners = ax.transData.transform([(0, 0), (w, h)])
+    assert all(_near(img, cx, cy, np.array([44, 160, 44]), r=2, tol=90) for cx, cy in corners)
+    assert "frame" in ax.get_title() and "(px)" in ax.get_xlabel() and "(px)" in ax.get_ylabel()
+    plt.close(fig)
+
+
+def test_au_heatmap_shows_the_values_with_names_and_descriptions(row):
+    plt = plots._plt()
+    fig, ax = plt.subplots()
+    plots.plot_au_heatmap(row, ax)
+    np.testing.assert_array_equal(ax.images[0].get_array(), row["action_units"].T.astype(np.float64))
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [f"{a} {AU_DESCRIPTIONS[a]}" for a in AU_NAMES]
+    assert ax.get_xlabel() == "time (s)"
+    plt.close(fig)
+
+
+def test_emotion_and_pose_curves_are_the_rows_numbers(row):
+    plt = plots._plt()
+    fig, (a, b) = plt.subplots(2)
+    plots.plot_emotions(row, a)
+    plots.plot_head_pose(row, b)
+    np.testing.assert_allclose(a.lines[3].get_ydata(), row["emotions"][:, 3])
+    np.testing.assert_allclose(b.lines[2].get_ydata(), row["head_pose"][:, 2])
+    np.testing.assert_allclose(b.lines[0].get_xdata(), row["frame"] / 29.97)
+    assert "degrees" in b.get_ylabel() and "probability" in a.get_ylabel()
+    plt.close(fig)
+
+
+def test_trial_figure_and_pngs(row, tmp_path):
+    fig = plots.plot_trial(row)
+    assert "happy" not in fig.get_suptitle() and "angry (strong)" in fig.get_suptitle()
+    assert f"actor {int(TRIAL[-2:])}" in fig.get_suptitle()
+    plots._plt().close(fig)
+    paths = plots.save_trial_pngs(row, tmp_path, dpi=80)
+    assert [p.name for p in paths] == [f"{TRIAL}_{k}.png" for k in (*plots.PANELS, "trial")]
+    for p, (_, size) in zip(paths, plots.PANELS.values(), strict=False):
+        img = np.asarray(Image.open(io.BytesIO(p.read_bytes())).convert("RGB"))
+        assert img.shape[:2] == (round(size[1] * 80), round(size[0] * 80)), p.name
+        assert (img.min(axis=2) < 200).mean() > 0.02, f"{p.name} is blank"
+        assert 5_000 < p.stat().st_size < 150_000, p.name
+
+
+def test_core_imports_without_matplotlib():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "import felt_hf, felt_hf.convert, felt_hf.pyfeat, felt_hf.render, felt_hf.viewrows, felt_hf.cli\n"
+        "import felt_hf.plots\n"
+        "try:\n    felt_hf.plots._plt()\nexcept ImportError as e:\n    print('ok', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("ok") and "felt-hf[plot]" in out

@@ -1,0 +1,134 @@
+"""Rendered videos: frame count, exact 29.97 fps, decoded content (PyAV), drawn points where the numbers say."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+pytest.importorskip("PIL")
+
+from felt_hf.csv_reader import read_trial_csv  # noqa: E402
+from felt_hf.errors import FeltError  # noqa: E402
+from felt_hf.ravdess import parse_trial_id  # noqa: E402
+from felt_hf.render import AU_SIZE, AUHeatmap, LandmarkPlot, render_folder, render_trial  # noqa: E402
+from felt_hf.rows import trial_row  # noqa: E402
+from felt_hf.viewrows import find_row, iter_rows  # noqa: E402
+
+RED = np.array([214, 39, 40])
+NOFACE = "01-01-01-01-01-02-03"  # seed 0, 40 frames: frames 0-3 have no face
+
+
+def _row(tid: str, variant: str = "smoothed") -> dict:
+    from felt_hf.synth import make_trial
+
+    t = make_trial(tid, seed=0, num_frames=40)
+    return trial_row(read_trial_csv(t.csv(variant), name="x.csv"), parse_trial_id(tid))
+
+
+@pytest.fixture(scope="module")
+def row():
+    return _row(NOFACE, "raw")  # the smoothed file is all NaN: FELT could not fill leading gaps
+
+
+def _reddish(img: np.ndarray, x: float, y: float, r: int = 1) -> bool:
+    cx, cy = int(round(x)), int(round(y))
+    patch = img[cy - r : cy + r + 1, cx - r : cx + r + 1].astype(int)
+    return bool((np.abs(patch - RED).sum(axis=-1) < 90).any())
+
+
+def test_landmark_frame_draws_points_where_the_numbers_say(row):
+    plot = LandmarkPlot(row)
+    img = plot.frame(20)
+    assert img.shape == (640, 640, 3) and img.dtype == np.uint8
+    pts = plot.to_canvas(20)
+    expected = plot.origin + plot.scale * (row["landmarks"][20] - row["face_box"][20, :2])
+    np.testing.assert_allclose(pts, expected)
+    assert all(_reddish(img, x, y) for x, y in pts)
+    # where no landmark is, nothing red
+    reds = np.abs(img.astype(int) - RED).sum(axis=-1) < 90
+    ys, xs = np.nonzero(reds)
+    d = np.min(np.hypot(xs[:, None] - pts[None, :, 0], ys[:, None] - pts[None, :, 1]), axis=1)
+    assert d.max() < 4.5, "red pixels away from every landmark"
+    # head motion is removed: the box always starts at the same canvas corner
+    assert (img[int(plot.origin[1]), int(plot.origin[0]) + 5] != 255).any()
+
+
+def test_no_face_frame_has_no_landmarks(row):
+    img = LandmarkPlot(row).frame(0)
+    assert row["num_faces"][0] == 0
+    assert not (np.abs(img.astype(int) - RED).sum(axis=-1) < 90).any()
+    assert (img < 250).any()  # the caption says so
+
+
+def test_au_frame_cursor_and_bars_follow_the_values(row):
+    hm = AUHeatmap(row)
+    i = 25
+    img = hm.frame(i)
+    assert img.shape == (AU_SIZE[1], AU_SIZE[0], 3)
+    x = hm.cursor_x(i)
+    assert (img[hm.TOP + 5 : hm.TOP + 20, x] == (0, 200, 255)).all()
+    for k, v in enumerate(row["action_units"][i]):
+        y = hm.TOP + k * hm.ROW_H + hm.ROW_H // 2
+        end = hm.bar_x + int(round(v * hm.BAR_W))
+        if end - hm.bar_x >= 3:
+            assert (img[y, end - 2] != 235).any(), k  # coloured up to the value
+        if hm.bar_x + hm.BAR_W - end >= 3:
+            assert (img[y, end + 2] == 235).all(), k  # grey after it
+    assert not np.array_equal(img, hm.frame(i + 5))
+
+
+def _decode(path) -> tuple[list[np.ndarray], object]:
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        rate, count = s.average_rate, s.frames
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    return frames, (rate, count)
+
+
+@pytest.mark.parametrize("kind", ["landmark_plot", "au_heatmap"])
+def test_video_has_one_frame_per_row_at_2997_fps_and_the_drawn_content(row, kind, tmp_path):
+    path = tmp_path / f"{kind}.mp4"
+    n = render_trial(row, kind, path)
+    frames, (rate, count) = _decode(path)
+    assert n == len(frames) == count == row["num_frames"] == 40
+    assert rate == Fraction(30000, 1001)
+    drawer = (LandmarkPlot if kind == "landmark_plot" else AUHeatmap)(row)
+    for k in (0, 17, 39):
+        want = drawer.frame(k).astype(int)
+        got = frames[k].astype(int)
+        err = np.abs(got - want).mean()
+        other = np.abs(got - drawer.frame((k + 20) % 40).astype(int)).mean()
+        assert err < 4 and err < other, (k, err, other)  # each decoded frame is its own drawing
+    if kind == "landmark_plot":
+        pts = drawer.to_canvas(17)
+        assert np.mean([_reddish(frames[17], x, y, r=2) for x, y in pts]) > 0.9
+
+
+def test_render_folder_uses_a_pool_and_names_videos_per_actor(sample_archives, tmp_path):
+    ids = [r["trial_id"] for r in iter_rows(sample_archives, "smoothed_speech")][:2]
+    paths = render_folder(sample_archives, tmp_path, kinds=["landmark_plot"], trial_ids=ids, num_proc=2, progress=False)
+    assert [p.relative_to(tmp_path).parts[:2] for p in paths] == [
+        ("landmark_plot", f"Actor_{int(t[-2:]):02d}") for t in sorted(ids)
+    ]
+    for p in paths:
+        frames, (rate, _) = _decode(p)
+        assert len(frames) == find_row(sample_archives, p.stem, "smoothed_speech")["num_frames"]
+    with pytest.raises(FeltError, match="01-01-01-01-01-01-05"):
+        render_folder(sample_archives, tmp_path, trial_ids=["01-01-01-01-01-01-05"], num_proc=1, progress=False)
+
+
+def test_cli_show_and_render(sample_archives, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from felt_hf.cli import main
+
+    tid = next(iter_rows(sample_archives, "smoothed_speech"))["trial_id"]
+    assert main(["show", str(sample_archives), tid, "--out", str(tmp_path / "fig")]) == 0
+    assert len(list((tmp_path / "fig").glob(f"{tid}_*.png"))) == 5
+    args = ["render", str(sample_archives), "--kind", "au_heatmap", "--trials", tid, "--out", str(tmp_path / "v")]
+    assert main(args + ["--no-progress", "--num-proc", "1"]) == 0
+    assert len(list((tmp_path / "v" / "au_heatmap").rglob("*.mp4"))) == 1
+    assert main(["show", str(sample_archives), "01-01-01-01-01-01-99"]) != 0
+    assert "felt-hf: error:" in capsys.readouterr().err
