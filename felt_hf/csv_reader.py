@@ -217,6 +217,10 @@ def read_trial_csv(source: bytes | str | os.PathLike, name: str | None = None) -
         with open(source, "rb") as fh:
             data = fh.read()
     names, start = _header(data, name)
+    from .pyfeat2 import detect_layout, read_pyfeat2  # Py-Feat 2.x output: its own layout module
+
+    if detect_layout(names, name) == "pyfeat2":
+        return read_pyfeat2(data, names, start, name)
     present, absent = _plan(names, name)
     if len(data) - start < 64 and not data[start:].strip():
         raise FeltFormatError(name, "no data rows after the header")

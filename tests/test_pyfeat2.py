@@ -1,0 +1,121 @@
+"""Py-Feat 2.x output read into FELT rows; neither layout mistaken for the other."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from felt_hf.csv_reader import read_trial_csv
+from felt_hf.errors import FeltFormatError, FeltMissingColumnsError, FeltWarning
+from felt_hf.pyfeat2 import (
+    BLENDSHAPES,
+    EMOTION_FROM_V2,
+    PYFEAT2_COLUMNS,
+    detect_layout,
+    read_pyfeat2_extras,
+)
+from felt_hf.schema import FRAME_ARRAYS
+from felt_hf.synth import make_trial
+
+TRIAL = "01-01-02-01-02-01-02"  # seed 0, 40 frames: two faces in frames 6, 12, 13
+
+
+@pytest.fixture(scope="module")
+def trial():
+    return make_trial(TRIAL, seed=0, num_frames=40)
+
+
+def v2_frame(trial, seed: int = 0) -> pd.DataFrame:
+    """The trial's raw rows as Detectorv2 would lay them out, extra 2.x groups made up."""
+    felt = pd.read_csv(io.BytesIO(trial.raw_csv()))
+    rng = np.random.default_rng(seed)
+    n = len(felt)
+    v1_of = {v2: v1 for v1, v2 in EMOTION_FROM_V2.items()}
+    cols = {}
+    for c in PYFEAT2_COLUMNS:
+        if c in v1_of:
+            cols[c] = felt[v1_of[c]]
+        elif c == "frame":
+            cols[c] = felt["frame.1"] if "frame.1" in felt else felt["frame"]
+        elif c in felt.columns:
+            cols[c] = felt[c]
+        else:  # X Y Z, valence/arousal, gaze, mesh, blendshapes, frame size
+            cols[c] = rng.normal(size=n)
+    return pd.DataFrame(cols, columns=list(PYFEAT2_COLUMNS))
+
+
+def _csv(df: pd.DataFrame) -> bytes:
+    return df.to_csv().encode()  # Fex.to_csv(path): the index comes first, with an empty name
+
+
+def test_column_list_is_detectorv2s():
+    assert len(PYFEAT2_COLUMNS) == len(set(PYFEAT2_COLUMNS)) == 2183
+    assert PYFEAT2_COLUMNS[-4:] == ("input", "frame", "approx_time", "Identity")
+    assert len(BLENDSHAPES) == 52
+
+
+def test_v2_file_reads_into_the_same_row_arrays(trial):
+    data = _csv(v2_frame(trial))
+    with pytest.warns(FeltWarning, match="ArcFace") as seen:
+        rec = read_trial_csv(data, name="v2.csv")
+    message = str(seen[0].message)
+    for group in ("mesh", "blendshapes", "gaze", "valence_arousal", "head_translation"):
+        assert group in message
+    ref = read_trial_csv(trial.raw_csv(), name="felt.csv")
+    np.testing.assert_array_equal(rec.frame, ref.frame)
+    np.testing.assert_array_equal(rec.num_faces, ref.num_faces)
+    for arr in FRAME_ARRAYS:
+        if arr.name == "identity_embedding":
+            assert np.isnan(rec.arrays[arr.name]).all()  # ArcFace never lands in FaceNet's column
+        else:
+            np.testing.assert_array_equal(rec.arrays[arr.name], ref.arrays[arr.name], err_msg=arr.name)
+    assert rec.source_video == ref.source_video
+
+
+def test_extras_keep_the_same_faces_and_mesh_layout(trial):
+    df = v2_frame(trial)
+    ref = read_trial_csv(trial.raw_csv(), name="felt.csv")
+    extras = read_pyfeat2_extras(_csv(df), name="v2.csv")
+    assert extras["mesh"].shape == (ref.num_frames, 478, 3)
+    assert extras["blendshapes"].shape == (ref.num_frames, 52)
+    assert extras["identity_arcface"].shape == (ref.num_frames, 512)
+    # frame 6 has two faces: the kept row is the one the reader kept (highest FaceScore)
+    rows6 = df.index[df["frame"] == 6]
+    best = rows6[np.argmax(df.loc[rows6, "FaceScore"].to_numpy())]
+    assert extras["mesh"][6, 100, 0] == np.float32(df.loc[best, "mesh_x_100"])
+    assert extras["mesh"][6, 100, 2] == np.float32(df.loc[best, "mesh_z_100"])
+    assert extras["gaze"][20, 1] == np.float32(df.loc[df.index[df["frame"] == 20][0], "gaze_yaw"])
+
+
+def test_felt_files_are_never_read_as_v2(trial, pyfeat_fixtures):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # FELT's own file: no 2.x warning
+        read_trial_csv(trial.raw_csv(), name="felt.csv")
+    names = pd.read_csv(io.BytesIO(trial.raw_csv()), nrows=0).columns
+    assert detect_layout(list(names)) == "felt"
+    for real in ("001.csv", "Feat_Test.csv"):  # real Py-Feat 0.6.x outputs
+        header = pd.read_csv(pyfeat_fixtures / real, nrows=0).columns
+        assert detect_layout(list(header)) == "felt"
+    with pytest.raises(FeltFormatError, match="not a Py-Feat 2.x file"):
+        read_pyfeat2_extras(trial.raw_csv(), name="felt.csv")
+
+
+def test_mixed_or_broken_v2_headers_are_errors(trial):
+    df = v2_frame(trial)
+    both = df.assign(happiness=df["Happy"])
+    with pytest.raises(FeltFormatError, match="both Py-Feat 0.6.2 emotion columns.*and Py-Feat 2.x"):
+        read_trial_csv(_csv(both), name="both.csv")
+    with pytest.raises(FeltMissingColumnsError, match="Happy") as e:
+        read_trial_csv(_csv(df.drop(columns=["Happy", "AU12"])), name="v2.csv")
+    assert "v2.csv" in str(e.value) and "AU12" in str(e.value)
+    bad = _csv(df)
+    lines = bad.split(b"\n")
+    cells = lines[3].split(b",")
+    cells[1 + list(PYFEAT2_COLUMNS).index("Pitch")] = b"oops"
+    lines[3] = b",".join(cells)
+    with pytest.raises(FeltFormatError, match="row 3.*'Pitch'"):
+        read_trial_csv(b"\n".join(lines), name="v2.csv")
