@@ -151,7 +151,12 @@ def _dataset_info_yaml(config_name: str, config: Mapping[str, Any]) -> dict:
         )
         download += int(info.get("download_bytes", 0))
     dataset_size = sum(s.num_bytes for s in splits.values())
-    info = DatasetInfo(features=schema.trial_features(), splits=splits, dataset_size=dataset_size)
+    features = schema.trial_features()
+    if config.get("previews"):  # `felt-hf convert --previews` (felt_hf.previews)
+        from .previews import preview_features
+
+        features = preview_features()
+    info = DatasetInfo(features=features, splits=splits, dataset_size=dataset_size)
     if download:
         info.download_size = download
     return {"config_name": config_name, **info._to_yaml_dict()}

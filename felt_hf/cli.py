@@ -103,6 +103,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         num_proc=args.num_proc,
         skip_bad=args.skip_bad,
         progress=not args.no_progress,
+        previews=args.previews,
     )
     for config, info in summary["configs"].items():
         parts = [f"{s} {v['num_examples']} trials/{v['num_bytes'] / 1e6:.1f} MB" for s, v in info["splits"].items()]
@@ -243,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--configs", nargs="+", choices=CONFIG_NAMES, help="default: all four")
     s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
     s.add_argument("--skip-bad", action="store_true", help="skip unreadable trials and report them")
+    s.add_argument("--previews", action="store_true", help="add a thumbnail image column the hub viewer shows")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_convert)
 

@@ -64,6 +64,7 @@ class ShardTask:
     out_dir: str
     skip_bad: bool = False
     run_tag: str = "0"  # names this run's temporary files (the converting process's pid)
+    previews: bool = False  # add the `preview` image column (felt_hf.previews)
 
     @property
     def relpath(self) -> str:
@@ -129,6 +130,7 @@ def plan_tasks(
     configs: Sequence[str],
     split_actors: dict[str, tuple[int, ...]],
     skip_bad: bool = False,
+    previews: bool = False,
 ) -> list[ShardTask]:
     """Every shard of every requested config; finds and validates all archives before any work."""
     tasks = []
@@ -136,7 +138,9 @@ def plan_tasks(
         for split, ms in members_by_split(config_members(data_dir, config), split_actors).items():
             n = plan_num_shards(len(ms))
             for i, chunk in enumerate(_split_evenly(ms, n) if n else []):
-                tasks.append(ShardTask(config, split, i, n, chunk, os.fspath(out_dir), skip_bad, str(os.getpid())))
+                tasks.append(
+                    ShardTask(config, split, i, n, chunk, os.fspath(out_dir), skip_bad, str(os.getpid()), previews)
+                )
     return tasks
 
 
@@ -185,7 +189,7 @@ def convert_shard(task: ShardTask) -> ShardResult:
     """Read, parse and write one shard under its temporary name; collect its statistics."""
     global _READER
     reader = _READER = _READER or MemberReader()
-    schema = trial_features().arrow_schema
+    schema = _features(task.previews).arrow_schema
     result, stats = ShardResult(task), FeatureStats()
     task.final_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = task.tmp_path
@@ -205,11 +209,11 @@ def convert_shard(task: ShardTask) -> ShardResult:
                 result.num_frames += row["num_frames"]
                 batch.append(row)
                 if len(batch) == ROW_GROUP_ROWS:
-                    result.num_bytes += _write_group(writer, batch, stats)
+                    result.num_bytes += _write_group(writer, batch, stats, task.previews)
                     batch = []
                 _tick()
             if batch or result.num_rows == 0:
-                result.num_bytes += _write_group(writer, batch, stats)
+                result.num_bytes += _write_group(writer, batch, stats, task.previews)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -217,7 +221,15 @@ def convert_shard(task: ShardTask) -> ShardResult:
     return result
 
 
-def _write_group(writer: pq.ParquetWriter, rows: list[dict], stats: FeatureStats) -> int:
+def _features(previews: bool):
+    if previews:
+        from .previews import preview_features
+
+        return preview_features()
+    return trial_features()
+
+
+def _write_group(writer: pq.ParquetWriter, rows: list[dict], stats: FeatureStats, previews: bool = False) -> int:
     """Write one row group and fold its frames into the statistics.
 
     The statistics are per frame, so the group's trials are concatenated along time and
@@ -225,6 +237,10 @@ def _write_group(writer: pq.ParquetWriter, rows: list[dict], stats: FeatureStats
     """
     stats.update_rows(rows)
     table = rows_table(rows) if rows else trial_features().arrow_schema.empty_table()
+    if previews:
+        from .previews import with_previews
+
+        table = with_previews(table, rows)
     writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
     return table.nbytes
 
@@ -290,6 +306,7 @@ def convert_felt(
     split_actors: dict[str, tuple[int, ...]] | None = None,
     source_description: str | None = None,
     synthetic: bool | None = None,
+    previews: bool = False,
 ) -> dict:
     """Convert FELT archives (zips or extracted folders) in ``data_dir`` into the hub layout.
 
@@ -304,7 +321,7 @@ def convert_felt(
     out = Path(out_dir)
     if out.exists() and any(out.glob("*.py")):
         raise FeltError(f"{out} holds a .py file: a loading script there would shadow the parquet configs")
-    tasks = plan_tasks(data_dir, out, configs, split_actors, skip_bad)
+    tasks = plan_tasks(data_dir, out, configs, split_actors, skip_bad, previews)
     trial_features()  # import datasets' feature types here, once, so forked workers inherit them
     out.mkdir(parents=True, exist_ok=True)
     num_proc = max(1, min(num_proc or os.cpu_count() or 1, len(tasks)))
@@ -333,6 +350,8 @@ def _finish(out, data_dir, results, configs, split_actors, source_description, s
         split["num_frames"] += r.num_frames
         split["num_bytes"] += r.num_bytes
         split["files"].append(r.task.relpath)
+        if r.task.previews:  # only then: the default summary and card stay as they were
+            summary_configs[r.task.config]["previews"] = True
         acc = stats.setdefault(r.task.config, {}).setdefault(r.task.split, FeatureStats())
         acc.merge(FeatureStats.from_dict(r.stats))
         skipped.extend(r.skipped)
