@@ -157,16 +157,34 @@ def _fex_trial_id(fex: pd.DataFrame, trial_id: str | None) -> str:
     raise FeltError("Fex has no sessions and no input column: pass trial_id= to name the RAVDESS trial")
 
 
+def _from_v2(fex: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A Py-Feat 2.x Fex in 0.6.2's names: emotions renamed, the ArcFace embedding dropped
+    (see :mod:`felt_hf.pyfeat2` for why it never fills FaceNet's column)."""
+    from .pyfeat2 import EMOTION_FROM_V2, detect_layout
+
+    if detect_layout([str(c) for c in fex.columns], name) != "pyfeat2":
+        return fex
+    warnings.warn(
+        f"{name}: a Py-Feat 2.x table: emotions renamed to FELT's, identity_embedding left NaN (ArcFace, not FaceNet)",
+        FeltWarning,
+        stacklevel=3,
+    )
+    renamed = fex.rename(columns={v2: v1 for v1, v2 in EMOTION_FROM_V2.items()})
+    return renamed.drop(columns=[c for c in IDENTITY_COLUMNS if c in renamed.columns])
+
+
 def from_fex(fex: pd.DataFrame, trial_id: str | None = None) -> dict:
     """A typed trial row from a Py-Feat ``Fex`` (or a DataFrame with its columns).
 
     Labels come from the trial id: ``trial_id=``, else the Fex's single session, else the file
-    name in ``input``. Several faces in one frame are reduced as the CSV reader does (highest
+    name in ``input``. A Py-Feat 2.x table (capitalised emotion names) is read as
+    :mod:`felt_hf.pyfeat2` reads 2.x CSVs. Several faces in one frame are reduced as the CSV reader does (highest
     ``FaceScore`` wins); a missing identity embedding becomes NaN with a :class:`FeltWarning`.
     """
     tid = _fex_trial_id(fex, trial_id)
     labels = parse_trial_id(tid)
     name = f"Fex of {tid}"
+    fex = _from_v2(fex, name)
     have = set(fex.columns)
     missing = [c for a in FRAME_ARRAYS if a.required for c in a.csv_columns if c not in have]
     if missing:

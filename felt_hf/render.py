@@ -24,7 +24,7 @@ import numpy as np
 from .atomic import temp_name
 from .errors import FeltError
 from .schema import AU_DESCRIPTIONS, AU_NAMES, FPS
-from .viewrows import iter_rows, row_labels, row_title
+from .viewrows import count_rows, iter_rows, row_labels, row_title
 
 FRAME_RATE = Fraction(30000, 1001)  # RAVDESS' 29.97 fps, exactly
 KINDS = ("landmark_plot", "au_heatmap")
@@ -299,7 +299,8 @@ def render_folder(
     jobs = ((r, kinds, os.fspath(out_dir)) for r in rows)
     num_proc = max(1, num_proc or os.cpu_count() or 1)
     done: list[str] = []
-    bar = tqdm(unit="trial", desc=f"Rendering {'+'.join(kinds)}", disable=not progress)
+    total = len(set(trial_ids)) if trial_ids is not None else count_rows(folder, config)
+    bar = tqdm(total=total, unit="trial", desc=f"Rendering {'+'.join(kinds)}", disable=not progress)
     try:
         if num_proc == 1:
             for job in jobs:

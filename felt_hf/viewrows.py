@@ -138,6 +138,16 @@ def iter_rows(
                     raise
 
 
+def count_rows(folder: str | os.PathLike, config: str) -> int:
+    """Trials of ``config`` in a hub folder (parquet metadata) or archives (member list), unread."""
+    folder = Path(folder)
+    if is_hub_folder(folder):
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in (folder / config).glob("*.parquet"))
+    from .sources import config_members
+
+    return len(config_members(folder, config))
+
+
 def find_row(folder: str | os.PathLike, trial_id: str, config: str | None = None) -> dict:
     """The one row of ``trial_id`` (the first config that has it, smoothed before raw)."""
     parse_trial_id(trial_id)

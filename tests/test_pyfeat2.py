@@ -119,3 +119,22 @@ def test_mixed_or_broken_v2_headers_are_errors(trial):
     lines[3] = b",".join(cells)
     with pytest.raises(FeltFormatError, match="row 3.*'Pitch'"):
         read_trial_csv(b"\n".join(lines), name="v2.csv")
+
+
+def test_from_fex_reads_a_v2_table_like_the_csv_reader(trial):
+    from felt_hf.pyfeat import from_fex
+    from felt_hf.ravdess import parse_trial_id
+    from felt_hf.rows import trial_row
+
+    df = v2_frame(trial)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        row = from_fex(df, trial_id=TRIAL)
+    assert any("ArcFace" in str(w.message) for w in seen)
+    with pytest.warns(FeltWarning):
+        want = trial_row(read_trial_csv(_csv(df), name="v2.csv"), parse_trial_id(TRIAL))
+    for k, v in want.items():
+        if isinstance(v, np.ndarray):
+            np.testing.assert_array_equal(row[k], v, err_msg=k)
+        else:
+            assert row[k] == v, k

@@ -116,6 +116,8 @@ def test_render_folder_uses_a_pool_and_names_videos_per_actor(sample_archives, t
     for p in paths:
         frames, (rate, _) = _decode(p)
         assert len(frames) == find_row(sample_archives, p.stem, "smoothed_speech")["num_frames"]
+    with pytest.raises(FeltError, match="trial 01-01-01-01-01-01-05 not found"):
+        find_row(sample_archives, "01-01-01-01-01-01-05")
     with pytest.raises(FeltError, match="01-01-01-01-01-01-05"):
         render_folder(sample_archives, tmp_path, trial_ids=["01-01-01-01-01-01-05"], num_proc=1, progress=False)
 
