@@ -160,12 +160,22 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
 
 
 # --- looking at the tracking: `show` (PNGs of one trial) and `render` (mp4s) -----------------------
+def _needs_extra(e: ImportError):
+    from .errors import FeltLookupError
+
+    return FeltLookupError(str(e))
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from .plots import save_trial_pngs
     from .viewrows import find_row
 
     row = find_row(args.folder, args.trial_id, args.config)
-    for path in save_trial_pngs(row, args.out):
+    try:
+        paths = save_trial_pngs(row, args.out)
+    except ImportError as e:  # matplotlib is the optional `plot` extra
+        raise _needs_extra(e) from None
+    for path in paths:
         print(path)
     return 0
 
@@ -174,15 +184,18 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .render import render_folder
 
     t0 = time.perf_counter()
-    paths = render_folder(
-        args.folder,
-        args.out,
-        config=args.config,
-        kinds=args.kind,
-        trial_ids=args.trials,
-        num_proc=args.num_proc,
-        progress=not args.no_progress,
-    )
+    try:
+        paths = render_folder(
+            args.folder,
+            args.out,
+            config=args.config,
+            kinds=args.kind,
+            trial_ids=args.trials,
+            num_proc=args.num_proc,
+            progress=not args.no_progress,
+        )
+    except ImportError as e:  # PyAV and Pillow are the optional `video` extra
+        raise _needs_extra(e) from None
     print(f"wrote {len(paths)} video(s) under {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
 

@@ -70,3 +70,8 @@ class FeltSmoothingError(FeltError, ValueError):
 
 class FeltWarning(UserWarning):
     """Something was filled in or guessed, such as an embedding missing from a CSV."""
+
+
+class FeltLookupError(FeltError, ValueError):
+    """A trial, config or folder that was asked for (``felt-hf show/render``, ``from_fex``) and is not
+    there, or an optional dependency that the asked-for picture or video needs."""

@@ -29,7 +29,7 @@ import pandas as pd
 
 from .csv_reader import TrialRecord, select_faces
 from .csv_writer import approx_time_text, felt_csv_bytes
-from .errors import FeltError, FeltMissingColumnsError, FeltWarning
+from .errors import FeltLookupError, FeltMissingColumnsError, FeltWarning
 from .ravdess import parse_trial_id
 from .rows import trial_row
 from .schema import (
@@ -148,13 +148,13 @@ def _fex_trial_id(fex: pd.DataFrame, trial_id: str | None) -> str:
         found = {str(s) for s in np.asarray(sessions)}
         if len(found) == 1:
             return found.pop()
-        raise FeltError(f"Fex holds {len(found)} sessions ({sorted(found)[:3]}...): pass trial_id= for one trial")
+        raise FeltLookupError(f"Fex holds {len(found)} sessions ({sorted(found)[:3]}...): pass trial_id= for one trial")
     if INPUT_COLUMN in fex.columns:
         inputs = fex[INPUT_COLUMN].dropna()
         if len(inputs):
             name = PureWindowsPath(str(inputs.iloc[0])).name
             return os.path.splitext(name)[0]
-    raise FeltError("Fex has no sessions and no input column: pass trial_id= to name the RAVDESS trial")
+    raise FeltLookupError("Fex has no sessions and no input column: pass trial_id= to name the RAVDESS trial")
 
 
 def _from_v2(fex: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -194,7 +194,7 @@ def from_fex(fex: pd.DataFrame, trial_id: str | None = None) -> dict:
         frame = pd.to_numeric(fex[FRAME_COLUMN], errors="raise").to_numpy()
         bad = np.flatnonzero(~np.isfinite(frame) | (frame != np.round(frame)) | (frame < 0))
         if bad.size:
-            raise FeltError(f"{name}: row {int(bad[0])}, column 'frame': {frame[bad[0]]!r} is not a frame number")
+            raise FeltLookupError(f"{name}: row {int(bad[0])}, column 'frame': {frame[bad[0]]!r} is not a frame number")
         frame = frame.astype(np.int64)
     else:
         frame = np.arange(n, dtype=np.int64)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import temp_name
-from .errors import FeltError
+from .errors import FeltLookupError
 from .schema import AU_DESCRIPTIONS, AU_NAMES, FPS
 from .viewrows import count_rows, iter_rows, row_labels, row_title
 
@@ -221,7 +221,10 @@ def encode_frames(
     the encoder is most of the per-frame cost here (about 9 ms for 640x640 against 11.5 ms with
     ``veryfast``, measured), and these flat drawings stay small (about 5 KB per frame).
     """
-    import av
+    try:
+        import av
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("rendering needs PyAV and Pillow: pip install 'felt-hf[video]'") from e
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -315,5 +318,5 @@ def render_folder(
         bar.close()
     missing = sorted(set(trial_ids or ()) - set(done))
     if missing:
-        raise FeltError(f"{folder}: trial(s) {', '.join(missing)} not found in config {config}")
+        raise FeltLookupError(f"{folder}: trial(s) {', '.join(missing)} not found in config {config}")
     return [video_path(out_dir, k, t) for t in sorted(done) for k in kinds]

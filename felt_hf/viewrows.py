@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import FeltError
+from .errors import FeltLookupError
 from .ravdess import TrialLabels, parse_trial_id
 from .schema import CONFIG_NAMES, EMOTIONS, INTENSITIES, SEXES, STATEMENTS, VOCAL_CHANNELS
 
@@ -123,7 +123,7 @@ def iter_rows(
     """Rows of ``config`` (every config when None) from a hub folder or a folder of FELT archives."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FeltError(f"{folder}: no such folder (expected a converted FELT folder or FELT archives)")
+        raise FeltLookupError(f"{folder}: no such folder (expected a converted FELT folder or FELT archives)")
     configs = [config] if config else list(CONFIG_NAMES)
     hub = is_hub_folder(folder)
     for c in configs:
@@ -159,4 +159,4 @@ def find_row(folder: str | os.PathLike, trial_id: str, config: str | None = None
         except FileNotFoundError:
             if config:
                 raise
-    raise FeltError(f"{folder}: trial {trial_id} not found in config(s) {', '.join(order)}")
+    raise FeltLookupError(f"{folder}: trial {trial_id} not found in config(s) {', '.join(order)}")

@@ -134,3 +134,18 @@ def test_cli_show_and_render(sample_archives, tmp_path, capsys):
     assert len(list((tmp_path / "v" / "au_heatmap").rglob("*.mp4"))) == 1
     assert main(["show", str(sample_archives), "01-01-01-01-01-01-99"]) != 0
     assert "felt-hf: error:" in capsys.readouterr().err
+    assert main(["show", str(sample_archives), "01-01-01-01-01-01-05"]) != 0  # valid name, not in the sample
+    assert "trial 01-01-01-01-01-01-05 not found" in capsys.readouterr().err
+
+
+def test_cli_says_which_extra_is_missing(sample_archives, tmp_path, capsys, monkeypatch):
+    import sys
+
+    from felt_hf.cli import main
+
+    tid = next(iter_rows(sample_archives, "smoothed_speech"))["trial_id"]
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    assert main(["show", str(sample_archives), tid, "--out", str(tmp_path)]) != 0
+    err = capsys.readouterr().err
+    assert err.startswith("felt-hf: error:") and "felt-hf[plot]" in err and "Traceback" not in err
