@@ -170,6 +170,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     from .plots import save_trial_pngs
     from .viewrows import find_row
 
+    if args.trial_id is None and not Path(args.folder).is_file():
+        from .errors import FeltLookupError
+
+        raise FeltLookupError(f"{args.folder}: give a TRIAL_ID (only a single CSV needs none)")
     row = find_row(args.folder, args.trial_id, args.config)
     try:
         paths = save_trial_pngs(row, args.out)
@@ -205,14 +209,14 @@ def add_view_parsers(sub) -> None:
     from .render import KINDS
 
     s = sub.add_parser("show", help="PNGs of one trial: landmarks, AU heat map, emotions, head pose")
-    s.add_argument("folder", help="converted folder (felt-hf convert) or folder of FELT archives")
-    s.add_argument("trial_id", help="RAVDESS trial id, e.g. 01-01-03-02-01-01-12")
+    s.add_argument("folder", help="converted folder (felt-hf convert), folder of FELT archives, or one tracking CSV")
+    s.add_argument("trial_id", nargs="?", help="RAVDESS trial id, e.g. 01-01-03-02-01-01-12 (not for one CSV)")
     s.add_argument("--config", choices=CONFIG_NAMES, help="default: the first config that has the trial")
     s.add_argument("--out", default="fig", help="output folder (default: fig)")
     s.set_defaults(func=cmd_show)
 
     s = sub.add_parser("render", help="mp4s from tracking: landmark plots and AU heat maps at 29.97 fps")
-    s.add_argument("folder", help="converted folder (felt-hf convert) or folder of FELT archives")
+    s.add_argument("folder", help="converted folder (felt-hf convert), folder of FELT archives, or one tracking CSV")
     s.add_argument("--config", default=DEFAULT_CONFIG, choices=CONFIG_NAMES)
     s.add_argument("--kind", nargs="+", default=list(KINDS), choices=KINDS)
     s.add_argument("--trials", nargs="+", help="only these trial ids (default: every trial)")

@@ -24,7 +24,7 @@ import numpy as np
 from .atomic import temp_name
 from .errors import FeltLookupError
 from .schema import AU_DESCRIPTIONS, AU_NAMES, FPS
-from .viewrows import count_rows, iter_rows, row_labels, row_title
+from .viewrows import count_rows, iter_rows, row_title
 
 FRAME_RATE = Fraction(30000, 1001)  # RAVDESS' 29.97 fps, exactly
 KINDS = ("landmark_plot", "au_heatmap")
@@ -98,10 +98,7 @@ class LandmarkPlot:
         )
         base = Image.new("RGB", (size, size), "white")
         draw = ImageDraw.Draw(base)
-        lab = row_labels(row)
-        draw.text(
-            (10, 6), f"{lab.trial_id}  {lab.emotion} ({lab.intensity}), actor {lab.actor}", fill="black", font=_font(16)
-        )
+        draw.text((10, 6), row_title(row, short=True), fill="black", font=_font(16))
         self.base = base
         self.small = _font(13)
 
@@ -264,9 +261,11 @@ def render_trial(row: dict, kind: str, path: str | os.PathLike) -> int:
 
 
 def video_path(out_dir: str | os.PathLike, kind: str, trial_id: str) -> Path:
-    """``<out>/<kind>/Actor_NN/<trial>.mp4``, the per-actor folders FELT's videos use."""
-    actor = int(trial_id.rsplit("-", 1)[1])
-    return Path(out_dir) / kind / f"Actor_{actor:02d}" / f"{trial_id}.mp4"
+    """``<out>/<kind>/Actor_NN/<trial>.mp4``, the per-actor folders FELT's videos use
+    (``other/`` for a file name that is not a RAVDESS id)."""
+    tail = trial_id.rsplit("-", 1)[-1]
+    folder = f"Actor_{int(tail):02d}" if tail.isdigit() and "-" in trial_id else "other"
+    return Path(out_dir) / kind / folder / f"{trial_id}.mp4"
 
 
 def _render_job(job: tuple[dict, tuple[str, ...], str]) -> tuple[str, int]:

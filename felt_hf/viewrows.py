@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import FeltLookupError
+from .errors import FeltLookupError, FeltNameError
 from .ravdess import TrialLabels, parse_trial_id
 from .schema import CONFIG_NAMES, EMOTIONS, INTENSITIES, SEXES, STATEMENTS, VOCAL_CHANNELS
 
@@ -38,13 +38,40 @@ def row_labels(row: dict) -> TrialLabels:
     return parse_trial_id(str(row["trial_id"]))
 
 
-def row_title(row: dict) -> str:
-    """One line naming the trial and its labels, for figure titles and video captions."""
-    lab = row_labels(row)
+def row_title(row: dict, short: bool = False) -> str:
+    """One line naming the trial and its labels, for figure titles and video captions.
+
+    A user's own tracking whose file name is not a RAVDESS id has no labels: the name alone.
+    """
+    try:
+        lab = row_labels(row)
+    except FeltNameError:
+        return f"{row['trial_id']} ({len(row['frame'])} frames)"
+    if short:
+        return f"{lab.trial_id}  {lab.emotion} ({lab.intensity}), actor {lab.actor}"
     return (
         f"{lab.trial_id}: {lab.emotion} ({lab.intensity}), {lab.vocal_channel}, "
         f'"{lab.statement}" rep {lab.repetition}, actor {lab.actor} ({lab.sex})'
     )
+
+
+def row_from_csv(path: str | os.PathLike) -> dict:
+    """A row from one tracking CSV of any layout the reader knows (FELT, Py-Feat 0.6.x, 2.x).
+
+    Named like a RAVDESS trial, it is the full typed row; otherwise the label columns are left
+    out and ``trial_id`` is the file name without extension, enough to plot and render.
+    """
+    from .csv_reader import read_trial_csv
+    from .rows import trial_row
+
+    record = read_trial_csv(path)
+    stem = Path(path).stem
+    try:
+        return trial_row(record, parse_trial_id(stem))
+    except FeltNameError:
+        row = {"trial_id": stem, "num_frames": record.num_frames, "source_video": record.source_video}
+        row.update(frame=record.frame, time_s=record.time_s, num_faces=record.num_faces, **record.arrays)
+        return row
 
 
 def is_hub_folder(folder: str | os.PathLike) -> bool:
@@ -122,6 +149,9 @@ def iter_rows(
 ) -> Iterator[dict]:
     """Rows of ``config`` (every config when None) from a hub folder or a folder of FELT archives."""
     folder = Path(folder)
+    if folder.is_file() and folder.suffix.lower() == ".csv":  # one CSV: a user's own tracking
+        yield row_from_csv(folder)
+        return
     if not folder.is_dir():
         raise FeltLookupError(f"{folder}: no such folder (expected a converted FELT folder or FELT archives)")
     configs = [config] if config else list(CONFIG_NAMES)
@@ -141,6 +171,8 @@ def iter_rows(
 def count_rows(folder: str | os.PathLike, config: str) -> int:
     """Trials of ``config`` in a hub folder (parquet metadata) or archives (member list), unread."""
     folder = Path(folder)
+    if folder.is_file():
+        return 1
     if is_hub_folder(folder):
         return sum(pq.ParquetFile(p).metadata.num_rows for p in (folder / config).glob("*.parquet"))
     from .sources import config_members
@@ -148,8 +180,14 @@ def count_rows(folder: str | os.PathLike, config: str) -> int:
     return len(config_members(folder, config))
 
 
-def find_row(folder: str | os.PathLike, trial_id: str, config: str | None = None) -> dict:
-    """The one row of ``trial_id`` (the first config that has it, smoothed before raw)."""
+def find_row(folder: str | os.PathLike, trial_id: str | None, config: str | None = None) -> dict:
+    """The one row of ``trial_id`` (the first config that has it, smoothed before raw);
+    ``folder`` may also be one tracking CSV (then ``trial_id`` may be None)."""
+    if Path(folder).is_file():
+        row = row_from_csv(folder)
+        if trial_id not in (None, row["trial_id"]):
+            raise FeltLookupError(f"{folder}: holds trial {row['trial_id']}, not {trial_id}")
+        return row
     parse_trial_id(trial_id)
     order = [config] if config else sorted(CONFIG_NAMES, key=lambda c: not c.startswith("smoothed"))
     for c in order:

@@ -149,3 +149,21 @@ def test_cli_says_which_extra_is_missing(sample_archives, tmp_path, capsys, monk
     assert main(["show", str(sample_archives), tid, "--out", str(tmp_path)]) != 0
     err = capsys.readouterr().err
     assert err.startswith("felt-hf: error:") and "felt-hf[plot]" in err and "Traceback" not in err
+
+
+def test_a_users_own_csv_renders_and_plots(tmp_path, capsys):
+    """Any tracking: one CSV (FELT, Py-Feat 0.6.x or 2.x layout) whose name is not a RAVDESS id."""
+    from felt_hf.cli import main
+    from felt_hf.synth import make_trial
+
+    path = tmp_path / "my_interview.csv"
+    path.write_bytes(make_trial("01-01-03-01-01-01-04", seed=0, num_frames=30).smoothed_csv())
+    assert main(["render", str(path), "--kind", "landmark_plot", "--out", str(tmp_path / "v"), "--no-progress"]) == 0
+    video = tmp_path / "v" / "landmark_plot" / "other" / "my_interview.mp4"
+    frames, (rate, _) = _decode(video)
+    assert len(frames) == 30 and rate == Fraction(30000, 1001)
+    pytest.importorskip("matplotlib")
+    assert main(["show", str(path), "--out", str(tmp_path / "fig")]) == 0
+    assert len(list((tmp_path / "fig").glob("my_interview_*.png"))) == 5
+    assert main(["show", str(tmp_path)]) != 0
+    assert "give a TRIAL_ID" in capsys.readouterr().err
