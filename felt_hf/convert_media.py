@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import FeltError, FeltFormatError
+from .errors import FeltError, FeltFormatError, FeltMediaError
 from .media import FULL_AV, WAV, MediaFile, find_media, mp4_audio_to_flac, probe_video, wav_to_flac
 from .ravdess import split_of_actor
 from .schema import (
@@ -340,7 +340,7 @@ def write_shard(shard: MediaShard, plan: MediaConfigPlan, order: TrackingOrder, 
                 f = plan.files.get(tid)
                 try:
                     if f is None:
-                        raise FeltError(
+                        raise FeltMediaError(
                             f"{plan.config}: no {plan.channel} {plan.kind} file for trial {tid}, which the "
                             "tracking has (rows must match the tracking one to one; --skip-bad leaves it empty)"
                         )

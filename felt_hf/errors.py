@@ -70,3 +70,7 @@ class FeltSmoothingError(FeltError, ValueError):
 
 class FeltWarning(UserWarning):
     """Something was filled in or guessed, such as an embedding missing from a CSV."""
+
+
+class FeltMediaError(FeltError, ValueError):
+    """Media that cannot be paired with the tracking one row per trial (e.g. a trial without its video)."""

@@ -103,7 +103,7 @@ def find_media(data_dir: str | os.PathLike) -> list[MediaFile]:
             if kind == WAV:
                 labels = parse_trial_id("01" + labels.trial_id[2:])
         except FeltNameError as e:
-            raise FeltNameError(f"{source}: {e}") from None
+            raise FeltNameError(f"{source}:{member}: {e}") from None
         found.append(MediaFile(source, member, kind, labels, size))
     return found
 
