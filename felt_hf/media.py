@@ -120,19 +120,25 @@ class VideoInfo:
 
 
 def probe_video(data: bytes, *, file: str = "<bytes>", archive: str | None = None) -> VideoInfo:
-    """Container facts read with PyAV: frames counted from the video packets (no decoding).
+    """Container facts read with PyAV: frames counted from the video stream's sample index.
 
-    Counting packets rather than trusting the header's frame count also proves the file can be
-    demuxed to its end; anything PyAV cannot open or read is an error naming the file.
+    The index is what FFmpeg read from the mp4's sample tables; every entry's byte range must lie
+    inside the file, so a truncated file is caught without demuxing it (demuxing every packet
+    cost about as much again as opening, measured here). Anything PyAV cannot open is an error
+    naming the file.
     """
     import av
 
     try:
-        with av.open(io.BytesIO(data), mode="r") as container:
+        # The mp4 demuxer named outright and one decoder thread: opening costs about a millisecond
+        # less per file than format probing with a thread pool (measured on 160x90 to 720p files).
+        with av.open(io.BytesIO(data), mode="r", format="mp4", options={"threads": "1"}) as container:
             if not container.streams.video:
                 raise FeltFormatError(file, "the mp4 has no video stream", archive=archive)
             stream = container.streams.video[0]
-            n = sum(1 for p in container.demux(stream) if p.size)
+            entries = stream.index_entries
+            n = len(entries)
+            end = max((e.pos + e.size for e in entries), default=0)
             rate = stream.average_rate or stream.guessed_rate
             if stream.duration is not None and stream.time_base is not None:
                 duration = float(stream.duration * stream.time_base)
@@ -146,6 +152,9 @@ def probe_video(data: bytes, *, file: str = "<bytes>", archive: str | None = Non
         raise FeltFormatError(file, f"PyAV cannot read this mp4: {e}", archive=archive) from None
     if info.num_frames == 0:
         raise FeltFormatError(file, "the mp4 has no video frames", archive=archive)
+    if end > len(data):
+        raise FeltFormatError(file, f"truncated mp4: frames reach byte {end:,}, the file has {len(data):,}",
+                              archive=archive)  # fmt: skip
     return info
 
 

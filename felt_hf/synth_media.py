@@ -129,7 +129,7 @@ def _dots(img: np.ndarray, pts: np.ndarray, color: tuple[int, int, int], origin:
         img[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1] = color
 
 
-def _picture(kind: str, t: MediaTrial, row: int, size: tuple[int, int]) -> np.ndarray:
+def _picture(kind: str, t: MediaTrial, row: int, size: tuple[int, int], grain: int = 0) -> np.ndarray:
     h, w = size
     if kind == "landmark_overlay":
         img = np.full((h, w, 3), 90, np.uint8)
@@ -146,6 +146,9 @@ def _picture(kind: str, t: MediaTrial, row: int, size: tuple[int, int]) -> np.nd
         for i, v in enumerate(a):
             top = h - int(round(v * (h * 0.8)))
             img[top:, i * bar_w : (i + 1) * bar_w - 1] = (int(255 * v), 0, int(255 * (1 - v)))
+    if grain:  # camera-like noise, so frames cost as many bytes as FELT's 720p ones (benchmarks)
+        noise = np.random.default_rng([row, h, w]).integers(-grain, grain + 1, img.shape, dtype=np.int16)
+        img = np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
     _barcode(img, row)
     return img
 
@@ -191,10 +194,14 @@ def encode_video(
     return buf.getvalue()
 
 
-def render_video(kind: str, t: MediaTrial, size: tuple[int, int] = SMALL_SIZE, codec: str | None = None) -> bytes:
-    """One FELT video of ``kind`` for a trial: a frame per CSV row (AU animation: kept rows only)."""
+def render_video(
+    kind: str, t: MediaTrial, size: tuple[int, int] = SMALL_SIZE, codec: str | None = None, grain: int = 0
+) -> bytes:
+    """One FELT video of ``kind`` for a trial: a frame per CSV row (AU animation: kept rows only).
+
+    ``grain`` adds per-pixel noise of that amplitude (benchmarks: realistic bytes per frame)."""
     rows = t.kept_au_rows if kind == "au_animation" else np.arange(t.landmarks.shape[0])
-    return encode_video((_picture(kind, t, int(r), size) for r in rows), codec=codec)
+    return encode_video((_picture(kind, t, int(r), size, grain) for r in rows), codec=codec)
 
 
 def render_samples(trial_id: str, num_frames: int, *, seed: int = 0) -> np.ndarray:
@@ -271,6 +278,7 @@ def write_media(
     full_av_channels: Iterable[str] = ("song",),
     videos_as_folder_channels: Iterable[str] = ("song",),
     codec: str | None = None,
+    grain: int = 0,
 ) -> dict[str, Path]:
     """Write FELT-style video archives and RAVDESS-style audio for ``trial_ids`` into ``out_dir``.
 
@@ -298,7 +306,7 @@ def write_media(
                 for t in trials:
                     actor = parse_trial_id(t.trial_id).actor
                     sink.add(f"FELT/{KIND_FOLDERS[kind]}/Actor_{actor:02d}/{t.trial_id}.mp4",
-                             render_video(kind, t, size, codec))  # fmt: skip
+                             render_video(kind, t, size, codec, grain))  # fmt: skip
             written[name] = sink.close()
         if channel in wav_channels:
             name = f"Audio_{channel.title()}_Actors"

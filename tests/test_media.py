@@ -49,6 +49,12 @@ def media_hub(media_archives, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def hf_cache(tmp_path_factory) -> Path:
+    """One datasets cache for the module, so each config is prepared once."""
+    return tmp_path_factory.mktemp("hf_cache")
+
+
 def _load(hub: Path, config: str, split: str, cache: Path):
     ds = load_dataset(str(hub), config, split=split, cache_dir=str(cache))
     col = "audio" if config.startswith("audio") else "video"
@@ -139,12 +145,12 @@ def test_card_declares_every_media_config_with_its_features(media_hub):
 
 
 @pytest.mark.parametrize("config", MEDIA_CONFIG_NAMES)
-def test_media_rows_follow_the_tracking_row_by_row(media_hub, config, tmp_path):
+def test_media_rows_follow_the_tracking_row_by_row(media_hub, config, hf_cache):
     channel = config.rsplit("_", 1)[1]
     for tracking_config in (TRACKING_OF[channel], f"raw_{channel}"):
         for split in ("train", "validation", "test"):
-            track = load_dataset(str(media_hub), tracking_config, split=split, cache_dir=str(tmp_path))
-            media = _load(media_hub, config, split, tmp_path)
+            track = load_dataset(str(media_hub), tracking_config, split=split, cache_dir=str(hf_cache))
+            media = _load(media_hub, config, split, hf_cache)
             assert media.num_rows == track.num_rows > 0
             for col in LABEL_COLUMNS:
                 assert media[col] == track[col], (split, col)
@@ -153,11 +159,11 @@ def test_media_rows_follow_the_tracking_row_by_row(media_hub, config, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["landmark_overlay", "landmark_plot", "au_animation"])
-def test_video_facts_and_the_frame_map_are_what_the_videos_show(media_hub, media_archives, kind, tmp_path):
+def test_video_facts_and_the_frame_map_are_what_the_videos_show(media_hub, media_archives, kind, hf_cache):
     for channel in ("speech", "song"):
-        track = load_dataset(str(media_hub), TRACKING_OF[channel], split="validation", cache_dir=str(tmp_path))
+        track = load_dataset(str(media_hub), TRACKING_OF[channel], split="validation", cache_dir=str(hf_cache))
         track = track.with_format("numpy")
-        videos = _load(media_hub, f"{kind}_{channel}", "validation", tmp_path)
+        videos = _load(media_hub, f"{kind}_{channel}", "validation", hf_cache)
         for i, row in enumerate(videos):
             frames = read_video_frames(row)
             assert frames.shape == (row["num_video_frames"], row["height"], row["width"], 3)
@@ -185,10 +191,10 @@ def test_mp4_bytes_are_copied_unchanged(media_hub, media_archives):
     assert got == source
 
 
-def test_audio_is_lossless_from_wav_and_decoded_from_full_av_mp4(media_hub, media_archives, tmp_path):
+def test_audio_is_lossless_from_wav_and_decoded_from_full_av_mp4(media_hub, media_archives, hf_cache):
     wavs = zipfile.ZipFile(media_archives / "Audio_Speech_Actors.zip")
-    speech = _load(media_hub, "audio_speech", "train", tmp_path)
-    track = load_dataset(str(media_hub), "smoothed_speech", split="train", cache_dir=str(tmp_path))
+    speech = _load(media_hub, "audio_speech", "train", hf_cache)
+    track = load_dataset(str(media_hub), "smoothed_speech", split="train", cache_dir=str(hf_cache))
     for row, n_frames in zip(speech, track["num_frames"], strict=True):
         samples, rate = read_audio(row)
         original, _ = sf.read(io.BytesIO(wavs.read(f"Actor_{row['actor']:02d}/03{row['trial_id'][2:]}.wav")),
@@ -196,7 +202,7 @@ def test_audio_is_lossless_from_wav_and_decoded_from_full_av_mp4(media_hub, medi
         np.testing.assert_array_equal(samples, original)
         assert row["audio"]["bytes"][:4] == b"fLaC" and rate == row["sample_rate"] == 48000
         assert row["audio_source"] == "ravdess_wav" and abs(row["duration_s"] - n_frames / FPS) < 1 / FPS
-    song = _load(media_hub, "audio_song", "test", tmp_path)
+    song = _load(media_hub, "audio_song", "test", hf_cache)
     for row in song:
         samples, rate = read_audio(row)
         expected = media_trial(row["trial_id"]).num_frames / FPS * rate
