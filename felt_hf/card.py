@@ -171,7 +171,7 @@ def card_yaml(summary: Mapping[str, Any]) -> dict:
         "pretty_name": PRETTY_NAME + (" (synthetic sample)" if synthetic else ""),
         "task_categories": list(TASK_CATEGORIES),
         "task_ids": list(TASK_IDS),
-        "tags": list(TAGS) + ([SYNTHETIC_TAG] if synthetic else []),
+        "tags": list(TAGS) + ([SYNTHETIC_TAG] if synthetic else []) + media_tags(summary),
         "size_categories": [size_category(total_examples(summary))],
         "configs": _configs_yaml(summary),
         "dataset_info": [_dataset_info_yaml(name, cfg) for name, cfg in configs.items()],
@@ -466,6 +466,14 @@ def _config_parts(name: str) -> tuple[str, str]:
 
 def _media_configs(summary: Mapping[str, Any]) -> dict[str, dict]:
     return {n: c for n, c in _configs(summary).items() if n in schema.MEDIA_CONFIG_NAMES}
+
+
+def media_tags(summary: Mapping[str, Any]) -> list[str]:
+    """``video`` / ``audio`` tags only when the build holds them."""
+    kinds = {_config_parts(n)[0] for n in _media_configs(summary)}
+    return [
+        t for t, present in (("video", kinds - {schema.AUDIO_KIND}), ("audio", schema.AUDIO_KIND in kinds)) if present
+    ]
 
 
 def media_intro(summary: Mapping[str, Any]) -> str:

@@ -136,9 +136,11 @@ def probe_video(data: bytes, *, file: str = "<bytes>", archive: str | None = Non
             if not container.streams.video:
                 raise FeltFormatError(file, "the mp4 has no video stream", archive=archive)
             stream = container.streams.video[0]
-            entries = stream.index_entries
-            n = len(entries)
-            end = max((e.pos + e.size for e in entries), default=0)
+            entries = getattr(stream, "index_entries", None)  # PyAV >= 15; older: count packets
+            if entries is None:
+                n, end = sum(1 for p in container.demux(stream) if p.size), 0
+            else:
+                n, end = len(entries), max((e.pos + e.size for e in entries), default=0)
             rate = stream.average_rate or stream.guessed_rate
             if stream.duration is not None and stream.time_base is not None:
                 duration = float(stream.duration * stream.time_base)

@@ -326,3 +326,42 @@ def test_two_files_for_one_trial_is_an_error_naming_both(small_input, tmp_path):
     assert not (tmp_path / "felt").exists()
     summary = convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False, skip_bad=True)
     assert summary["skipped"] == 1
+
+
+def test_media_alone_follow_the_tracking_archives_and_are_deterministic(small_input, tmp_path):
+    """Without tracking configs in the run, rows and maps come from the tracking archives' CSVs."""
+    configs = ["landmark_plot_speech", "audio_speech"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    convert_felt(small_input, a, configs=configs, progress=False)
+    convert_felt(small_input, b, configs=configs, progress=False)
+    assert _files(a) == _files(b)
+    full = tmp_path / "full"
+    convert_felt(small_input, full, configs=["smoothed_speech", *configs], progress=False)
+    for config in configs:
+        for shard in (a / config).glob("*.parquet"):
+            assert pq.read_table(shard).equals(pq.read_table(full / config / shard.name))
+
+
+def test_truncated_mp4_is_an_error(tmp_path):
+    from felt_hf.synth_media import render_video
+
+    video = render_video("landmark_plot", media_trial("01-01-03-01-01-01-01"))
+    with pytest.raises(FeltFormatError, match="x.mp4"):
+        probe_video(video[: len(video) // 2], file="x.mp4")
+    moov_first = _faststart(video, tmp_path / "faststart.mp4")
+    assert probe_video(moov_first).num_frames == probe_video(video).num_frames
+    with pytest.raises(FeltFormatError, match="truncated mp4"):
+        probe_video(moov_first[:-5000], file="x.mp4")
+
+
+def _faststart(video: bytes, path: Path) -> bytes:
+    """The same mp4 with the index before the data (as web tools write it), remuxed by PyAV."""
+    import av
+
+    with av.open(io.BytesIO(video)) as src, av.open(str(path), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    return path.read_bytes()
