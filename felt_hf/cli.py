@@ -107,6 +107,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         num_proc=args.num_proc,
         skip_bad=args.skip_bad,
         progress=not args.no_progress,
+        au_titles=args.au_titles,
     )
     for config, info in summary["configs"].items():
         parts = [f"{s} {v['num_examples']} trials/{v['num_bytes'] / 1e6:.1f} MB" for s, v in info["splits"].items()]
@@ -232,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
     s.add_argument("--skip-bad", action="store_true", help="skip unreadable trials and report them")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument(
+        "--au-titles",
+        action="store_true",
+        help="decode AU animations and read their 'Frame N' titles to map frames to tracking rows (needs matplotlib)",
+    )
     s.set_defaults(func=cmd_convert)
 
     s = sub.add_parser("push", help="upload a converted folder to a Hugging Face dataset repo")

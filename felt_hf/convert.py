@@ -291,6 +291,7 @@ def convert_felt(
     split_actors: dict[str, tuple[int, ...]] | None = None,
     source_description: str | None = None,
     synthetic: bool | None = None,
+    au_titles: bool = False,
 ) -> dict:
     """Convert FELT archives (zips or extracted folders) in ``data_dir`` into the hub layout.
 
@@ -298,7 +299,7 @@ def convert_felt(
     archive (or extracted folder) is in ``data_dir``; a requested config whose archive is missing
     is an error before anything is written.
     """
-    configs, media_plans = _resolve_configs(data_dir, configs, skip_bad)
+    configs, media_plans = _resolve_configs(data_dir, configs, skip_bad, au_titles)
     split_actors = validate_split_actors(split_actors or DEFAULT_SPLIT_ACTORS)
     out = Path(out_dir)
     if out.exists() and any(out.glob("*.py")):
@@ -371,7 +372,7 @@ def _looks_synthetic(data_dir) -> bool:
     return (Path(data_dir) / SYNTHETIC_MARKER).exists()
 
 
-def _resolve_configs(data_dir, configs, skip_bad: bool) -> tuple[list[str], dict]:
+def _resolve_configs(data_dir, configs, skip_bad: bool, au_titles: bool = False) -> tuple[list[str], dict]:
     """Requested (or present) configs -> tracking config names and the media configs' plans.
 
     Media inputs are found and checked (names, duplicates) here, before any work, like the CSVs.
@@ -379,8 +380,8 @@ def _resolve_configs(data_dir, configs, skip_bad: bool) -> tuple[list[str], dict
     """
     if configs:
         tracking, media = split_configs(list(configs))
-        return tracking, plan_media(data_dir, media, skip_bad) if media else {}
-    plans = plan_media(data_dir, None, skip_bad)
+        return tracking, plan_media(data_dir, media, skip_bad, au_titles) if media else {}
+    plans = plan_media(data_dir, None, skip_bad, au_titles)
     try:
         return present_configs(data_dir), plans
     except FileNotFoundError:

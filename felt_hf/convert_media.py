@@ -74,6 +74,7 @@ class MediaConfigPlan:
     channel: str
     files: dict[str, MediaFile] = field(default_factory=dict)
     skipped: list[dict] = field(default_factory=list)
+    au_titles: bool = False  # read AU animations' `Frame N` titles to recover their map
 
 
 def _skip(plan: MediaConfigPlan, f: MediaFile | None, trial_id: str, error: str) -> None:
@@ -83,7 +84,9 @@ def _skip(plan: MediaConfigPlan, f: MediaFile | None, trial_id: str, error: str)
     )  # fmt: skip
 
 
-def plan_media(data_dir, configs: Sequence[str] | None, skip_bad: bool = False) -> dict[str, MediaConfigPlan]:
+def plan_media(
+    data_dir, configs: Sequence[str] | None, skip_bad: bool = False, au_titles: bool = False
+) -> dict[str, MediaConfigPlan]:
     """Find every media input and assign one file per trial and config, before any work.
 
     ``configs=None`` means every media config some file was found for. Two files for one trial and
@@ -111,7 +114,7 @@ def plan_media(data_dir, configs: Sequence[str] | None, skip_bad: bool = False) 
         if config not in by_config:
             what = "RAVDESS 03-...wav or full-AV 01-...mp4" if kind == AUDIO_KIND else f"{kind} mp4"
             raise FileNotFoundError(f"config {config!r} needs {channel} {what} files, and none is under {data_dir}")
-        plan = MediaConfigPlan(config, kind, channel)
+        plan = MediaConfigPlan(config, kind, channel, au_titles=au_titles)
         for tid, files in sorted(by_config[config].items()):
             if len(files) > 1:
                 others = ", ".join(f.where() for f in files[1:])
@@ -286,6 +289,8 @@ def _media_row(plan: MediaConfigPlan, f: MediaFile, reader: MemberReader, order:
     info = probe_video(data, file=f.member, archive=f.source)
     expansion = order.expansion(f.trial_id) if order.from_tracking else None
     alignment, index = _alignment(plan.kind, info.num_frames, expansion)
+    if alignment == "dropped_frames_unknown" and plan.au_titles:
+        alignment, index = _from_titles(data, expansion, alignment)
     row.update(
         video={"bytes": data, "path": f"{f.trial_id}.mp4"},
         num_video_frames=info.num_frames,
@@ -314,6 +319,17 @@ def _alignment(kind: str, num_video_frames: int, expansion: np.ndarray | None) -
     if not VIDEO_KINDS_BY_NAME[kind].one_frame_per_row and num_video_frames < len(expansion):
         return "dropped_frames_unknown", None
     return "count_mismatch", None
+
+
+def _from_titles(data: bytes, expansion: np.ndarray, alignment: str) -> tuple[str, list[int] | None]:
+    """Decode the AU animation and read its titles; unreadable titles leave the map unknown."""
+    from .au_titles import recover_rows
+    from .media import read_video_frames
+
+    rows = recover_rows(read_video_frames(data), len(expansion))
+    if rows is None:
+        return alignment, None
+    return "from_titles", expansion[rows].tolist()
 
 
 def _labels_row(tid: str, features) -> dict:

@@ -297,6 +297,8 @@ ALIGNMENTS: dict[str, str] = {
     "count_mismatch": "the frame count differs from the CSV rows where one frame per row was expected: "
     "`tracking_index` is null",
     "no_tracking": "this trial's tracking was not part of the conversion: `tracking_index` is null",
+    "from_titles": "an AU animation whose `Frame N` titles were read back from its pictures (`--au-titles`) "
+    "and proved a strictly increasing run of CSV rows: `tracking_index` is known",
 }
 AUDIO_SOURCES = {
     "ravdess_wav": "RAVDESS audio-only file 03-VV-EE-II-SS-RR-AA.wav (16-bit PCM), re-packed losslessly as FLAC",

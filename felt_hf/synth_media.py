@@ -51,6 +51,7 @@ __all__ = [
     "decode_barcode",
     "encode_video",
     "media_trial",
+    "render_au_with_titles",
     "render_video",
     "render_wav",
     "write_media",
@@ -336,3 +337,25 @@ def write_sample_media(
     as wav, song audio inside full-AV mp4s, speech videos zipped, song videos as a folder."""
     ids = [t for ch in VOCAL_CHANNELS for t in _trial_list(ch, SAMPLE_ACTORS, trials_per_actor, seed)]
     return write_media(out_dir, ids, seed=seed, size=size)
+
+
+def render_au_with_titles(t: MediaTrial, size: tuple[int, int] = (240, 320), codec: str | None = None) -> bytes:
+    """An AU animation drawn the way FELT's script drew it: one matplotlib figure per kept row, at
+    100 dpi, titled ``Frame {row}`` in matplotlib's default title font, AU bars below (a stand-in
+    for ``plot_face``'s face). Needs matplotlib; slow (tens of ms a frame), so tests use a few."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    def frames():
+        for row in t.kept_au_rows:
+            fig = Figure(figsize=(size[1] / 100, size[0] / 100), dpi=100)
+            FigureCanvasAgg(fig)
+            ax = fig.add_subplot()
+            ax.bar(np.arange(len(AU_NAMES)), np.clip(np.nan_to_num(t.aus[row]), 0, 1), color="tab:red")
+            ax.set_ylim(0, 1)
+            ax.set_axis_off()
+            ax.set_title(f"Frame {int(row)}")
+            fig.canvas.draw()
+            yield np.ascontiguousarray(np.asarray(fig.canvas.buffer_rgba())[..., :3])
+
+    return encode_video(frames(), codec=codec)

@@ -365,3 +365,34 @@ def _faststart(video: bytes, path: Path) -> bytes:
                 packet.stream = stream
                 dst.mux(packet)
     return path.read_bytes()
+
+
+def test_au_animation_map_is_recovered_from_matplotlib_titles(small_input, tmp_path):
+    """AU animations drawn like FELT's (matplotlib figure per kept row, ``Frame N`` title)."""
+    pytest.importorskip("matplotlib")
+    from felt_hf.au_titles import recover_rows
+    from felt_hf.synth_media import render_au_with_titles
+
+    tid = "01-01-01-01-02-02-01"  # has tracking in the sample (actor 1)
+    truth = media_trial(tid)
+    video = render_au_with_titles(truth, (240, 320))
+    frames = read_video_frames(video)
+    np.testing.assert_array_equal(recover_rows(frames, len(truth.csv_frames)), truth.kept_au_rows)
+    assert recover_rows(frames[::-1], len(truth.csv_frames)) is None  # decreasing: refused, not guessed
+    assert recover_rows(frames, int(truth.kept_au_rows[-1])) is None  # past the last row: refused
+    target = small_input / "au" / "ActionUnit_Animation" / "Actor_01" / f"{tid}.mp4"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(video)
+    configs = ["smoothed_speech", "au_animation_speech"]
+    out = tmp_path / "felt"
+    convert_felt(small_input, out, configs=configs, progress=False, skip_bad=True, au_titles=True)  # others lack one
+    track = load_dataset(str(out), "smoothed_speech", split="train", cache_dir=str(tmp_path)).with_format("numpy")
+    au = _load(out, "au_animation_speech", "train", tmp_path)
+    i = au["trial_id"].index(tid)
+    row = au[i]
+    assert row["alignment"] == "from_titles"
+    np.testing.assert_array_equal(track[i]["frame"][row["tracking_index"]], truth.csv_frames[truth.kept_au_rows])
+    plain = tmp_path / "plain"
+    convert_felt(small_input, plain, configs=configs, progress=False, skip_bad=True)
+    row = _load(plain, "au_animation_speech", "train", tmp_path)[i]
+    assert row["alignment"] == "dropped_frames_unknown" and row["tracking_index"] is None
