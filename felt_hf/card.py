@@ -545,8 +545,9 @@ def media_section(summary: Mapping[str, Any]) -> str:
         "- `landmark_overlay` and `landmark_plot` have one video frame per row of the smoothed CSV they were drawn "
         "from. A two-face frame has two CSV rows, so two consecutive video frames map to the same tracking row.",
         "- `au_animation` videos leave out the rows whose `plot_face` failed (about 10%), and which ones is not "
-        "recorded: their `tracking_index` is null and `alignment` says `dropped_frames_unknown`. (Each frame's "
-        "matplotlib title `Frame N` names its row; reading it back is not done by this conversion.)",
+        "recorded: their `tracking_index` is null and `alignment` says `dropped_frames_unknown`, unless the "
+        "conversion read each frame's matplotlib title `Frame N` back (`felt-hf convert --au-titles`) and the "
+        "titles formed a strictly increasing run of rows: then `alignment` says `from_titles`.",
         "- `tracking_index` is filled only where the frame count proves the map; otherwise it is null and "
         "`alignment` says why:",
         "",
