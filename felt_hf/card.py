@@ -78,10 +78,10 @@ def _configs(summary: Mapping[str, Any]) -> dict[str, dict]:
     if not configs:
         raise ValueError("summary declares no configs: nothing to describe")
     for name, cfg in configs.items():
-        schema.config_parts(name)
+        _config_parts(name)
         if not cfg.get("splits"):
             raise ValueError(f"config {name!r} has no splits")
-    return {name: configs[name] for name in schema.CONFIG_NAMES if name in configs}
+    return {name: configs[name] for name in schema.ALL_CONFIG_NAMES if name in configs}
 
 
 def default_config(summary: Mapping[str, Any]) -> str:
@@ -151,7 +151,7 @@ def _dataset_info_yaml(config_name: str, config: Mapping[str, Any]) -> dict:
         )
         download += int(info.get("download_bytes", 0))
     dataset_size = sum(s.num_bytes for s in splits.values())
-    features = schema.trial_features()
+    features = schema.config_features(config_name)
     if config.get("previews"):  # `felt-hf convert --previews` (felt_hf.previews)
         from .previews import preview_features
 
@@ -176,7 +176,7 @@ def card_yaml(summary: Mapping[str, Any]) -> dict:
         "pretty_name": PRETTY_NAME + (" (synthetic sample)" if synthetic else ""),
         "task_categories": list(TASK_CATEGORIES),
         "task_ids": list(TASK_IDS),
-        "tags": list(TAGS) + ([SYNTHETIC_TAG] if synthetic else []),
+        "tags": list(TAGS) + ([SYNTHETIC_TAG] if synthetic else []) + media_tags(summary),
         "size_categories": [size_category(total_examples(summary))],
         "configs": _configs_yaml(summary),
         "dataset_info": [_dataset_info_yaml(name, cfg) for name, cfg in configs.items()],
@@ -349,7 +349,7 @@ def configs_table(summary: Mapping[str, Any]) -> str:
     default = default_config(summary)
     rows = []
     for name in _configs(summary):
-        variant, channel = schema.config_parts(name)
+        variant, channel = _config_parts(name)
         rows.append(f"| `{name}` | {variant} | {channel} | {'yes' if name == default else ''} |")
     return "\n".join(rows)
 
@@ -414,6 +414,8 @@ def template_values(summary: Mapping[str, Any]) -> dict[str, str]:
         "presence_aus": ", ".join(schema.PRESENCE_AUS),
         "first_presence_au": schema.PRESENCE_AUS[0],
         "actors_without_song": ", ".join(str(a) for a in schema.ACTORS_WITHOUT_SONG),
+        "media_intro": media_intro(summary),
+        "media_section": media_section(summary),
     }
 
 
@@ -457,6 +459,144 @@ def write_card(out_dir: str | os.PathLike, summary: Mapping[str, Any]) -> Path:
     text = render_card(_with_download_sizes(out, summary))
     target = out / CARD_FILENAME
     return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+# --- media configs (felt_hf.convert_media) -----------------------------------------------------------
+def _config_parts(name: str) -> tuple[str, str]:
+    """(variant or media kind, channel) of any config name the schema declares."""
+    if name in schema.MEDIA_CONFIG_NAMES:
+        return schema.media_config_parts(name)
+    return schema.config_parts(name)
+
+
+def _media_configs(summary: Mapping[str, Any]) -> dict[str, dict]:
+    return {n: c for n, c in _configs(summary).items() if n in schema.MEDIA_CONFIG_NAMES}
+
+
+def media_tags(summary: Mapping[str, Any]) -> list[str]:
+    """``video`` / ``audio`` tags only when the build holds them."""
+    kinds = {_config_parts(n)[0] for n in _media_configs(summary)}
+    return [
+        t for t, present in (("video", kinds - {schema.AUDIO_KIND}), ("audio", schema.AUDIO_KIND in kinds)) if present
+    ]
+
+
+def media_intro(summary: Mapping[str, Any]) -> str:
+    """What the folder holds besides numbers; the overlay videos carry faces (personal data)."""
+    media = _media_configs(summary)
+    if not media:
+        return "No video, audio or image is included: only numbers derived from the videos."
+    kinds = sorted({_config_parts(n)[0] for n in media})
+    faces = " The `landmark_overlay_*` videos show the actors' faces." if "landmark_overlay" in kinds else ""
+    return (
+        f"This build also holds FELT's tracking videos and/or the RAVDESS audio as configs of their own "
+        f"({', '.join(f'`{n}`' for n in media)}); see *Media configs*.{faces}"
+    )
+
+
+def _media_columns_table(kind: str) -> str:
+    feats = schema.media_features(kind)
+    return "\n".join(
+        f"| `{c}` | {_feature_type(feats[c])} | {_md(schema.MEDIA_COLUMNS[c])} |"
+        for c in schema.media_columns(kind)
+        if c not in schema.LABEL_COLUMNS
+    )
+
+
+def media_section(summary: Mapping[str, Any]) -> str:
+    """Every media config present: what it shows, how it was made, alignment, sizes, terms, decoding."""
+    media = _media_configs(summary)
+    if not media:
+        return ""
+    repo = summary.get("repo_id") or REPO_PLACEHOLDER
+    lines = [
+        "## Media configs",
+        "",
+        "One row per trial of the same channel's tracking configs, **in the same splits and the same row "
+        "order**, with the same label columns (`" + "`, `".join(schema.LABEL_COLUMNS) + "`), so "
+        "`concatenate_datasets([tracking, media.remove_columns(labels)], axis=1)` pairs them row by row. "
+        "The media sit inside the Parquet (`datasets.Video` / `datasets.Audio` cells holding the bytes).",
+        "",
+        "| config | what it shows | how it was made | trials | media MB |",
+        "|---|---|---|---|---|",
+    ]
+    for name, cfg in media.items():
+        kind, _ = _config_parts(name)
+        if kind == schema.AUDIO_KIND:
+            shows = "the trial's RAVDESS audio (speech or song), 48 kHz as recorded"
+            made = "RAVDESS audio-only wav (16-bit PCM) re-packed losslessly as FLAC with soundfile; or the AAC "
+            made += "track of the full-AV mp4 decoded with PyAV (see `audio_source`)"
+        else:
+            vk = schema.VIDEO_KINDS_BY_NAME[kind]
+            shows, made = vk.description, vk.made_with + "; mp4 bytes copied unchanged (h264, 1280x720 in FELT)"
+        n = sum(int(s["num_examples"]) for s in cfg["splits"].values())
+        mb = sum(int(s.get("media_bytes", 0)) for s in cfg["splits"].values()) / 1e6
+        lines.append(f"| `{name}` | {_md(shows)} | {_md(made)} | {n:,} | {mb:,.1f} |")
+    kinds = {_config_parts(n)[0] for n in media}
+    video_kinds = [k for k in schema.VIDEO_KINDS if k.name in kinds]
+    if video_kinds:
+        lines += ["", "Columns of the video configs (after the label columns):", "", "| column | type | description |",
+                  "|---|---|---|", _media_columns_table(video_kinds[0].name)]  # fmt: skip
+    if schema.AUDIO_KIND in kinds:
+        lines += ["", "Columns of the audio configs (after the label columns):", "", "| column | type | description |",
+                  "|---|---|---|", _media_columns_table(schema.AUDIO_KIND)]  # fmt: skip
+    lines += [
+        "",
+        "### Alignment with the tracking",
+        "",
+        f"- FELT wrote every video at **{schema.VIDEO_FPS:g} fps** while the tracking (and RAVDESS) runs at "
+        f"**{schema.FPS:g} fps**: video frame `i` is not at `i / {schema.VIDEO_FPS:g}` s of the recording. Use the "
+        "tracking row it shows: `time_s[tracking_index[i]]`.",
+        "- `landmark_overlay` and `landmark_plot` have one video frame per row of the smoothed CSV they were drawn "
+        "from. A two-face frame has two CSV rows, so two consecutive video frames map to the same tracking row.",
+        "- `au_animation` videos leave out the rows whose `plot_face` failed (about 10%), and which ones is not "
+        "recorded: their `tracking_index` is null and `alignment` says `dropped_frames_unknown`, unless the "
+        "conversion read each frame's matplotlib title `Frame N` back (`felt-hf convert --au-titles`) and the "
+        "titles formed a strictly increasing run of rows: then `alignment` says `from_titles`.",
+        "- `tracking_index` is filled only where the frame count proves the map; otherwise it is null and "
+        "`alignment` says why:",
+        "",
+        "| alignment | meaning |",
+        "|---|---|",
+        *(f"| `{k}` | {_md(v)} |" for k, v in schema.ALIGNMENTS.items()),
+        "",
+        "- Audio and video come from the same RAVDESS recording: audio sample `s` is at `s / sample_rate` s, "
+        "tracking row `r` at `time_s[r]`. Audio taken from the full-AV mp4 (AAC) may be up to about 2048 "
+        "samples longer (encoder padding).",
+        "",
+        "### Personal data and terms",
+        "",
+        "The `landmark_overlay` videos show the RAVDESS actors' faces and the audio their voices: personal "
+        "data, under the same terms as RAVDESS (CC BY-NC-SA 4.0, non-commercial; see *Licence*). The RAVDESS "
+        "audio is by Livingstone & Russo (2018), cite it as below.",
+        "",
+        "### Decoding without torchcodec",
+        "",
+        "`datasets`' Video/Audio decoding needs torchcodec; where it is missing, load with `decode=False` and "
+        "decode with `felt_hf.media` (PyAV for video, soundfile for audio):",
+        "",
+        "```python",
+        "from datasets import Audio, Video, load_dataset",
+        "",
+        "from felt_hf.media import read_audio, read_video_frames",
+        "",
+    ]
+    video = next((n for n in media if _config_parts(n)[0] != schema.AUDIO_KIND), None)
+    audio = next((n for n in media if _config_parts(n)[0] == schema.AUDIO_KIND), None)
+    if video:
+        split = next(iter(media[video]["splits"]))
+        lines += [
+            f'videos = load_dataset("{repo}", "{video}", split="{split}").cast_column("video", Video(decode=False))',
+            "frames = read_video_frames(videos[0])  # (num_video_frames, height, width, 3) uint8",
+        ]
+    if audio:
+        split = next(iter(media[audio]["splits"]))
+        lines += [
+            f'sounds = load_dataset("{repo}", "{audio}", split="{split}").cast_column("audio", Audio(decode=False))',
+            f"samples, rate = read_audio(sounds[0])  # float32 in [-1, 1], {schema.AUDIO_SAMPLE_RATE}",
+        ]
+    lines += ["```", ""]
+    return "\n".join(lines)
 
 
 __all__ = ["render_card", "write_card", "card_yaml", "default_config", "data_files_pattern", "size_category"]

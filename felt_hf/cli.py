@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .schema import CONFIG_NAMES, DEFAULT_CONFIG, VARIANTS, VOCAL_CHANNELS
+from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, VOCAL_CHANNELS
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -29,6 +29,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = write_sample(out, seed=args.seed, extracted=args.extracted)
+    if args.media:
+        from .synth_media import write_sample_media
+
+        paths.update(write_sample_media(out, seed=args.seed))
     for config, path in paths.items():
         print(f"{config}: {path}")
     return 0
@@ -104,6 +108,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         skip_bad=args.skip_bad,
         progress=not args.no_progress,
         previews=args.previews,
+        au_titles=args.au_titles,
     )
     for config, info in summary["configs"].items():
         parts = [f"{s} {v['num_examples']} trials/{v['num_bytes'] / 1e6:.1f} MB" for s, v in info["splits"].items()]
@@ -145,12 +150,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("2/3 building smoothed_speech with the Felt builder")
     ds = load_felt(archives, DEFAULT_CONFIG, cache_dir=str(work / "hf_cache"))
     print(summarize(ds, "Felt builder, smoothed_speech (SYNTHETIC sample data):"))
-    print(f"3/3 converting all four configs to the hub layout in {out}")
+    from .synth_media import write_sample_media
+
+    write_sample_media(archives, seed=args.seed)  # FELT-style videos and RAVDESS-style audio beside them
+    print(f"3/3 converting all four configs and the media configs to the hub layout in {out}")
     convert_felt(archives, out, progress=not args.no_progress, synthetic=True)
     loaded = load_dataset(str(out), DEFAULT_CONFIG, cache_dir=str(work / "hf_cache"))
     print(summarize(loaded, f'load_dataset("{out}", "{DEFAULT_CONFIG}"):'))
+    print(summarize_media(out, loaded, cache_dir=str(work / "hf_cache")))
     print(f"done: push it with `felt-hf push {out} --repo-id <you>/felt --dry-run`")
     return 0
+
+
+def summarize_media(out: Path, tracking, cache_dir: str) -> str:
+    """Load two media configs without torchcodec (``decode=False``), pair them with the tracking
+    row by row and decode the first trial's video and audio with :mod:`felt_hf.media`."""
+    from datasets import Audio, Video, concatenate_datasets, load_dataset
+
+    from .media import read_audio, read_video_frames
+    from .schema import LABEL_COLUMNS
+
+    split = next(iter(tracking))
+    track = tracking[split]
+    video = load_dataset(str(out), "landmark_plot_speech", split=split, cache_dir=cache_dir)
+    video = video.cast_column("video", Video(decode=False))
+    audio = load_dataset(str(out), "audio_speech", split=split, cache_dir=cache_dir)
+    audio = audio.cast_column("audio", Audio(decode=False))
+    both = concatenate_datasets([track, audio.remove_columns(list(LABEL_COLUMNS))], axis=1)
+    frames = read_video_frames(video[0])
+    samples, rate = read_audio(both[0])
+    row = video[0]
+    return (
+        f'load_dataset("{out}", "landmark_plot_speech") / "audio_speech", split {split}: {video.num_rows} and '
+        f"{audio.num_rows} trials in the tracking's order ({list(video['trial_id']) == list(track['trial_id'])})\n"
+        f"  first trial {row['trial_id']}: video {frames.shape} at {row['fps']:g} fps for {row['num_tracking_rows']} "
+        f"tracking rows (alignment {row['alignment']}), audio {samples.shape[0]} samples at {rate} Hz "
+        f"= {samples.shape[0] / rate:.2f} s, tracking {int(both[0]['num_frames'])} frames"
+    )
 
 
 def cmd_regenerate(args: argparse.Namespace) -> int:
@@ -234,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--extracted", action="store_true", help="write folders of CSVs instead of zips")
+    s.add_argument("--media", action="store_true", help="also write FELT-style videos and RAVDESS-style audio")
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("synth", help="write realistic FELT-shaped archives (any actors, full size on request)")
@@ -258,11 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("convert", help="convert FELT archives to the hub layout (parquet configs + card)")
     s.add_argument("data_dir", help="folder with the FELT zips (or extracted folders, or regeneration output)")
     s.add_argument("--out", default="felt", help="output folder (default: felt)")
-    s.add_argument("--configs", nargs="+", choices=CONFIG_NAMES, help="default: all four")
+    s.add_argument(
+        "--configs", nargs="+", choices=CONFIG_NAMES + MEDIA_CONFIG_NAMES, help="default: every config with inputs"
+    )
     s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
     s.add_argument("--skip-bad", action="store_true", help="skip unreadable trials and report them")
     s.add_argument("--previews", action="store_true", help="add a thumbnail image column the hub viewer shows")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument(
+        "--au-titles",
+        action="store_true",
+        help="decode AU animations and read their 'Frame N' titles to map frames to tracking rows (needs matplotlib)",
+    )
     s.set_defaults(func=cmd_convert)
 
     s = sub.add_parser("push", help="upload a converted folder to a Hugging Face dataset repo")

@@ -38,10 +38,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import atomic_write_bytes
+from .convert_media import MediaRun, plan_media, split_configs, write_media_configs
 from .errors import FeltError
 from .ravdess import validate_split_actors
 from .rows import rows_table, trial_row
-from .schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_features
+from .schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, trial_features
 from .sources import CsvMember, MemberReader, config_members, find_source, members_by_split
 from .stats import STATS_FILENAME, FeatureStats, write_stats_json
 
@@ -307,6 +308,7 @@ def convert_felt(
     source_description: str | None = None,
     synthetic: bool | None = None,
     previews: bool = False,
+    au_titles: bool = False,
 ) -> dict:
     """Convert FELT archives (zips or extracted folders) in ``data_dir`` into the hub layout.
 
@@ -314,9 +316,7 @@ def convert_felt(
     archive (or extracted folder) is in ``data_dir``; a requested config whose archive is missing
     is an error before anything is written.
     """
-    configs = list(configs) if configs else present_configs(data_dir)
-    for c in configs:
-        config_parts(c)
+    configs, media_plans = _resolve_configs(data_dir, configs, skip_bad, au_titles)
     split_actors = validate_split_actors(split_actors or DEFAULT_SPLIT_ACTORS)
     out = Path(out_dir)
     if out.exists() and any(out.glob("*.py")):
@@ -325,18 +325,25 @@ def convert_felt(
     trial_features()  # import datasets' feature types here, once, so forked workers inherit them
     out.mkdir(parents=True, exist_ok=True)
     num_proc = max(1, min(num_proc or os.cpu_count() or 1, len(tasks)))
+    media_run = MediaRun()
     try:
         results = _run_tasks(tasks, num_proc, progress)
+        write_media_configs(media_plans, data_dir, out, split_actors, _tracking_shards(results),
+                            skip_bad=skip_bad, progress=progress, run=media_run)  # fmt: skip
         for r in results:
             os.replace(r.task.tmp_path, r.task.final_path)
+        media_run.commit()
     finally:  # after a failure, no temporary shard is left behind
         for t in tasks:
             t.tmp_path.unlink(missing_ok=True)
-    _remove_stale(out, configs, {r.task.relpath for r in results})
-    return _finish(out, data_dir, results, configs, split_actors, source_description, synthetic)
+        media_run.discard()
+    keep = {r.task.relpath for r in results} | {s.relpath for s in media_run.shards}
+    _remove_stale(out, configs + list(media_plans), keep)
+    configs = configs + list(media_plans)
+    return _finish(out, data_dir, results, configs, split_actors, source_description, synthetic, media_run)
 
 
-def _finish(out, data_dir, results, configs, split_actors, source_description, synthetic) -> dict:
+def _finish(out, data_dir, results, configs, split_actors, source_description, synthetic, media=None) -> dict:
     from .card import write_card
 
     stats: dict[str, dict[str, FeatureStats]] = {}
@@ -355,6 +362,9 @@ def _finish(out, data_dir, results, configs, split_actors, source_description, s
         acc = stats.setdefault(r.task.config, {}).setdefault(r.task.split, FeatureStats())
         acc.merge(FeatureStats.from_dict(r.stats))
         skipped.extend(r.skipped)
+    if media is not None:  # media configs carry no feature statistics
+        summary_configs.update(media.summary())
+        skipped.extend(media.skipped)
     write_stats_json(out / STATS_FILENAME, stats)
     report = out / SKIPPED_REPORT
     if skipped:
@@ -379,3 +389,29 @@ def _finish(out, data_dir, results, configs, split_actors, source_description, s
 def _looks_synthetic(data_dir) -> bool:
     """The generator (:mod:`felt_hf.synth`) leaves this marker next to the archives it writes."""
     return (Path(data_dir) / SYNTHETIC_MARKER).exists()
+
+
+def _resolve_configs(data_dir, configs, skip_bad: bool, au_titles: bool = False) -> tuple[list[str], dict]:
+    """Requested (or present) configs -> tracking config names and the media configs' plans.
+
+    Media inputs are found and checked (names, duplicates) here, before any work, like the CSVs.
+    By default every config with inputs is converted; media alone (no tracking zip) is allowed.
+    """
+    if configs:
+        tracking, media = split_configs(list(configs))
+        return tracking, plan_media(data_dir, media, skip_bad, au_titles) if media else {}
+    plans = plan_media(data_dir, None, skip_bad, au_titles)
+    try:
+        return present_configs(data_dir), plans
+    except FileNotFoundError:
+        if not plans:
+            raise
+        return [], plans
+
+
+def _tracking_shards(results: Sequence[ShardResult]) -> dict[str, dict[str, list[Path]]]:
+    """The just-written (still temporary) tracking shards per config and split, in row order."""
+    out: dict[str, dict[str, list[Path]]] = {}
+    for r in sorted(results, key=lambda r: (r.task.config, r.task.split, r.task.index)):
+        out.setdefault(r.task.config, {}).setdefault(r.task.split, []).append(r.task.tmp_path)
+    return out

@@ -75,3 +75,7 @@ class FeltWarning(UserWarning):
 class FeltLookupError(FeltError, ValueError):
     """A trial, config or folder that was asked for (``felt-hf show/render``, ``from_fex``) and is not
     there, or an optional dependency that the asked-for picture or video needs."""
+
+
+class FeltMediaError(FeltError, ValueError):
+    """Media that cannot be paired with the tracking one row per trial (e.g. a trial without its video)."""

@@ -235,3 +235,153 @@ def trial_features():
 
 
 ROW_COLUMNS = tuple(TRIAL_COLUMNS) + tuple(PER_FRAME_INDEX_COLUMNS) + tuple(a.name for a in FRAME_ARRAYS)
+
+
+# --- media configs: FELT's tracking videos and the RAVDESS audio -----------------------------------
+# Declared here beside the tracking configs so the converter, the card and the tests share one list.
+VIDEO_FPS = 30.0  # FELT's renderers wrote every video at 30 fps (imageio), though the tracking is 29.97
+AUDIO_SAMPLE_RATE = 48_000  # RAVDESS audio, 16-bit; kept as is (FLAC, lossless)
+
+
+@dataclass(frozen=True)
+class VideoKind:
+    """One kind of FELT tracking video: the folder names that hold it and what it shows.
+
+    ``folders`` are matched case-insensitively against any folder in a file's path (FELT's own
+    rendering script called the AU folder ``ActionUnit_Activation``, the record
+    ``ActionUnit_Animation``). ``one_frame_per_row`` says whether the renderer wrote one video
+    frame for every row of the smoothed CSV (so the video -> tracking map is known).
+    """
+
+    name: str
+    folders: tuple[str, ...]
+    one_frame_per_row: bool
+    description: str
+    made_with: str
+
+
+VIDEO_KINDS: tuple[VideoKind, ...] = (
+    VideoKind(
+        "landmark_overlay", ("Landmark_Overlay",), True,
+        "the RAVDESS video frame with the tracked face box, 68 landmarks and head pose drawn over it "
+        "(shows the actor's face)",
+        "Py-Feat `Fex.plot_detections(faceboxes=True, add_titles=False, plot_original_image=True)`, "
+        "one matplotlib figure per smoothed-CSV row, saved at 100 dpi and appended with imageio at 30 fps",
+    ),
+    VideoKind(
+        "landmark_plot", ("Landmark_Plot",), True,
+        "the tracked box, landmarks and head pose alone on a blank canvas, anchored to the box's "
+        "top-left corner (translational head motion removed)",
+        "Py-Feat `Fex.plot_detections(..., plot_original_image=False)`, one figure per smoothed-CSV "
+        "row, 100 dpi, imageio at 30 fps",
+    ),
+    VideoKind(
+        "au_animation", ("ActionUnit_Animation", "ActionUnit_Activation"), False,
+        "a cartoon face whose muscles are coloured by the 20 action-unit activations, titled `Frame N`",
+        "Py-Feat `plot_face(au=row_aus, muscles={'all': 'heatmap'}, title=f'Frame {i}')`, one figure per "
+        "smoothed-CSV row; rows whose plot failed were left out (about 10%); imageio at 30 fps",
+    ),
+)  # fmt: skip
+VIDEO_KINDS_BY_NAME = {k.name: k for k in VIDEO_KINDS}
+AUDIO_KIND = "audio"
+MEDIA_CONFIG_NAMES = tuple(f"{k.name}_{ch}" for k in VIDEO_KINDS for ch in VOCAL_CHANNELS) + tuple(
+    f"{AUDIO_KIND}_{ch}" for ch in VOCAL_CHANNELS
+)
+ALL_CONFIG_NAMES = CONFIG_NAMES + MEDIA_CONFIG_NAMES
+
+# How a video row maps to the tracking (the `alignment` column).
+ALIGNMENTS: dict[str, str] = {
+    "exact": "one video frame per row of the smoothed CSV, checked by count: `tracking_index` is known",
+    "dropped_frames_unknown": "fewer video frames than CSV rows (frames whose plot failed were left out) "
+    "and which ones is not recorded: `tracking_index` is null",
+    "count_mismatch": "the frame count differs from the CSV rows where one frame per row was expected: "
+    "`tracking_index` is null",
+    "no_tracking": "this trial's tracking was not part of the conversion: `tracking_index` is null",
+    "from_titles": "an AU animation whose `Frame N` titles were read back from its pictures (`--au-titles`) "
+    "and proved a strictly increasing run of CSV rows: `tracking_index` is known",
+}
+AUDIO_SOURCES = {
+    "ravdess_wav": "RAVDESS audio-only file 03-VV-EE-II-SS-RR-AA.wav (16-bit PCM), re-packed losslessly as FLAC",
+    "full_av_mp4": "the AAC track of the full-AV RAVDESS 01-...mp4, decoded with PyAV and written as 16-bit FLAC",
+}
+
+MEDIA_COLUMNS: dict[str, str] = {
+    "source_file": "archive (or folder) name and member path the media came from",
+    "video": "the mp4 exactly as FELT published it (h264 bytes, not re-encoded)",
+    "num_video_frames": "video frames in the mp4 (counted from its packets with PyAV)",
+    "fps": "frame rate the mp4 declares (30 in FELT; the tracking is 29.97)",
+    "width": "frame width in pixels",
+    "height": "frame height in pixels",
+    "duration_s": "duration of the media in seconds, as PyAV / soundfile read it",
+    "num_tracking_rows": "rows of the trial's smoothed CSV (two-face frames count twice); null without tracking",
+    "alignment": "how video frames map to tracking frames: " + ", ".join(ALIGNMENTS),
+    "tracking_index": "per video frame, the index into this trial's tracking arrays it shows (row of "
+    "`landmarks` etc. in the tracking configs); null where that cannot be known (see `alignment`)",
+    "audio": "FLAC, lossless, 48 kHz as recorded",
+    "audio_source": "where the audio came from: " + ", ".join(AUDIO_SOURCES),
+    "sample_rate": "samples per second (48000 in RAVDESS)",
+    "num_channels": "audio channels",
+    "num_samples": "samples per channel",
+}
+LABEL_COLUMNS = ("trial_id", "vocal_channel", "emotion", "intensity", "statement", "repetition", "actor", "sex")
+
+
+def media_config_parts(config_name: str) -> tuple[str, str]:
+    """``"landmark_plot_song"`` -> ``("landmark_plot", "song")``, ``"audio_speech"`` -> ``("audio", "speech")``."""
+    if config_name not in MEDIA_CONFIG_NAMES:
+        raise ValueError(f"unknown FELT media config {config_name!r}; expected one of {MEDIA_CONFIG_NAMES}")
+    kind, channel = config_name.rsplit("_", 1)
+    return kind, channel
+
+
+def media_columns(kind: str) -> tuple[str, ...]:
+    """Row columns of a media config of ``kind`` (a video kind name or ``audio``), in order."""
+    if kind == AUDIO_KIND:
+        media = ("source_file", "audio", "audio_source", "sample_rate", "num_channels", "num_samples", "duration_s")
+    elif kind in VIDEO_KINDS_BY_NAME:
+        media = (
+            "source_file", "video", "num_video_frames", "fps", "width", "height", "duration_s",
+            "num_tracking_rows", "alignment", "tracking_index",
+        )  # fmt: skip
+    else:
+        raise ValueError(f"unknown media kind {kind!r}")
+    return LABEL_COLUMNS + media
+
+
+def media_features(kind: str):
+    """The ``datasets.Features`` of a media row: the tracking's label columns, then the media.
+
+    Media are ``datasets.Video`` / ``datasets.Audio`` holding the bytes, so the folder is
+    self-contained and the hub viewer plays them; load with ``decode=False`` where torchcodec is
+    missing (see :mod:`felt_hf.media`).
+    """
+    from datasets import Audio, List, Value, Video
+
+    labels = trial_features()
+    types = {
+        "source_file": Value("string"),
+        "video": Video(),
+        "num_video_frames": Value("int32"),
+        "fps": Value("float32"),
+        "width": Value("int32"),
+        "height": Value("int32"),
+        "duration_s": Value("float32"),
+        "num_tracking_rows": Value("int32"),
+        "alignment": Value("string"),
+        "tracking_index": List(Value("int32")),
+        "audio": Audio(),  # native rate kept (no resampling on decode); see `sample_rate`
+        "audio_source": Value("string"),
+        "sample_rate": Value("int32"),
+        "num_channels": Value("int8"),
+        "num_samples": Value("int64"),
+    }
+    from datasets import Features
+
+    return Features({c: labels[c] if c in LABEL_COLUMNS else types[c] for c in media_columns(kind)})
+
+
+def config_features(config_name: str):
+    """Features of any config, tracking or media (what the card's ``dataset_info`` declares)."""
+    if config_name in CONFIG_NAMES:
+        return trial_features()
+    return media_features(media_config_parts(config_name)[0])

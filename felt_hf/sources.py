@@ -43,14 +43,19 @@ class CsvMember:
         return f"{self.source}:{self.member}"
 
 
-def is_junk(member: str) -> bool:
-    """macOS resource forks and folders, directories and anything that is not a CSV."""
+def is_macos_junk(member: str) -> bool:
+    """macOS resource forks and folders, hidden files and directory entries (of any file type)."""
     parts = PurePosixPath(member.replace("\\", "/")).parts
     if not parts or member.endswith("/"):
         return True
-    if any(p == "__MACOSX" for p in parts) or parts[-1].startswith("._") or parts[-1].startswith("."):
+    return any(p == "__MACOSX" for p in parts) or parts[-1].startswith("._") or parts[-1].startswith(".")
+
+
+def is_junk(member: str, suffixes: tuple[str, ...] = (".csv",)) -> bool:
+    """macOS junk (:func:`is_macos_junk`) and anything whose name does not end in ``suffixes``."""
+    if is_macos_junk(member):
         return True
-    return not parts[-1].lower().endswith(".csv")
+    return not member.lower().endswith(suffixes)
 
 
 def find_source(data_dir: str | os.PathLike, config_name: str) -> Path:
@@ -80,6 +85,27 @@ def _member_names(source: Path) -> list[str]:
         return sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file())
     with _open_zip(str(source)) as zf:
         return [i.filename for i in zf.infolist() if not i.is_dir()]
+
+
+def iter_input_files(data_dir: str | os.PathLike) -> Iterator[tuple[str, str, int]]:
+    """``(source, member, size)`` of every file under ``data_dir`` at any depth, zip members included.
+
+    ``source`` is the zip for a member of one, else ``data_dir`` itself (``member`` relative to it),
+    so :class:`MemberReader` reads either. Media archives are named in no documented way, so media
+    are found by their names inside, wherever they are; macOS junk is left out here.
+    """
+    root = Path(data_dir)
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if not p.is_file() or is_macos_junk(rel):
+            continue
+        if p.suffix.lower() == ".zip":
+            with _open_zip(str(p)) as zf:
+                for info in zf.infolist():
+                    if not info.is_dir() and not is_macos_junk(info.filename):
+                        yield str(p), info.filename, info.file_size
+        else:
+            yield str(root), rel, p.stat().st_size
 
 
 def list_members(source: str | os.PathLike, *, channel: str | None = None) -> list[CsvMember]:
@@ -188,6 +214,8 @@ __all__ = [
     "config_members",
     "find_source",
     "is_junk",
+    "is_macos_junk",
+    "iter_input_files",
     "iter_records",
     "list_members",
     "members_by_split",

@@ -1,0 +1,158 @@
+#!/usr/bin/env python
+"""Media conversion benchmark: speed against reading the same bytes, sizes, and peak memory.
+
+    python scripts/bench_media.py                       # 32 speech trials, 320x180 videos of ~0.7 MB
+    python scripts/bench_media.py --trials 60 --size 720x1280   # FELT's frame size (slow to generate)
+
+Generates FELT-style videos and RAVDESS-style wavs with felt_hf.synth_media (zipped at zlib level
+1, as an OS zip tool would), then measures, in one run and on the same bytes, per media config:
+
+  (a) read   - every input member read and inflated with felt-hf's own member reader (ISA-L when
+               installed): the disk read + zip inflate rate, the floor of any conversion;
+  (b) convert - `convert_felt(data, out, configs=[config])`: mp4 bytes copied into parquet with
+               PyAV's packet count and container facts, wavs re-packed as FLAC.
+
+Each is run three times alternately (files in the page cache for both) and the best kept; it
+prints input MB, output MB, MB/s of each (input bytes / time) and b/a (target >= 0.8 for the
+video configs, which copy bytes; audio pays for FLAC encoding). Then peak resident memory of
+a fresh process converting all four configs for a quarter of the trials and for all of them:
+flat in the trial count means the two peaks differ by about a row group, not by 4x.
+Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CONFIGS = ("landmark_overlay_speech", "landmark_plot_speech", "au_animation_speech", "audio_speech")
+
+
+def make_inputs(work: Path, trials: int, size: tuple[int, int], grain: int) -> Path:
+    from felt_hf.ravdess import expected_trial_ids
+    from felt_hf.synth_media import write_media
+
+    data = work / "full"
+    if data.is_dir():  # --workdir reused: same inputs, no second generation
+        return data
+    ids = expected_trial_ids("speech")[:trials]
+    t0 = time.perf_counter()
+    write_media(data, ids, size=size, wav_channels=("speech",), full_av_channels=(), videos_as_folder_channels=(),
+                grain=grain)  # fmt: skip
+    print(f"generated {len(ids)} trials x 3 videos ({size[1]}x{size[0]}, grain {grain}) + wavs "
+          f"in {time.perf_counter() - t0:.1f} s")  # fmt: skip
+    return data
+
+
+def subset(data: Path, dst: Path, fraction: float) -> Path:
+    """The same archives holding the first ``fraction`` of the trials (raw member bytes copied)."""
+    dst.mkdir(parents=True)
+    for z in data.glob("*.zip"):
+        with zipfile.ZipFile(z) as src, zipfile.ZipFile(dst / z.name, "w") as out:
+            names = sorted({n.rsplit("/", 1)[-1] for n in src.namelist() if not n.startswith("__MACOSX")})
+            keep = set(names[: max(1, int(len(names) * fraction))])
+            for info in src.infolist():
+                if info.filename.rsplit("/", 1)[-1] in keep:
+                    out.writestr(info, src.read(info), compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+    return dst
+
+
+def read_all(data: Path, config: str) -> tuple[float, int]:
+    """(a): read + inflate every input of one config with the converter's own member reader."""
+    from felt_hf.convert_media import plan_media
+    from felt_hf.sources import MemberReader
+
+    files = list(plan_media(data, [config])[config].files.values())
+    reader = MemberReader()
+    t0 = time.perf_counter()
+    total = sum(len(reader.read_bytes(f.as_member())) for f in files)
+    reader.close()
+    return time.perf_counter() - t0, total
+
+
+def convert_one(data: Path, out: Path, config: str) -> float:
+    """(b): the media part of `convert_felt` for one config (find, read, probe/re-pack, write, rename).
+
+    The card and stats.json that `convert_felt` writes once per run are left out: they cost the
+    same fraction of a second whatever the size, which at benchmark sizes would hide the rate."""
+    from felt_hf.convert_media import plan_media, write_media_configs
+    from felt_hf.schema import DEFAULT_SPLIT_ACTORS
+
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    run = write_media_configs(plan_media(data, [config]), data, out, DEFAULT_SPLIT_ACTORS, {})
+    run.commit()
+    return time.perf_counter() - t0
+
+
+def child_peak(data: Path, out: Path) -> int:
+    """Peak RSS (kB) of a fresh interpreter converting every media config of ``data``."""
+    code = (
+        f"import resource, sys; sys.path.insert(0, {str(REPO)!r})\n"
+        "from felt_hf.convert import convert_felt\n"
+        f"convert_felt({str(data)!r}, {str(out)!r}, configs={list(CONFIGS)!r}, progress=False, num_proc=1)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--trials", type=int, default=32)
+    p.add_argument("--size", default="180x320", help="video HEIGHTxWIDTH (FELT: 720x1280)")
+    p.add_argument("--grain", type=int, default=20, help="frame noise; 20 at 320x180 gives ~0.7 MB per video like FELT")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--workdir", help="keep inputs and outputs here (default: a temporary folder)")
+    p.add_argument("--json", help="also write the figures here")
+    args = p.parse_args(argv)
+    h, w = (int(x) for x in args.size.lower().split("x"))
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="felt_bench_media_"))
+    from felt_hf.inflate import fast_inflate
+
+    try:
+        data = make_inputs(work, args.trials, (h, w), args.grain)
+        figures: dict = {"trials": args.trials, "size": [h, w], "isal": fast_inflate(), "configs": {}}
+        print(f"\ninflate: {'ISA-L' if fast_inflate() else 'zlib'}; best of {args.repeats}, alternating")
+        print(f"{'config':<26}{'in MB':>8}{'out MB':>8}{'read MB/s':>11}{'conv MB/s':>11}{'conv/read':>11}")
+        for config in CONFIGS:
+            reads, convs = [], []
+            out = work / "out"
+            for _ in range(args.repeats):
+                t, nbytes = read_all(data, config)
+                reads.append(t)
+                convs.append(convert_one(data, out, config))
+            out_bytes = sum(f.stat().st_size for f in (out / config).glob("*.parquet"))
+            read_rate, conv_rate = nbytes / min(reads) / 1e6, nbytes / min(convs) / 1e6
+            row = {"input_mb": nbytes / 1e6, "output_mb": out_bytes / 1e6, "read_mb_s": read_rate,
+                   "convert_mb_s": conv_rate, "ratio": conv_rate / read_rate,
+                   "mb_per_trial": nbytes / 1e6 / args.trials}  # fmt: skip
+            figures["configs"][config] = row
+            print(f"{config:<26}{row['input_mb']:>8.2f}{row['output_mb']:>8.2f}{read_rate:>11.0f}"
+                  f"{conv_rate:>11.0f}{row['ratio']:>11.2f}")  # fmt: skip
+        shutil.rmtree(work / "quarter", ignore_errors=True)
+        quarter = subset(data, work / "quarter", 0.25)
+        small, large = child_peak(quarter, work / "out_q"), child_peak(data, work / "out_f")
+        figures["peak_rss_mb"] = {"quarter": small / 1024, "all": large / 1024}
+        print(f"\npeak RSS converting all four configs: {args.trials // 4} trials {small / 1024:.0f} MB, "
+              f"{args.trials} trials {large / 1024:.0f} MB (ratio {large / small:.2f}; flat = ~1)")  # fmt: skip
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,398 @@
+"""Media configs: FELT-style videos and RAVDESS-style audio, generated, found by name, converted,
+aligned with the tracking row by row, decoded with PyAV and soundfile (no torchcodec)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+import yaml
+from datasets import Audio, Video, concatenate_datasets, get_dataset_config_names, load_dataset
+
+from felt_hf.cli import main
+from felt_hf.convert import convert_felt
+from felt_hf.convert_media import ROW_GROUP_ROWS
+from felt_hf.errors import FeltFormatError, FeltMediaError, FeltNameError
+from felt_hf.media import FULL_AV, WAV, classify, find_media, probe_video, read_audio, read_video_frames
+from felt_hf.schema import FPS, LABEL_COLUMNS, MEDIA_CONFIG_NAMES, VIDEO_FPS, media_features
+from felt_hf.synth_media import KIND_FOLDERS, decode_barcode, media_trial, write_sample_media
+
+TRACKING_OF = {"speech": "smoothed_speech", "song": "smoothed_song"}
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def media_archives(sample_archives, tmp_path_factory) -> Path:
+    """The built-in sample's tracking zips plus generated media for the same trials."""
+    out = tmp_path_factory.mktemp("media_archives")
+    for p in sample_archives.iterdir():
+        shutil.copy(p, out / p.name)
+    write_sample_media(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def media_hub(media_archives, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("media_hub") / "felt"
+    convert_felt(media_archives, out, progress=False, num_proc=2)
+    return out
+
+
+@pytest.fixture(scope="module")
+def hf_cache(tmp_path_factory) -> Path:
+    """One datasets cache for the module, so each config is prepared once."""
+    return tmp_path_factory.mktemp("hf_cache")
+
+
+def _load(hub: Path, config: str, split: str, cache: Path):
+    ds = load_dataset(str(hub), config, split=split, cache_dir=str(cache))
+    col = "audio" if config.startswith("audio") else "video"
+    return ds.cast_column(col, (Audio if col == "audio" else Video)(decode=False))
+
+
+# --- finding inputs ---------------------------------------------------------------------------
+def test_media_are_recognised_by_their_path_not_the_archive():
+    tid = "01-01-03-01-01-01-01"
+    assert classify(f"x/y/Landmark_Overlay/Actor_01/{tid}.mp4") == ("landmark_overlay", tid)
+    assert classify(f"landmark_plot/{tid}.MP4") == ("landmark_plot", tid)
+    assert classify(f"FELT/ActionUnit_Activation/Actor_01/{tid}.mp4") == ("au_animation", tid)
+    assert classify(f"ActionUnit_Animation/{tid}.mp4") == ("au_animation", tid)
+    assert classify(f"Actor_01/03{tid[2:]}.wav") == (WAV, "03" + tid[2:])
+    assert classify(f"Video_Speech_Actor_01/Actor_01/{tid}.mp4") == (FULL_AV, tid)
+    assert classify(f"Actor_01/02{tid[2:]}.mp4") is None  # video-only RAVDESS files are not inputs
+    assert classify("notes/readme.wav") is None and classify(f"Actor_01/{tid}.csv") is None
+
+
+def test_find_media_walks_zips_and_folders_at_any_depth_and_skips_junk(tmp_path):
+    tid = "01-02-04-02-01-02-19"
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    with zipfile.ZipFile(tmp_path / "deep" / "er" / "whatever name.zip", "w") as zf:
+        zf.writestr(f"top/Landmark_Plot/Actor_19/{tid}.mp4", b"x")
+        zf.writestr(f"__MACOSX/top/Landmark_Plot/Actor_19/._{tid}.mp4", b"junk")
+        zf.writestr(f"top/Landmark_Plot/Actor_19/._{tid}.mp4", b"junk")
+    folder = tmp_path / "Audio" / "Actor_19"
+    folder.mkdir(parents=True)
+    (folder / f"03{tid[2:]}.wav").write_bytes(b"y")
+    found = sorted((f.kind, f.trial_id, f.member) for f in find_media(tmp_path))
+    assert found == [
+        ("landmark_plot", tid, f"top/Landmark_Plot/Actor_19/{tid}.mp4"),
+        (WAV, tid, f"Audio/Actor_19/03{tid[2:]}.wav"),
+    ]
+
+
+def test_impossible_names_are_errors_naming_archive_and_member(tmp_path):
+    with zipfile.ZipFile(tmp_path / "v.zip", "w") as zf:
+        zf.writestr("Landmark_Plot/Actor_01/01-02-07-01-01-01-01.mp4", b"x")  # a sung disgust
+    with pytest.raises(FeltNameError, match=r"v\.zip.*Landmark_Plot/Actor_01/01-02-07-01-01-01-01\.mp4.*disgust"):
+        find_media(tmp_path)
+    (tmp_path / "v.zip").unlink()
+    (tmp_path / "Actor_01").mkdir()
+    (tmp_path / "Actor_01" / "01-01-03-01-01-01-01.wav").write_bytes(b"x")  # a wav must be audio-only (03)
+    with pytest.raises(FeltNameError, match="modality 01"):
+        find_media(tmp_path)
+
+
+# --- generated media --------------------------------------------------------------------------
+def test_generated_media_have_felts_quirks(media_archives):
+    import av
+
+    assert "libx264" in av.codecs_available  # else the generator falls back to mpeg4 (README says so)
+    tid = "01-01-01-01-02-02-01"
+    t = media_trial(tid)
+    with zipfile.ZipFile(media_archives / "felt_videos_speech.zip") as zf:
+        names = zf.namelist()
+        au = zf.read(f"FELT/{KIND_FOLDERS['au_animation']}/Actor_01/{tid}.mp4")
+        wav = zipfile.ZipFile(media_archives / "Audio_Speech_Actors.zip").read(f"Actor_01/03{tid[2:]}.wav")
+    assert any("/ActionUnit_Activation/" in n for n in names)
+    info = probe_video(au)
+    rows = len(t.csv_frames)
+    assert info.fps == VIDEO_FPS and info.codec == "h264"
+    assert 0.7 * rows <= info.num_frames < rows  # about 10% dropped
+    frames = read_video_frames(au)
+    assert [decode_barcode(f) for f in frames] == t.kept_au_rows.tolist()
+    data, rate = sf.read(io.BytesIO(wav), dtype="int16")
+    with sf.SoundFile(io.BytesIO(wav)) as f:
+        assert (f.samplerate, f.subtype, f.channels) == (48000, "PCM_16", 1)
+    assert abs(len(data) / rate - t.num_frames / FPS) < 1 / FPS
+
+
+# --- the converted folder ---------------------------------------------------------------------
+def test_card_declares_every_media_config_with_its_features(media_hub):
+    meta = yaml.safe_load(media_hub.joinpath("README.md").read_text().split("---")[1])
+    declared = {c["config_name"] for c in meta["configs"]}
+    assert set(MEDIA_CONFIG_NAMES) <= declared
+    assert set(MEDIA_CONFIG_NAMES) <= set(get_dataset_config_names(str(media_hub)))
+    infos = {i["config_name"]: i for i in meta["dataset_info"]}
+    from datasets import Features
+
+    for config in MEDIA_CONFIG_NAMES:
+        kind = config.rsplit("_", 1)[0]
+        assert Features._from_yaml_list(infos[config]["features"]) == media_features(kind)
+    body = media_hub.joinpath("README.md").read_text()
+    for needle in ("30 fps", "29.97", "dropped_frames_unknown", "plot_detections", "plot_face", "personal", "FLAC"):
+        assert needle in body, needle
+
+
+@pytest.mark.parametrize("config", MEDIA_CONFIG_NAMES)
+def test_media_rows_follow_the_tracking_row_by_row(media_hub, config, hf_cache):
+    channel = config.rsplit("_", 1)[1]
+    for tracking_config in (TRACKING_OF[channel], f"raw_{channel}"):
+        for split in ("train", "validation", "test"):
+            track = load_dataset(str(media_hub), tracking_config, split=split, cache_dir=str(hf_cache))
+            media = _load(media_hub, config, split, hf_cache)
+            assert media.num_rows == track.num_rows > 0
+            for col in LABEL_COLUMNS:
+                assert media[col] == track[col], (split, col)
+            both = concatenate_datasets([track, media.remove_columns(list(LABEL_COLUMNS))], axis=1)
+            assert both.num_rows == track.num_rows and both[0]["trial_id"] == track[0]["trial_id"]
+
+
+@pytest.mark.parametrize("kind", ["landmark_overlay", "landmark_plot", "au_animation"])
+def test_video_facts_and_the_frame_map_are_what_the_videos_show(media_hub, media_archives, kind, hf_cache):
+    for channel in ("speech", "song"):
+        track = load_dataset(str(media_hub), TRACKING_OF[channel], split="validation", cache_dir=str(hf_cache))
+        track = track.with_format("numpy")
+        videos = _load(media_hub, f"{kind}_{channel}", "validation", hf_cache)
+        for i, row in enumerate(videos):
+            frames = read_video_frames(row)
+            assert frames.shape == (row["num_video_frames"], row["height"], row["width"], 3)
+            assert row["fps"] == VIDEO_FPS and abs(row["duration_s"] - len(frames) / VIDEO_FPS) < 1e-3
+            truth = media_trial(row["trial_id"])
+            shown_rows = [decode_barcode(f) for f in frames]  # which CSV row each frame was drawn from
+            assert row["num_tracking_rows"] == len(truth.csv_frames)
+            if kind == "au_animation":
+                assert row["alignment"] == "dropped_frames_unknown" and row["tracking_index"] is None
+                assert len(frames) < row["num_tracking_rows"]
+                continue
+            assert row["alignment"] == "exact"
+            index = np.asarray(row["tracking_index"])
+            assert shown_rows == list(range(len(frames)))
+            # the tracking row each frame maps to has the frame number of the CSV row it shows
+            np.testing.assert_array_equal(track[i]["frame"][index], truth.csv_frames[shown_rows])
+
+
+def test_mp4_bytes_are_copied_unchanged(media_hub, media_archives):
+    with zipfile.ZipFile(media_archives / "felt_videos_speech.zip") as zf:
+        source = {Path(n).stem: hashlib.sha256(zf.read(n)).hexdigest() for n in zf.namelist() if "Landmark_Plot/" in n}
+    table = pq.read_table(media_hub / "landmark_plot_speech", columns=["trial_id", "video"])
+    got = {t: hashlib.sha256(v["bytes"]).hexdigest() for t, v in zip(table["trial_id"].to_pylist(),
+                                                                      table["video"].to_pylist(), strict=True)}  # fmt: skip
+    assert got == source
+
+
+def test_audio_is_lossless_from_wav_and_decoded_from_full_av_mp4(media_hub, media_archives, hf_cache):
+    wavs = zipfile.ZipFile(media_archives / "Audio_Speech_Actors.zip")
+    speech = _load(media_hub, "audio_speech", "train", hf_cache)
+    track = load_dataset(str(media_hub), "smoothed_speech", split="train", cache_dir=str(hf_cache))
+    for row, n_frames in zip(speech, track["num_frames"], strict=True):
+        samples, rate = read_audio(row)
+        original, _ = sf.read(io.BytesIO(wavs.read(f"Actor_{row['actor']:02d}/03{row['trial_id'][2:]}.wav")),
+                              dtype="float32")  # fmt: skip
+        np.testing.assert_array_equal(samples, original)
+        assert row["audio"]["bytes"][:4] == b"fLaC" and rate == row["sample_rate"] == 48000
+        assert row["audio_source"] == "ravdess_wav" and abs(row["duration_s"] - n_frames / FPS) < 1 / FPS
+    song = _load(media_hub, "audio_song", "test", hf_cache)
+    for row in song:
+        samples, rate = read_audio(row)
+        expected = media_trial(row["trial_id"]).num_frames / FPS * rate
+        assert row["audio_source"] == "full_av_mp4" and rate == 48000 and samples.dtype == np.float32
+        assert 0 <= len(samples) - expected <= 2048 + 1024 and len(samples) == row["num_samples"]
+
+
+def test_media_parquet_is_small_row_groups_and_uncompressed_bytes(media_hub):
+    for config in MEDIA_CONFIG_NAMES:
+        for shard in (media_hub / config).glob("*.parquet"):
+            md = pq.ParquetFile(shard).metadata
+            assert all(md.row_group(i).num_rows <= ROW_GROUP_ROWS for i in range(md.num_row_groups))
+            cols = {md.row_group(0).column(j).path_in_schema: md.row_group(0).column(j) for j in range(md.num_columns)}
+            media = cols.get("video.bytes") or cols["audio.bytes"]
+            assert media.compression == "UNCOMPRESSED" and not media.is_stats_set
+            meta = json.loads(pq.read_schema(shard).metadata[b"huggingface"])
+            assert meta["info"]["features"].get("video", meta["info"]["features"].get("audio"))["_type"] in (
+                "Video", "Audio")  # fmt: skip
+
+
+def test_cli_converts_chosen_tracking_and_media_configs(media_archives, tmp_path, capsys):
+    out = tmp_path / "felt"
+    configs = ["smoothed_speech", "landmark_plot_speech", "audio_speech"]
+    assert main(["convert", str(media_archives), "--out", str(out), "--no-progress", "--configs", *configs]) == 0
+    assert sorted(get_dataset_config_names(str(out))) == sorted(configs)
+
+
+def test_media_without_tracking_get_their_own_order_and_say_so(media_archives, tmp_path):
+    data = tmp_path / "in"
+    data.mkdir()
+    shutil.copy(media_archives / "Audio_Speech_Actors.zip", data)
+    shutil.copytree(media_archives / "felt_videos_song", data / "felt_videos_song")
+    summary = convert_felt(data, tmp_path / "felt", progress=False)
+    assert set(summary["configs"]) == {"audio_speech", "landmark_overlay_song", "landmark_plot_song",
+                                       "au_animation_song"}  # fmt: skip
+    ds = _load(tmp_path / "felt", "landmark_plot_song", "train", tmp_path)
+    assert ds["trial_id"] == sorted(ds["trial_id"]) and set(ds["alignment"]) == {"no_tracking"}
+    assert ds["tracking_index"] == [None] * ds.num_rows
+
+
+# --- bad input --------------------------------------------------------------------------------
+@pytest.fixture()
+def small_input(media_archives, tmp_path) -> Path:
+    """smoothed_speech tracking, its Landmark_Plot videos as a folder, and the speech wavs."""
+    data = tmp_path / "in"
+    data.mkdir()
+    shutil.copy(media_archives / "smoothed_motion_speech.zip", data)
+    shutil.copy(media_archives / "Audio_Speech_Actors.zip", data)
+    with zipfile.ZipFile(media_archives / "felt_videos_speech.zip") as zf:
+        for n in zf.namelist():
+            if "/Landmark_Plot/" in n and not n.startswith("__MACOSX"):
+                zf.extract(n, data / "videos")
+    return data
+
+
+CONFIGS = ["smoothed_speech", "landmark_plot_speech", "audio_speech"]
+
+
+def _first_video(data: Path) -> Path:
+    return sorted((data / "videos").rglob("*.mp4"))[0]
+
+
+def test_unreadable_mp4_names_its_member_and_leaves_the_build_intact(small_input, tmp_path):
+    out = tmp_path / "felt"
+    convert_felt(small_input, out, configs=CONFIGS, progress=False)
+    before = _files(out)
+    bad = _first_video(small_input)
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    with pytest.raises(FeltFormatError, match="PyAV cannot read") as e:
+        convert_felt(small_input, out, configs=CONFIGS, progress=False)
+    assert e.value.file == bad.relative_to(small_input).as_posix() and e.value.archive == str(small_input)
+    assert _files(out) == before  # nothing half-written, the earlier build untouched
+    summary = convert_felt(small_input, out, configs=CONFIGS, progress=False, skip_bad=True)
+    report = json.loads((out / "skipped_trials.json").read_text())["skipped"]
+    assert [(s["config"], s["member"]) for s in report] == [("landmark_plot_speech", e.value.file)]
+    assert summary["skipped"] == 1
+    ds = _load(out, "landmark_plot_speech", "train", tmp_path)
+    track = load_dataset(str(out), "smoothed_speech", split="train", cache_dir=str(tmp_path))
+    assert ds["trial_id"] == track["trial_id"]  # still row for row: the bad trial's video is empty
+    assert sum(v is None for v in ds["video"]) == 1
+
+
+def test_unreadable_wav_names_archive_and_member(small_input, tmp_path):
+    src = small_input / "Audio_Speech_Actors.zip"
+    with zipfile.ZipFile(src) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    first = sorted(n for n in members if n.endswith(".wav"))[0]
+    members[first] = b"RIFF\x00\x00\x00\x00WAVEjunk"
+    with zipfile.ZipFile(src, "w") as zf:
+        for n, d in members.items():
+            zf.writestr(n, d)
+    with pytest.raises(FeltFormatError, match="soundfile cannot read") as e:
+        convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False)
+    assert (e.value.archive, e.value.file) == (str(src), first)
+    assert not list((tmp_path / "felt").rglob("*.parquet"))
+
+
+def test_media_file_without_a_trial_and_trial_without_media(small_input, tmp_path):
+    video = _first_video(small_input)
+    orphan = video.with_name("01-01-03-01-01-01-05.mp4")  # actor 5 has no tracking in the sample
+    shutil.copy(video, orphan)
+    with pytest.raises(FeltFormatError, match="not in the speech tracking") as e:
+        convert_felt(small_input, tmp_path / "a", configs=CONFIGS, progress=False)
+    assert e.value.file == orphan.relative_to(small_input).as_posix()
+    orphan.unlink()
+    video.unlink()
+    with pytest.raises(FeltMediaError, match=f"no speech landmark_plot file for trial {video.stem}"):
+        convert_felt(small_input, tmp_path / "b", configs=CONFIGS, progress=False)
+    summary = convert_felt(small_input, tmp_path / "c", configs=CONFIGS, progress=False, skip_bad=True)
+    assert summary["skipped"] == 1
+
+
+def test_two_files_for_one_trial_is_an_error_naming_both(small_input, tmp_path):
+    video = _first_video(small_input)
+    twin = small_input / "more" / "Landmark_Plot" / video.name
+    twin.parent.mkdir(parents=True)
+    shutil.copy(video, twin)
+    with pytest.raises(FeltFormatError, match="two landmark_plot_speech files") as e:
+        convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False)
+    assert video.name in str(e.value) and "more/Landmark_Plot" in str(e.value)
+    assert not (tmp_path / "felt").exists()
+    summary = convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False, skip_bad=True)
+    assert summary["skipped"] == 1
+
+
+def test_media_alone_follow_the_tracking_archives_and_are_deterministic(small_input, tmp_path):
+    """Without tracking configs in the run, rows and maps come from the tracking archives' CSVs."""
+    configs = ["landmark_plot_speech", "audio_speech"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    convert_felt(small_input, a, configs=configs, progress=False)
+    convert_felt(small_input, b, configs=configs, progress=False)
+    assert _files(a) == _files(b)
+    full = tmp_path / "full"
+    convert_felt(small_input, full, configs=["smoothed_speech", *configs], progress=False)
+    for config in configs:
+        for shard in (a / config).glob("*.parquet"):
+            assert pq.read_table(shard).equals(pq.read_table(full / config / shard.name))
+
+
+def test_truncated_mp4_is_an_error(tmp_path):
+    from felt_hf.synth_media import render_video
+
+    video = render_video("landmark_plot", media_trial("01-01-03-01-01-01-01"))
+    with pytest.raises(FeltFormatError, match="x.mp4"):
+        probe_video(video[: len(video) // 2], file="x.mp4")
+    moov_first = _faststart(video, tmp_path / "faststart.mp4")
+    assert probe_video(moov_first).num_frames == probe_video(video).num_frames
+    with pytest.raises(FeltFormatError, match="truncated mp4"):
+        probe_video(moov_first[:-5000], file="x.mp4")
+
+
+def _faststart(video: bytes, path: Path) -> bytes:
+    """The same mp4 with the index before the data (as web tools write it), remuxed by PyAV."""
+    import av
+
+    with av.open(io.BytesIO(video)) as src, av.open(str(path), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    return path.read_bytes()
+
+
+def test_au_animation_map_is_recovered_from_matplotlib_titles(small_input, tmp_path):
+    """AU animations drawn like FELT's (matplotlib figure per kept row, ``Frame N`` title)."""
+    pytest.importorskip("matplotlib")
+    from felt_hf.au_titles import recover_rows
+    from felt_hf.synth_media import render_au_with_titles
+
+    tid = "01-01-01-01-02-02-01"  # has tracking in the sample (actor 1)
+    truth = media_trial(tid)
+    video = render_au_with_titles(truth, (240, 320))
+    frames = read_video_frames(video)
+    np.testing.assert_array_equal(recover_rows(frames, len(truth.csv_frames)), truth.kept_au_rows)
+    assert recover_rows(frames[::-1], len(truth.csv_frames)) is None  # decreasing: refused, not guessed
+    assert recover_rows(frames, int(truth.kept_au_rows[-1])) is None  # past the last row: refused
+    target = small_input / "au" / "ActionUnit_Animation" / "Actor_01" / f"{tid}.mp4"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(video)
+    configs = ["smoothed_speech", "au_animation_speech"]
+    out = tmp_path / "felt"
+    convert_felt(small_input, out, configs=configs, progress=False, skip_bad=True, au_titles=True)  # others lack one
+    track = load_dataset(str(out), "smoothed_speech", split="train", cache_dir=str(tmp_path)).with_format("numpy")
+    au = _load(out, "au_animation_speech", "train", tmp_path)
+    i = au["trial_id"].index(tid)
+    row = au[i]
+    assert row["alignment"] == "from_titles"
+    np.testing.assert_array_equal(track[i]["frame"][row["tracking_index"]], truth.csv_frames[truth.kept_au_rows])
+    plain = tmp_path / "plain"
+    convert_felt(small_input, plain, configs=configs, progress=False, skip_bad=True)
+    row = _load(plain, "au_animation_speech", "train", tmp_path)[i]
+    assert row["alignment"] == "dropped_frames_unknown" and row["tracking_index"] is None
