@@ -103,6 +103,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         num_proc=args.num_proc,
         skip_bad=args.skip_bad,
         progress=not args.no_progress,
+        overwrite=getattr(args, "overwrite", False),
     )
     for config, info in summary["configs"].items():
         parts = [f"{s} {v['num_examples']} trials/{v['num_bytes'] / 1e6:.1f} MB" for s, v in info["splits"].items()]
@@ -123,6 +124,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         revision=args.revision,
         commit_message=args.commit_message,
         dry_run=args.dry_run,
+        verify=True,  # the whole of `felt-hf verify` first (issue 11)
     )
     print(plan.describe())
     return 0
@@ -194,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
     s.add_argument("--skip-bad", action="store_true", help="skip unreadable trials and report them")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="remove configs of an earlier build in --out that this one does not write",
+    )
     s.set_defaults(func=cmd_convert)
 
     s = sub.add_parser("push", help="upload a converted folder to a Hugging Face dataset repo")
@@ -211,24 +218,60 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_demo)
 
+    add_verify_parser(sub)
+
     s = sub.add_parser("regenerate", help="rerun Py-Feat over RAVDESS videos (see docs/REGENERATION.md)")
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_regenerate)
     return p
 
 
+# --- felt-hf verify (issue 11) -----------------------------------------------------------------
+def add_verify_parser(sub) -> None:
+    """``felt-hf verify PATH``: a FELT download or a converted folder, told apart by content."""
+    s = sub.add_parser(
+        "verify",
+        help="check a FELT download (checksums, trials, headers, smoothing) or a converted folder",
+        description="Prints a table of checks; exit 0 all passed, 1 a check failed, 2 bad input.",
+    )
+    s.add_argument("path", help="folder with the FELT archives, or a folder written by `felt-hf convert`")
+    s.add_argument("--sample", type=int, help="compare smoothing on N seeded-random trials (default: all)")
+    s.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
+    s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
+    s.add_argument("--json", dest="json_path", metavar="PATH", help="write the full report as JSON")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .errors import EXIT_CHECKS_FAILED, EXIT_OK
+    from .verify import verify
+
+    if args.sample is not None and args.sample < 1:
+        raise ValueError(f"--sample must be at least 1, not {args.sample}")
+    report = verify(
+        args.path, sample=args.sample, num_proc=args.num_proc, progress=not args.no_progress, seed=args.seed
+    )
+    print(report.table())
+    if args.json_path:
+        print(f"full report: {report.write_json(args.json_path)}")
+    return EXIT_OK if report.ok else EXIT_CHECKS_FAILED
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, FeltError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
-    except (OSError, ValueError) as e:  # FeltError subclasses ValueError: one clear line, no traceback
+        return EXIT_INTERRUPTED
+    except (FeltError, OSError, ValueError) as e:  # bad input, path or hub: one clear line, no traceback
         if os.environ.get("FELT_HF_DEBUG"):
             raise
-        print(f"felt-hf: error: {e}", file=sys.stderr)
-        return 1
+        print(f"felt-hf: error: {' '.join(str(e).split()) if isinstance(e, OSError) else str(e)}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import schema
-from .errors import FeltError
+from .errors import FeltError, FeltHubError
 
 logger = logging.getLogger(__name__)
 
@@ -190,8 +190,13 @@ def _classify(rel: str, globs: Mapping[str, list[str]]) -> str | None:
 def check_folder(folder: str | Path) -> tuple[list[PlannedFile], dict[str, dict], str | None]:
     """Refuse a folder that would not load as a script-free dataset; return its files.
 
-    Every problem is listed at once so one run tells the user everything to fix.
+    The structural checks are ``felt-hf verify``'s (:func:`felt_hf.verify.folder_problems`), so
+    push and verify agree. Temporary files a killed conversion left are never uploaded and do not
+    block the push (a warning names them; the next ``felt-hf convert`` removes them). Every
+    problem is listed at once so one run tells the user everything to fix.
     """
+    from .verify import folder_problems
+
     root = Path(folder)
     if not root.is_dir():
         raise PushError(f"{root}: not a folder")
@@ -199,24 +204,27 @@ def check_folder(folder: str | Path) -> tuple[list[PlannedFile], dict[str, dict]
     if not readme.is_file():
         raise PushError(f"{root}: no {CARD_FILENAME}; run `felt-hf convert` to write the dataset card")
     configs, default = _card_configs(readme)
-    globs = {name: _data_file_globs(cfg) for name, cfg in configs.items()}
-    rels = _walk(root)
-    problems = [f"{rel}: {why}" for rel in rels if (why := _classify(rel, globs))]
-    for name, gs in globs.items():
-        for g in gs:
-            if not any(fnmatch.fnmatchcase(rel, g) for rel in rels):
-                problems.append(f"config {name!r}: data_files {g!r} matches no file in the folder")
-    problems += [
-        f"{rel}: not a complete Parquet file"
-        for rel in rels
-        if rel.endswith(".parquet") and not _is_parquet(root / rel)
-    ]
+    problems, leftovers, _ = folder_problems(root, configs)
+    if leftovers:
+        logger.warning("not uploading %d temporary file(s) of a killed run: %s", len(leftovers), ", ".join(leftovers))
     if default is None:
         problems.append(f"{CARD_FILENAME}: no default config (mark one `default: true`)")
     if problems:
         raise PushError(f"{root} cannot be pushed:\n  " + "\n  ".join(problems))
-    files = [PlannedFile(rel, (root / rel).stat().st_size, root / rel) for rel in rels]
+    skip = set(leftovers)
+    files = [PlannedFile(rel, (root / rel).stat().st_size, root / rel) for rel in _walk(root) if rel not in skip]
     return files, configs, default
+
+
+def verify_before_push(folder: str | Path) -> None:
+    """``felt-hf verify`` of the folder (footers, features, stats, labels); a PushError listing
+    every failed check, before anything is contacted."""
+    from .verify import verify_folder
+
+    report = verify_folder(folder)
+    if not report.ok:
+        failed = [f"{c.name}: {c.summary}" for c in report.checks if c.status == "fail"]
+        raise PushError(f"{folder} fails `felt-hf verify`, not pushed:\n  " + "\n  ".join(failed))
 
 
 # --- the push --------------------------------------------------------------------------------
@@ -381,9 +389,62 @@ def push_folder(
     dry_run: bool = False,
     api: Any = None,
     num_workers: int | None = None,
+    verify: bool = False,
 ) -> PushPlan:
-    """Push a ``felt-hf convert`` folder to a dataset repo; ``dry_run`` contacts nothing."""
+    """Push a ``felt-hf convert`` folder to a dataset repo; ``dry_run`` contacts nothing.
+
+    ``verify=True`` (what ``felt-hf push`` passes) runs the whole of ``felt-hf verify`` first.
+    A hub that cannot be reached, or refuses (no token, no rights), is a :class:`FeltHubError`.
+    """
     files, configs, default = check_folder(folder)
+    if verify:
+        verify_before_push(folder)
+    try:
+        return _push_checked(folder, repo_id, files, configs, default, private=private, revision=revision,
+                             commit_message=commit_message, token=token, dry_run=dry_run, api=api,
+                             num_workers=num_workers)  # fmt: skip
+    except FeltError:
+        raise
+    except Exception as e:
+        if not _is_hub_failure(e):
+            raise
+        raise FeltHubError(f"push to {repo_id} failed: {_hub_reason(e)}") from None
+
+
+def _is_hub_failure(e: Exception) -> bool:
+    """Errors that mean "the hub cannot be reached or refuses", from huggingface_hub, httpx or
+    requests (whichever the installed huggingface_hub uses), or the OS's network layer."""
+    from huggingface_hub import errors as hf_errors
+
+    kinds: list[type] = [OSError, hf_errors.HfHubHTTPError, hf_errors.OfflineModeIsEnabled]
+    for mod, names in (("httpx", ("HTTPError", "TransportError")), ("requests", ("RequestException",))):
+        try:
+            m = __import__(mod)
+            kinds += [getattr(m, n) for n in names if hasattr(m, n)]
+        except ImportError:
+            pass
+    for name in ("LocalTokenNotFoundError",):
+        if hasattr(hf_errors, name):
+            kinds.append(getattr(hf_errors, name))
+    return isinstance(e, tuple(kinds))
+
+
+def _hub_reason(e: Exception) -> str:
+    """One line, without the token (huggingface_hub never puts it in messages; strip headers anyway)."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    hint = ""
+    low = text.lower()
+    if "401" in text or "token" in low or "unauthorized" in low:
+        hint = " (log in with `hf auth login` or set HF_TOKEN)"
+    elif "offline" in low:
+        hint = " (HF_HUB_OFFLINE is set)"
+    elif any(w in low for w in ("connect", "resolve", "timed out", "timeout", "network", "unreachable")):
+        hint = " (no network connection to the hub?)"
+    return f"{type(e).__name__}: {text[:300]}{hint}"
+
+
+def _push_checked(folder, repo_id, files, configs, default, *, private, revision, commit_message, token, dry_run,
+                  api, num_workers) -> PushPlan:  # fmt: skip
     method_api = api
     if method_api is None and not dry_run:
         method_api = _default_api(None, token)
