@@ -412,21 +412,13 @@ def push_folder(
 
 
 def _is_hub_failure(e: Exception) -> bool:
-    """Errors that mean "the hub cannot be reached or refuses", from huggingface_hub, httpx or
-    requests (whichever the installed huggingface_hub uses), or the OS's network layer."""
-    from huggingface_hub import errors as hf_errors
-
-    kinds: list[type] = [OSError, hf_errors.HfHubHTTPError, hf_errors.OfflineModeIsEnabled]
-    for mod, names in (("httpx", ("HTTPError", "TransportError")), ("requests", ("RequestException",))):
-        try:
-            m = __import__(mod)
-            kinds += [getattr(m, n) for n in names if hasattr(m, n)]
-        except ImportError:
-            pass
-    for name in ("LocalTokenNotFoundError",):
-        if hasattr(hf_errors, name):
-            kinds.append(getattr(hf_errors, name))
-    return isinstance(e, tuple(kinds))
+    """Errors that mean "the hub cannot be reached or refuses": raised by huggingface_hub or the
+    HTTP stack under it (httpx, httpx2, httpcore, requests, urllib3: whichever the installed
+    huggingface_hub uses), or the OS's network layer."""
+    roots = {"huggingface_hub", "httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3", "h11", "ssl"}
+    if isinstance(e, (OSError, TimeoutError)):
+        return True
+    return any(k.__module__.split(".")[0] in roots for k in type(e).__mro__)
 
 
 def _hub_reason(e: Exception) -> str:
@@ -466,6 +458,13 @@ def _push_checked(folder, repo_id, files, configs, default, *, private, revision
     )
     if dry_run:
         return plan
+    if api is None and token is None:
+        from huggingface_hub import get_token
+
+        if get_token() is None:
+            raise FeltHubError(
+                f"push to {repo_id}: no Hugging Face token (log in with `hf auth login` or set HF_TOKEN); nothing sent"
+            )
     api = method_api
     tok = _token_kwargs(token)
     api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True, **tok)
