@@ -114,7 +114,7 @@ def test_kill_at_any_moment_leaves_a_truthful_folder(builds, tmp_path, moment):
     for _attempt in range(3):  # a fast run can outpace the watcher; try again from the earlier build
         proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)  # fmt: skip
-        killed = _kill_when(proc, lambda o: MOMENTS[moment](o, before), out)
+        killed = _kill_when(proc, lambda o, b=before: MOMENTS[moment](o, b), out)
         if killed:
             break
         shutil.rmtree(out)
