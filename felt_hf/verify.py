@@ -25,6 +25,7 @@ import multiprocessing as mp
 import os
 import random
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -286,6 +287,12 @@ def _check_pairs(report: Report, members: dict[str, list[CsvMember]]) -> None:
 _ZIPS: dict[str, zipfile.ZipFile] = {}
 
 
+def _close_zips() -> None:
+    for zf in _ZIPS.values():
+        zf.close()
+    _ZIPS.clear()
+
+
 def _member_bytes(m: CsvMember, header_only: bool) -> bytes:
     """The member's bytes (or just its first line), with the converter's archive guards."""
     if not m.is_zip:
@@ -379,8 +386,8 @@ def _trial_task(task: tuple) -> dict:
             if layout is not None and layout not in LAYOUTS_OF_VARIANT[variant]:
                 out["errors"].append(f"{m.where()}: a {layout} header in a {variant} archive")
             data[variant] = blob
-        except (FeltError, zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError,
-                UnicodeDecodeError) as e:  # fmt: skip
+        except (FeltError, zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, NotImplementedError,
+                UnicodeDecodeError, ValueError) as e:  # fmt: skip
             out["errors"].append(f"{m.where()}: cannot read: {e}")
     if sampled and len(data) == 2 and not out["errors"]:
         try:
@@ -443,7 +450,11 @@ def verify_download(
         sm = {m.trial_id: m for m in members.get(f"smoothed_{channel}", [])}
         for tid in sorted(set(raw) | set(sm)):
             tasks.append((tid, raw.get(tid), sm.get(tid), tid in chosen))
-    results = _run_trials(tasks, num_proc, progress)
+    _close_zips()  # a cached handle may point at an archive since replaced; workers fork from here
+    try:
+        results = _run_trials(tasks, num_proc, progress)
+    finally:
+        _close_zips()
     _check_headers(report, results)
     _check_smoothing(report, results, sample)
     return report
