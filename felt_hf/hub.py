@@ -23,12 +23,11 @@ passed on only to ``HfApi`` calls, and never printed, logged or stored in a plan
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from . import schema
@@ -135,21 +134,6 @@ def _card_configs(readme: Path) -> tuple[dict[str, dict], str | None]:
     return dict(configs), default
 
 
-def _data_file_globs(config: Mapping[str, Any]) -> list[str]:
-    """Every glob of one config's ``data_files`` (str, list or split list forms)."""
-    data_files = config.get("data_files")
-    if isinstance(data_files, str):
-        return [data_files]
-    out: list[str] = []
-    for entry in data_files or []:
-        if isinstance(entry, str):
-            out.append(entry)
-        else:
-            path = entry.get("path")
-            out += [path] if isinstance(path, str) else list(path or [])
-    return out
-
-
 def _walk(folder: Path) -> list[str]:
     """Relative POSIX paths of every file, minus huggingface_hub's own upload bookkeeping."""
     out = []
@@ -160,31 +144,6 @@ def _walk(folder: Path) -> list[str]:
         if p.is_file() or p.is_symlink():
             out.append(rel)
     return out
-
-
-def _is_parquet(path: Path) -> bool:
-    """Magic bytes at both ends: catches a shard truncated by an interrupted conversion."""
-    size = path.stat().st_size
-    if size < 12:
-        return False
-    with path.open("rb") as fh:
-        head = fh.read(4)
-        fh.seek(-4, 2)
-        return head == b"PAR1" and fh.read(4) == b"PAR1"
-
-
-def _classify(rel: str, globs: Mapping[str, list[str]]) -> str | None:
-    """Why a file must not be pushed, or None."""
-    name = PurePosixPath(rel).name
-    if rel.endswith(".py"):
-        return "a Python file (datasets runs no loading scripts; the card's YAML is the loader)"
-    if rel == CARD_FILENAME or rel in EXTRA_FILES:
-        return None
-    if not rel.endswith(".parquet") or name.startswith("."):
-        return "not a Parquet shard, README.md or " + " / ".join(EXTRA_FILES)
-    if not any(fnmatch.fnmatchcase(rel, g) for gs in globs.values() for g in gs):
-        return "a Parquet file that no config's data_files in README.md matches"
-    return None
 
 
 def check_folder(folder: str | Path) -> tuple[list[PlannedFile], dict[str, dict], str | None]:
