@@ -37,8 +37,8 @@ import numpy as np
 
 from . import schema
 from .atomic import atomic_write_bytes, temp_leftovers
-from .errors import FeltError, FeltFormatError, FeltPathError
-from .sources import CsvMember, check_member_info, find_source, scan_members
+from .errors import FeltArchiveError, FeltError, FeltFormatError, FeltPathError
+from .sources import CsvMember, check_member_info, find_source, max_member_bytes, scan_members
 
 # --- the FELT record's published files (seeds/FELT_zenodo_record.txt, docs FELT_FORMAT.md) -------
 # Six files, in the record's order, md5 and displayed size. The record text does not say which
@@ -69,6 +69,7 @@ LAYOUTS_OF_VARIANT = {"raw": ("raw", "raw_resaved"), "smoothed": ("smoothed", "s
 STATUSES = ("pass", "fail", "warn", "skip")
 FOLDER_EXTRA_FILES = ("stats.json", "skipped_trials.json")
 CARD_FILENAME = "README.md"
+HEADER_LIMIT = 1 << 20  # a FELT header is ~8 KB; read no further looking for its end
 SYNTHETIC_MARKER = "SYNTHETIC"
 
 
@@ -296,15 +297,19 @@ def _close_zips() -> None:
 def _member_bytes(m: CsvMember, header_only: bool) -> bytes:
     """The member's bytes (or just its first line), with the converter's archive guards."""
     if not m.is_zip:
-        with open(os.path.join(m.source, m.member), "rb") as fh:
-            return fh.readline() if header_only else fh.read()
+        path = os.path.join(m.source, m.member)
+        if os.path.getsize(path) > max_member_bytes():
+            raise FeltArchiveError(m.member, f"{os.path.getsize(path):,} bytes is more than any tracking CSV",
+                                   archive=m.source)  # fmt: skip
+        with open(path, "rb") as fh:
+            return fh.readline(HEADER_LIMIT) if header_only else fh.read()
     zf = _ZIPS.get(m.source)
     if zf is None:
         zf = _ZIPS[m.source] = zipfile.ZipFile(m.source)
     info = zf.getinfo(m.member)
     check_member_info(info, m.source)
     with zf.open(info) as fh:
-        return fh.readline() if header_only else fh.read()
+        return fh.readline(HEADER_LIMIT) if header_only else fh.read()
 
 
 def header_layout(line: bytes) -> tuple[str | None, list[str]]:
