@@ -37,11 +37,12 @@ class FeltFormatError(FeltError, ValueError):
         super().__init__(f"{', '.join(parts)}: {message}")
 
     def __reduce__(self):  # keep the keyword fields across multiprocessing pickling
-        return (_rebuild_format_error, (self.file, self.reason, self.row, self.column, self.archive))
+        # type(self): subclasses (FeltArchiveError, FeltValueRangeError) keep their type across processes
+        return (_rebuild_format_error, (self.file, self.reason, self.row, self.column, self.archive, type(self)))
 
 
-def _rebuild_format_error(file, message, row, column, archive) -> FeltFormatError:
-    return FeltFormatError(file, message, row=row, column=column, archive=archive)
+def _rebuild_format_error(file, message, row, column, archive, cls=None) -> FeltFormatError:
+    return (cls or FeltFormatError)(file, message, row=row, column=column, archive=archive)
 
 
 class FeltMissingColumnsError(FeltFormatError):

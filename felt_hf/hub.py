@@ -5,6 +5,7 @@ How :func:`push_folder` uploads, and why:
 
 * The folder is checked first (a card whose ``configs`` match the files, Parquet shards, no
   ``.py``): a dataset repo is only loadable without scripts if the card and the files agree.
+  ``felt-hf push`` (``verify=True``) runs all of ``felt-hf verify`` before contacting the hub.
 * Data files go first, the card last, in its own commit together with the deletion of stale
   remote shards of the pushed configs. The card's globs (``smoothed_speech/train-*``) would
   otherwise pick up shards of an earlier build with another shard count, and an interrupted

@@ -225,7 +225,7 @@ def _check_archives(report: Report, root: Path, pool, published: Sequence[tuple[
                    f"{len(zips)} archive(s) hashed", details)  # fmt: skip
     elif bad:
         report.add("checksums", "fail", f"{_few(bad)}: md5 matches none of the {RECORD}'s {len(published)} files"
-                   + (f"; {text}" if text else ""), details)  # fmt: skip
+                   + (f"; {text}" if text else "") + note, details)  # fmt: skip
     else:
         report.add("checksums", "pass", text + note, details)
 

@@ -314,3 +314,14 @@ def test_earlier_configs_are_refused_then_removed_with_overwrite(sample_archives
     report = verify_folder(out)
     assert report.ok, report.table()
     assert "raw_song" not in (out / "README.md").read_text().split("---")[1]
+
+
+def test_error_subclasses_survive_worker_processes():
+    import pickle
+
+    for err in (
+        FeltArchiveError("m.csv", "encrypted", archive="a.zip"),
+        FeltValueRangeError("m.csv", "too big", row=3, column="x_1", archive="a.zip"),
+    ):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err) and (back.row, back.column) == (err.row, err.column)
