@@ -620,7 +620,27 @@ def verify_folder(path: str | os.PathLike, *, sample: int | None = None) -> Repo
     footers = _check_footers(report, root, data, configs, files)
     _check_stats(report, root, configs, footers, sample if sample is not None else 64)
     _check_synthetic(report, root, data, body)
+    _check_skipped(report, root, body)
     return report
+
+
+def _check_skipped(report: Report, root: Path, body: str) -> None:
+    """Trials the converter skipped: ``skipped_trials.json`` and the card's note must agree."""
+    import re
+
+    path = root / "skipped_trials.json"
+    m = re.search(r"\*\*(\d+) trial\(s\) could not be converted", body)
+    in_card = int(m.group(1)) if m else 0
+    try:
+        listed = len(json.loads(path.read_text(encoding="utf-8"))["skipped"]) if path.exists() else 0
+    except (ValueError, KeyError, TypeError, OSError) as e:
+        report.add("skipped", "fail", f"{path.name} unreadable: {e}")
+        return
+    if listed != in_card:
+        report.add("skipped", "fail", f"the card says {in_card} trial(s) were skipped, {path.name} lists {listed}")
+    else:
+        report.add("skipped", "pass" if not listed else "warn",
+                   f"{listed} trial(s) skipped, listed in {path.name} and the card" if listed else "no trial skipped")  # fmt: skip
 
 
 def _footer(path: Path) -> dict:

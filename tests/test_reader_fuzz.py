@@ -91,7 +91,12 @@ def oracle(data: bytes) -> dict:
     return {"frame": frames[keep], "num_faces": num_faces, "arrays": arrays}
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=300,
+    deadline=None,
+    database=None,  # nothing written into the checkout
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(mutated())
 def test_mutated_csv_gives_the_right_record_or_a_felt_error(data):
     with warnings.catch_warnings():

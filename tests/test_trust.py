@@ -286,6 +286,12 @@ def test_skip_bad_reports_bad_names_and_bad_members_with_reasons(sample_archives
     total = sum(s["num_examples"] for s in summary["configs"]["raw_speech"]["splits"].values())
     assert total == len(members) - 2
     assert "5 trial(s) could not be converted" in (tmp_path / "o" / "README.md").read_text()
+    from felt_hf.verify import verify_folder
+
+    report = verify_folder(tmp_path / "o")
+    assert report.ok and [c.status for c in report.checks if c.name == "skipped"] == ["warn"], report.table()
+    (tmp_path / "o" / SKIPPED_REPORT).unlink()
+    assert not verify_folder(tmp_path / "o").ok
 
 
 def test_skip_bad_still_stops_on_a_whole_archive_failure(sample_archives, tmp_path, capsys):
