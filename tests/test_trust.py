@@ -116,11 +116,13 @@ def test_zip_bomb_member_is_refused_without_inflating(tmp_path, capsys):
             fh.write(chunk)
     assert z.stat().st_size < 2_000_000
     (m,) = list_members(z)
+    reader = MemberReader()
     tracemalloc.start()
     with pytest.raises(FeltArchiveError, match="refused without inflating") as e:
-        MemberReader().read_record(m)
+        reader.read_record(m)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
+    reader.close()
     assert peak < 20 * 1024**2 and e.value.file == name and e.value.archive == str(z)
     rc, _, err = run_cli(["convert", str(tmp_path), "--out", str(tmp_path / "o"), "--no-progress"], capsys)
     assert rc == 2 and name in err and "refused without inflating" in err
