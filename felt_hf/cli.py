@@ -259,7 +259,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, FeltError
+    from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR
 
     args = build_parser().parse_args(argv)
     try:
@@ -267,11 +267,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (FeltError, OSError, ValueError) as e:  # bad input, path or hub: one clear line, no traceback
-        if os.environ.get("FELT_HF_DEBUG"):
+    except Exception as e:  # bad input, path or hub: one clear line, no traceback
+        cause = _user_error(e)
+        if cause is None or os.environ.get("FELT_HF_DEBUG"):
             raise
-        print(f"felt-hf: error: {' '.join(str(e).split()) if isinstance(e, OSError) else str(e)}", file=sys.stderr)
+        print(
+            f"felt-hf: error: {' '.join(str(cause).split()) if isinstance(cause, OSError) else cause}", file=sys.stderr
+        )
         return EXIT_USER_ERROR
+
+
+def _user_error(e: BaseException) -> BaseException | None:
+    """The user-facing error behind ``e``: itself, or the FeltError a library wrapped it in
+    (``datasets`` raises ``DatasetGenerationError`` from the builder's FeltFormatError)."""
+    from .errors import FeltError
+
+    seen, cur = set(), e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, FeltError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return e if isinstance(e, (OSError, ValueError)) else None
 
 
 if __name__ == "__main__":

@@ -333,3 +333,13 @@ def test_error_subclasses_survive_worker_processes():
     ):
         back = pickle.loads(pickle.dumps(err))
         assert type(back) is type(err) and str(back) == str(err) and (back.row, back.column) == (err.row, err.column)
+
+
+def test_builder_errors_wrapped_by_datasets_are_one_line(sample_archives, tmp_path, capsys):
+    """datasets wraps the builder's FeltFormatError in DatasetGenerationError; the CLI unwraps it."""
+    data = copy_archives(sample_archives, tmp_path / "in", ["raw_speech"])
+    z = data / "raw_motion_speech.zip"
+    target = csv_members(z)[0]
+    rewrite_zip(z, lambda n, d: _replace_cell(d, 2, "Roll", "-7e38") if n == target else d)
+    rc, _, err = run_cli(["build", str(data), "--config", "raw_speech", "--cache-dir", str(tmp_path / "c")], capsys)
+    assert rc == 2 and f"{target}, row 2, column 'Roll'" in err and "float32" in err
