@@ -253,3 +253,12 @@ def test_untyped_parquet_next_to_the_shards_is_a_stray(folder):
     pq.write_table(pa.table({"x": [1]}), folder / "smoothed_speech" / "extra.parquet")
     c = check(verify_folder(folder), "files")
     assert c.status == "fail" and "extra.parquet" in c.summary
+
+
+def test_truncated_archive_is_a_failed_check_not_a_crash(download, capsys):
+    z = download / "raw_motion_song.zip"
+    z.write_bytes(z.read_bytes()[: z.stat().st_size // 3])
+    report = verify_download(download, progress=False, num_proc=1, sample=1)
+    c = check(report, "archive:raw_song")
+    assert c.status == "fail" and "cannot open the archive" in c.summary and str(z) in c.summary
+    assert main(["verify", str(download), "--no-progress", "--sample", "1"]) == 1
