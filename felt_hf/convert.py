@@ -29,7 +29,6 @@ import math
 import multiprocessing as mp
 import os
 import re
-import shutil
 import threading
 import warnings
 from collections.abc import Sequence
@@ -191,15 +190,29 @@ def _few(ids: list[str], n: int = 5) -> str:
 
 
 def earlier_configs(out: Path, configs: Sequence[str]) -> list[str]:
-    """Sub-folders of ``out`` holding files of an earlier build that the new one does not write."""
+    """Sub-folders of ``out`` holding shards (``<split>-NNNNN-of-NNNNN.parquet``) of an earlier
+    build that the new one does not write. Other folders are not a build's and are left alone."""
     if not out.is_dir():
         return []
     keep = set(configs)
     return sorted(
         p.name
         for p in out.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and p.name not in keep and any(p.rglob("*.parquet"))
+        if p.is_dir() and not p.name.startswith(".") and p.name not in keep and _earlier_shards(p)
     )
+
+
+def _earlier_shards(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if f.is_file() and _SHARD_RE.match(f.name))
+
+
+def _remove_earlier_config(folder: Path) -> None:
+    """Only the shards (and temporary files) go; the folder too when nothing else is in it."""
+    for f in _earlier_shards(folder):
+        f.unlink()
+    remove_temp_leftovers(folder)
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def parquet_writer_options(schema: pa.Schema) -> dict:
@@ -406,7 +419,7 @@ def convert_felt(
             t.tmp_path.unlink(missing_ok=True)
     _remove_stale(out, configs, {r.task.relpath for r in results})
     for name in lingering:  # only reached with overwrite
-        shutil.rmtree(out / name)
+        _remove_earlier_config(out / name)
     return _finish(out, data_dir, results, configs, split_actors, source_description, synthetic, skipped, notes)
 
 

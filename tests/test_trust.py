@@ -343,3 +343,17 @@ def test_builder_errors_wrapped_by_datasets_are_one_line(sample_archives, tmp_pa
     rewrite_zip(z, lambda n, d: _replace_cell(d, 2, "Roll", "-7e38") if n == target else d)
     rc, _, err = run_cli(["build", str(data), "--config", "raw_speech", "--cache-dir", str(tmp_path / "c")], capsys)
     assert rc == 2 and f"{target}, row 2, column 'Roll'" in err and "float32" in err
+
+
+def test_overwrite_touches_only_an_earlier_builds_shards(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from felt_hf.convert import earlier_configs
+
+    (tmp_path / "mine").mkdir()
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "mine" / "data.parquet")
+    (tmp_path / "raw_song").mkdir()
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "raw_song" / "train-00000-of-00001.parquet")
+    assert earlier_configs(tmp_path, ["smoothed_song"]) == ["raw_song"]
+    assert earlier_configs(tmp_path, ["smoothed_song", "raw_song"]) == []
