@@ -7,6 +7,7 @@ name, so each write goes to a hidden, uniquely named sibling and is renamed into
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -31,3 +32,43 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+# --- temporary names any run may leave behind (issue 11) ----------------------------------------
+# ``temp_name`` above (``.<name>.<pid>.<hex8>.tmp``) and the converter's shards in progress
+# (``.tmp-<pid>-<shard>.parquet``, felt_hf.convert.ShardTask.tmp_path). A killed run leaves them;
+# the next conversion removes them whatever pid wrote them, and push/verify never upload them.
+_TEMP_PATTERNS = (
+    re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$"),
+    re.compile(r"^\.tmp-[^/]+-[^/]+\.parquet$"),
+)
+# huggingface_hub's own resumable-upload state and git: never ours to touch.
+_FOREIGN_DIRS = (".cache", ".git")
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether a file name is one of this package's temporary names (any run, any pid)."""
+    return any(p.match(name) for p in _TEMP_PATTERNS)
+
+
+def temp_leftovers(root: str | os.PathLike) -> list[Path]:
+    """Every temporary file under ``root`` that an earlier (possibly killed) run left, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for p in root.rglob(".*"):
+        rel = p.relative_to(root).parts
+        if rel and rel[0] in _FOREIGN_DIRS:
+            continue
+        if p.is_file() and is_temp_name(p.name):
+            out.append(p)
+    return sorted(out)
+
+
+def remove_temp_leftovers(root: str | os.PathLike) -> list[Path]:
+    """Delete :func:`temp_leftovers`; returns what was removed."""
+    removed = temp_leftovers(root)
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed

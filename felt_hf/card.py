@@ -245,9 +245,12 @@ def frame_array_sources() -> str:
 def skipped_note(summary: Mapping[str, Any]) -> str:
     """Trials the converter could not read must not go unnoticed by users of the card."""
     n = int(summary.get("skipped") or 0)
-    if not n:
-        return ""
-    return f"**{n} trial(s) could not be converted and are missing**; `skipped_trials.json` lists them and why."
+    lines = [f"**Warning:** {_md(w)}" for w in summary.get("warnings") or ()]  # e.g. raw/smoothed trial sets differ
+    if n:
+        lines.insert(
+            0, f"**{n} trial(s) could not be converted and are missing**; `skipped_trials.json` lists them and why."
+        )
+    return "\n\n".join(lines)
 
 
 def emotions_table() -> str:

@@ -109,6 +109,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         previews=args.previews,
         au_titles=args.au_titles,
+        overwrite=getattr(args, "overwrite", False),
     )
     for config, info in summary["configs"].items():
         parts = [f"{s} {v['num_examples']} trials/{v['num_bytes'] / 1e6:.1f} MB" for s, v in info["splits"].items()]
@@ -129,6 +130,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         revision=args.revision,
         commit_message=args.commit_message,
         dry_run=args.dry_run,
+        verify=True,  # the whole of `felt-hf verify` first (issue 11)
     )
     print(plan.describe())
     return 0
@@ -307,6 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="decode AU animations and read their 'Frame N' titles to map frames to tracking rows (needs matplotlib)",
     )
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="remove configs of an earlier build in --out that this one does not write",
+    )
     s.set_defaults(func=cmd_convert)
 
     s = sub.add_parser("push", help="upload a converted folder to a Hugging Face dataset repo")
@@ -324,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_demo)
 
+    add_verify_parser(sub)
+
     s = sub.add_parser("regenerate", help="rerun Py-Feat over RAVDESS videos (see docs/REGENERATION.md)")
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_regenerate)
@@ -331,18 +340,69 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# --- felt-hf verify (issue 11) -----------------------------------------------------------------
+def add_verify_parser(sub) -> None:
+    """``felt-hf verify PATH``: a FELT download or a converted folder, told apart by content."""
+    s = sub.add_parser(
+        "verify",
+        help="check a FELT download (checksums, trials, headers, smoothing) or a converted folder",
+        description="Prints a table of checks; exit 0 all passed, 1 a check failed, 2 bad input.",
+    )
+    s.add_argument("path", help="folder with the FELT archives, or a folder written by `felt-hf convert`")
+    s.add_argument("--sample", type=int, help="compare smoothing on N seeded-random trials (default: all)")
+    s.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
+    s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
+    s.add_argument("--json", dest="json_path", metavar="PATH", help="write the full report as JSON")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .errors import EXIT_CHECKS_FAILED, EXIT_OK
+    from .verify import verify
+
+    if args.sample is not None and args.sample < 1:
+        raise ValueError(f"--sample must be at least 1, not {args.sample}")
+    report = verify(
+        args.path, sample=args.sample, num_proc=args.num_proc, progress=not args.no_progress, seed=args.seed
+    )
+    print(report.table())
+    if args.json_path:
+        print(f"full report: {report.write_json(args.json_path)}")
+    return EXIT_OK if report.ok else EXIT_CHECKS_FAILED
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
-    except (OSError, ValueError) as e:  # FeltError subclasses ValueError: one clear line, no traceback
-        if os.environ.get("FELT_HF_DEBUG"):
+        return EXIT_INTERRUPTED
+    except Exception as e:  # bad input, path or hub: one clear line, no traceback
+        cause = _user_error(e)
+        if cause is None or os.environ.get("FELT_HF_DEBUG"):
             raise
-        print(f"felt-hf: error: {e}", file=sys.stderr)
-        return 1
+        print(
+            f"felt-hf: error: {' '.join(str(cause).split()) if isinstance(cause, OSError) else cause}", file=sys.stderr
+        )
+        return EXIT_USER_ERROR
+
+
+def _user_error(e: BaseException) -> BaseException | None:
+    """The user-facing error behind ``e``: itself, or the FeltError a library wrapped it in
+    (``datasets`` raises ``DatasetGenerationError`` from the builder's FeltFormatError)."""
+    from .errors import FeltError
+
+    seen, cur = set(), e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, FeltError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return e if isinstance(e, (OSError, ValueError)) else None
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import multiprocessing as mp
 import os
 import re
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,15 +38,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, remove_temp_leftovers
 from .convert_media import MediaRun, plan_media, split_configs, write_media_configs
-from .errors import FeltError
+from .errors import FeltError, FeltFormatError, FeltOutputError, FeltPathError, FeltWarning
 from .ravdess import validate_split_actors
 from .rows import rows_table, trial_row
-from .schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, trial_features
-from .sources import CsvMember, MemberReader, config_members, find_source, members_by_split
+from .schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_features
+from .sources import CsvMember, MemberReader, find_source, members_by_split, scan_members
 from .stats import STATS_FILENAME, FeatureStats, write_stats_json
 
+CARD_FILENAME = "README.md"
 TARGET_SHARD_ROWS = 64
 SHARD_MULTIPLE = 8
 ROW_GROUP_ROWS = 8
@@ -111,7 +113,7 @@ def present_configs(data_dir: str | os.PathLike) -> list[str]:
             pass
     if not found:
         wanted = ", ".join(f"{archive_stem(c)}.zip" for c in CONFIG_NAMES)
-        raise FileNotFoundError(f"no FELT archive in {data_dir}: expected some of {wanted} (or extracted folders)")
+        raise FeltPathError(f"no FELT archive in {data_dir}: expected some of {wanted} (or extracted folders)")
     return found
 
 
@@ -132,17 +134,90 @@ def plan_tasks(
     split_actors: dict[str, tuple[int, ...]],
     skip_bad: bool = False,
     previews: bool = False,
+    skipped: list[dict] | None = None,
+    members_out: dict[str, list[CsvMember]] | None = None,
 ) -> list[ShardTask]:
-    """Every shard of every requested config; finds and validates all archives before any work."""
+    """Every shard of every requested config; finds and validates all archives before any work.
+
+    A member whose name is not a valid trial stops the run, or with ``skip_bad`` is appended to
+    ``skipped`` (``{"archive", "member", "error"}``) and left out. An archive with no trial at all
+    is a whole-archive failure and always stops the run. ``members_out`` receives each config's
+    members (to compare raw and smoothed trial sets).
+    """
     tasks = []
     for config in configs:
-        for split, ms in members_by_split(config_members(data_dir, config), split_actors).items():
+        _, channel = config_parts(config)
+        source = find_source(data_dir, config)
+        members, bad = scan_members(source, channel=channel)
+        if bad and not skip_bad:
+            raise bad[0][1]
+        for member, err in bad:
+            if skipped is not None:
+                skipped.append({"archive": str(source), "member": member, "error": str(err)})
+        if not members:
+            why = "holds no trial CSV" + (f" (all {len(bad)} CSV member(s) were skipped as bad)" if bad else "")
+            raise FeltFormatError(str(source), why + f": nothing to convert for {config}")
+        if members_out is not None:
+            members_out[config] = members
+        for split, ms in members_by_split(members, split_actors).items():
             n = plan_num_shards(len(ms))
             for i, chunk in enumerate(_split_evenly(ms, n) if n else []):
                 tasks.append(
                     ShardTask(config, split, i, n, chunk, os.fspath(out_dir), skip_bad, str(os.getpid()), previews)
                 )
     return tasks
+
+
+def trial_set_warnings(members: dict[str, list[CsvMember]]) -> list[str]:
+    """A raw and a smoothed archive of one channel must hold the same trials; say where not.
+
+    Not an error (a partial regeneration or a damaged member is worth converting), but the card
+    carries each line so nobody compares raw with smoothed unaware.
+    """
+    out = []
+    for channel in ("speech", "song"):
+        raw, smoothed = members.get(f"raw_{channel}"), members.get(f"smoothed_{channel}")
+        if raw is None or smoothed is None:
+            continue
+        a, b = {m.trial_id for m in raw}, {m.trial_id for m in smoothed}
+        if a != b:
+            only_raw, only_smoothed = sorted(a - b), sorted(b - a)
+            out.append(
+                f"raw_{channel} and smoothed_{channel} hold different trials: "
+                f"{len(only_raw)} only in raw ({_few(only_raw)}), {len(only_smoothed)} only in smoothed "
+                f"({_few(only_smoothed)})"
+            )
+    return out
+
+
+def _few(ids: list[str], n: int = 5) -> str:
+    return ", ".join(ids[:n]) + (f", +{len(ids) - n} more" if len(ids) > n else "") if ids else "none"
+
+
+def earlier_configs(out: Path, configs: Sequence[str]) -> list[str]:
+    """Sub-folders of ``out`` holding shards (``<split>-NNNNN-of-NNNNN.parquet``) of an earlier
+    build that the new one does not write. Other folders are not a build's and are left alone."""
+    if not out.is_dir():
+        return []
+    keep = set(configs)
+    return sorted(
+        p.name
+        for p in out.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p.name not in keep and _earlier_shards(p)
+    )
+
+
+def _earlier_shards(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if f.is_file() and _SHARD_RE.match(f.name))
+
+
+def _remove_earlier_config(folder: Path) -> None:
+    """Only the shards (and temporary files) go; the folder too when nothing else is in it."""
+    for f in _earlier_shards(folder):
+        f.unlink()
+    remove_temp_leftovers(folder)
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def parquet_writer_options(schema: pa.Schema) -> dict:
@@ -309,27 +384,54 @@ def convert_felt(
     synthetic: bool | None = None,
     previews: bool = False,
     au_titles: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Convert FELT archives (zips or extracted folders) in ``data_dir`` into the hub layout.
 
     Returns the summary the card is generated from. ``configs`` defaults to every config whose
     archive (or extracted folder) is in ``data_dir``; a requested config whose archive is missing
     is an error before anything is written.
+
+    ``out_dir`` is replaced as one unit: the card is removed before the first shard lands and
+    written last, temporary files of earlier killed runs are removed, and configs of an earlier
+    build that this one does not write are refused (``overwrite=True`` removes them).
     """
     configs, media_plans = _resolve_configs(data_dir, configs, skip_bad, au_titles)
     split_actors = validate_split_actors(split_actors or DEFAULT_SPLIT_ACTORS)
     out = Path(out_dir)
-    if out.exists() and any(out.glob("*.py")):
-        raise FeltError(f"{out} holds a .py file: a loading script there would shadow the parquet configs")
-    tasks = plan_tasks(data_dir, out, configs, split_actors, skip_bad, previews)
+    if out.exists() and not out.is_dir():
+        raise FeltOutputError(f"{out}: the output path exists and is not a folder")
+    scripts = sorted(p.name for p in out.glob("*.py")) if out.is_dir() else []
+    if scripts:
+        raise FeltOutputError(
+            f"{out} holds {', '.join(scripts)}: a loading script there would shadow the parquet configs; "
+            "remove it or convert into another folder"
+        )
+    lingering = earlier_configs(out, configs + list(media_plans))
+    if lingering and not overwrite:
+        raise FeltOutputError(
+            f"{out} holds an earlier build's config(s) {', '.join(lingering)} that this conversion "
+            f"({', '.join(configs)}) does not write; convert them too (--configs), or pass --overwrite "
+            "to remove them"
+        )
+    skipped: list[dict] = []
+    members: dict[str, list[CsvMember]] = {}
+    tasks = plan_tasks(data_dir, out, configs, split_actors, skip_bad, previews, skipped, members)
+    notes = trial_set_warnings(members)
+    for note in notes:
+        warnings.warn(note, FeltWarning, stacklevel=2)
     trial_features()  # import datasets' feature types here, once, so forked workers inherit them
     out.mkdir(parents=True, exist_ok=True)
+    remove_temp_leftovers(out)  # whatever pid an earlier, killed run had
     num_proc = max(1, min(num_proc or os.cpu_count() or 1, len(tasks)))
     media_run = MediaRun()
     try:
         results = _run_tasks(tasks, num_proc, progress)
         write_media_configs(media_plans, data_dir, out, split_actors, _tracking_shards(results),
                             skip_bad=skip_bad, progress=progress, run=media_run)  # fmt: skip
+        # From here the folder changes: first drop the card, so that a kill at any later moment
+        # leaves a folder without a card (visibly unfinished), never an old card over new shards.
+        (out / CARD_FILENAME).unlink(missing_ok=True)
         for r in results:
             os.replace(r.task.tmp_path, r.task.final_path)
         media_run.commit()
@@ -339,16 +441,22 @@ def convert_felt(
         media_run.discard()
     keep = {r.task.relpath for r in results} | {s.relpath for s in media_run.shards}
     _remove_stale(out, configs + list(media_plans), keep)
+    for name in lingering:  # only reached with overwrite
+        _remove_earlier_config(out / name)
     configs = configs + list(media_plans)
-    return _finish(out, data_dir, results, configs, split_actors, source_description, synthetic, media_run)
+    return _finish(
+        out, data_dir, results, configs, split_actors, source_description, synthetic, skipped, notes, media_run
+    )
 
 
-def _finish(out, data_dir, results, configs, split_actors, source_description, synthetic, media=None) -> dict:
+def _finish(
+    out, data_dir, results, configs, split_actors, source_description, synthetic, skipped, notes, media=None
+) -> dict:
     from .card import write_card
 
     stats: dict[str, dict[str, FeatureStats]] = {}
     summary_configs: dict[str, dict] = {}
-    skipped: list[dict] = []
+    skipped = list(skipped)
     for r in results:
         split = summary_configs.setdefault(r.task.config, {"splits": {}})["splits"].setdefault(
             r.task.split, {"num_examples": 0, "num_frames": 0, "num_bytes": 0, "files": []}
@@ -381,6 +489,7 @@ def _finish(out, data_dir, results, configs, split_actors, source_description, s
         "split_actors": {k: list(v) for k, v in split_actors.items()},
         "stats_file": STATS_FILENAME,
         "skipped": len(skipped),
+        "warnings": list(notes),
     }
     write_card(out, summary)
     return summary

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from .checks import check_float_range, check_frame_range, check_header_line
 from .errors import FeltFormatError, FeltMissingColumnsError, FeltWarning
 from .schema import (
     FACE_SCORE_COLUMN,
@@ -92,7 +93,11 @@ def _header(data: bytes, name: str) -> tuple[list[str], int]:
         text = line.decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError as e:
         raise FeltFormatError(name, f"header is not UTF-8 text ({e})", row=0) from None
-    names = next(csv.reader([text]))
+    check_header_line(text, name)  # engine-independent check (felt_hf.checks)
+    try:
+        names = next(csv.reader([text]))
+    except csv.Error as e:
+        raise FeltFormatError(name, f"header line is not valid CSV ({e})", row=0) from None
     if len(names) < 2:
         raise FeltFormatError(name, f"first line is not a CSV header: {text[:80]!r}", row=0)
     return dedupe_header(names), (len(data) if end < 0 else end + 1)
@@ -159,6 +164,7 @@ def _frames(table: pa.Table, source: str | None, n: int, name: str) -> np.ndarra
     if bad.size:
         row = int(bad[0]) + 1
         raise FeltFormatError(name, f"frame number {values[bad[0]]!r} is not a whole number", row=row, column=source)
+    check_frame_range(values, name, source)  # value check (felt_hf.checks): before any integer cast
     return values.astype(np.int64)
 
 
@@ -242,7 +248,11 @@ def read_trial_csv(source: bytes | str | os.PathLike, name: str | None = None) -
     rows, num_faces = select_faces(frame, score)
     keep = None if rows.shape[0] == n and np.all(rows == np.arange(n)) else rows
     float_columns = [c for arr in present for c in arr.csv_columns]
-    arrays = _split_groups(_float_matrix(table, float_columns), present, keep)
+    matrix = _float_matrix(table, float_columns)
+    # --- value checks (felt_hf.checks): on parsed numpy arrays, engine-independent; keep them
+    # --- when the parser changes. Nothing may silently become inf or wrap.
+    check_float_range(matrix, float_columns, name)
+    arrays = _split_groups(matrix, present, keep)
     for arr in absent:
         arrays[arr.name] = np.full((rows.shape[0], *arr.shape), np.nan, dtype=np.float32)
     if absent:

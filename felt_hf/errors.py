@@ -37,11 +37,12 @@ class FeltFormatError(FeltError, ValueError):
         super().__init__(f"{', '.join(parts)}: {message}")
 
     def __reduce__(self):  # keep the keyword fields across multiprocessing pickling
-        return (_rebuild_format_error, (self.file, self.reason, self.row, self.column, self.archive))
+        # type(self): subclasses (FeltArchiveError, FeltValueRangeError) keep their type across processes
+        return (_rebuild_format_error, (self.file, self.reason, self.row, self.column, self.archive, type(self)))
 
 
-def _rebuild_format_error(file, message, row, column, archive) -> FeltFormatError:
-    return FeltFormatError(file, message, row=row, column=column, archive=archive)
+def _rebuild_format_error(file, message, row, column, archive, cls=None) -> FeltFormatError:
+    return (cls or FeltFormatError)(file, message, row=row, column=column, archive=archive)
 
 
 class FeltMissingColumnsError(FeltFormatError):
@@ -70,6 +71,39 @@ class FeltSmoothingError(FeltError, ValueError):
 
 class FeltWarning(UserWarning):
     """Something was filled in or guessed, such as an embedding missing from a CSV."""
+
+
+# --- added by issue 11: every user-facing failure has a FeltError type -----------------------
+# Exit codes of the ``felt-hf`` command (README "Exit codes"): 0 success, 1 a ``verify`` check
+# failed, 2 a user or input error (any FeltError, a bad path, an unreachable hub), 130 interrupted.
+EXIT_OK = 0
+EXIT_CHECKS_FAILED = 1
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class FeltArchiveError(FeltFormatError):
+    """An archive member that must not be read: encrypted, an unsupported compression method,
+    or one that would inflate to more than a tracking CSV can be (a zip bomb)."""
+
+
+class FeltValueRangeError(FeltFormatError):
+    """A number the typed row cannot hold as written: beyond float32 (would become inf) or a
+    frame number beyond int32 (would wrap). Named by file, row and column."""
+
+
+class FeltPathError(FeltError, FileNotFoundError):
+    """A path the user gave that does not exist or lacks what it must hold (still a
+    ``FileNotFoundError``, so callers that caught that keep working)."""
+
+
+class FeltOutputError(FeltError, ValueError):
+    """An output folder that a conversion must not write into as it is (a ``.py`` file in it,
+    configs of an earlier build that the new one would leave behind)."""
+
+
+class FeltHubError(FeltError, ConnectionError):
+    """The hub could not be reached or refused the request (no network, no token, no rights)."""
 
 
 class FeltLookupError(FeltError, ValueError):

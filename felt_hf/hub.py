@@ -5,6 +5,7 @@ How :func:`push_folder` uploads, and why:
 
 * The folder is checked first (a card whose ``configs`` match the files, Parquet shards, no
   ``.py``): a dataset repo is only loadable without scripts if the card and the files agree.
+  ``felt-hf push`` (``verify=True``) runs all of ``felt-hf verify`` before contacting the hub.
 * Data files go first, the card last, in its own commit together with the deletion of stale
   remote shards of the pushed configs. The card's globs (``smoothed_speech/train-*``) would
   otherwise pick up shards of an earlier build with another shard count, and an interrupted
@@ -23,16 +24,15 @@ passed on only to ``HfApi`` calls, and never printed, logged or stored in a plan
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from . import schema
-from .errors import FeltError
+from .errors import FeltError, FeltHubError
 
 logger = logging.getLogger(__name__)
 
@@ -135,21 +135,6 @@ def _card_configs(readme: Path) -> tuple[dict[str, dict], str | None]:
     return dict(configs), default
 
 
-def _data_file_globs(config: Mapping[str, Any]) -> list[str]:
-    """Every glob of one config's ``data_files`` (str, list or split list forms)."""
-    data_files = config.get("data_files")
-    if isinstance(data_files, str):
-        return [data_files]
-    out: list[str] = []
-    for entry in data_files or []:
-        if isinstance(entry, str):
-            out.append(entry)
-        else:
-            path = entry.get("path")
-            out += [path] if isinstance(path, str) else list(path or [])
-    return out
-
-
 def _walk(folder: Path) -> list[str]:
     """Relative POSIX paths of every file, minus huggingface_hub's own upload bookkeeping."""
     out = []
@@ -162,36 +147,16 @@ def _walk(folder: Path) -> list[str]:
     return out
 
 
-def _is_parquet(path: Path) -> bool:
-    """Magic bytes at both ends: catches a shard truncated by an interrupted conversion."""
-    size = path.stat().st_size
-    if size < 12:
-        return False
-    with path.open("rb") as fh:
-        head = fh.read(4)
-        fh.seek(-4, 2)
-        return head == b"PAR1" and fh.read(4) == b"PAR1"
-
-
-def _classify(rel: str, globs: Mapping[str, list[str]]) -> str | None:
-    """Why a file must not be pushed, or None."""
-    name = PurePosixPath(rel).name
-    if rel.endswith(".py"):
-        return "a Python file (datasets runs no loading scripts; the card's YAML is the loader)"
-    if rel == CARD_FILENAME or rel in EXTRA_FILES:
-        return None
-    if not rel.endswith(".parquet") or name.startswith("."):
-        return "not a Parquet shard, README.md or " + " / ".join(EXTRA_FILES)
-    if not any(fnmatch.fnmatchcase(rel, g) for gs in globs.values() for g in gs):
-        return "a Parquet file that no config's data_files in README.md matches"
-    return None
-
-
 def check_folder(folder: str | Path) -> tuple[list[PlannedFile], dict[str, dict], str | None]:
     """Refuse a folder that would not load as a script-free dataset; return its files.
 
-    Every problem is listed at once so one run tells the user everything to fix.
+    The structural checks are ``felt-hf verify``'s (:func:`felt_hf.verify.folder_problems`), so
+    push and verify agree. Temporary files a killed conversion left are never uploaded and do not
+    block the push (a warning names them; the next ``felt-hf convert`` removes them). Every
+    problem is listed at once so one run tells the user everything to fix.
     """
+    from .verify import folder_problems
+
     root = Path(folder)
     if not root.is_dir():
         raise PushError(f"{root}: not a folder")
@@ -199,24 +164,27 @@ def check_folder(folder: str | Path) -> tuple[list[PlannedFile], dict[str, dict]
     if not readme.is_file():
         raise PushError(f"{root}: no {CARD_FILENAME}; run `felt-hf convert` to write the dataset card")
     configs, default = _card_configs(readme)
-    globs = {name: _data_file_globs(cfg) for name, cfg in configs.items()}
-    rels = _walk(root)
-    problems = [f"{rel}: {why}" for rel in rels if (why := _classify(rel, globs))]
-    for name, gs in globs.items():
-        for g in gs:
-            if not any(fnmatch.fnmatchcase(rel, g) for rel in rels):
-                problems.append(f"config {name!r}: data_files {g!r} matches no file in the folder")
-    problems += [
-        f"{rel}: not a complete Parquet file"
-        for rel in rels
-        if rel.endswith(".parquet") and not _is_parquet(root / rel)
-    ]
+    problems, leftovers, _ = folder_problems(root, configs)
+    if leftovers:
+        logger.warning("not uploading %d temporary file(s) of a killed run: %s", len(leftovers), ", ".join(leftovers))
     if default is None:
         problems.append(f"{CARD_FILENAME}: no default config (mark one `default: true`)")
     if problems:
         raise PushError(f"{root} cannot be pushed:\n  " + "\n  ".join(problems))
-    files = [PlannedFile(rel, (root / rel).stat().st_size, root / rel) for rel in rels]
+    skip = set(leftovers)
+    files = [PlannedFile(rel, (root / rel).stat().st_size, root / rel) for rel in _walk(root) if rel not in skip]
     return files, configs, default
+
+
+def verify_before_push(folder: str | Path) -> None:
+    """``felt-hf verify`` of the folder (footers, features, stats, labels); a PushError listing
+    every failed check, before anything is contacted."""
+    from .verify import verify_folder
+
+    report = verify_folder(folder)
+    if not report.ok:
+        failed = [f"{c.name}: {c.summary}" for c in report.checks if c.status == "fail"]
+        raise PushError(f"{folder} fails `felt-hf verify`, not pushed:\n  " + "\n  ".join(failed))
 
 
 # --- the push --------------------------------------------------------------------------------
@@ -381,9 +349,54 @@ def push_folder(
     dry_run: bool = False,
     api: Any = None,
     num_workers: int | None = None,
+    verify: bool = False,
 ) -> PushPlan:
-    """Push a ``felt-hf convert`` folder to a dataset repo; ``dry_run`` contacts nothing."""
+    """Push a ``felt-hf convert`` folder to a dataset repo; ``dry_run`` contacts nothing.
+
+    ``verify=True`` (what ``felt-hf push`` passes) runs the whole of ``felt-hf verify`` first.
+    A hub that cannot be reached, or refuses (no token, no rights), is a :class:`FeltHubError`.
+    """
     files, configs, default = check_folder(folder)
+    if verify:
+        verify_before_push(folder)
+    try:
+        return _push_checked(folder, repo_id, files, configs, default, private=private, revision=revision,
+                             commit_message=commit_message, token=token, dry_run=dry_run, api=api,
+                             num_workers=num_workers)  # fmt: skip
+    except FeltError:
+        raise
+    except Exception as e:
+        if not _is_hub_failure(e):
+            raise
+        raise FeltHubError(f"push to {repo_id} failed: {_hub_reason(e)}") from None
+
+
+def _is_hub_failure(e: Exception) -> bool:
+    """Errors that mean "the hub cannot be reached or refuses": raised by huggingface_hub or the
+    HTTP stack under it (httpx, httpx2, httpcore, requests, urllib3: whichever the installed
+    huggingface_hub uses), or the OS's network layer."""
+    roots = {"huggingface_hub", "httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3", "h11", "ssl"}
+    if isinstance(e, (OSError, TimeoutError)):
+        return True
+    return any(k.__module__.split(".")[0] in roots for k in type(e).__mro__)
+
+
+def _hub_reason(e: Exception) -> str:
+    """One line, without the token (huggingface_hub never puts it in messages; strip headers anyway)."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    hint = ""
+    low = text.lower()
+    if "401" in text or "token" in low or "unauthorized" in low:
+        hint = " (log in with `hf auth login` or set HF_TOKEN)"
+    elif "offline" in low:
+        hint = " (HF_HUB_OFFLINE is set)"
+    elif any(w in low for w in ("connect", "resolve", "timed out", "timeout", "network", "unreachable")):
+        hint = " (no network connection to the hub?)"
+    return f"{type(e).__name__}: {text[:300]}{hint}"
+
+
+def _push_checked(folder, repo_id, files, configs, default, *, private, revision, commit_message, token, dry_run,
+                  api, num_workers) -> PushPlan:  # fmt: skip
     method_api = api
     if method_api is None and not dry_run:
         method_api = _default_api(None, token)
@@ -405,6 +418,13 @@ def push_folder(
     )
     if dry_run:
         return plan
+    if api is None and token is None:
+        from huggingface_hub import get_token
+
+        if get_token() is None:
+            raise FeltHubError(
+                f"push to {repo_id}: no Hugging Face token (log in with `hf auth login` or set HF_TOKEN); nothing sent"
+            )
     api = method_api
     tok = _token_kwargs(token)
     api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True, **tok)

@@ -53,7 +53,7 @@ def read_member(zf: zipfile.ZipFile, raw: BinaryIO, info: zipfile.ZipInfo) -> by
         raise zipfile.BadZipFile(f"Truncated data for {info.filename!r}: archive ends inside the member")
     inflater = isal_zlib.decompressobj(-15)
     try:
-        data = inflater.decompress(compressed)
+        data = inflater.decompress(compressed, info.file_size + 1)  # bounded: a lying header cannot balloon it
     except isal_zlib.error as e:
         raise zipfile.BadZipFile(f"Error -3 while decompressing {info.filename!r}: {e}") from None
     if not inflater.eof or len(data) != info.file_size:

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from .csv_reader import TrialRecord, read_trial_csv
-from .errors import FeltError, FeltFormatError, FeltMissingColumnsError, FeltNameError
+from .errors import FeltArchiveError, FeltError, FeltFormatError, FeltMissingColumnsError, FeltNameError, FeltPathError
 from .inflate import read_member
 from .ravdess import TrialLabels, parse_trial_id, split_of_actor
 from .schema import archive_stem, config_parts
@@ -68,7 +68,7 @@ def find_source(data_dir: str | os.PathLike, config_name: str) -> Path:
     for candidate in (data_dir / f"{stem}.zip", data_dir / stem):
         if candidate.exists():
             return candidate
-    raise FileNotFoundError(
+    raise FeltPathError(
         f"config {config_name!r} needs {stem}.zip (or an extracted {stem}/ folder) in {data_dir}, and neither is there"
     )
 
@@ -108,28 +108,50 @@ def iter_input_files(data_dir: str | os.PathLike) -> Iterator[tuple[str, str, in
             yield str(root), rel, p.stat().st_size
 
 
-def list_members(source: str | os.PathLike, *, channel: str | None = None) -> list[CsvMember]:
-    """Every trial CSV in a zip or folder, sorted by trial id, names validated.
+def scan_members(
+    source: str | os.PathLike, *, channel: str | None = None
+) -> tuple[list[CsvMember], list[tuple[str, FeltError]]]:
+    """Every trial CSV in a zip or folder, sorted by trial id, and every member that is not one.
 
     A name that is not a RAVDESS id, a trial of the other vocal channel, or the same trial twice
-    is an error naming the archive and the member: each would silently corrupt the labels.
+    would silently corrupt the labels: each lands in the second list as ``(member, error)``, in
+    archive order. Junk (``__MACOSX``, non-CSV entries) is in neither list.
     """
     source = Path(source)
     members: dict[str, CsvMember] = {}
+    bad: list[tuple[str, FeltError]] = []
     for name in _member_names(source):
         if is_junk(name):
             continue
         try:
             labels = parse_trial_id(name)
         except FeltNameError as e:
-            raise FeltNameError(f"{source}: {e}") from None
+            bad.append((name, FeltNameError(f"{source}: {e}")))
+            continue
         if channel is not None and labels.vocal_channel != channel:
-            raise FeltNameError(f"{source}: {name}: a {labels.vocal_channel} trial in a {channel} archive")
+            bad.append(
+                (name, FeltNameError(f"{source}: {name}: a {labels.vocal_channel} trial in a {channel} archive"))
+            )
+            continue
         if labels.trial_id in members:
             other = members[labels.trial_id].member
-            raise FeltFormatError(name, f"trial {labels.trial_id} appears twice (also as {other})", archive=str(source))
+            why = f"trial {labels.trial_id} appears twice (also as {other})"
+            bad.append((name, FeltFormatError(name, why, archive=str(source))))
+            continue
         members[labels.trial_id] = CsvMember(str(source), name, labels)
-    return [members[k] for k in sorted(members)]
+    return [members[k] for k in sorted(members)], bad
+
+
+def list_members(source: str | os.PathLike, *, channel: str | None = None) -> list[CsvMember]:
+    """Every trial CSV in a zip or folder, sorted by trial id, names validated.
+
+    A name that is not a RAVDESS id, a trial of the other vocal channel, or the same trial twice
+    is an error naming the archive and the member (:func:`scan_members` collects them instead).
+    """
+    members, bad = scan_members(source, channel=channel)
+    if bad:
+        raise bad[0][1]
+    return members
 
 
 def config_members(data_dir: str | os.PathLike, config_name: str) -> list[CsvMember]:
@@ -151,6 +173,52 @@ def members_by_split(
     return by_split
 
 
+# --- members that must not be inflated (issue 11) ----------------------------------------------
+# A FELT CSV is about 1.6 MB (the longest clips a few MB) and deflates about 2.5:1. A member that
+# claims far more, or compresses far better, is not a tracking CSV: refuse it before inflating,
+# so a zip bomb (hundreds of MB of one byte) never gets allocated.
+MAX_MEMBER_BYTES = 64 * 1024**2
+MAX_MEMBER_RATIO = 200
+RATIO_FLOOR_BYTES = 4 * 1024**2  # below this, any ratio is harmless (an all-NaN trial deflates ~100:1)
+MAX_MEMBER_ENV = "FELT_HF_MAX_MEMBER_MB"
+_SUPPORTED_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+
+
+def max_member_bytes() -> int:
+    """The largest member inflated (``FELT_HF_MAX_MEMBER_MB`` overrides the 64 MiB default)."""
+    value = os.environ.get(MAX_MEMBER_ENV)
+    return int(float(value) * 1024**2) if value else MAX_MEMBER_BYTES
+
+
+def _too_big(size: int) -> str:
+    return (
+        f"inflates to {size:,} bytes, more than any tracking CSV ({max_member_bytes():,} allowed; "
+        f"set {MAX_MEMBER_ENV} to raise it): refused without inflating"
+    )
+
+
+def check_member_info(info: zipfile.ZipInfo, archive: str) -> None:
+    """Refuse, from the central directory alone, a member that must not be inflated."""
+    if info.flag_bits & 0x1:
+        raise FeltArchiveError(
+            info.filename, "the member is encrypted (password-protected); FELT's archives are not", archive=archive
+        )
+    if info.compress_type not in _SUPPORTED_METHODS:
+        raise FeltArchiveError(
+            info.filename, f"unsupported zip compression method {info.compress_type}", archive=archive
+        )
+    if info.file_size > max_member_bytes():
+        raise FeltArchiveError(info.filename, _too_big(info.file_size), archive=archive)
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > RATIO_FLOOR_BYTES and ratio > MAX_MEMBER_RATIO:
+        raise FeltArchiveError(
+            info.filename,
+            f"compression ratio {ratio:.0f}:1 ({info.compress_size:,} -> {info.file_size:,} bytes) is not a "
+            f"tracking CSV's (about 2.5:1; limit {MAX_MEMBER_RATIO}:1): refused without inflating",
+            archive=archive,
+        )
+
+
 class MemberReader:
     """Reads members' bytes, keeping each zip open once per process (workers reuse it).
 
@@ -163,15 +231,24 @@ class MemberReader:
 
     def read_bytes(self, m: CsvMember) -> bytes:
         if not m.is_zip:
-            with open(os.path.join(m.source, m.member), "rb") as fh:
-                return fh.read()
+            path = os.path.join(m.source, m.member)
+            try:
+                size = os.path.getsize(path)
+                if size > max_member_bytes():
+                    raise FeltArchiveError(m.member, _too_big(size), archive=m.source)
+                with open(path, "rb") as fh:
+                    return fh.read()
+            except OSError as e:
+                raise FeltFormatError(m.member, f"cannot read the file: {e}", archive=m.source) from None
         opened = self._zips.get(m.source)
         if opened is None:
             opened = self._zips[m.source] = (_open_zip(m.source), open(m.source, "rb"))  # noqa: SIM115
         zf, raw = opened
         try:
-            return read_member(zf, raw, zf.getinfo(m.member))
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError) as e:
+            info = zf.getinfo(m.member)
+            check_member_info(info, m.source)
+            return read_member(zf, raw, info)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, NotImplementedError, RuntimeError) as e:
             raise FeltFormatError(m.member, f"corrupt archive member: {e}", archive=m.source) from None
 
     def read_record(self, m: CsvMember) -> TrialRecord:
@@ -218,5 +295,7 @@ __all__ = [
     "iter_input_files",
     "iter_records",
     "list_members",
+    "scan_members",
+    "check_member_info",
     "members_by_split",
 ]

@@ -8,7 +8,7 @@ from felt_hf.cli import main
 
 
 def test_convert_missing_archive_is_one_clear_line(tmp_path, capsys):
-    assert main(["convert", str(tmp_path), "--out", str(tmp_path / "o"), "--configs", "raw_song", "--no-progress"]) == 1
+    assert main(["convert", str(tmp_path), "--out", str(tmp_path / "o"), "--configs", "raw_song", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("felt-hf: error:") and "raw_motion_song.zip" in err and "Traceback" not in err
 

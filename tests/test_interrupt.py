@@ -1,0 +1,159 @@
+"""Issue 11, item 6: a conversion killed at any moment leaves a folder that tells the truth.
+
+A real ``felt-hf convert`` runs in its own process group (its pool workers included) and the
+whole group gets SIGKILL at several moments, found by watching the folder: before any file
+appears, while workers write temporary shards, right after the old card was removed (shards
+being swapped in), and after the new stats were written but before the new card. After each
+kill the folder must be the earlier build byte for byte or carry no card; ``push`` must accept
+it when it has a card; and the next run must remove every leftover and give byte-identical
+output to an uninterrupted build.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from felt_hf import hub
+from felt_hf.atomic import temp_leftovers
+from felt_hf.convert import convert_felt
+from felt_hf.synth import write_sample
+from felt_hf.verify import verify_folder
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = "smoothed_speech"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file but the temporary ones, with its bytes."""
+    temps = set(temp_leftovers(folder))
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+            and p not in temps}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory, sample_archives):
+    """Input A (the earlier build, seed 0) and input B (seed 1), and B's uninterrupted build."""
+    root = tmp_path_factory.mktemp("interrupt")
+    a, b = root / "in_a", root / "in_b"
+    a.mkdir()
+    shutil.copy(sample_archives / "smoothed_motion_speech.zip", a)
+    full_b = root / "full_b"
+    full_b.mkdir()
+    write_sample(full_b, seed=1)
+    b.mkdir()
+    shutil.copy(full_b / "smoothed_motion_speech.zip", b)
+    earlier, reference = root / "earlier", root / "reference"
+    convert_felt(a, earlier, progress=False, num_proc=2)
+    convert_felt(b, reference, progress=False, num_proc=2)
+    assert snapshot(earlier) != snapshot(reference)  # so an old card over new shards would show
+    return {"a": a, "b": b, "earlier": earlier, "reference": reference, "root": root}
+
+
+def _inodes(out: Path) -> dict[str, int]:
+    return {p.relative_to(out).as_posix(): p.stat().st_ino for p in out.rglob("*") if p.is_file()}
+
+
+def _replaced(out: Path, before: dict[str, int], names) -> bool:
+    """Whether any of ``names`` was swapped (new inode) or removed since ``before``."""
+    for rel in names:
+        try:
+            if (out / rel).stat().st_ino != before[rel]:
+                return True
+        except FileNotFoundError:
+            return True
+    return False
+
+
+# Each moment is watched through the folder itself (inodes change when a file is swapped in), so
+# it does not depend on how the converter orders its steps: a converter that swapped shards
+# under the old card would be caught at "a shard swapped in".
+MOMENTS = {
+    "0.2s, during start-up": lambda out, before: None,
+    "workers writing temporary shards": lambda out, before: any(out.glob(f"{CONFIG}/.tmp-*")),
+    "a shard swapped in or the card removed": lambda out, before: _replaced(
+        out, before, [r for r in before if r.endswith(".parquet")] + ["README.md"]
+    ),
+    "stats.json swapped in": lambda out, before: _replaced(out, before, ["stats.json"]),
+}
+
+
+def _kill_when(proc: subprocess.Popen, cond, out: Path, timeout: float = 120.0) -> bool:
+    """Busy-watch the folder; SIGKILL the whole process group when ``cond`` holds. False if the
+    run finished first (the moment was missed)."""
+    start = time.monotonic()
+    while proc.poll() is None:
+        hit = cond(out)
+        hit = (time.monotonic() - start > 0.2) if hit is None else hit
+        if hit:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        if time.monotonic() - start > timeout:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError("conversion did not finish in time")
+    return False
+
+
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_kill_at_any_moment_leaves_a_truthful_folder(builds, tmp_path, moment):
+    out = tmp_path / "felt"
+    shutil.copytree(builds["earlier"], out)
+    before = _inodes(out)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "felt_hf.cli", "convert", str(builds["b"]), "--out", str(out), "--num-proc", "2",
+           "--no-progress"]  # fmt: skip
+    killed = False
+    for _attempt in range(3):  # a fast run can outpace the watcher; try again from the earlier build
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        killed = _kill_when(proc, lambda o, b=before: MOMENTS[moment](o, b), out)
+        if killed:
+            break
+        shutil.rmtree(out)
+        shutil.copytree(builds["earlier"], out)
+        before = _inodes(out)
+    if not killed:
+        pytest.skip(f"the run finished before the moment {moment!r} could be caught (3 tries)")
+    time.sleep(0.2)  # let any orphan die
+    after = snapshot(out)
+    if (out / "README.md").exists():
+        assert after == snapshot(builds["earlier"]), "a card is present but the folder is not the earlier build"
+        hub.check_folder(out)  # push accepts it; leftovers are not uploaded
+        assert verify_folder(out).ok
+    else:
+        assert not verify_folder(out).ok  # no card: verify says so, push refuses
+        with pytest.raises(hub.PushError):
+            hub.check_folder(out)
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert temp_leftovers(out) == []
+    assert snapshot(out) == snapshot(builds["reference"])
+
+
+def test_leftovers_of_any_pid_are_removed_and_never_block_push(builds, tmp_path):
+    out = tmp_path / "felt"
+    shutil.copytree(builds["earlier"], out)
+    planted = [
+        out / CONFIG / ".tmp-99999-train-00000-of-00008.parquet",
+        out / ".stats.json.4242.deadbeef.tmp",
+        out / ".README.md.1.0123abcd.tmp",
+    ]
+    for p in planted:
+        p.write_bytes(b"half written")
+    files, _, _ = hub.check_folder(out)
+    assert not any(".tmp" in f.path_in_repo for f in files)
+    report = verify_folder(out)
+    assert report.ok and [c.status for c in report.checks if c.name == "temp_files"] == ["warn"]
+    plan = hub.push_folder(out, "someone/felt", dry_run=True)
+    assert all(".tmp" not in f.path_in_repo for f in plan.files)
+    convert_felt(builds["b"], out, progress=False, num_proc=1)
+    assert not any(p.exists() for p in planted)
+    assert snapshot(out) == snapshot(builds["reference"])

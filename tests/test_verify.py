@@ -1,0 +1,264 @@
+"""``felt-hf verify`` on downloads and converted folders: each check passes on good input and
+fails, naming what is wrong, on each kind of damage."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from felt_hf.cli import main
+from felt_hf.ravdess import expected_trial_ids, parse_trial_id
+from felt_hf.sources import CsvMember
+from felt_hf.verify import (
+    PUBLISHED_FILES,
+    SMOOTHING_TOLERANCE,
+    Report,
+    _check_trial_sets,
+    file_md5,
+    verify_download,
+    verify_folder,
+    zenodo_size,
+)
+
+try:
+    from test_trust import _replace_cell, _set_encrypted_flag, csv_members, rewrite_zip
+except ImportError:  # run from the repository root as a package
+    from tests.test_trust import _replace_cell, _set_encrypted_flag, csv_members, rewrite_zip
+
+SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "seeds" / "FELT_zenodo_record.txt"
+
+
+def checks(report: Report) -> dict[str, str]:
+    return {c.name: c.status for c in report.checks}
+
+
+def check(report: Report, name: str):
+    return next(c for c in report.checks if c.name == name)
+
+
+@pytest.fixture
+def download(sample_archives, tmp_path) -> Path:
+    out = tmp_path / "dl"
+    shutil.copytree(sample_archives, out)
+    return out
+
+
+# --- downloads ------------------------------------------------------------------------------------
+def test_published_files_are_the_records(tmp_path):
+    """The md5/size table is the record's, in its order (read from the record text itself)."""
+    if not SEEDS.is_file():
+        pytest.skip(f"record text not found at {SEEDS}")
+    text = SEEDS.read_text()
+    md5s = re.findall(r"md5:([0-9a-f]{32})", text)
+    sizes = re.findall(r"^\|?\s*(\d+\.\d (?:MB|GB))", text, flags=re.M)
+    assert len(md5s) == 6 and list(zip(md5s, sizes, strict=True)) == list(PUBLISHED_FILES)
+
+
+def test_sample_download_report(sample_archives, tmp_path, capsys):
+    report = verify_download(sample_archives, progress=False, num_proc=2)
+    status = checks(report)
+    assert status == {
+        "checksums": "skip",  # synthetic: no published checksums
+        "trial_set": "fail",  # 12 of 1440 / 1012 trials
+        "names": "pass",
+        "raw_vs_smoothed": "pass",
+        "headers": "pass",
+        "smoothing": "pass",
+    }
+    sets = check(report, "trial_set").details
+    assert len(sets["raw_speech"]["missing"]) == 1440 - 12 and sets["raw_song"]["expected"] == 1012
+    smooth = check(report, "smoothing").details
+    assert smooth["trials"] == 24 and all(v < 1e-9 for v in smooth["worst"].values())
+    rc = main(["verify", str(sample_archives), "--no-progress", "--json", str(tmp_path / "r.json")])
+    assert rc == 1
+    out = capsys.readouterr().out
+    assert "FAIL  trial_set" in out and "PASS  smoothing" in out and "FAILED (1 check(s))" in out
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["ok"] is False and [c["name"] for c in saved["checks"]] == list(status)
+
+
+def test_checksums_match_by_value_and_name_the_published_file(download):
+    (download / "SYNTHETIC").unlink()
+    md5, size = file_md5(download / "raw_motion_song.zip")
+    published = list(PUBLISHED_FILES)
+    published[2] = (md5, zenodo_size(size))
+    report = verify_download(download, progress=False, num_proc=1, published=published, sample=1)
+    c = check(report, "checksums")
+    assert c.status == "fail"  # the other three archives match nothing
+    assert "raw_motion_song.zip = file #3" in c.summary and "smoothed_motion_song.zip" in c.summary
+    song = next(d for d in c.details if d["archive"] == "raw_motion_song.zip")
+    assert song["published_file"] == 3 and song["size_agrees"]
+    real = verify_download(download, progress=False, num_proc=1, sample=1)
+    assert check(real, "checksums").status == "fail" and "matches none" in check(real, "checksums").summary
+
+
+def _members(ids) -> list[CsvMember]:
+    return [CsvMember("x.zip", f"{i}.csv", parse_trial_id(i)) for i in ids]
+
+
+def test_full_trial_set_passes_and_per_actor_counts():
+    report = Report("download", "x")
+    members = {f"{v}_{ch}": _members(expected_trial_ids(ch)) for v in ("raw", "smoothed") for ch in ("speech", "song")}
+    _check_trial_sets(report, members)
+    c = check(report, "trial_set")
+    assert c.status == "pass" and c.details["raw_speech"]["found"] == 1440 and c.details["raw_song"]["found"] == 1012
+    assert set(c.details["raw_speech"]["per_actor"].values()) == {60}
+    assert set(c.details["raw_song"]["per_actor"].values()) == {44} and 18 not in c.details["raw_song"]["per_actor"]
+    ids = expected_trial_ids("song")
+    members["raw_song"] = _members(ids[1:])
+    report = Report("download", "x")
+    _check_trial_sets(report, members)
+    c = check(report, "trial_set")
+    assert c.status == "fail" and c.details["raw_song"]["missing"] == [ids[0]] and "1 missing" in c.summary
+
+
+def test_smoothing_difference_beyond_tolerance_fails_and_names_the_trial(download):
+    z = download / "smoothed_motion_speech.zip"
+    member = next(m for m in csv_members(z) if "/._" not in m)
+
+    def shift(delta):
+        def change(name, data):
+            if name != member:
+                return data
+            lines = data.split(b"\r\n")
+            col = lines[0].decode().split(",").index("x_5")
+            cell = lines[10].decode().split(",")[col]
+            return _replace_cell(data, 10, "x_5", repr(float(cell) + delta))
+
+        return change
+
+    rewrite_zip(z, shift(SMOOTHING_TOLERANCE / 100))  # inside the tolerance: still a pass
+    assert check(verify_download(download, progress=False, num_proc=1), "smoothing").status == "pass"
+    rewrite_zip(z, shift(1e-3))
+    c = check(verify_download(download, progress=False, num_proc=2), "smoothing")
+    trial = Path(member).stem
+    assert c.status == "fail" and trial in c.summary and "landmarks" in c.summary
+    assert c.details["failures"][0]["worst"]["landmarks"] == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_headers_names_pairs_and_encryption_fail_with_their_member(download):
+    raw = download / "raw_motion_speech.zip"
+    sm = download / "smoothed_motion_speech.zip"
+    members = csv_members(sm)
+    renamed, raw_copy, dropped = members[0], members[1], members[2]
+    raw_bytes = {m: __import__("zipfile").ZipFile(raw).read(m) for m in csv_members(raw)}
+    same_name_in_raw = next(m for m in raw_bytes if Path(m).name == Path(raw_copy).name)
+
+    def change(name, data):
+        if name == renamed:
+            return data.replace(b",Pitch,", b",pitch,", 1)
+        if name == raw_copy:
+            return raw_bytes[same_name_in_raw]  # a raw file in the smoothed archive
+        return data
+
+    rewrite_zip(sm, change, add={"Actor_01/01-01-09-01-01-01-01.csv": b"x"}, drop={dropped})
+    _set_encrypted_flag(raw, csv_members(raw)[3])
+    report = verify_download(download, progress=False, num_proc=2, sample=2)
+    status = checks(report)
+    assert status["headers"] == status["names"] == status["raw_vs_smoothed"] == "fail"
+    h = check(report, "headers").details
+    assert any(renamed in u for u in h["unknown"])
+    assert any(raw_copy in e and "a raw header in a smoothed archive" in e for e in h["errors"])
+    assert any("encrypted" in e for e in h["errors"])
+    assert "emotion 09" in check(report, "names").summary
+    assert check(report, "raw_vs_smoothed").details["speech"]["only_raw"] == [Path(dropped).stem]
+
+
+# --- converted folders ----------------------------------------------------------------------------
+@pytest.fixture
+def folder(sample_hub, tmp_path) -> Path:
+    out = tmp_path / "felt"
+    shutil.copytree(sample_hub, out)
+    return out
+
+
+def test_converted_sample_passes_every_check(folder, capsys):
+    report = verify_folder(folder)
+    assert report.ok and set(checks(report).values()) == {"pass"}, report.table()
+    assert main(["verify", str(folder)]) == 0
+    assert "=> OK" in capsys.readouterr().out
+
+
+def _first_shard(folder: Path) -> Path:
+    return sorted(folder.glob("smoothed_speech/train-*.parquet"))[0]
+
+
+def _edit_card(folder: Path, old: str, new: str) -> None:
+    card = folder / "README.md"
+    text = card.read_text()
+    assert old in text
+    card.write_text(text.replace(old, new, 1))
+
+
+def _edit_stats(folder: Path, fn) -> None:
+    doc = json.loads((folder / "stats.json").read_text())
+    fn(doc["configs"]["smoothed_speech"]["train"])
+    (folder / "stats.json").write_text(json.dumps(doc))
+
+
+def _min_up(split):
+    feat = split["features"]["landmarks"]
+    feat["min"][0] = feat["min"][0] + 100.0
+
+
+DAMAGE = {
+    "stray file": (lambda f: (f / "notes.txt").write_text("x"), "files"),
+    "python file": (lambda f: (f / "smoothed_speech" / "load.py").write_text(""), "files"),
+    "missing split": (lambda f: [p.unlink() for p in f.glob("raw_song/test-*")], "files"),
+    "truncated shard": (lambda f: _first_shard(f).write_bytes(_first_shard(f).read_bytes()[:-100]), "files"),
+    "card row count": (lambda f: _edit_card(f, "num_examples: 4", "num_examples: 5"), "footers"),
+    "card download size": (lambda f: _edit_card(f, "download_size: ", "download_size: 1"), "footers"),
+    "untyped shard": (
+        lambda f: pq.write_table(pq.read_table(_first_shard(f)).replace_schema_metadata(None), _first_shard(f)),
+        "features",
+    ),
+    "stats frame count": (lambda f: _edit_stats(f, lambda s: s.update(num_frames=s["num_frames"] + 1)), "stats"),
+    "stats min": (lambda f: _edit_stats(f, _min_up), "stats"),
+    "stats split missing": (
+        lambda f: (lambda d: (d["configs"]["raw_song"].pop("test"), (f / "stats.json").write_text(json.dumps(d))))(
+            json.loads((f / "stats.json").read_text())
+        ),
+        "stats",
+    ),
+    "synthetic tag removed": (lambda f: _edit_card(f, "- synthetic\n", ""), "synthetic"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_each_damage_fails_its_check(folder, damage, capsys):
+    fn, name = DAMAGE[damage]
+    fn(folder)
+    report = verify_folder(folder)
+    assert checks(report)[name] == "fail", report.table()
+    assert main(["verify", str(folder)]) == 1
+    rc = main(["push", str(folder), "--repo-id", "someone/felt", "--dry-run"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("felt-hf: error:") and "Traceback" not in err
+
+
+def test_folder_without_card_is_reported_not_pushed(folder, capsys):
+    (folder / "README.md").unlink()
+    report = verify_folder(folder)
+    assert not report.ok and "no README.md" in check(report, "card").summary
+    assert main(["verify", str(folder)]) == 1
+
+
+def test_untyped_parquet_next_to_the_shards_is_a_stray(folder):
+    pq.write_table(pa.table({"x": [1]}), folder / "smoothed_speech" / "extra.parquet")
+    c = check(verify_folder(folder), "files")
+    assert c.status == "fail" and "extra.parquet" in c.summary
+
+
+def test_truncated_archive_is_a_failed_check_not_a_crash(download, capsys):
+    z = download / "raw_motion_song.zip"
+    z.write_bytes(z.read_bytes()[: z.stat().st_size // 3])
+    report = verify_download(download, progress=False, num_proc=1, sample=1)
+    c = check(report, "archive:raw_song")
+    assert c.status == "fail" and "cannot open the archive" in c.summary and str(z) in c.summary
+    assert main(["verify", str(download), "--no-progress", "--sample", "1"]) == 1
