@@ -11,6 +11,8 @@ import re
 import uuid
 from pathlib import Path
 
+from .layout import TEMP_SHARD_RE
+
 
 def temp_name(path: Path) -> Path:
     """A hidden sibling that no ``*.csv`` / ``*.parquet`` / ``*.json`` glob picks up."""
@@ -40,7 +42,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 # the next conversion removes them whatever pid wrote them, and push/verify never upload them.
 _TEMP_PATTERNS = (
     re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$"),
-    re.compile(r"^\.tmp-[^/]+-[^/]+\.parquet$"),
+    TEMP_SHARD_RE,
 )
 # huggingface_hub's own resumable-upload state and git: never ours to touch.
 _FOREIGN_DIRS = (".cache", ".git")

@@ -24,13 +24,13 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .synth import write_sample
+    from .synthetic.archives import write_sample
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = write_sample(out, seed=args.seed, extracted=args.extracted)
     if args.media:
-        from .synth_media import write_sample_media
+        from .synthetic.media import write_sample_media
 
         paths.update(write_sample_media(out, seed=args.seed))
     for config, path in paths.items():
@@ -39,7 +39,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .synth import write_archives
+    from .synthetic.archives import write_archives
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +88,7 @@ def summarize(dataset_dict, title: str) -> str:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .builder import load_felt
+    from .build.builder import load_felt
 
     ds = load_felt(args.data_dir, args.config, cache_dir=args.cache_dir)
     print(summarize(ds, f"FELT {args.config} from {args.data_dir}"))
@@ -96,7 +96,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .convert import convert_felt
+    from .build.convert import convert_felt
+    from .layout import SKIPPED_FILENAME
 
     data_dir = Path(args.data_dir)
     t0 = time.perf_counter()
@@ -111,17 +112,17 @@ def cmd_convert(args: argparse.Namespace) -> int:
         au_titles=args.au_titles,
         overwrite=getattr(args, "overwrite", False),
     )
-    for config, info in summary["configs"].items():
-        parts = [f"{s} {v['num_examples']} trials/{v['num_bytes'] / 1e6:.1f} MB" for s, v in info["splits"].items()]
+    for config, info in summary.configs.items():
+        parts = [f"{s} {v.num_examples} trials/{v.num_bytes / 1e6:.1f} MB" for s, v in info.splits.items()]
         print(f"{config}: " + ", ".join(parts))
-    if summary.get("skipped"):
-        print(f"skipped {summary['skipped']} bad trial(s): see {Path(args.out) / 'skipped_trials.json'}")
+    if summary.skipped:
+        print(f"skipped {summary.skipped} bad trial(s): see {Path(args.out) / SKIPPED_FILENAME}")
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from .hub import push_folder
+    from .publish.hub import push_folder
 
     plan = push_folder(
         args.folder,
@@ -140,9 +141,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The README's main job: sample archives -> builder summary -> hub folder -> load_dataset."""
     from datasets import load_dataset
 
-    from .builder import load_felt
-    from .convert import convert_felt
-    from .synth import write_sample
+    from .build.builder import load_felt
+    from .build.convert import convert_felt
+    from .synthetic.archives import write_sample
 
     work = Path(args.workdir)
     archives, out = work / "felt_sample_archives", work / "felt"
@@ -152,7 +153,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("2/3 building smoothed_speech with the Felt builder")
     ds = load_felt(archives, DEFAULT_CONFIG, cache_dir=str(work / "hf_cache"))
     print(summarize(ds, "Felt builder, smoothed_speech (SYNTHETIC sample data):"))
-    from .synth_media import write_sample_media
+    from .synthetic.media import write_sample_media
 
     write_sample_media(archives, seed=args.seed)  # FELT-style videos and RAVDESS-style audio beside them
     print(f"3/3 converting all four configs and the media configs to the hub layout in {out}")
@@ -169,7 +170,7 @@ def summarize_media(out: Path, tracking, cache_dir: str) -> str:
     row by row and decode the first trial's video and audio with :mod:`felt_hf.media`."""
     from datasets import Audio, Video, concatenate_datasets, load_dataset
 
-    from .media import read_audio, read_video_frames
+    from .inputs.media import read_audio, read_video_frames
     from .schema import LABEL_COLUMNS
 
     split = next(iter(tracking))
@@ -205,8 +206,8 @@ def _needs_extra(e: ImportError):
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .plots import save_trial_pngs
-    from .viewrows import find_row
+    from .view.plots import save_trial_pngs
+    from .view.viewrows import find_row
 
     if args.trial_id is None and not Path(args.folder).is_file():
         from .errors import FeltLookupError
@@ -223,7 +224,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .render import render_folder
+    from .view.render import render_folder
 
     t0 = time.perf_counter()
     try:
@@ -244,7 +245,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def add_view_parsers(sub) -> None:
     """``felt-hf show`` and ``felt-hf render``: pictures and videos from any tracking."""
-    from .render import KINDS
+    from .view.render import KINDS
 
     s = sub.add_parser("show", help="PNGs of one trial: landmarks, AU heat map, emotions, head pose")
     s.add_argument("folder", help="converted folder (felt-hf convert), folder of FELT archives, or one tracking CSV")
@@ -359,7 +360,7 @@ def add_verify_parser(sub) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .errors import EXIT_CHECKS_FAILED, EXIT_OK
-    from .verify import verify
+    from .publish.verify import verify
 
     if args.sample is not None and args.sample < 1:
         raise ValueError(f"--sample must be at least 1, not {args.sample}")

@@ -180,8 +180,9 @@ def main() -> int:
         bench_read(Path(args.workdir) / "felt")
         return 0
 
-    from felt_hf.cli import _int_list
     from felt_hf.synth import write_archives
+
+    from felt_hf.cli import _int_list
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="felt-bench-"))
     archives = work / "archives"

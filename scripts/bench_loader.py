@@ -8,7 +8,7 @@ The reference is ``pyarrow.parquet`` decoding the same columns of the same files
 buffers (no per-trial objects, no batching): the floor any loader pays. Each loader produces
 ``FeltCollator`` batches (features tensor, mask, labels) through a torch DataLoader, map-style
 (``load_dataset``, memory-mapped Arrow cache), streaming (``load_dataset(streaming=True)``,
-parquet read on the fly) and ``felt_hf.stream.FeltStream`` (the same files, blocks of row
+parquet read on the fly) and ``felt_hf.training.stream.FeltStream`` (the same files, blocks of row
 groups, zero-copy rows), with 0 and 2 workers. Each configuration runs ``--passes`` times, each
 pass right after a fresh reference decode: the ratio reported is the median over the passes
 after the first (which pays for worker start-up) of loader rate / reference rate, so drift on a
@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 import torch
 
 from felt_hf.schema import FRAME_ARRAYS_BY_NAME
-from felt_hf.stream import FeltStream
-from felt_hf.torch import BatchDecodedStream, FeltCollator, prepare_stream
+from felt_hf.training import BatchDecodedStream, FeltCollator, prepare_stream
+from felt_hf.training.stream import FeltStream
 
 
 def _flat_numpy(arr: pa.ChunkedArray) -> np.ndarray:
@@ -92,8 +92,8 @@ def summarise(name: str, runs: list) -> tuple[str, int, int, float, float]:
 
 
 def synthetic_hub(workdir: Path, trials_per_actor: int) -> Path:
-    from felt_hf.convert import convert_felt
-    from felt_hf.synth import write_archives
+    from felt_hf.build.convert import convert_felt
+    from felt_hf.synthetic.archives import write_archives
 
     raw, hub = workdir / "archives", workdir / "hub"
     write_archives(raw, channels=("speech",), variants=("smoothed",), trials_per_actor=trials_per_actor, progress=False)

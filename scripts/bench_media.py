@@ -4,7 +4,7 @@
     python scripts/bench_media.py                       # 32 speech trials, 320x180 videos of ~0.7 MB
     python scripts/bench_media.py --trials 60 --size 720x1280   # FELT's frame size (slow to generate)
 
-Generates FELT-style videos and RAVDESS-style wavs with felt_hf.synth_media (zipped at zlib level
+Generates FELT-style videos and RAVDESS-style wavs with felt_hf.synthetic.media (zipped at zlib level
 1, as an OS zip tool would), then measures, in one run and on the same bytes, per media config:
 
   (a) read   - every input member read and inflated with felt-hf's own member reader (ISA-L when
@@ -40,7 +40,7 @@ CONFIGS = ("landmark_overlay_speech", "landmark_plot_speech", "au_animation_spee
 
 def make_inputs(work: Path, trials: int, size: tuple[int, int], grain: int) -> Path:
     from felt_hf.ravdess import expected_trial_ids
-    from felt_hf.synth_media import write_media
+    from felt_hf.synthetic.media import write_media
 
     data = work / "full"
     if data.is_dir():  # --workdir reused: same inputs, no second generation
@@ -69,8 +69,8 @@ def subset(data: Path, dst: Path, fraction: float) -> Path:
 
 def read_all(data: Path, config: str) -> tuple[float, int]:
     """(a): read + inflate every input of one config with the converter's own member reader."""
-    from felt_hf.convert_media import plan_media
-    from felt_hf.sources import MemberReader
+    from felt_hf.build.convert_media import plan_media
+    from felt_hf.inputs.sources import MemberReader
 
     files = list(plan_media(data, [config])[config].files.values())
     reader = MemberReader()
@@ -85,7 +85,7 @@ def convert_one(data: Path, out: Path, config: str) -> float:
 
     The card and stats.json that `convert_felt` writes once per run are left out: they cost the
     same fraction of a second whatever the size, which at benchmark sizes would hide the rate."""
-    from felt_hf.convert_media import plan_media, write_media_configs
+    from felt_hf.build.convert_media import plan_media, write_media_configs
     from felt_hf.schema import DEFAULT_SPLIT_ACTORS
 
     shutil.rmtree(out, ignore_errors=True)
@@ -99,7 +99,7 @@ def child_peak(data: Path, out: Path) -> int:
     """Peak RSS (kB) of a fresh interpreter converting every media config of ``data``."""
     code = (
         f"import resource, sys; sys.path.insert(0, {str(REPO)!r})\n"
-        "from felt_hf.convert import convert_felt\n"
+        "from felt_hf.build.convert import convert_felt\n"
         f"convert_felt({str(data)!r}, {str(out)!r}, configs={list(CONFIGS)!r}, progress=False, num_proc=1)\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     h, w = (int(x) for x in args.size.lower().split("x"))
     work = Path(args.workdir or tempfile.mkdtemp(prefix="felt_bench_media_"))
-    from felt_hf.inflate import fast_inflate
+    from felt_hf.inputs.inflate import fast_inflate
 
     try:
         data = make_inputs(work, args.trials, (h, w), args.grain)

@@ -1,4 +1,4 @@
-"""Rendering speed: felt_hf.render (numpy/PIL frames -> PyAV) against one matplotlib figure per frame.
+"""Rendering speed: felt_hf.view.render (numpy/PIL frames -> PyAV) against one matplotlib figure per frame.
 
 FELT's videos were made by drawing one matplotlib figure per tracking row, saving it as a PNG at
 DPI 100 and appending the PNGs to an mp4 (``src/4_visualize_*.py``: ``Fex.plot_detections`` for the
@@ -9,7 +9,7 @@ ratio measures the drawing route; the encoder's own share is printed too.
 
 Reference route: with Py-Feat importable (the regen environment, ``/work/envs/regen`` here), the
 real ``Fex.plot_detections`` / ``plot_face`` calls FELT made; otherwise the same panels drawn with
-matplotlib (``felt_hf.plots``), one new figure per frame, which is labelled "emulated".
+matplotlib (``felt_hf.view.plots``), one new figure per frame, which is labelled "emulated".
 
     python scripts/bench_render.py                       # generated sample, 3 trials x 30 frames
     python scripts/bench_render.py --data felt --trials 6 --frames 60
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from felt_hf.render import RENDERERS, encode_frames, render_trial
-from felt_hf.viewrows import iter_rows
+from felt_hf.view.render import RENDERERS, encode_frames, render_trial
+from felt_hf.view.viewrows import iter_rows
 
 PER_FRAME_KEYS = ("frame", "time_s", "num_faces", "face_box", "face_score", "landmarks", "head_pose")
 
@@ -63,7 +63,7 @@ def _pyfeat_figures(row: dict, kind: str, folder: Path) -> list[Path] | None:
         import matplotlib.pyplot as plt
         from feat.plotting import plot_face
 
-        from felt_hf.pyfeat import to_fex
+        from felt_hf.view.pyfeat import to_fex
     except Exception:
         return None
     if kind == "au_heatmap":
@@ -90,13 +90,13 @@ def _pyfeat_figures(row: dict, kind: str, folder: Path) -> list[Path] | None:
 
 
 def _emulated_figures(row: dict, kind: str, folder: Path) -> list[Path]:
-    """The same panels with matplotlib (felt_hf.plots), one new figure per frame."""
+    """The same panels with matplotlib (felt_hf.view.plots), one new figure per frame."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from felt_hf.plots import plot_au_heatmap, plot_landmarks
+    from felt_hf.view.plots import plot_au_heatmap, plot_landmarks
 
     paths = []
     for i in range(len(row["frame"])):
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         data = args.data
         if data is None:
-            from felt_hf.synth import write_sample
+            from felt_hf.synthetic.archives import write_sample
 
             data = work / "archives"
             write_sample(data, seed=0)
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 _, route = reference_route(r, kind, work / f"ref_{kind}_{r['trial_id']}.mp4", work)
             ref = (time.perf_counter() - t0) / frames
             print(
-                f"{kind:14s} felt_hf.render {1e3 * ours:7.2f} ms/frame (encoder alone {1e3 * enc:5.2f})  "
+                f"{kind:14s} felt_hf.view.render {1e3 * ours:7.2f} ms/frame (encoder alone {1e3 * enc:5.2f})  "
                 f"reference {1e3 * ref:8.2f} ms/frame [{route}]  ratio {ref / ours:5.1f}x"
             )
     return 0

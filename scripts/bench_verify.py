@@ -4,7 +4,7 @@
     python scripts/bench_verify.py                 # 2 actors (208 trials, raw + smoothed)
     python scripts/bench_verify.py --actors 1-24   # full size: 2452 trials
 
-Makes FELT-shaped archives with felt_hf.synth (every trial of the chosen actors), then runs
+Makes FELT-shaped archives with felt_hf.synthetic.archives (every trial of the chosen actors), then runs
 ``verify_download`` on them with one worker and with every core (checksums, names, headers and
 FELT's smoothing re-applied to every raw file), printing wall time, trials/s and the ratio.
 Figures are printed, never asserted.
@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from felt_hf.cli import _int_list
-from felt_hf.synth import write_archives
-from felt_hf.verify import verify_download
+from felt_hf.publish.verify import verify_download
+from felt_hf.synthetic.archives import write_archives
 
 
 def main() -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 from PIL import Image
 
 from felt_hf import plots
-from felt_hf.render import AUHeatmap, LandmarkPlot
-from felt_hf.viewrows import find_row
+from felt_hf.view.render import AUHeatmap, LandmarkPlot
+from felt_hf.view.viewrows import find_row
 
 TRIAL = "01-01-02-02-02-02-21"  # in the built-in sample (seed 0), smoothed_speech
 OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data:
         make(args.data)
         return 0
-    from felt_hf.synth import write_sample
+    from felt_hf.synthetic.archives import write_sample
 
     with tempfile.TemporaryDirectory() as tmp:
         write_sample(Path(tmp), seed=0)

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from felt_hf.stats import compute_stats, load_stats
 from torch import nn
 
 from felt_hf import schema
 from felt_hf.ravdess import expected_trial_ids
-from felt_hf.stats import compute_stats, load_stats
-from felt_hf.torch import FeltCollator, aggregate_windows, seed_everything, trial_windows
+from felt_hf.training import FeltCollator, aggregate_windows, seed_everything, trial_windows
 
 FEATURES = ("landmarks", "action_units")
 STATS_COLUMNS = ("landmarks", "action_units", "face_box")
@@ -215,7 +215,7 @@ def make_loaders(args, train_ds, eval_sets: dict, stats, gen: torch.Generator):
     train_collate = FeltCollator(**common, max_frames=args.max_frames, crop="random")
     if args.stream:
         # Parquet read on the fly (hub repos too), shuffled by (seed, epoch); run_once sets the epoch.
-        from felt_hf.stream import FeltStream
+        from felt_hf.training.stream import FeltStream
 
         stream = FeltStream.from_folder(
             str(args.data_path), args.config, "train", columns=train_collate.columns, shuffle=True, seed=args.seed
@@ -317,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cv-folds", type=int, default=0, help="K-fold cross-validation over actors instead of the splits")
-    p.add_argument("--stream", action="store_true", help="stream the train split with felt_hf.stream.FeltStream")
+    p.add_argument(
+        "--stream", action="store_true", help="stream the train split with felt_hf.training.stream.FeltStream"
+    )
     args = p.parse_args(argv)
     if args.sample == (args.data is not None):
         p.error("give exactly one of --data or --sample")

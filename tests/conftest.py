@@ -42,3 +42,15 @@ def sample_hub(sample_archives, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("hub") / "felt"
     convert_felt(sample_archives, out, progress=False, num_proc=2)
     return out
+
+
+@pytest.fixture(scope="session")
+def felt_fake():
+    """``tests/felt_fake.py`` (synthetic rows and hub folders, independent of the converter) as a
+    module, loaded by path: the same whether pytest imports ``tests/`` as a package or not."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("felt_fake", Path(__file__).with_name("felt_fake.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

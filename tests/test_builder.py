@@ -9,10 +9,10 @@ import pytest
 from datasets import Array3D, ClassLabel
 
 from felt_hf import Felt, load_felt
+from felt_hf.inputs.sources import config_members
 from felt_hf.ravdess import parse_trial_id, split_of_actor
 from felt_hf.schema import CONFIG_NAMES, DEFAULT_CONFIG, ROW_COLUMNS
-from felt_hf.sources import config_members
-from felt_hf.synth import make_trial
+from felt_hf.synthetic.archives import make_trial
 
 
 @pytest.mark.parametrize("config", CONFIG_NAMES)

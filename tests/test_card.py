@@ -237,7 +237,7 @@ def test_body_facts(summary, text):
         assert caveat.lower() in text.lower(), caveat
     assert 'load_dataset("<user>/felt", "smoothed_speech")' in text
     assert "streaming=True" in text and 'with_format("numpy")' in text and 'with_format("torch"' in text
-    assert "felt_hf.torch" in text
+    assert "felt_hf.training" in text
     sizes = _table_rows(text, "| config | split | trials |")
     assert [(r[0], r[1], r[2]) for r in sizes] == [
         (c, s, str(n)) for c in ("raw_song", "smoothed_speech") for s, n in SPLIT_SIZES.items()

@@ -12,13 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from datasets import Array2D, Array3D, ClassLabel, get_dataset_config_names, load_dataset
-
 from felt_hf.convert import ROW_GROUP_ROWS, SYNTHETIC_MARKER, convert_felt, plan_num_shards
+from felt_hf.sources import config_members
+from felt_hf.synth import MARKER_FILENAME
+
 from felt_hf.errors import FeltFormatError
 from felt_hf.ravdess import split_of_actor
 from felt_hf.schema import CONFIG_NAMES, DEFAULT_CONFIG, FRAME_ARRAYS, archive_stem
-from felt_hf.sources import config_members
-from felt_hf.synth import MARKER_FILENAME
 
 
 def _files(folder: Path) -> dict[str, bytes]:

@@ -7,18 +7,13 @@ import pytest
 from datasets import load_dataset
 
 from felt_hf import schema
-from felt_hf.frames import to_frames
-
-try:
-    from felt_fake import write_hub
-except ImportError:  # tests/ imported as a package
-    from tests.felt_fake import write_hub
+from felt_hf.training.frames import to_frames
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
+def hub(felt_fake, tmp_path_factory):
     out = tmp_path_factory.mktemp("hub_frames")
-    rows = write_hub(out, per_actor=2, frames=(5, 12))
+    rows = felt_fake.write_hub(out, per_actor=2, frames=(5, 12))
     return out, rows["validation"]
 
 

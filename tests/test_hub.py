@@ -291,7 +291,7 @@ def test_stale_shards_of_pushed_configs_are_deleted_with_the_card(folder):
 
 def test_remote_scripts_are_warned_about(folder, caplog):
     api = FakeApi(remote={"felt.py": b"old loading script"})
-    with caplog.at_level(logging.WARNING, logger="felt_hf.hub"):
+    with caplog.at_level(logging.WARNING, logger="felt_hf.publish.hub"):
         hub.push_folder(folder, REPO, api=api, commit_message="m")
     assert "felt.py" in caplog.text
 

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from felt_hf import inflate
-from felt_hf.inflate import fast_inflate, read_member
+from felt_hf.inputs.inflate import fast_inflate, read_member
 
 pytest.importorskip("isal")
 

@@ -23,9 +23,9 @@ import pytest
 
 from felt_hf import hub
 from felt_hf.atomic import temp_leftovers
-from felt_hf.convert import convert_felt
-from felt_hf.synth import write_sample
-from felt_hf.verify import verify_folder
+from felt_hf.build.convert import convert_felt
+from felt_hf.publish.verify import verify_folder
+from felt_hf.synthetic.archives import write_sample
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = "smoothed_speech"

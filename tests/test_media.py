@@ -17,13 +17,13 @@ import soundfile as sf
 import yaml
 from datasets import Audio, Video, concatenate_datasets, get_dataset_config_names, load_dataset
 
+from felt_hf.build.convert import convert_felt
+from felt_hf.build.convert_media import ROW_GROUP_ROWS
 from felt_hf.cli import main
-from felt_hf.convert import convert_felt
-from felt_hf.convert_media import ROW_GROUP_ROWS
 from felt_hf.errors import FeltFormatError, FeltMediaError, FeltNameError
-from felt_hf.media import FULL_AV, WAV, classify, find_media, probe_video, read_audio, read_video_frames
+from felt_hf.inputs.media import FULL_AV, WAV, classify, find_media, probe_video, read_audio, read_video_frames
 from felt_hf.schema import FPS, LABEL_COLUMNS, MEDIA_CONFIG_NAMES, VIDEO_FPS, media_features
-from felt_hf.synth_media import KIND_FOLDERS, decode_barcode, media_trial, write_sample_media
+from felt_hf.synthetic.media import KIND_FOLDERS, decode_barcode, media_trial, write_sample_media
 
 TRACKING_OF = {"speech": "smoothed_speech", "song": "smoothed_song"}
 
@@ -343,7 +343,7 @@ def test_media_alone_follow_the_tracking_archives_and_are_deterministic(small_in
 
 
 def test_truncated_mp4_is_an_error(tmp_path):
-    from felt_hf.synth_media import render_video
+    from felt_hf.synthetic.media import render_video
 
     video = render_video("landmark_plot", media_trial("01-01-03-01-01-01-01"))
     with pytest.raises(FeltFormatError, match="x.mp4"):
@@ -370,8 +370,8 @@ def _faststart(video: bytes, path: Path) -> bytes:
 def test_au_animation_map_is_recovered_from_matplotlib_titles(small_input, tmp_path):
     """AU animations drawn like FELT's (matplotlib figure per kept row, ``Frame N`` title)."""
     pytest.importorskip("matplotlib")
-    from felt_hf.au_titles import recover_rows
-    from felt_hf.synth_media import render_au_with_titles
+    from felt_hf.inputs.au_titles import recover_rows
+    from felt_hf.synthetic.media import render_au_with_titles
 
     tid = "01-01-01-01-02-02-01"  # has tracking in the sample (actor 1)
     truth = media_trial(tid)

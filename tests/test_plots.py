@@ -11,11 +11,11 @@ pytest.importorskip("matplotlib")
 from PIL import Image  # noqa: E402 (after the skip: Pillow comes with matplotlib)
 
 from felt_hf import plots  # noqa: E402
-from felt_hf.csv_reader import read_trial_csv  # noqa: E402
+from felt_hf.build.rows import trial_row  # noqa: E402
+from felt_hf.inputs.csv_reader import read_trial_csv  # noqa: E402
 from felt_hf.ravdess import parse_trial_id  # noqa: E402
-from felt_hf.rows import trial_row  # noqa: E402
 from felt_hf.schema import AU_DESCRIPTIONS, AU_NAMES  # noqa: E402
-from felt_hf.synth import make_trial  # noqa: E402
+from felt_hf.synthetic.archives import make_trial  # noqa: E402
 
 TRIAL = "01-01-05-02-01-02-03"
 RED = np.array([214, 39, 40])  # tab:red, the landmark markers
@@ -103,9 +103,9 @@ def test_core_imports_without_matplotlib():
 
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"
-        "import felt_hf, felt_hf.convert, felt_hf.pyfeat, felt_hf.render, felt_hf.viewrows, felt_hf.cli\n"
-        "import felt_hf.plots\n"
-        "try:\n    felt_hf.plots._plt()\nexcept ImportError as e:\n    print('ok', e)\n"
+        "import felt_hf, felt_hf.build.convert, felt_hf.view.pyfeat, felt_hf.view.render, felt_hf.view.viewrows, felt_hf.cli\n"
+        "import felt_hf.view.plots\n"
+        "try:\n    felt_hf.view.plots._plt()\nexcept ImportError as e:\n    print('ok', e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("ok") and "felt-hf[plot]" in out

@@ -11,10 +11,10 @@ import pytest
 pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
 
-from felt_hf.convert import convert_felt  # noqa: E402
-from felt_hf.previews import PREVIEW_COLUMN, SIZE, preview_image, preview_png  # noqa: E402
-from felt_hf.render import colorize  # noqa: E402
-from felt_hf.viewrows import iter_rows  # noqa: E402
+from felt_hf.build.convert import convert_felt  # noqa: E402
+from felt_hf.build.previews import PREVIEW_COLUMN, SIZE, preview_image, preview_png  # noqa: E402
+from felt_hf.view.render import colorize  # noqa: E402
+from felt_hf.view.viewrows import iter_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from felt_hf.csv_reader import read_trial_csv
+from felt_hf.build.rows import trial_row
 from felt_hf.errors import FeltError, FeltMissingColumnsError, FeltWarning
-from felt_hf.pyfeat import FEX_COLUMN_GROUPS, from_fex, row_to_csv, to_dataframe, to_fex
+from felt_hf.inputs.csv_reader import read_trial_csv
 from felt_hf.ravdess import parse_trial_id
-from felt_hf.rows import trial_row
 from felt_hf.schema import AU_NAMES, FPS, PYFEAT_DATA_COLUMNS, ROW_COLUMNS, header_for
-from felt_hf.synth import make_trial
+from felt_hf.synthetic.archives import make_trial
+from felt_hf.view.pyfeat import FEX_COLUMN_GROUPS, from_fex, row_to_csv, to_dataframe, to_fex
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from felt_hf.csv_reader import read_trial_csv
 from felt_hf.errors import FeltFormatError, FeltMissingColumnsError, FeltWarning
-from felt_hf.pyfeat2 import (
+from felt_hf.inputs.csv_reader import read_trial_csv
+from felt_hf.inputs.pyfeat2 import (
     BLENDSHAPES,
     EMOTION_FROM_V2,
     PYFEAT2_COLUMNS,
@@ -19,7 +19,7 @@ from felt_hf.pyfeat2 import (
     read_pyfeat2_extras,
 )
 from felt_hf.schema import FRAME_ARRAYS
-from felt_hf.synth import make_trial
+from felt_hf.synthetic.archives import make_trial
 
 TRIAL = "01-01-02-01-02-01-02"  # seed 0, 40 frames: two faces in frames 6, 12, 13
 
@@ -122,9 +122,9 @@ def test_mixed_or_broken_v2_headers_are_errors(trial):
 
 
 def test_from_fex_reads_a_v2_table_like_the_csv_reader(trial):
-    from felt_hf.pyfeat import from_fex
+    from felt_hf.build.rows import trial_row
     from felt_hf.ravdess import parse_trial_id
-    from felt_hf.rows import trial_row
+    from felt_hf.view.pyfeat import from_fex
 
     df = v2_frame(trial)
     with warnings.catch_warnings(record=True) as seen:

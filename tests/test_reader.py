@@ -8,11 +8,11 @@ import warnings
 
 import numpy as np
 import pytest
-
 from felt_hf.csv_reader import dedupe_header, read_trial_csv, select_faces
+from felt_hf.synth import make_trial
+
 from felt_hf.errors import FeltFormatError, FeltMissingColumnsError, FeltWarning
 from felt_hf.schema import CSV_LAYOUTS, FPS, FRAME_ARRAYS, header_for
-from felt_hf.synth import make_trial
 
 TRIAL = "01-01-05-02-01-02-03"
 

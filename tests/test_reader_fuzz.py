@@ -15,13 +15,13 @@ import warnings
 
 import numpy as np
 import pytest
+from felt_hf.csv_reader import dedupe_header, read_trial_csv, select_faces
+from felt_hf.synth import make_trial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from felt_hf.csv_reader import dedupe_header, read_trial_csv, select_faces
 from felt_hf.errors import FeltError
 from felt_hf.schema import FACE_SCORE_COLUMN, FRAME_ARRAYS, FRAME_COLUMN, SECOND_FRAME_COLUMN
-from felt_hf.synth import make_trial
 
 # The strings pyarrow reads as null in a float column (its default null_values).
 ARROW_NULLS = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "N/A", "NA",

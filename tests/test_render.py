@@ -10,19 +10,19 @@ import pytest
 av = pytest.importorskip("av")
 pytest.importorskip("PIL")
 
-from felt_hf.csv_reader import read_trial_csv  # noqa: E402
+from felt_hf.build.rows import trial_row  # noqa: E402
 from felt_hf.errors import FeltError  # noqa: E402
+from felt_hf.inputs.csv_reader import read_trial_csv  # noqa: E402
 from felt_hf.ravdess import parse_trial_id  # noqa: E402
-from felt_hf.render import AU_SIZE, AUHeatmap, LandmarkPlot, render_folder, render_trial  # noqa: E402
-from felt_hf.rows import trial_row  # noqa: E402
-from felt_hf.viewrows import find_row, iter_rows  # noqa: E402
+from felt_hf.view.render import AU_SIZE, AUHeatmap, LandmarkPlot, render_folder, render_trial  # noqa: E402
+from felt_hf.view.viewrows import find_row, iter_rows  # noqa: E402
 
 RED = np.array([214, 39, 40])
 NOFACE = "01-01-01-01-01-02-03"  # seed 0, 40 frames: frames 0-3 have no face
 
 
 def _row(tid: str, variant: str = "smoothed") -> dict:
-    from felt_hf.synth import make_trial
+    from felt_hf.synthetic.archives import make_trial
 
     t = make_trial(tid, seed=0, num_frames=40)
     return trial_row(read_trial_csv(t.csv(variant), name="x.csv"), parse_trial_id(tid))
@@ -154,7 +154,7 @@ def test_cli_says_which_extra_is_missing(sample_archives, tmp_path, capsys, monk
 def test_a_users_own_csv_renders_and_plots(tmp_path, capsys):
     """Any tracking: one CSV (FELT, Py-Feat 0.6.x or 2.x layout) whose name is not a RAVDESS id."""
     from felt_hf.cli import main
-    from felt_hf.synth import make_trial
+    from felt_hf.synthetic.archives import make_trial
 
     path = tmp_path / "my_interview.csv"
     path.write_bytes(make_trial("01-01-03-01-01-01-04", seed=0, num_frames=30).smoothed_csv())

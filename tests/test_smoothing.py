@@ -7,8 +7,8 @@ import pytest
 from scipy.signal import butter, filtfilt, savgol_filter
 
 from felt_hf.errors import FeltSmoothingError
+from felt_hf.inputs.smoothing import forward_fill, min_filtfilt_length, smooth_block, smooth_columns
 from felt_hf.schema import SMOOTHED_COLUMNS
-from felt_hf.smoothing import forward_fill, min_filtfilt_length, smooth_block, smooth_columns
 
 
 def _felt_script(column: np.ndarray) -> np.ndarray:

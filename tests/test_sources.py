@@ -7,9 +7,9 @@ import zipfile
 import pytest
 
 from felt_hf.errors import FeltFormatError, FeltNameError
-from felt_hf.inflate import ENV_VAR
-from felt_hf.sources import MemberReader, config_members, find_source, is_junk, iter_records, list_members
-from felt_hf.synth import make_trial
+from felt_hf.inputs.inflate import ENV_VAR
+from felt_hf.inputs.sources import MemberReader, config_members, find_source, is_junk, iter_records, list_members
+from felt_hf.synthetic.archives import make_trial
 
 IDS = ["01-01-03-01-01-01-01", "01-01-04-02-02-01-02", "01-01-01-01-01-02-19"]
 

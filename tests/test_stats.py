@@ -8,19 +8,14 @@ import numpy as np
 import pytest
 
 from felt_hf import schema
-from felt_hf.stats import HISTOGRAM_SPECS, FeatureStats, compute_stats, load_stats, write_stats_json
-
-try:
-    from felt_fake import make_row
-except ImportError:  # tests/ imported as a package
-    from tests.felt_fake import make_row
+from felt_hf.build.stats import HISTOGRAM_SPECS, FeatureStats, compute_stats, load_stats, write_stats_json
 
 
 @pytest.fixture(scope="module")
-def rows():
+def rows(felt_fake):
     rng = np.random.default_rng(1)
     ids = ["01-01-01-01-01-01-01", "01-01-03-02-01-02-02", "01-01-05-01-02-01-03", "01-01-08-02-02-02-04"]
-    return [make_row(tid, int(rng.integers(15, 50)), rng, nan_frames=i) for i, tid in enumerate(ids * 2)]
+    return [felt_fake.make_row(tid, int(rng.integers(15, 50)), rng, nan_frames=i) for i, tid in enumerate(ids * 2)]
 
 
 def _stack(rows, name):
@@ -117,7 +112,7 @@ def test_rejects_mismatched_lengths_and_names():
 def test_update_rows_equals_update_row_one_by_one():
     import numpy as np
 
-    from felt_hf.stats import FeatureStats
+    from felt_hf.build.stats import FeatureStats
 
     rng = np.random.default_rng(5)
     rows = []

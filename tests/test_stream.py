@@ -10,22 +10,17 @@ import pytest
 import torch
 from datasets import load_dataset
 
-from felt_hf.stream import FeltStream
-from felt_hf.torch import FeltCollator
-
-try:
-    from felt_fake import write_hub
-except ImportError:  # tests/ imported as a package
-    from tests.felt_fake import write_hub
+from felt_hf.training import FeltCollator
+from felt_hf.training.stream import FeltStream
 
 WORLD, WORKERS = 2, 2
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
+def hub(felt_fake, tmp_path_factory):
     out = tmp_path_factory.mktemp("hub_stream")
     # 5 shards of one row group each: not divisible by 2 ranks x 2 workers on purpose.
-    rows = write_hub(out, shards={"train": 5, "validation": 1, "test": 1}, per_actor=4, frames=(8, 20))
+    rows = felt_fake.write_hub(out, shards={"train": 5, "validation": 1, "test": 1}, per_actor=4, frames=(8, 20))
     return out, sorted(r["trial_id"] for r in rows["train"])
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from felt_hf import schema, synth
+from felt_hf.inputs.smoothing import forward_fill, smooth_columns
 from felt_hf.ravdess import expected_trial_ids, parse_trial_id
-from felt_hf.smoothing import forward_fill, smooth_columns
 
 ID_RE = re.compile(r"^\d\d-\d\d-\d\d-\d\d-\d\d-\d\d-\d\d$")
 NUMERIC = [c for c in schema.PYFEAT_DATA_COLUMNS if c not in ("Identity", "input", "frame", "approx_time")]

@@ -11,11 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-try:
-    from felt_fake import write_hub
-except ImportError:  # tests/ imported as a package
-    from tests.felt_fake import write_hub
-
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_baseline.py"
 
 
@@ -85,9 +80,9 @@ def test_actor_folds(bl):
     assert all(sum(a % 2 for a in f) == 2 for f in folds)  # 2 male + 2 female per fold
 
 
-def test_few_steps_reproducible(bl, tmp_path, capsys):
+def test_few_steps_reproducible(felt_fake, bl, tmp_path, capsys):
     hub = tmp_path / "hub"
-    rows = write_hub(hub, per_actor=2, frames=(10, 30))
+    rows = felt_fake.write_hub(hub, per_actor=2, frames=(10, 30))
     metrics = []
     for run in ("a", "b"):
         args = ["--data", str(hub), "--out", str(tmp_path / run), "--epochs", "2", "--max-steps", "2"]
@@ -103,9 +98,9 @@ def test_few_steps_reproducible(bl, tmp_path, capsys):
     assert np.array(a["confusion"]).sum() == len(rows["test"])  # every test trial evaluated once
 
 
-def test_streamed_training_is_reproducible(bl, tmp_path):
+def test_streamed_training_is_reproducible(felt_fake, bl, tmp_path):
     hub = tmp_path / "hub"
-    write_hub(hub, per_actor=2, frames=(10, 30))
+    felt_fake.write_hub(hub, per_actor=2, frames=(10, 30))
     metrics = []
     for run in ("a", "b"):
         args = ["--data", str(hub), "--out", str(tmp_path / run), "--epochs", "2", "--stream", "--num-workers", "2"]

@@ -8,8 +8,8 @@ import torch
 from datasets import load_dataset
 
 from felt_hf import schema
-from felt_hf.stats import compute_stats
-from felt_hf.torch import (
+from felt_hf.build.stats import compute_stats
+from felt_hf.training import (
     FeltCollator,
     aggregate_windows,
     feature_layout,
@@ -18,23 +18,18 @@ from felt_hf.torch import (
     window_starts,
 )
 
-try:
-    from felt_fake import make_row, write_hub
-except ImportError:  # tests/ imported as a package
-    from tests.felt_fake import make_row, write_hub
-
 
 @pytest.fixture(scope="module")
-def rows():
+def rows(felt_fake):
     rng = np.random.default_rng(5)
     ids = ["01-01-01-01-01-01-01", "01-01-03-02-01-02-02", "01-01-05-01-02-01-03", "01-01-08-02-02-02-04"]
-    return [make_row(tid, n, rng, nan_frames=1) for tid, n in zip(ids, (10, 25, 40, 7), strict=True)]
+    return [felt_fake.make_row(tid, n, rng, nan_frames=1) for tid, n in zip(ids, (10, 25, 40, 7), strict=True)]
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
+def hub(felt_fake, tmp_path_factory):
     out = tmp_path_factory.mktemp("hub")
-    write_hub(out, per_actor=3, frames=(20, 70))
+    felt_fake.write_hub(out, per_actor=3, frames=(20, 70))
     return out
 
 

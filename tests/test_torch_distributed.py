@@ -8,20 +8,15 @@ import pytest
 import torch
 from datasets import load_dataset
 
-from felt_hf.torch import BatchDecodedStream, FeltCollator, check_shard_plan, prepare_stream
-
-try:
-    from felt_fake import write_hub
-except ImportError:  # tests/ imported as a package
-    from tests.felt_fake import write_hub
+from felt_hf.training import BatchDecodedStream, FeltCollator, check_shard_plan, prepare_stream
 
 WORLD, WORKERS = 2, 2
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
+def hub(felt_fake, tmp_path_factory):
     out = tmp_path_factory.mktemp("hub_ddp")
-    rows = write_hub(out, shards={"train": 8, "validation": 2, "test": 2}, per_actor=4, frames=(8, 20))
+    rows = felt_fake.write_hub(out, shards={"train": 8, "validation": 2, "test": 2}, per_actor=4, frames=(8, 20))
     return out, sorted(r["trial_id"] for r in rows["train"])
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from datasets import load_dataset
 
-from felt_hf.torch import FeltCollator, prepare_stream
+from felt_hf.training import FeltCollator, prepare_stream
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_baseline.py"
 

@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from felt_hf.stats import compute_stats
-from felt_hf.transforms import Standardizer, face_relative_landmarks, feature_mean_std, standardize
-
-try:
-    from felt_fake import make_row
-except ImportError:  # tests/ imported as a package
-    from tests.felt_fake import make_row
+from felt_hf.build.stats import compute_stats
+from felt_hf.training.transforms import Standardizer, face_relative_landmarks, feature_mean_std, standardize
 
 
 def _face(t: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -72,9 +67,9 @@ def test_bad_options():
         face_relative_landmarks(lm, box, center="nose")
 
 
-def test_standardizer_from_stats():
+def test_standardizer_from_stats(felt_fake):
     rng = np.random.default_rng(0)
-    rows = [make_row("01-01-03-01-01-01-01", 30, rng) for _ in range(3)]
+    rows = [felt_fake.make_row("01-01-03-01-01-01-01", 30, rng) for _ in range(3)]
     st = compute_stats(rows)
     mean, std = feature_mean_std(st, ["action_units", "head_pose"], skip=["head_pose"])
     assert mean.shape == (23,) and std.shape == (23,)

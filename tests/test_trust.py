@@ -1,6 +1,6 @@
 """Issue 11: bad input never ends in a traceback, a wrong number or a silently damaged dataset.
 
-Every damaged input here is made from the real sample archives (felt_hf.synth) by the kind of
+Every damaged input here is made from the real sample archives (felt_hf.synthetic.archives) by the kind of
 edit a user, a flaky download or a broken tool produces; each test fails if the damage goes
 through unnoticed or ends in anything but the project's one-line error.
 """
@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from felt_hf.build.convert import SKIPPED_REPORT, convert_felt
 from felt_hf.cli import main
-from felt_hf.convert import SKIPPED_REPORT, convert_felt
-from felt_hf.csv_reader import read_trial_csv
 from felt_hf.errors import (
     FeltArchiveError,
     FeltError,
@@ -28,9 +27,10 @@ from felt_hf.errors import (
     FeltValueRangeError,
     FeltWarning,
 )
+from felt_hf.inputs.csv_reader import read_trial_csv
+from felt_hf.inputs.sources import MemberReader, list_members
 from felt_hf.schema import archive_stem
-from felt_hf.sources import MemberReader, list_members
-from felt_hf.synth import make_trial
+from felt_hf.synthetic.archives import make_trial
 
 TRIAL = "01-01-05-02-01-02-03"
 
@@ -288,7 +288,7 @@ def test_skip_bad_reports_bad_names_and_bad_members_with_reasons(sample_archives
     total = sum(s["num_examples"] for s in summary["configs"]["raw_speech"]["splits"].values())
     assert total == len(members) - 2
     assert "5 trial(s) could not be converted" in (tmp_path / "o" / "README.md").read_text()
-    from felt_hf.verify import verify_folder
+    from felt_hf.publish.verify import verify_folder
 
     report = verify_folder(tmp_path / "o")
     assert report.ok and [c.status for c in report.checks if c.name == "skipped"] == ["warn"], report.table()
@@ -306,7 +306,7 @@ def test_skip_bad_still_stops_on_a_whole_archive_failure(sample_archives, tmp_pa
 
 # --- item 7: an earlier build is replaced as one unit -------------------------------------------
 def test_earlier_configs_are_refused_then_removed_with_overwrite(sample_archives, tmp_path, capsys):
-    from felt_hf.verify import verify_folder
+    from felt_hf.publish.verify import verify_folder
 
     data = copy_archives(sample_archives, tmp_path / "in", ["raw_song", "smoothed_song"])
     out = tmp_path / "felt"
@@ -349,7 +349,7 @@ def test_overwrite_touches_only_an_earlier_builds_shards(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from felt_hf.convert import earlier_configs
+    from felt_hf.build.convert import earlier_configs
 
     (tmp_path / "mine").mkdir()
     pq.write_table(pa.table({"x": [1]}), tmp_path / "mine" / "data.parquet")

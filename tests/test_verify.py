@@ -13,9 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from felt_hf.cli import main
-from felt_hf.ravdess import expected_trial_ids, parse_trial_id
-from felt_hf.sources import CsvMember
-from felt_hf.verify import (
+from felt_hf.inputs.sources import CsvMember
+from felt_hf.publish.verify import (
     PUBLISHED_FILES,
     SMOOTHING_TOLERANCE,
     Report,
@@ -25,6 +24,7 @@ from felt_hf.verify import (
     verify_folder,
     zenodo_size,
 )
+from felt_hf.ravdess import expected_trial_ids, parse_trial_id
 
 try:
     from test_trust import _replace_cell, _set_encrypted_flag, csv_members, rewrite_zip

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import FeltError
-from ..smoothing import SHORT_CLIP_POLICIES
+from ..inputs.smoothing import SHORT_CLIP_POLICIES
 from .detectors import BACKENDS
 
 

@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from ..csv_writer import approx_time_text, felt_csv_bytes
 from ..errors import FeltError
+from ..inputs.csv_writer import approx_time_text, felt_csv_bytes
+from ..inputs.smoothing import forward_fill, smooth_columns
 from ..schema import APPROX_TIME_COLUMN, FACE_BOX_COLUMNS, FRAME_COLUMN, INPUT_COLUMN
-from ..smoothing import forward_fill, smooth_columns
 from .compat import environment_versions
 from .tracks import columns_from_frame, face_counts, numeric_block, with_block
 from .videos import VideoItem

@@ -1,0 +1,488 @@
+"""The media configs of a converted folder: FELT's three tracking videos and the RAVDESS audio.
+
+One config per video kind and vocal channel (``landmark_overlay_speech`` ...) and one audio config
+per channel (``audio_speech``, ``audio_song``). Each has **one row per trial of the channel's
+tracking configs, in the same splits and the same order**, so
+``concatenate_datasets([tracking, media.remove_columns(labels)], axis=1)`` pairs them row by row.
+
+Why it is shaped this way:
+
+* The mp4 bytes are copied as FELT published them (no re-encoding: nothing is lost and it runs at
+  the speed of reading the archives); the wavs are re-packed as FLAC with soundfile, which keeps
+  the 16-bit samples exactly and halves the bytes. Both live inside the parquet as
+  ``datasets.Video`` / ``datasets.Audio`` cells, so the folder is self-contained on the hub.
+* Facts are read from the media with PyAV / soundfile (frame count from the packets, rate, size,
+  duration), never from names.
+* Row groups hold :data:`ROW_GROUP_ROWS` trials (a few MB), so reading one trial does not read a
+  shard; shards close at about :data:`TARGET_SHARD_BYTES` (hundreds of MB, as the hub prefers).
+  Media bytes are stored uncompressed (mp4 and FLAC do not compress further) and without
+  statistics (a min/max of megabyte values would bloat every footer).
+* Rows are written one row group at a time, so memory does not grow with the number of trials.
+* Shards are written under hidden temporary names and renamed by the converter only once every
+  config (tracking and media) has been written, so a failure leaves the earlier build intact.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..layout import shard_relpath, temp_path
+from ..errors import FeltError, FeltFormatError, FeltMediaError
+from ..inputs.media import FULL_AV, WAV, MediaFile, find_media, mp4_audio_to_flac, probe_video, wav_to_flac
+from ..ravdess import split_of_actor
+from ..schema import (
+    AUDIO_KIND,
+    CONFIG_NAMES,
+    MEDIA_CONFIG_NAMES,
+    VIDEO_KINDS_BY_NAME,
+    media_config_parts,
+    media_features,
+)
+from ..inputs.sources import MemberReader, config_members, find_source
+
+TARGET_SHARD_BYTES = 300_000_000
+ROW_GROUP_ROWS = 4
+_STATS_COLUMNS = ["trial_id", "actor", "emotion"]
+
+
+def split_configs(configs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Requested config names -> (tracking, media), rejecting unknown names."""
+    tracking, media = [], []
+    for c in configs:
+        if c in CONFIG_NAMES:
+            tracking.append(c)
+        elif c in MEDIA_CONFIG_NAMES:
+            media.append(c)
+        else:
+            raise ValueError(f"unknown FELT config {c!r}; expected one of {CONFIG_NAMES + MEDIA_CONFIG_NAMES}")
+    return tracking, media
+
+
+# --- planning: which file feeds which row -----------------------------------------------------------
+@dataclass
+class MediaConfigPlan:
+    """One media config's inputs: the chosen file per trial, and what was skipped on the way."""
+
+    config: str
+    kind: str  # a video kind name or "audio"
+    channel: str
+    files: dict[str, MediaFile] = field(default_factory=dict)
+    skipped: list[dict] = field(default_factory=list)
+    au_titles: bool = False  # read AU animations' `Frame N` titles to recover their map
+
+
+def _skip(plan: MediaConfigPlan, f: MediaFile | None, trial_id: str, error: str) -> None:
+    plan.skipped.append(
+        {"config": plan.config, "trial_id": trial_id, "archive": f.source if f else None,
+         "member": f.member if f else None, "error": error}
+    )  # fmt: skip
+
+
+def plan_media(
+    data_dir, configs: Sequence[str] | None, skip_bad: bool = False, au_titles: bool = False
+) -> dict[str, MediaConfigPlan]:
+    """Find every media input and assign one file per trial and config, before any work.
+
+    ``configs=None`` means every media config some file was found for. Two files for one trial and
+    config is an error naming both (with ``skip_bad``: the first by path is kept, the other reported).
+    Audio comes from the RAVDESS wav where there is one, else from the full-AV mp4's AAC track.
+    """
+    found = find_media(data_dir)
+    by_config: dict[str, dict[str, list[MediaFile]]] = {}
+    fallback: dict[str, dict[str, list[MediaFile]]] = {}
+    for f in sorted(found, key=lambda f: (f.source, f.member)):
+        channel = f.labels.vocal_channel
+        if f.kind in (WAV, FULL_AV):
+            target = by_config if f.kind == WAV else fallback
+            target.setdefault(f"{AUDIO_KIND}_{channel}", {}).setdefault(f.trial_id, []).append(f)
+        else:
+            by_config.setdefault(f"{f.kind}_{channel}", {}).setdefault(f.trial_id, []).append(f)
+    for config, per_trial in fallback.items():
+        merged = by_config.setdefault(config, {})
+        for tid, files in per_trial.items():
+            merged.setdefault(tid, files)
+    wanted = list(configs) if configs is not None else [c for c in MEDIA_CONFIG_NAMES if c in by_config]
+    plans = {}
+    for config in wanted:
+        kind, channel = media_config_parts(config)
+        if config not in by_config:
+            what = "RAVDESS 03-...wav or full-AV 01-...mp4" if kind == AUDIO_KIND else f"{kind} mp4"
+            raise FileNotFoundError(f"config {config!r} needs {channel} {what} files, and none is under {data_dir}")
+        plan = MediaConfigPlan(config, kind, channel, au_titles=au_titles)
+        for tid, files in sorted(by_config[config].items()):
+            if len(files) > 1:
+                others = ", ".join(f.where() for f in files[1:])
+                err = FeltFormatError(files[0].member, f"trial {tid} has two {config} files (also {others})",
+                                      archive=files[0].source)  # fmt: skip
+                if not skip_bad:
+                    raise err
+                for other in files[1:]:
+                    _skip(plan, other, tid, f"second file for trial {tid} in {config}; kept {files[0].where()}")
+            plan.files[tid] = files[0]
+        plans[config] = plan
+    return plans
+
+
+# --- the tracking rows a media config follows ------------------------------------------------------
+@dataclass
+class TrackingOrder:
+    """The trial order per split of a channel's tracking, and each trial's video-frame map source.
+
+    ``expansion(trial_id)``: for every row of the smoothed CSV (what FELT rendered a frame from),
+    the index of the tracking row it became (two-face frames: two CSV rows, one tracking row), or
+    None when this trial's tracking is not known here.
+    """
+
+    splits: dict[str, list[str]]
+    num_faces: dict[str, np.ndarray]
+    from_tracking: bool
+    members: dict = field(default_factory=dict)  # trial_id -> CsvMember, read lazily
+    reader: MemberReader | None = None
+
+    @property
+    def trial_ids(self) -> set[str]:
+        return {t for ids in self.splits.values() for t in ids}
+
+    def expansion(self, trial_id: str) -> np.ndarray | None:
+        faces = self.num_faces.get(trial_id)
+        if faces is None and trial_id in self.members:
+            record = self.reader.read_record(self.members[trial_id])
+            faces = self.num_faces[trial_id] = record.num_faces
+        if faces is None:
+            return None
+        return np.repeat(np.arange(len(faces), dtype=np.int32), np.maximum(faces.astype(np.int64), 1))
+
+
+def _order_from_shards(shards: dict[str, list[Path]]) -> TrackingOrder:
+    """Read trial ids and faces per frame from tracking shards (in order), two small columns."""
+    splits: dict[str, list[str]] = {}
+    faces: dict[str, np.ndarray] = {}
+    for split, paths in shards.items():
+        ids = splits.setdefault(split, [])
+        for p in paths:
+            t = pq.read_table(p, columns=["trial_id", "num_faces"])
+            for tid, nf in zip(t["trial_id"].to_pylist(), t["num_faces"].to_pylist(), strict=True):
+                ids.append(tid)
+                faces[tid] = np.asarray(nf, dtype=np.uint8)
+    return TrackingOrder(splits, faces, True)
+
+
+def tracking_order(channel: str, data_dir, tracking_shards: dict[str, dict[str, list[Path]]], split_actors, media_ids):
+    """Where a channel's row order comes from, best first.
+
+    1. the tracking configs written in this run (smoothed preferred: FELT rendered from it);
+    2. the tracking archives in ``data_dir`` (order from their listing, maps from their CSVs);
+    3. no tracking at all: the media's own trials, sorted, split by actor, maps unknown.
+    """
+    for variant in ("smoothed", "raw"):
+        shards = tracking_shards.get(f"{variant}_{channel}")
+        if shards:
+            order = _order_from_shards(shards)
+            order.splits = {s: order.splits.get(s, []) for s in split_actors}
+            return order
+    for variant in ("smoothed", "raw"):
+        try:
+            find_source(data_dir, f"{variant}_{channel}")
+        except FileNotFoundError:
+            continue
+        members = config_members(data_dir, f"{variant}_{channel}")
+        splits = _by_split([m.trial_id for m in members], split_actors)
+        return TrackingOrder(splits, {}, True, {m.trial_id: m for m in members}, MemberReader())
+    return TrackingOrder(_by_split(sorted(media_ids), split_actors), {}, False)
+
+
+def _by_split(trial_ids: Sequence[str], split_actors) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {s: [] for s in split_actors}
+    for tid in sorted(trial_ids):
+        split = split_of_actor(int(tid[-2:]), split_actors)
+        if split is not None:
+            out[split].append(tid)
+    return out
+
+
+# --- writing ---------------------------------------------------------------------------------------
+@dataclass
+class MediaShard:
+    config: str
+    split: str
+    index: int
+    num_shards: int
+    trial_ids: tuple[str, ...]
+    out_dir: str
+    run_tag: str
+    num_rows: int = 0
+    num_frames: int = 0
+    num_bytes: int = 0
+    media_bytes: int = 0
+
+    @property
+    def relpath(self) -> str:
+        return shard_relpath(self.config, self.split, self.index, self.num_shards)
+
+    @property
+    def final_path(self) -> Path:
+        return Path(self.out_dir) / self.relpath
+
+    @property
+    def tmp_path(self) -> Path:
+        return temp_path(self.final_path, f"{self.run_tag}-media")
+
+
+def plan_shards(config: str, ids: Sequence[str], sizes: dict[str, int], out_dir, run_tag: str, split: str):
+    """Contiguous runs of trials of about :data:`TARGET_SHARD_BYTES` (input sizes as the estimate)."""
+    chunks: list[list[str]] = []
+    total = 0
+    for tid in ids:
+        size = sizes.get(tid, 0)
+        if not chunks or (total + size > TARGET_SHARD_BYTES and chunks[-1]):
+            chunks.append([])
+            total = 0
+        chunks[-1].append(tid)
+        total += size
+    return [
+        MediaShard(config, split, i, len(chunks), tuple(c), os.fspath(out_dir), run_tag) for i, c in enumerate(chunks)
+    ]
+
+
+def writer_options(schema: pa.Schema) -> dict:
+    """zstd for the small columns; media bytes stored as they are, without dictionary or statistics."""
+    compression, dictionary = {}, []
+    for f in schema:
+        if pa.types.is_struct(f.type):  # Video / Audio: {bytes, path}
+            compression[f"{f.name}.bytes"] = "NONE"
+            compression[f"{f.name}.path"] = "ZSTD"
+        elif pa.types.is_list(f.type):
+            compression[f"{f.name}.list.element"] = "ZSTD"
+        else:
+            compression[f.name] = "ZSTD"
+            dictionary.append(f.name)
+    return {
+        "compression": compression,
+        "use_dictionary": dictionary,
+        "write_statistics": _STATS_COLUMNS,
+        "write_page_index": False,  # row groups of 4 trials need no page pruning; it cost ~20% of the write
+    }
+
+
+def _media_row(plan: MediaConfigPlan, f: MediaFile, reader: MemberReader, order: TrackingOrder) -> dict:
+    data = reader.read_bytes(f.as_member())
+    row: dict = {"source_file": f"{Path(f.source).name}:{f.member}"}
+    if plan.kind == AUDIO_KIND:
+        convert = wav_to_flac if f.kind == WAV else mp4_audio_to_flac
+        flac, info = convert(data, file=f.member, archive=f.source)
+        row.update(
+            audio={"bytes": flac, "path": f"{f.trial_id}.flac"},
+            audio_source="ravdess_wav" if f.kind == WAV else "full_av_mp4",
+            sample_rate=info.sample_rate,
+            num_channels=info.num_channels,
+            num_samples=info.num_samples,
+            duration_s=info.duration_s,
+        )
+        return row
+    info = probe_video(data, file=f.member, archive=f.source)
+    expansion = order.expansion(f.trial_id) if order.from_tracking else None
+    alignment, index = _alignment(plan.kind, info.num_frames, expansion)
+    if alignment == "dropped_frames_unknown" and plan.au_titles:
+        alignment, index = _from_titles(data, expansion, alignment)
+    row.update(
+        video={"bytes": data, "path": f"{f.trial_id}.mp4"},
+        num_video_frames=info.num_frames,
+        fps=info.fps,
+        width=info.width,
+        height=info.height,
+        duration_s=info.duration_s,
+        num_tracking_rows=None if expansion is None else len(expansion),
+        alignment=alignment,
+        tracking_index=index,
+    )
+    return row
+
+
+def _alignment(kind: str, num_video_frames: int, expansion: np.ndarray | None) -> tuple[str, list[int] | None]:
+    """The map from video frames to tracking rows, only where the counts prove it.
+
+    A renderer that wrote one frame per CSV row gives video frame ``i`` -> CSV row ``i`` ->
+    tracking row ``expansion[i]``. An AU animation with fewer frames lost some rows, and which ones
+    is recorded nowhere: its map stays null rather than guessed.
+    """
+    if expansion is None:
+        return "no_tracking", None
+    if num_video_frames == len(expansion):
+        return "exact", expansion.tolist()
+    if not VIDEO_KINDS_BY_NAME[kind].one_frame_per_row and num_video_frames < len(expansion):
+        return "dropped_frames_unknown", None
+    return "count_mismatch", None
+
+
+def _from_titles(data: bytes, expansion: np.ndarray, alignment: str) -> tuple[str, list[int] | None]:
+    """Decode the AU animation and read its titles; unreadable titles leave the map unknown."""
+    from ..inputs.au_titles import recover_rows
+    from ..inputs.media import read_video_frames
+
+    rows = recover_rows(read_video_frames(data), len(expansion))
+    if rows is None:
+        return alignment, None
+    return "from_titles", expansion[rows].tolist()
+
+
+def _labels_row(tid: str, features) -> dict:
+    from ..ravdess import parse_trial_id
+
+    row = parse_trial_id(tid).as_row()
+    for name in ("vocal_channel", "emotion", "intensity", "statement", "sex"):
+        row[name] = features[name].str2int(row[name])
+    return row
+
+
+def write_shard(shard: MediaShard, plan: MediaConfigPlan, order: TrackingOrder, reader: MemberReader,
+                skip_bad: bool, tick=None) -> None:  # fmt: skip
+    """Write one media shard under its temporary name; problems go to ``plan.skipped`` with ``skip_bad``."""
+    features = media_features(plan.kind)
+    schema = features.arrow_schema
+    columns = list(features)
+    shard.final_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with pq.ParquetWriter(shard.tmp_path, schema, **writer_options(schema)) as writer:
+            batch: list[dict] = []
+            for tid in shard.trial_ids:
+                row = _labels_row(tid, features)
+                f = plan.files.get(tid)
+                try:
+                    if f is None:
+                        raise FeltMediaError(
+                            f"{plan.config}: no {plan.channel} {plan.kind} file for trial {tid}, which the "
+                            "tracking has (rows must match the tracking one to one; --skip-bad leaves it empty)"
+                        )
+                    row.update(_media_row(plan, f, reader, order))
+                except FeltError as e:
+                    if not skip_bad:
+                        raise
+                    _skip(plan, f, tid, str(e))
+                batch.append({c: row.get(c) for c in columns})
+                shard.num_rows += 1
+                shard.num_frames += int(row.get("num_video_frames") or 0)
+                cell = row.get("video") or row.get("audio")
+                shard.media_bytes += len(cell["bytes"]) if cell else 0
+                if len(batch) == ROW_GROUP_ROWS:
+                    shard.num_bytes += _write_group(writer, batch, schema)
+                    batch = []
+                if tick is not None:
+                    tick()
+            if batch or shard.num_rows == 0:
+                shard.num_bytes += _write_group(writer, batch, schema)
+    except BaseException:
+        shard.tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def _write_group(writer: pq.ParquetWriter, rows: list[dict], schema: pa.Schema) -> int:
+    table = pa.Table.from_pylist(rows, schema=schema)
+    writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+    return table.nbytes
+
+
+@dataclass
+class MediaRun:
+    """What the media part of a conversion wrote (under temporary names until :meth:`commit`)."""
+
+    shards: list[MediaShard] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+
+    def commit(self) -> None:
+        for s in self.shards:
+            os.replace(s.tmp_path, s.final_path)
+
+    def discard(self) -> None:
+        for s in self.shards:
+            s.tmp_path.unlink(missing_ok=True)
+
+    def summary(self) -> dict[str, dict]:
+        """``{config: {"splits": {split: {num_examples, num_frames, num_bytes, media_bytes, files}}}}``."""
+        out: dict[str, dict] = {}
+        for s in self.shards:
+            split = out.setdefault(s.config, {"splits": {}})["splits"].setdefault(
+                s.split, {"num_examples": 0, "num_frames": 0, "num_bytes": 0, "media_bytes": 0, "files": []}
+            )
+            split["num_examples"] += s.num_rows
+            split["num_frames"] += s.num_frames
+            split["num_bytes"] += s.num_bytes
+            split["media_bytes"] += s.media_bytes
+            split["files"].append(s.relpath)
+        return out
+
+
+def write_media_configs(
+    plans: dict[str, MediaConfigPlan],
+    data_dir,
+    out_dir,
+    split_actors: dict[str, tuple[int, ...]],
+    tracking_shards: dict[str, dict[str, list[Path]]],
+    *,
+    skip_bad: bool = False,
+    progress: bool = False,
+    run: MediaRun | None = None,
+) -> MediaRun:
+    """Write every planned media config (temporary names; the caller commits or discards ``run``).
+
+    ``tracking_shards``: ``{tracking config: {split: [shard paths in order]}}`` written in this run,
+    whose row order the media configs copy. A media file whose trial the tracking does not have is
+    an error naming it (``skip_bad``: reported and left out).
+    """
+    from tqdm.auto import tqdm
+
+    run = run if run is not None else MediaRun()
+    run_tag = str(os.getpid())
+    reader = MemberReader()
+    orders: dict[str, TrackingOrder] = {}
+    try:
+        for config, plan in plans.items():
+            order = orders.get(plan.channel)
+            if order is None:
+                media_ids = {t for p in plans.values() if p.channel == plan.channel for t in p.files}
+                order = orders[plan.channel] = tracking_order(
+                    plan.channel, data_dir, tracking_shards, split_actors, media_ids
+                )
+            known = order.trial_ids
+            for tid, f in sorted(plan.files.items()):
+                if order.from_tracking and tid not in known and split_of_actor(f.labels.actor, split_actors):
+                    err = FeltFormatError(f.member, f"{plan.config}: trial {tid} is not in the {plan.channel} "
+                                          "tracking of this conversion (a media file with no trial)", archive=f.source)  # fmt: skip
+                    if not skip_bad:
+                        raise err
+                    _skip(plan, f, tid, str(err))
+            sizes = {t: f.size for t, f in plan.files.items()}
+            total = sum(len(ids) for ids in order.splits.values())
+            with tqdm(total=total, unit="trial", desc=f"Converting {config}", disable=not progress) as bar:
+                for split, ids in order.splits.items():
+                    if not ids:
+                        continue
+                    for shard in plan_shards(config, ids, sizes, out_dir, run_tag, split):
+                        run.shards.append(shard)
+                        write_shard(shard, plan, order, reader, skip_bad, lambda: bar.update(1))
+    except BaseException:
+        run.discard()
+        raise
+    finally:
+        reader.close()
+        for o in orders.values():
+            if o.reader is not None:
+                o.reader.close()
+    run.skipped = [s for p in plans.values() for s in p.skipped]
+    return run
+
+
+__all__ = [
+    "MediaRun",
+    "ROW_GROUP_ROWS",
+    "TARGET_SHARD_BYTES",
+    "plan_media",
+    "split_configs",
+    "write_media_configs",
+]

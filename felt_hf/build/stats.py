@@ -1,0 +1,407 @@
+"""Per-feature normalisation statistics that merge exactly across shards, processes and splits.
+
+The converter feeds every trial of a (config, split) through :meth:`FeatureStats.update_row`,
+possibly in several processes, merges the partial results with :meth:`FeatureStats.merge` and
+writes them all to ``stats.json`` at the root of the hub folder (:func:`write_stats_json`).
+Training code reads them back with :func:`load_stats` to standardise inputs without a pass over
+the data.
+
+Statistics are kept per component of each per-frame array of :data:`felt_hf.schema.FRAME_ARRAYS`
+(``landmarks`` has 68 x 2 = 136 components, flattened in C order, so component ``2 * i`` is
+``x_i`` and ``2 * i + 1`` is ``y_i``). Non-finite values (NaN rows of no-face frames) are left out
+component by component.
+
+Exactness, which is why the state is what it is:
+
+* ``count``, ``min``, ``max``: exact, and independent of merge order.
+* ``mean``, ``std``: float64 running mean and sum of squared deviations combined with the
+  parallel-variance formula (Chan, Golub & LeVeque 1979). Exact up to float64 rounding (relative
+  error around 1e-12 whatever the merge order); ``std`` is the population standard deviation
+  (ddof=0). ``mean`` and ``m2`` are stored at full precision so a JSON round trip loses nothing.
+* quantiles: read from fixed-range integer histograms (:data:`HISTOGRAM_SPECS`). Integer counts
+  add exactly, so merged quantiles do not depend on how the data was split. For quantile ``q`` of
+  ``n`` values the rank is ``q * (n - 1)``; inside the histogram range the reported value lies
+  within one bin width (the spec's ``resolution``) of the order statistics on either side of that
+  rank (numpy's ``method="lower"``/``"higher"``); outside the range it is interpolated between the
+  range edge and the exact min/max. ``identity_embedding``
+  quantiles are pooled over its 512 dimensions (one histogram) to keep ``stats.json`` small.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_write_bytes
+from ..layout import STATS_FILENAME
+from ..schema import FRAME_ARRAYS, FRAME_ARRAYS_BY_NAME
+
+STATS_FORMAT = "felt-stats"
+STATS_VERSION = 1
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class HistogramSpec:
+    """A fixed histogram range; fixed (not data-driven) so that histograms from anywhere add up."""
+
+    lo: float
+    hi: float
+    bins: int
+    pooled: bool = False  # one histogram for all components instead of one per component
+
+    @property
+    def resolution(self) -> float:
+        return (self.hi - self.lo) / self.bins
+
+
+# Ranges wide enough for RAVDESS 1280x720 video (landmarks may leave the frame), pose in degrees,
+# probabilities in [0, 1] and L2-normalised FaceNet embeddings in [-1, 1].
+HISTOGRAM_SPECS: dict[str, HistogramSpec] = {
+    "face_box": HistogramSpec(-640.0, 1920.0, 2048),  # 1.25 px
+    "face_score": HistogramSpec(0.0, 1.0, 1000),  # 0.001
+    "landmarks": HistogramSpec(-640.0, 1920.0, 2048),  # 1.25 px
+    "head_pose": HistogramSpec(-180.0, 180.0, 1440),  # 0.25 degree
+    "action_units": HistogramSpec(0.0, 1.0, 1000),  # 0.001
+    "emotions": HistogramSpec(0.0, 1.0, 1000),  # 0.001
+    "identity_embedding": HistogramSpec(-1.0, 1.0, 2000, pooled=True),  # 0.001
+}
+
+
+def _width(name: str) -> int:
+    return FRAME_ARRAYS_BY_NAME[name].width
+
+
+class ComponentStats:
+    """Mergeable statistics of one per-frame array, one entry per flattened component."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.spec = HISTOGRAM_SPECS[name]
+        width = _width(name)
+        self.count = np.zeros(width, dtype=np.int64)
+        self.mean = np.zeros(width, dtype=np.float64)
+        self.m2 = np.zeros(width, dtype=np.float64)
+        self.min = np.full(width, np.inf)
+        self.max = np.full(width, -np.inf)
+        self.hist = np.zeros((1 if self.spec.pooled else width, self.spec.bins + 2), dtype=np.int64)
+
+    # -- accumulation --------------------------------------------------------------------------
+    def update(self, values: np.ndarray) -> None:
+        """Add one trial's frames; ``values`` is ``(T, *shape)``, NaN where no face was found."""
+        x = np.asarray(values).reshape(-1, self.count.size)
+        valid = np.isfinite(x)
+        if not valid.all():
+            whole = valid.all(axis=1)
+            if valid[~whole].any():  # a frame with some components missing: mask value by value
+                self._update_masked(np.asarray(x, dtype=np.float64), valid)
+                return
+            x = x[whole]  # FELT's case: a no-face frame is NaN throughout, so drop whole frames
+        if x.shape[0]:
+            self._update_dense(x)
+
+    def _update_dense(self, x: np.ndarray) -> None:
+        """Every value finite: no masking copies, float64 accumulators straight from float32 input."""
+        mean_b = x.mean(axis=0, dtype=np.float64)
+        dev = x - mean_b  # float64
+        self._combine(np.full(x.shape[1], x.shape[0]), mean_b, np.einsum("ij,ij->j", dev, dev))
+        self.min = np.minimum(self.min, x.min(axis=0))
+        self.max = np.maximum(self.max, x.max(axis=0))
+        self.hist += self._histogram(np.empty(x.shape, np.float32), x, None)
+
+    def _update_masked(self, x: np.ndarray, valid: np.ndarray) -> None:
+        n = valid.sum(axis=0)
+        if not n.any():
+            return
+        xz = np.where(valid, x, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_b = np.where(n > 0, xz.sum(axis=0) / np.maximum(n, 1), 0.0)
+        m2_b = (np.where(valid, x - mean_b, 0.0) ** 2).sum(axis=0)
+        self._combine(n, mean_b, m2_b)
+        self.min = np.minimum(self.min, np.where(valid, x, np.inf).min(axis=0))
+        self.max = np.maximum(self.max, np.where(valid, x, -np.inf).max(axis=0))
+        self.hist += self._histogram(np.empty(x.shape, np.float32), x, valid)
+
+    def _combine(self, n_b: np.ndarray, mean_b: np.ndarray, m2_b: np.ndarray) -> None:
+        """Chan et al.'s parallel update: exact in exact arithmetic, stable in float64."""
+        n_a = self.count
+        n = n_a + n_b
+        safe_n = np.maximum(n, 1)
+        delta = mean_b - self.mean
+        self.mean = np.where(n > 0, self.mean + delta * (n_b / safe_n), 0.0)
+        self.m2 = self.m2 + m2_b + delta**2 * (n_a * n_b / safe_n)
+        self.count = n
+
+    def _histogram(self, work: np.ndarray, x: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+        """Bin counts of ``x``, computed in place in the float32 scratch array ``work``.
+
+        float32 bin arithmetic may put a value lying on a bin edge into the neighbouring bin,
+        which stays within the one-bin resolution the quantiles promise; it halves the cost.
+        """
+        spec = self.spec
+        np.subtract(x, np.float32(spec.lo), out=work, dtype=np.float32, casting="same_kind")
+        np.multiply(work, np.float32(1.0 / spec.resolution), out=work)
+        np.floor(work, out=work)
+        if valid is not None:
+            work[~valid] = 0.0
+        np.clip(work, -1, spec.bins, out=work)
+        idx = work.astype(np.int32)
+        idx += 1  # 0 under, bins + 1 over
+        rows = self.hist.shape[0]
+        if rows > 1:
+            idx += np.arange(idx.shape[1], dtype=np.int32) * (spec.bins + 2)
+        flat = idx.ravel() if valid is None else idx[valid]
+        return np.bincount(flat, minlength=rows * (spec.bins + 2)).reshape(rows, spec.bins + 2)
+
+    def merge(self, other: ComponentStats) -> None:
+        if other.name != self.name:
+            raise ValueError(f"cannot merge statistics of {other.name!r} into {self.name!r}")
+        self._combine(other.count, other.mean, other.m2)
+        self.min = np.minimum(self.min, other.min)
+        self.max = np.maximum(self.max, other.max)
+        self.hist = self.hist + other.hist
+
+    # -- derived values ------------------------------------------------------------------------
+    @property
+    def std(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.count > 0, np.sqrt(self.m2 / np.maximum(self.count, 1)), np.nan)
+
+    def quantiles(self, qs: Iterable[float] = QUANTILES) -> dict[float, np.ndarray]:
+        """Quantiles from the histograms (see the module docstring for their resolution)."""
+        lo_all, hi_all = self._minmax_for_hist()
+        return {
+            float(q): np.array(
+                [_hist_quantile(h, q, self.spec, lo, hi) for h, lo, hi in zip(self.hist, lo_all, hi_all, strict=True)]
+            )
+            for q in qs
+        }
+
+    def _minmax_for_hist(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.spec.pooled:
+            return np.array([self.min.min()]), np.array([self.max.max()])
+        return self.min, self.max
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        arr = FRAME_ARRAYS_BY_NAME[self.name]
+        spec = self.spec
+        return {
+            "shape": list(arr.shape),
+            "unit": arr.unit,
+            "count": self.count.tolist(),
+            "mean": _floats(self.mean, self.count),
+            "std": _floats(self.std, self.count, digits=7),
+            "min": _floats(self.min, self.count),
+            "max": _floats(self.max, self.count),
+            "quantiles": {f"{q:g}": _floats(v, None, digits=7) for q, v in self.quantiles().items()},
+            "quantiles_pooled": spec.pooled,
+            "m2": _floats(self.m2, self.count),
+            "histogram": {
+                "lo": spec.lo,
+                "hi": spec.hi,
+                "bins": spec.bins,
+                "resolution": spec.resolution,
+                "pooled": spec.pooled,
+                "encoding": "zlib+base64 of little-endian int64 counts, shape (rows, bins + 2): underflow, bins, overflow",
+                "data": base64.b64encode(zlib.compress(self.hist.astype("<i8").tobytes(), 6)).decode("ascii"),
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, name: str, d: Mapping) -> ComponentStats:
+        out = cls(name)
+        h = d["histogram"]
+        if (h["lo"], h["hi"], h["bins"], h["pooled"]) != (out.spec.lo, out.spec.hi, out.spec.bins, out.spec.pooled):
+            raise ValueError(f"{name}: stats.json histogram spec {h} differs from this version's {out.spec}")
+        out.count = np.asarray(d["count"], dtype=np.int64)
+        out.mean = _unfloats(d["mean"], 0.0)
+        out.m2 = _unfloats(d["m2"], 0.0)
+        out.min = _unfloats(d["min"], np.inf)
+        out.max = _unfloats(d["max"], -np.inf)
+        raw = np.frombuffer(zlib.decompress(base64.b64decode(h["data"])), dtype="<i8")
+        out.hist = raw.astype(np.int64).reshape(out.hist.shape)
+        return out
+
+
+def _hist_quantile(hist: np.ndarray, q: float, spec: HistogramSpec, vmin: float, vmax: float) -> float:
+    """Linear interpolation inside the bin that holds rank ``q * (n - 1)``."""
+    n = int(hist.sum())
+    if n == 0:
+        return math.nan
+    rank = q * (n - 1)
+    cum = np.cumsum(hist)
+    b = int(np.searchsorted(cum, rank, side="right"))
+    before = cum[b - 1] if b > 0 else 0
+    frac = (rank - before + 0.5) / hist[b]
+    if b == 0:
+        left, right = vmin, min(spec.lo, vmax)
+    elif b == spec.bins + 1:
+        left, right = max(spec.hi, vmin), vmax
+    else:
+        left = spec.lo + (b - 1) * spec.resolution
+        right = left + spec.resolution
+    return float(min(max(left + frac * (right - left), vmin), vmax))
+
+
+def _floats(values: np.ndarray, count: np.ndarray | None, digits: int | None = None) -> list:
+    """JSON has no NaN/inf: components without data become null."""
+    out = []
+    for i, v in enumerate(np.asarray(values, dtype=np.float64).tolist()):
+        if (count is not None and count[i] == 0) or not math.isfinite(v):
+            out.append(None)
+        else:
+            out.append(float(f"{v:.{digits}g}") if digits else v)
+    return out
+
+
+def _unfloats(values: list, missing: float) -> np.ndarray:
+    return np.array([missing if v is None else v for v in values], dtype=np.float64)
+
+
+class FeatureStats:
+    """Statistics of every per-frame array of one (config, split), plus trial and frame counts."""
+
+    def __init__(self, names: Iterable[str] | None = None) -> None:
+        names = tuple(names) if names is not None else tuple(a.name for a in FRAME_ARRAYS)
+        unknown = [n for n in names if n not in HISTOGRAM_SPECS]
+        if unknown:
+            raise ValueError(f"no statistics defined for {unknown}; expected names from schema.FRAME_ARRAYS")
+        self.features: dict[str, ComponentStats] = {n: ComponentStats(n) for n in names}
+        self.num_trials = 0
+        self.num_frames = 0
+
+    def update_row(self, row: Mapping[str, np.ndarray]) -> None:
+        """Add one trial; keys other than the per-frame arrays (labels, ``frame``...) are ignored."""
+        lengths = set()
+        for name, acc in self.features.items():
+            if name in row and row[name] is not None:
+                values = np.asarray(row[name])
+                lengths.add(values.shape[0] if values.ndim else 0)
+                acc.update(values)
+        if len(lengths) > 1:
+            raise ValueError(
+                f"trial {row.get('trial_id', '?')}: per-frame arrays disagree on length: {sorted(lengths)}"
+            )
+        self.num_trials += 1
+        self.num_frames += lengths.pop() if lengths else 0
+
+    def update_rows(self, rows: Sequence[Mapping[str, np.ndarray]]) -> None:
+        """Add several trials at once: per-frame statistics do not care where a trial ends, so the
+        trials are concatenated along time and counted in one pass (8x fewer numpy calls for a
+        converter row group), with the same result as :meth:`update_row` on each."""
+        if not rows:
+            return
+        names = [n for n in self.features if all(n in r and r[n] is not None for r in rows)]
+        self.update_row({n: np.concatenate([np.asarray(r[n]) for r in rows]) for n in names})
+        self.num_trials += len(rows) - 1
+
+    def merge(self, other: FeatureStats) -> FeatureStats:
+        """Fold ``other`` into ``self`` (in place) and return ``self``, so ``reduce`` works."""
+        if set(other.features) != set(self.features):
+            raise ValueError(f"cannot merge statistics of {sorted(other.features)} into {sorted(self.features)}")
+        for name, acc in self.features.items():
+            acc.merge(other.features[name])
+        self.num_trials += other.num_trials
+        self.num_frames += other.num_frames
+        return self
+
+    def __getitem__(self, name: str) -> ComponentStats:
+        return self.features[name]
+
+    def mean(self, name: str) -> np.ndarray:
+        """Per-component mean in the array's own shape (e.g. ``(68, 2)`` for landmarks)."""
+        return self.features[name].mean.reshape(FRAME_ARRAYS_BY_NAME[name].shape)
+
+    def std(self, name: str) -> np.ndarray:
+        return self.features[name].std.reshape(FRAME_ARRAYS_BY_NAME[name].shape)
+
+    def to_dict(self) -> dict:
+        return {
+            "num_trials": self.num_trials,
+            "num_frames": self.num_frames,
+            "features": {name: acc.to_dict() for name, acc in self.features.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> FeatureStats:
+        out = cls(d["features"].keys())
+        out.features = {name: ComponentStats.from_dict(name, fd) for name, fd in d["features"].items()}
+        out.num_trials = int(d["num_trials"])
+        out.num_frames = int(d["num_frames"])
+        return out
+
+
+def compute_stats(rows: Iterable[Mapping[str, np.ndarray]], names: Iterable[str] | None = None) -> FeatureStats:
+    """Statistics of any iterable of trial rows (e.g. a cross-validation fold's training actors)."""
+    stats = FeatureStats(names)
+    for row in rows:
+        stats.update_row(row)
+    return stats
+
+
+def stats_document(stats_by_config_split: Mapping[str, Mapping[str, FeatureStats]]) -> dict:
+    """The JSON document of ``stats.json``; self-describing so the card can point at it."""
+    return {
+        "format": STATS_FORMAT,
+        "version": STATS_VERSION,
+        "description": (
+            "Per-component statistics of each per-frame array, per config and split, NaN (no-face) "
+            "values excluded. Components are the array flattened in C order (landmarks: x_0, y_0, x_1, ...). "
+            "count/min/max exact; mean/std float64 via the parallel-variance formula, std with ddof=0; "
+            "quantiles from fixed-range histograms, exact to one bin width (histogram.resolution); "
+            "identity_embedding quantiles pooled over its 512 dimensions."
+        ),
+        "quantiles": list(QUANTILES),
+        "configs": {
+            cfg: {split: st.to_dict() for split, st in splits.items()} for cfg, splits in stats_by_config_split.items()
+        },
+    }
+
+
+def write_stats_json(path: str | os.PathLike, stats_by_config_split: Mapping[str, Mapping[str, FeatureStats]]) -> Path:
+    """Write atomically (temp file + ``os.replace``) so a reader never sees half a file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / STATS_FILENAME
+    doc = stats_document(stats_by_config_split)
+    text = json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n"
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def load_stats(path_or_folder: str | os.PathLike) -> dict[str, dict[str, FeatureStats]]:
+    """``{config: {split: FeatureStats}}`` from a ``stats.json`` or the hub folder holding it."""
+    path = Path(path_or_folder)
+    if path.is_dir():
+        path = path / STATS_FILENAME
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    if doc.get("format") != STATS_FORMAT:
+        raise ValueError(f"{path}: not a FELT stats file (format {doc.get('format')!r})")
+    if doc.get("version") != STATS_VERSION:
+        raise ValueError(f"{path}: stats version {doc.get('version')} is not {STATS_VERSION}; rebuild the folder")
+    return {
+        cfg: {split: FeatureStats.from_dict(d) for split, d in splits.items()} for cfg, splits in doc["configs"].items()
+    }
+
+
+__all__ = [
+    "QUANTILES",
+    "HISTOGRAM_SPECS",
+    "HistogramSpec",
+    "ComponentStats",
+    "FeatureStats",
+    "compute_stats",
+    "stats_document",
+    "write_stats_json",
+    "load_stats",
+    "STATS_FILENAME",
+]

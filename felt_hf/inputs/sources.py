@@ -1,0 +1,301 @@
+"""Finding FELT's tracking CSVs in archives or folders, and reading them without extracting.
+
+FELT's zips nest ``Actor_NN/`` folders in an undocumented way, so CSVs are found by file name at
+any depth; macOS junk (``__MACOSX/``, ``._*``) and non-CSV entries are skipped. Each member is
+read straight out of the zip (zip's CRC check included; inflated by ISA-L when the ``fast`` extra
+is installed), one at a time, so memory stays flat whatever the archive size.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from ..errors import FeltArchiveError, FeltError, FeltFormatError, FeltMissingColumnsError, FeltNameError, FeltPathError
+from ..ravdess import TrialLabels, parse_trial_id, split_of_actor
+from ..schema import archive_stem, config_parts
+from .csv_reader import TrialRecord, read_trial_csv
+from .inflate import read_member
+
+
+@dataclass(frozen=True)
+class CsvMember:
+    """One trial's CSV: where it lives (a zip or a folder) and what its name says."""
+
+    source: str  # the zip file or the folder
+    member: str  # path inside the zip, or relative to the folder (POSIX separators)
+    labels: TrialLabels
+
+    @property
+    def trial_id(self) -> str:
+        return self.labels.trial_id
+
+    @property
+    def is_zip(self) -> bool:
+        return self.source.lower().endswith(".zip")
+
+    def where(self) -> str:
+        return f"{self.source}:{self.member}"
+
+
+def is_macos_junk(member: str) -> bool:
+    """macOS resource forks and folders, hidden files and directory entries (of any file type)."""
+    parts = PurePosixPath(member.replace("\\", "/")).parts
+    if not parts or member.endswith("/"):
+        return True
+    return any(p == "__MACOSX" for p in parts) or parts[-1].startswith("._") or parts[-1].startswith(".")
+
+
+def is_junk(member: str, suffixes: tuple[str, ...] = (".csv",)) -> bool:
+    """macOS junk (:func:`is_macos_junk`) and anything whose name does not end in ``suffixes``."""
+    if is_macos_junk(member):
+        return True
+    return not member.lower().endswith(suffixes)
+
+
+def find_source(data_dir: str | os.PathLike, config_name: str) -> Path:
+    """The archive (``<stem>.zip``) or extracted folder (``<stem>/``) of a config in ``data_dir``.
+
+    The zip wins when both exist (they hold the same files).
+    """
+    data_dir = Path(data_dir)
+    stem = archive_stem(config_name)
+    for candidate in (data_dir / f"{stem}.zip", data_dir / stem):
+        if candidate.exists():
+            return candidate
+    raise FeltPathError(
+        f"config {config_name!r} needs {stem}.zip (or an extracted {stem}/ folder) in {data_dir}, and neither is there"
+    )
+
+
+def _open_zip(path: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise FeltFormatError(path, f"cannot open the archive (truncated or not a zip?): {e}") from None
+
+
+def _member_names(source: Path) -> list[str]:
+    if source.is_dir():
+        return sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file())
+    with _open_zip(str(source)) as zf:
+        return [i.filename for i in zf.infolist() if not i.is_dir()]
+
+
+def iter_input_files(data_dir: str | os.PathLike) -> Iterator[tuple[str, str, int]]:
+    """``(source, member, size)`` of every file under ``data_dir`` at any depth, zip members included.
+
+    ``source`` is the zip for a member of one, else ``data_dir`` itself (``member`` relative to it),
+    so :class:`MemberReader` reads either. Media archives are named in no documented way, so media
+    are found by their names inside, wherever they are; macOS junk is left out here.
+    """
+    root = Path(data_dir)
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if not p.is_file() or is_macos_junk(rel):
+            continue
+        if p.suffix.lower() == ".zip":
+            with _open_zip(str(p)) as zf:
+                for info in zf.infolist():
+                    if not info.is_dir() and not is_macos_junk(info.filename):
+                        yield str(p), info.filename, info.file_size
+        else:
+            yield str(root), rel, p.stat().st_size
+
+
+def scan_members(
+    source: str | os.PathLike, *, channel: str | None = None
+) -> tuple[list[CsvMember], list[tuple[str, FeltError]]]:
+    """Every trial CSV in a zip or folder, sorted by trial id, and every member that is not one.
+
+    A name that is not a RAVDESS id, a trial of the other vocal channel, or the same trial twice
+    would silently corrupt the labels: each lands in the second list as ``(member, error)``, in
+    archive order. Junk (``__MACOSX``, non-CSV entries) is in neither list.
+    """
+    source = Path(source)
+    members: dict[str, CsvMember] = {}
+    bad: list[tuple[str, FeltError]] = []
+    for name in _member_names(source):
+        if is_junk(name):
+            continue
+        try:
+            labels = parse_trial_id(name)
+        except FeltNameError as e:
+            bad.append((name, FeltNameError(f"{source}: {e}")))
+            continue
+        if channel is not None and labels.vocal_channel != channel:
+            bad.append(
+                (name, FeltNameError(f"{source}: {name}: a {labels.vocal_channel} trial in a {channel} archive"))
+            )
+            continue
+        if labels.trial_id in members:
+            other = members[labels.trial_id].member
+            why = f"trial {labels.trial_id} appears twice (also as {other})"
+            bad.append((name, FeltFormatError(name, why, archive=str(source))))
+            continue
+        members[labels.trial_id] = CsvMember(str(source), name, labels)
+    return [members[k] for k in sorted(members)], bad
+
+
+def list_members(source: str | os.PathLike, *, channel: str | None = None) -> list[CsvMember]:
+    """Every trial CSV in a zip or folder, sorted by trial id, names validated.
+
+    A name that is not a RAVDESS id, a trial of the other vocal channel, or the same trial twice
+    is an error naming the archive and the member (:func:`scan_members` collects them instead).
+    """
+    members, bad = scan_members(source, channel=channel)
+    if bad:
+        raise bad[0][1]
+    return members
+
+
+def config_members(data_dir: str | os.PathLike, config_name: str) -> list[CsvMember]:
+    """The validated CSV members of one config's archive or folder."""
+    _, channel = config_parts(config_name)
+    return list_members(find_source(data_dir, config_name), channel=channel)
+
+
+def members_by_split(
+    members: Iterable[CsvMember], split_actors: dict[str, tuple[int, ...]]
+) -> dict[str, list[CsvMember]]:
+    """Members grouped by the split of their actor, every split of the rule present (maybe empty);
+    actors the rule leaves out are dropped."""
+    by_split: dict[str, list[CsvMember]] = {s: [] for s in split_actors}
+    for m in members:
+        split = split_of_actor(m.labels.actor, split_actors)
+        if split is not None:
+            by_split[split].append(m)
+    return by_split
+
+
+# --- members that must not be inflated (issue 11) ----------------------------------------------
+# A FELT CSV is about 1.6 MB (the longest clips a few MB) and deflates about 2.5:1. A member that
+# claims far more, or compresses far better, is not a tracking CSV: refuse it before inflating,
+# so a zip bomb (hundreds of MB of one byte) never gets allocated.
+MAX_MEMBER_BYTES = 64 * 1024**2
+MAX_MEMBER_RATIO = 200
+RATIO_FLOOR_BYTES = 4 * 1024**2  # below this, any ratio is harmless (an all-NaN trial deflates ~100:1)
+MAX_MEMBER_ENV = "FELT_HF_MAX_MEMBER_MB"
+_SUPPORTED_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+
+
+def max_member_bytes() -> int:
+    """The largest member inflated (``FELT_HF_MAX_MEMBER_MB`` overrides the 64 MiB default)."""
+    value = os.environ.get(MAX_MEMBER_ENV)
+    return int(float(value) * 1024**2) if value else MAX_MEMBER_BYTES
+
+
+def _too_big(size: int) -> str:
+    return (
+        f"inflates to {size:,} bytes, more than any tracking CSV ({max_member_bytes():,} allowed; "
+        f"set {MAX_MEMBER_ENV} to raise it): refused without inflating"
+    )
+
+
+def check_member_info(info: zipfile.ZipInfo, archive: str) -> None:
+    """Refuse, from the central directory alone, a member that must not be inflated."""
+    if info.flag_bits & 0x1:
+        raise FeltArchiveError(
+            info.filename, "the member is encrypted (password-protected); FELT's archives are not", archive=archive
+        )
+    if info.compress_type not in _SUPPORTED_METHODS:
+        raise FeltArchiveError(
+            info.filename, f"unsupported zip compression method {info.compress_type}", archive=archive
+        )
+    if info.file_size > max_member_bytes():
+        raise FeltArchiveError(info.filename, _too_big(info.file_size), archive=archive)
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > RATIO_FLOOR_BYTES and ratio > MAX_MEMBER_RATIO:
+        raise FeltArchiveError(
+            info.filename,
+            f"compression ratio {ratio:.0f}:1 ({info.compress_size:,} -> {info.file_size:,} bytes) is not a "
+            f"tracking CSV's (about 2.5:1; limit {MAX_MEMBER_RATIO}:1): refused without inflating",
+            archive=archive,
+        )
+
+
+class MemberReader:
+    """Reads members' bytes, keeping each zip open once per process (workers reuse it).
+
+    Deflated members are inflated by :mod:`felt_hf.inflate` (ISA-L when installed), with the
+    same size and CRC checks as ``zipfile``.
+    """
+
+    def __init__(self) -> None:
+        self._zips: dict[str, tuple[zipfile.ZipFile, BinaryIO]] = {}
+
+    def read_bytes(self, m: CsvMember) -> bytes:
+        if not m.is_zip:
+            path = os.path.join(m.source, m.member)
+            try:
+                size = os.path.getsize(path)
+                if size > max_member_bytes():
+                    raise FeltArchiveError(m.member, _too_big(size), archive=m.source)
+                with open(path, "rb") as fh:
+                    return fh.read()
+            except OSError as e:
+                raise FeltFormatError(m.member, f"cannot read the file: {e}", archive=m.source) from None
+        opened = self._zips.get(m.source)
+        if opened is None:
+            opened = self._zips[m.source] = (_open_zip(m.source), open(m.source, "rb"))  # noqa: SIM115
+        zf, raw = opened
+        try:
+            info = zf.getinfo(m.member)
+            check_member_info(info, m.source)
+            return read_member(zf, raw, info)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, NotImplementedError, RuntimeError) as e:
+            raise FeltFormatError(m.member, f"corrupt archive member: {e}", archive=m.source) from None
+
+    def read_record(self, m: CsvMember) -> TrialRecord:
+        """Read and parse one member; errors name the archive as well as the member."""
+        data = self.read_bytes(m)
+        try:
+            return read_trial_csv(data, name=m.member)
+        except FeltFormatError as e:
+            if e.archive is None:
+                e = _with_archive(e, m.source)
+            raise e from None
+
+    def close(self) -> None:
+        for zf, raw in self._zips.values():
+            zf.close()
+            raw.close()
+        self._zips.clear()
+
+
+def _with_archive(e: FeltFormatError, archive: str) -> FeltFormatError:
+    if isinstance(e, FeltMissingColumnsError):
+        return FeltMissingColumnsError(e.file, e.missing, archive=archive)
+    return FeltFormatError(e.file, e.reason, row=e.row, column=e.column, archive=archive)
+
+
+def iter_records(members: Iterable[CsvMember]) -> Iterator[tuple[CsvMember, TrialRecord]]:
+    """Each member with its parsed record, read one at a time."""
+    reader = MemberReader()
+    try:
+        for m in members:
+            yield m, reader.read_record(m)
+    finally:
+        reader.close()
+
+
+__all__ = [
+    "CsvMember",
+    "FeltError",
+    "MemberReader",
+    "config_members",
+    "find_source",
+    "is_junk",
+    "is_macos_junk",
+    "iter_input_files",
+    "iter_records",
+    "list_members",
+    "scan_members",
+    "check_member_info",
+    "members_by_split",
+]

@@ -1,0 +1,184 @@
+"""The converted folder as a contract: every file name in it, the shard naming, and the build summary.
+
+A converted folder (``felt-hf convert``; what ``felt-hf push`` uploads and ``load_dataset`` reads)::
+
+    README.md                                  the card; its YAML declares the configs (CARD_FILENAME)
+    stats.json                                 per-feature statistics per config and split (STATS_FILENAME)
+    skipped_trials.json                        only when trials were skipped (SKIPPED_FILENAME)
+    <config>/<split>-NNNNN-of-NNNNN.parquet    the shards (shard_relpath, SHARD_RE, data_files_glob)
+    .tmp-<run>-<name>                          files being written; no glob of datasets picks them up
+
+and, next to *archives* the generator wrote, the ``SYNTHETIC`` marker (SYNTHETIC_MARKER).
+
+Why one module: the converter, the card, the hub push, verify, the viewers and the tests all
+need these names; spelled once here, a change of layout is one edit and cannot drift between
+the writer and its readers. :class:`BuildSummary` is what the converter hands the card, the
+hub code and the CLI: typed, and JSON round-trippable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+CARD_FILENAME = "README.md"
+STATS_FILENAME = "stats.json"
+SKIPPED_FILENAME = "skipped_trials.json"
+SYNTHETIC_MARKER = "SYNTHETIC"  # beside generated archives (felt_hf.synthetic.archives writes it)
+EXTRA_FILES = (STATS_FILENAME, SKIPPED_FILENAME)  # besides the card and the shards, nothing else
+SHARD_SUFFIX = ".parquet"
+TEMP_PREFIX = ".tmp-"
+
+SHARD_RE = re.compile(r"^[A-Za-z0-9_]+-\d{5}-of-\d{5}\.parquet$")
+TEMP_SHARD_RE = re.compile(r"^\.tmp-[^/]+-[^/]+\.parquet$")
+
+
+def shard_name(split: str, index: int, num_shards: int) -> str:
+    """``<split>-NNNNN-of-NNNNN.parquet``: the name ``datasets`` itself gives pushed shards."""
+    return f"{split}-{index:05d}-of-{num_shards:05d}{SHARD_SUFFIX}"
+
+
+def shard_relpath(config: str, split: str, index: int, num_shards: int) -> str:
+    """Path of one shard inside the folder (posix, as the card's ``data_files`` lists it)."""
+    return f"{config}/{shard_name(split, index, num_shards)}"
+
+
+def data_files_glob(config: str, split: str) -> str:
+    """The card's ``data_files`` pattern of one config and split (every shard name matches it)."""
+    return f"{config}/{split}-*"
+
+
+def temp_path(final: Path, run_tag: str) -> Path:
+    """A hidden sibling of ``final`` that no ``*.parquet``/``*.json`` glob of ``datasets`` picks up."""
+    return final.with_name(f"{TEMP_PREFIX}{run_tag}-{final.name}")
+
+
+def is_shard_name(name: str) -> bool:
+    return bool(SHARD_RE.match(name))
+
+
+def shard_files(folder: str | Path, config: str) -> list[Path]:
+    """A config's finished shards, in name order (= split and row order)."""
+    sub = Path(folder) / config
+    if not sub.is_dir():
+        return []
+    return sorted(p for p in sub.iterdir() if p.is_file() and is_shard_name(p.name))
+
+
+def has_shards(folder: str | Path) -> bool:
+    """A converted folder has ``<config>/*.parquet`` for at least one config."""
+    return any(Path(folder).glob(f"*/*{SHARD_SUFFIX}"))
+
+
+# --- the build summary -------------------------------------------------------------------------
+
+
+@dataclass
+class SplitSummary:
+    """One split of one config: sizes ``load_dataset`` checks, and its shards in row order."""
+
+    num_examples: int = 0
+    num_frames: int = 0
+    num_bytes: int = 0  # Arrow (decoded) size, what datasets calls num_bytes
+    files: list[str] = field(default_factory=list)
+    media_bytes: int | None = None  # media configs only: encoded video/audio bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if self.media_bytes is None:
+            del d["media_bytes"]
+        return d
+
+
+@dataclass
+class ConfigSummary:
+    splits: dict[str, SplitSummary] = field(default_factory=dict)
+    previews: bool = False  # the `preview` image column (felt-hf convert --previews)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"splits": {k: v.to_dict() for k, v in self.splits.items()}}
+        if self.previews:
+            d["previews"] = True
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ConfigSummary:
+        return cls(
+            splits={k: SplitSummary(**dict(v)) for k, v in (d.get("splits") or {}).items()},
+            previews=bool(d.get("previews", False)),
+        )
+
+
+_TOP_KEYS = ("felt_hf_version", "source", "synthetic", "configs", "split_actors", "stats_file", "skipped", "warnings")
+
+
+@dataclass
+class BuildSummary(Mapping):
+    """What one conversion wrote: the converter returns it, the card is rendered from it, the CLI
+    prints it. It reads like the plain dict it replaced (``summary["configs"]``), so code and
+    notebooks written against the dict keep working; ``to_json``/``from_json`` round-trip it."""
+
+    felt_hf_version: str = ""
+    source: str = ""
+    synthetic: bool = False
+    configs: dict[str, ConfigSummary] = field(default_factory=dict)
+    split_actors: dict[str, list[int]] = field(default_factory=dict)
+    stats_file: str | None = STATS_FILENAME
+    skipped: int = 0
+    warnings: list[str] = field(default_factory=list)
+    repo_id: str | None = None  # set by the hub push, so the card's usage names the repo
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "felt_hf_version": self.felt_hf_version,
+            "source": self.source,
+            "synthetic": self.synthetic,
+            "configs": {k: v.to_dict() for k, v in self.configs.items()},
+            "split_actors": {k: list(v) for k, v in self.split_actors.items()},
+            "stats_file": self.stats_file,
+            "skipped": self.skipped,
+            "warnings": list(self.warnings),
+        }
+        if self.repo_id is not None:
+            d["repo_id"] = self.repo_id
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BuildSummary:
+        if isinstance(d, BuildSummary):
+            return d
+        return cls(
+            felt_hf_version=str(d.get("felt_hf_version", "")),
+            source=str(d.get("source", "")),
+            synthetic=bool(d.get("synthetic", False)),
+            configs={k: ConfigSummary.from_dict(v) for k, v in (d.get("configs") or {}).items()},
+            split_actors={k: [int(a) for a in v] for k, v in (d.get("split_actors") or {}).items()},
+            stats_file=d.get("stats_file", STATS_FILENAME),
+            skipped=int(d.get("skipped") or 0),
+            warnings=[str(w) for w in d.get("warnings") or ()],
+            repo_id=d.get("repo_id"),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> BuildSummary:
+        return cls.from_dict(json.loads(text))
+
+    def num_examples(self, config: str) -> int:
+        return sum(s.num_examples for s in self.configs[config].splits.values())
+
+    # read-only mapping view of ``to_dict()``: the dict interface the card and callers used
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())

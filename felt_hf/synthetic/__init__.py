@@ -1,0 +1,1 @@
+"""Beside the flow: FELT-shaped synthetic archives (tracking and media) for the sample, tests and benchmarks."""

@@ -1,0 +1,295 @@
+"""From FELT trial rows to PyTorch batches: the collator (padding, crops, masks, labels).
+
+Windows are in :mod:`felt_hf.training.windows`, DDP streaming in :mod:`felt_hf.training.distributed`
+and :mod:`felt_hf.training.stream`; ``from felt_hf.training import ...`` reaches all of them.
+
+``import felt_hf`` never imports torch; this module does (install the ``torch`` extra).
+
+Typical use (map-style or streaming, any ``num_workers``)::
+
+    from datasets import load_dataset
+    from felt_hf.training import FeltCollator, prepare_stream
+
+    collate = FeltCollator(["landmarks", "action_units"], max_frames=128)
+    ds = load_dataset(folder, "smoothed_speech", split="train", streaming=True, columns=collate.columns)
+    ds = prepare_stream(ds, rank=rank, world_size=world, num_workers=2, seed=0)
+    loader = DataLoader(ds, batch_size=32, num_workers=2, collate_fn=collate)
+    for epoch in range(n):
+        ds.set_epoch(epoch)
+        for batch in loader:
+            batch["features"]  # (B, 128, 136 + 20) float32, zero where padded or no face
+            batch["mask"]      # (B, 128) bool, True on real frames
+
+Feature order in ``batch["features"]``: exactly the order of ``features`` you pass, each array
+flattened in C order (landmarks ``x_0, y_0, x_1, y_1, ...``); :func:`feature_layout` gives the
+slice of each. The whole design is documented in ``docs/TRAINING.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.utils.data
+
+from ..schema import (
+    EMOTIONS,
+    FRAME_ARRAYS_BY_NAME,
+    INTENSITIES,
+    PER_FRAME_INDEX_COLUMNS,
+    SEXES,
+    STATEMENTS,
+    VOCAL_CHANNELS,
+)
+from .transforms import Standardizer, face_relative_landmarks
+
+DEFAULT_FEATURES = ("landmarks", "action_units")
+DEFAULT_LABELS = ("emotion",)
+CROPS = ("random", "center", "start")
+PER_FRAME_COLUMNS = tuple(PER_FRAME_INDEX_COLUMNS) + tuple(FRAME_ARRAYS_BY_NAME)
+# Integer columns that windows and frame views add; the collator passes them through.
+PASS_THROUGH = ("window_start", "window_index", "trial_index")
+# ClassLabel names, so rows that carry labels by name (e.g. straight from the reader) still batch.
+CLASS_NAMES = {
+    "emotion": EMOTIONS,
+    "vocal_channel": VOCAL_CHANNELS,
+    "intensity": INTENSITIES,
+    "statement": STATEMENTS,
+    "sex": SEXES,
+}
+
+
+# --- feature layout ------------------------------------------------------------------------------
+def feature_layout(features: Sequence[str]) -> dict[str, slice]:
+    """Where each feature sits in the last axis of ``batch["features"]``."""
+    out, start = {}, 0
+    for name in features:
+        if name not in FRAME_ARRAYS_BY_NAME:
+            raise ValueError(f"unknown feature {name!r}; choose from {tuple(FRAME_ARRAYS_BY_NAME)}")
+        width = FRAME_ARRAYS_BY_NAME[name].width
+        out[name] = slice(start, start + width)
+        start += width
+    return out
+
+
+def feature_dim(features: Sequence[str]) -> int:
+    return sum(FRAME_ARRAYS_BY_NAME[n].width for n in features)
+
+
+def _as_array(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.numpy()
+    return np.asarray(x)
+
+
+def _batch_tensors(specs: Mapping[str, tuple[tuple[int, ...], torch.dtype]]) -> dict[str, torch.Tensor]:
+    """Uninitialised tensors of these shapes and dtypes, all views of one buffer.
+
+    In a DataLoader worker the buffer is allocated in shared memory: a worker sends each batch
+    to the main process through shared memory, one segment (and file descriptor) per tensor
+    storage, about 0.4 ms each here, and copies any tensor that is not there yet. Views of one
+    shared storage travel as one segment, with nothing to copy (``default_collate`` allocates in
+    shared memory for the same reason).
+    """
+    offsets, total = {}, 0
+    for name, (shape, dtype) in specs.items():
+        total = -(-total // 8) * 8  # 8-byte alignment for every dtype
+        offsets[name] = total
+        total += dtype.itemsize * math.prod(shape)
+    if torch.utils.data.get_worker_info() is None:
+        storage = torch.UntypedStorage(max(total, 1))
+    else:
+        storage = torch.UntypedStorage._new_shared(max(total, 1))
+    return {
+        name: torch.empty(0, dtype=dtype).set_(storage, offsets[name] // dtype.itemsize, shape)
+        for name, (shape, dtype) in specs.items()
+    }
+
+
+def _strided_indices(length: int, stride: int, phase: int = 0) -> np.ndarray:
+    return np.arange(min(phase, max(length - 1, 0)), length, stride)
+
+
+class FeltCollator:
+    """Pad (or crop) variable-length trials into one batch; picklable for DataLoader workers.
+
+    ``features``: per-frame arrays to concatenate, in that order (see :func:`feature_layout`).
+    ``labels``: label columns returned as int64 tensors (string columns such as ``trial_id`` come
+    back as lists). ``max_frames``: if set, every batch is exactly ``(B, max_frames, D)`` (static
+    shapes for ``torch.compile``; use ``drop_last=True`` for a static batch size too), longer
+    trials are cropped (``crop="random"`` for training, ``"center"`` or ``"start"`` for
+    evaluation; use :func:`trial_windows` for sliding evaluation). If not set, batches pad to
+    their longest trial. ``frame_stride`` keeps every n-th frame (with a random phase under random
+    crops). ``landmarks="face"`` turns landmarks face-relative
+    (:func:`felt_hf.training.transforms.face_relative_landmarks` with ``landmark_options``; needs
+    ``face_box`` in the rows even if not among ``features``). ``stats`` (a
+    :class:`felt_hf.stats.FeatureStats`, normally the train split's) standardises every feature
+    except face-relative landmarks. NaN (no-face) values become ``nan_value`` after
+    standardisation; ``face_mask`` says which frames had them.
+
+    Random crops draw from torch's global RNG, which DataLoader seeds per worker from the main
+    process's seed: ``torch.manual_seed`` makes the crops reproducible.
+    """
+
+    def __init__(
+        self,
+        features: Sequence[str] = DEFAULT_FEATURES,
+        labels: Sequence[str] = DEFAULT_LABELS,
+        *,
+        max_frames: int | None = None,
+        crop: str = "random",
+        frame_stride: int = 1,
+        landmarks: str = "pixels",
+        landmark_options: Mapping[str, Any] | None = None,
+        stats: Any | None = None,
+        nan_value: float = 0.0,
+    ) -> None:
+        self.features = tuple(features)
+        self.layout = feature_layout(self.features)
+        self.dim = feature_dim(self.features)
+        self.labels = tuple(labels)
+        if crop not in CROPS:
+            raise ValueError(f"crop must be one of {CROPS}, not {crop!r}")
+        if max_frames is not None and max_frames < 1:
+            raise ValueError("max_frames must be >= 1")
+        if frame_stride < 1:
+            raise ValueError("frame_stride must be >= 1")
+        if landmarks not in ("pixels", "face"):
+            raise ValueError("landmarks must be 'pixels' or 'face'")
+        self.max_frames, self.crop, self.frame_stride = max_frames, crop, frame_stride
+        self.landmarks = landmarks
+        self.landmark_options = dict(landmark_options or {})
+        skip = ("landmarks",) if landmarks == "face" else ()
+        self.standardizer = Standardizer.from_stats(stats, self.features, skip=skip) if stats is not None else None
+        self.nan_value = float(nan_value)
+
+    @property
+    def columns(self) -> list[str]:
+        """Columns this collator reads: ``ds.select_columns(collator.columns)`` skips decoding the rest."""
+        cols = list(self.features) + list(self.labels) + ["trial_id"]
+        if self.landmarks == "face" and "face_box" not in cols:
+            cols.append("face_box")
+        return list(dict.fromkeys(cols))
+
+    # -- one trial -------------------------------------------------------------------------------
+    def _select(self, length: int) -> np.ndarray:
+        """Frame indices kept for one trial: stride, then crop to ``max_frames``."""
+        random = self.crop == "random"
+        phase = int(torch.randint(self.frame_stride, ()).item()) if random and self.frame_stride > 1 else 0
+        idx = _strided_indices(length, self.frame_stride, phase)
+        if self.max_frames is None or len(idx) <= self.max_frames:
+            return idx
+        extra = len(idx) - self.max_frames
+        if random:
+            start = int(torch.randint(extra + 1, ()).item())
+        elif self.crop == "center":
+            start = extra // 2
+        else:
+            start = 0
+        return idx[start : start + self.max_frames]
+
+    def _fill(self, dst: np.ndarray, row: Mapping[str, Any], idx: np.ndarray) -> None:
+        """Write the trial's chosen frames of every feature into ``dst`` (``(len(idx), dim)``).
+
+        A crop without stride is a slice, so the frames are copied once, straight from the
+        row's buffers into the batch.
+        """
+        k = len(idx)
+        take: slice | np.ndarray = idx
+        if k and int(idx[-1]) - int(idx[0]) == k - 1:
+            take = slice(int(idx[0]), int(idx[0]) + k)
+        for name in self.features:
+            x = _as_array(row[name])[take]
+            if name == "landmarks" and self.landmarks == "face":
+                box = _as_array(row["face_box"])[take].astype(np.float32, copy=False) if "face_box" in row else None
+                x = face_relative_landmarks(x.astype(np.float32, copy=False), box, **self.landmark_options)
+            dst[:, self.layout[name]] = x.reshape(k, -1)
+
+    def _length(self, row: Mapping[str, Any]) -> int:
+        return len(row[self.features[0]])
+
+    # -- the batch -------------------------------------------------------------------------------
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        lengths = [self._length(r) for r in rows]
+        picks = [self._select(n) for n in lengths]
+        width = self.max_frames or max((len(p) for p in picks), default=0)
+        b = len(rows)
+        small: dict[str, np.ndarray] = {
+            "lengths": np.array([len(p) for p in picks], dtype=np.int64),
+            "num_frames": np.array(lengths, dtype=np.int64),
+            "start": np.array([int(p[0]) if len(p) else 0 for p in picks], dtype=np.int64),
+            "padded": np.array([len(p) < width for p in picks], dtype=bool),
+            "cropped": np.array(
+                [len(p) < len(_strided_indices(n, self.frame_stride)) for p, n in zip(picks, lengths, strict=True)],
+                dtype=bool,
+            ),
+        }
+        other: dict[str, Any] = {}
+        for col in self.labels + tuple(c for c in PASS_THROUGH if rows and c in rows[0]) + ("trial_id",):
+            if rows and col in rows[0] and col not in small:
+                values = _label_values([r[col] for r in rows], CLASS_NAMES.get(col))
+                (small if isinstance(values, np.ndarray) else other)[col] = values
+        specs = {"features": ((b, width, self.dim), torch.float32), "mask": ((b, width), torch.bool)}
+        specs["face_mask"] = ((b, width), torch.bool)
+        specs.update({k: (v.shape, torch.from_numpy(v[:0]).dtype) for k, v in small.items()})
+        batch: dict[str, Any] = _batch_tensors(specs)
+        out, mask = batch["features"].numpy(), batch["mask"].numpy()
+        mask[:] = False
+        for i, (row, idx) in enumerate(zip(rows, picks, strict=True)):
+            self._fill(out[i, : len(idx)], row, idx)
+            out[i, len(idx) :] = self.nan_value
+            mask[i, : len(idx)] = True
+        if self.standardizer is not None:
+            np.subtract(out, self.standardizer.mean, out=out)
+            np.divide(out, self.standardizer.std, out=out)
+        # A frame's sum is finite exactly when all its values are (FELT values are far from
+        # overflow): one reduction instead of an elementwise mask over the whole batch.
+        face = batch["face_mask"].numpy()
+        np.logical_and(np.isfinite(out.sum(axis=2)), mask, out=face)
+        bad = mask & ~face
+        if bad.any():  # no-face frames (rare): non-finite values become nan_value, the rest stays
+            out[bad] = np.nan_to_num(out[bad], nan=self.nan_value, posinf=self.nan_value, neginf=self.nan_value)
+        for k, v in small.items():
+            batch[k].numpy()[...] = v
+        batch.update(other)
+        return batch
+
+
+def _label_values(values: list, class_names: Sequence[str] | None = None) -> np.ndarray | list:
+    """Integers (ClassLabels, actor...) become an int64 array (a tensor in the batch); anything else stays a list."""
+    if class_names is not None and isinstance(values[0], str):
+        values = [class_names.index(v) for v in values]
+    first = values[0]
+    if isinstance(first, torch.Tensor):
+        first = first.item() if first.ndim == 0 else first
+    if isinstance(first, np.ndarray) and first.ndim == 0:
+        first = first.item()
+    if isinstance(first, (bool, int, np.integer)):
+        return np.array([int(v) for v in values], dtype=np.int64)
+    if isinstance(first, (bytes, np.bytes_)):
+        return [v.decode() for v in values]
+    return [str(v) if isinstance(v, np.str_) else v for v in values]
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; returns a generator for DataLoader(generator=...)."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+__all__ = [
+    "FeltCollator",
+    "feature_layout",
+    "feature_dim",
+    "seed_everything",
+    "DEFAULT_FEATURES",
+    "DEFAULT_LABELS",
+    "CLASS_NAMES",
+]

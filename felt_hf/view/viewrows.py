@@ -1,0 +1,200 @@
+"""Trial rows for looking at: from a converted hub folder or straight from tracking CSVs.
+
+The plots, the rendered videos and the previews all draw from one typed row (the dict that
+:func:`felt_hf.rows.trial_row` makes, or a row of the converted dataset in numpy form). Reading
+here goes through pyarrow alone, so ``felt-hf show`` and ``felt-hf render`` work on a folder
+without building a ``datasets`` cache, and the same functions accept FELT archives (or a
+regeneration's output, or a user's own CSVs in that layout) by converting each trial on the fly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import FeltLookupError, FeltNameError
+from ..ravdess import TrialLabels, parse_trial_id
+from ..schema import CONFIG_NAMES, EMOTIONS, INTENSITIES, SEXES, STATEMENTS, VOCAL_CHANNELS
+
+# Per-frame column -> dtype, for rows read back from parquet.
+_LIST_DTYPES = {"frame": np.int32, "num_faces": np.uint8}
+_CLASS_NAMES = {
+    "vocal_channel": VOCAL_CHANNELS,
+    "emotion": EMOTIONS,
+    "intensity": INTENSITIES,
+    "statement": STATEMENTS,
+    "sex": SEXES,
+}
+
+
+def row_labels(row: dict) -> TrialLabels:
+    """The RAVDESS labels of a row, from its trial id (the only place FELT keeps them)."""
+    return parse_trial_id(str(row["trial_id"]))
+
+
+def row_title(row: dict, short: bool = False) -> str:
+    """One line naming the trial and its labels, for figure titles and video captions.
+
+    A user's own tracking whose file name is not a RAVDESS id has no labels: the name alone.
+    """
+    try:
+        lab = row_labels(row)
+    except FeltNameError:
+        return f"{row['trial_id']} ({len(row['frame'])} frames)"
+    if short:
+        return f"{lab.trial_id}  {lab.emotion} ({lab.intensity}), actor {lab.actor}"
+    return (
+        f"{lab.trial_id}: {lab.emotion} ({lab.intensity}), {lab.vocal_channel}, "
+        f'"{lab.statement}" rep {lab.repetition}, actor {lab.actor} ({lab.sex})'
+    )
+
+
+def row_from_csv(path: str | os.PathLike) -> dict:
+    """A row from one tracking CSV of any layout the reader knows (FELT, Py-Feat 0.6.x, 2.x).
+
+    Named like a RAVDESS trial, it is the full typed row; otherwise the label columns are left
+    out and ``trial_id`` is the file name without extension, enough to plot and render.
+    """
+    from ..build.rows import trial_row
+    from ..inputs.csv_reader import read_trial_csv
+
+    record = read_trial_csv(path)
+    stem = Path(path).stem
+    try:
+        return trial_row(record, parse_trial_id(stem))
+    except FeltNameError:
+        row = {"trial_id": stem, "num_frames": record.num_frames, "source_video": record.source_video}
+        row.update(frame=record.frame, time_s=record.time_s, num_faces=record.num_faces, **record.arrays)
+        return row
+
+
+def is_hub_folder(folder: str | os.PathLike) -> bool:
+    """A converted folder has ``<config>/*.parquet`` for at least one config."""
+    return any(any((Path(folder) / c).glob("*.parquet")) for c in CONFIG_NAMES)
+
+
+def _inner_shapes(schema: pa.Schema) -> dict[str, tuple[int, ...]]:
+    meta = (schema.metadata or {}).get(b"huggingface")
+    feats = json.loads(meta)["info"]["features"] if meta else {}
+    return {
+        k: tuple(int(d) for d in v["shape"][1:]) for k, v in feats.items() if v.get("_type", "").startswith("Array")
+    }
+
+
+def _list_values(arr: pa.Array, shape: tuple[int, ...], dtype) -> np.ndarray:
+    if isinstance(arr, pa.ExtensionArray):
+        arr = arr.storage
+    values = arr.flatten()
+    while pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
+        values = values.flatten()
+    return values.to_numpy(zero_copy_only=False).astype(dtype, copy=False).reshape(-1, *shape)
+
+
+def _table_rows(table: pa.Table, shapes: dict[str, tuple[int, ...]]) -> Iterator[dict]:
+    for i in range(table.num_rows):
+        one = table.slice(i, 1)
+        row: dict = {}
+        for name in one.column_names:
+            arr = one.column(name).combine_chunks()
+            storage = arr.storage if isinstance(arr, pa.ExtensionArray) else arr
+            if pa.types.is_list(storage.type) or pa.types.is_large_list(storage.type):
+                row[name] = _list_values(arr, shapes.get(name, ()), _LIST_DTYPES.get(name, np.float32))
+            elif name in _CLASS_NAMES:
+                row[name] = _CLASS_NAMES[name][storage[0].as_py()]
+            else:
+                row[name] = storage[0].as_py()
+        yield row
+
+
+def _hub_rows(folder: Path, config: str, trial_ids: Sequence[str] | None) -> Iterator[dict]:
+    files = sorted((folder / config).glob("*.parquet"))
+    for path in files:
+        pf = pq.ParquetFile(path)
+        shapes = _inner_shapes(pf.schema_arrow)
+        if trial_ids is None:
+            for g in range(pf.num_row_groups):
+                yield from _table_rows(pf.read_row_group(g), shapes)
+            continue
+        ids = pf.read(columns=["trial_id"]).column("trial_id").to_pylist()
+        wanted = set(trial_ids)
+        for g in range(pf.num_row_groups):
+            start = sum(pf.metadata.row_group(k).num_rows for k in range(g))
+            n = pf.metadata.row_group(g).num_rows
+            if wanted.intersection(ids[start : start + n]):
+                for row in _table_rows(pf.read_row_group(g), shapes):
+                    if row["trial_id"] in wanted:
+                        yield row
+
+
+def _archive_rows(folder: Path, config: str, trial_ids: Sequence[str] | None) -> Iterator[dict]:
+    from ..build.rows import trial_row
+    from ..inputs.sources import config_members, iter_records
+
+    members = config_members(folder, config)
+    if trial_ids is not None:
+        wanted = set(trial_ids)
+        members = [m for m in members if m.trial_id in wanted]
+    for m, record in iter_records(members):
+        yield trial_row(record, m.labels)
+
+
+def iter_rows(
+    folder: str | os.PathLike, config: str | None = None, trial_ids: Sequence[str] | None = None
+) -> Iterator[dict]:
+    """Rows of ``config`` (every config when None) from a hub folder or a folder of FELT archives."""
+    folder = Path(folder)
+    if folder.is_file() and folder.suffix.lower() == ".csv":  # one CSV: a user's own tracking
+        yield row_from_csv(folder)
+        return
+    if not folder.is_dir():
+        raise FeltLookupError(f"{folder}: no such folder (expected a converted FELT folder or FELT archives)")
+    configs = [config] if config else list(CONFIG_NAMES)
+    hub = is_hub_folder(folder)
+    for c in configs:
+        if hub:
+            if (folder / c).is_dir():
+                yield from _hub_rows(folder, c, trial_ids)
+        else:
+            try:
+                yield from _archive_rows(folder, c, trial_ids)
+            except FileNotFoundError:
+                if config:
+                    raise
+
+
+def count_rows(folder: str | os.PathLike, config: str) -> int:
+    """Trials of ``config`` in a hub folder (parquet metadata) or archives (member list), unread."""
+    folder = Path(folder)
+    if folder.is_file():
+        return 1
+    if is_hub_folder(folder):
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in (folder / config).glob("*.parquet"))
+    from ..inputs.sources import config_members
+
+    return len(config_members(folder, config))
+
+
+def find_row(folder: str | os.PathLike, trial_id: str | None, config: str | None = None) -> dict:
+    """The one row of ``trial_id`` (the first config that has it, smoothed before raw);
+    ``folder`` may also be one tracking CSV (then ``trial_id`` may be None)."""
+    if Path(folder).is_file():
+        row = row_from_csv(folder)
+        if trial_id not in (None, row["trial_id"]):
+            raise FeltLookupError(f"{folder}: holds trial {row['trial_id']}, not {trial_id}")
+        return row
+    parse_trial_id(trial_id)
+    order = [config] if config else sorted(CONFIG_NAMES, key=lambda c: not c.startswith("smoothed"))
+    for c in order:
+        try:
+            for row in iter_rows(folder, c, [trial_id]):
+                return row
+        except FileNotFoundError:
+            if config:
+                raise
+    raise FeltLookupError(f"{folder}: trial {trial_id} not found in config(s) {', '.join(order)}")
