@@ -5,6 +5,10 @@
 repository's ``felt.py`` exposes the same class as a loading script for ``datasets`` < 4.
 Splits are actor-disjoint (see :data:`felt_hf.schema.DEFAULT_SPLIT_ACTORS`) and can be replaced
 with ``split_actors={...}``.
+
+It is an ``ArrowBasedBuilder`` yielding the converter's own Arrow tables
+(:func:`felt_hf.build.rows.rows_table`), so the builder and ``felt-hf convert`` share one row
+encoding and cannot drift (``tests/test_builder.py`` compares their tables).
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import os
 from collections.abc import Iterator
 
 import datasets
+import pyarrow as pa
 
 from ..ravdess import validate_split_actors
-from .rows import trial_row
+from .rows import rows_table, trial_row
 from ..schema import CONFIG_NAMES, DEFAULT_CONFIG, DEFAULT_SPLIT_ACTORS, config_parts, trial_features
 from ..inputs.sources import CsvMember, config_members, iter_records, members_by_split
 
@@ -58,7 +63,10 @@ class FeltConfig(datasets.BuilderConfig):
         self.split_actors = validate_split_actors(split_actors or DEFAULT_SPLIT_ACTORS)
 
 
-class Felt(datasets.GeneratorBasedBuilder):
+TABLE_ROWS = 8  # trials per yielded table: the converter's row group, ~2.5 MB of float32
+
+
+class Felt(datasets.ArrowBasedBuilder):
     """FELT tracking as typed trial rows; point ``data_dir`` at the folder holding the zips."""
 
     BUILDER_CONFIG_CLASS = FeltConfig
@@ -89,9 +97,15 @@ class Felt(datasets.GeneratorBasedBuilder):
         by_split = members_by_split(members, self.config.split_actors)
         return [datasets.SplitGenerator(name=split, gen_kwargs={"members": ms}) for split, ms in by_split.items() if ms]
 
-    def _generate_examples(self, members: list[CsvMember]) -> Iterator[tuple[str, dict]]:
+    def _generate_tables(self, members: list[CsvMember]) -> Iterator[tuple[str, pa.Table]]:
+        batch: list[dict] = []
         for member, record in iter_records(members):
-            yield member.trial_id, trial_row(record, member.labels)
+            batch.append(trial_row(record, member.labels))
+            if len(batch) == TABLE_ROWS:
+                yield batch[0]["trial_id"], rows_table(batch)
+                batch = []
+        if batch:
+            yield batch[0]["trial_id"], rows_table(batch)
 
 
 def load_felt(
