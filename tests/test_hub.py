@@ -110,13 +110,27 @@ class FakeApi:
     def commits(self) -> list[dict]:
         return [kw for name, kw in self.calls if name == "create_commit"]
 
+    def upload_folder(self, *, repo_id, folder_path, allow_patterns, ignore_patterns, delete_patterns, **kwargs):
+        """As huggingface_hub's: fnmatch patterns, deletions of files not re-added, one commit here."""
+        import fnmatch
 
-class FakeApiWithLargeFolder(FakeApi):
-    def upload_large_folder(self, **kwargs):
-        self._log("upload_large_folder", **kwargs)
-        root = Path(kwargs["folder_path"])
-        for rel in kwargs["allow_patterns"]:
-            self.remote[rel] = (root / rel).read_bytes()
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+        root = Path(folder_path)
+        local = [p.relative_to(root).as_posix() for p in sorted(root.rglob("*")) if p.is_file()]
+        adds = [
+            rel
+            for rel in local
+            if any(fnmatch.fnmatch(rel, pat) for pat in allow_patterns)
+            and not any(fnmatch.fnmatch(rel, pat) for pat in ignore_patterns)
+        ]
+        deletes = [rel for rel in self.remote if any(fnmatch.fnmatch(rel, p) for p in delete_patterns)]
+        ops = [CommitOperationDelete(path_in_repo=d) for d in deletes if d not in adds]
+        ops += [CommitOperationAdd(path_in_repo=a, path_or_fileobj=str(root / a)) for a in adds]
+        self.calls.append(("upload_folder", {"repo_id": repo_id, "folder_path": folder_path,
+                                             "allow_patterns": allow_patterns, "ignore_patterns": ignore_patterns,
+                                             "delete_patterns": delete_patterns, **kwargs}))  # fmt: skip
+        return self.create_commit(repo_id, ops, **kwargs)
 
 
 def _paths(commit: dict) -> list[str]:
@@ -207,13 +221,11 @@ def test_dry_run_without_api_builds_no_client(folder, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub.HfApi, "__init__", no_client)
     plan = hub.push_folder(folder, REPO, dry_run=True, token=FAKE_TOKEN)
-    expected = "upload_large_folder" if hasattr(huggingface_hub.HfApi, "upload_large_folder") else "create_commit"
-    assert plan.method.startswith(expected)
+    assert plan.method.startswith("upload_folder")
 
 
 # --- the push ------------------------------------------------------------------------------------
-def test_push_creates_repo_branch_and_commits_card_last(folder, monkeypatch):
-    monkeypatch.setattr(hub, "MAX_FILES_PER_COMMIT", 5)
+def test_push_creates_repo_branch_and_commits_card_last(folder):
     api = FakeApi()
     plan = hub.push_folder(folder, REPO, private=True, revision="v1", commit_message="FELT v1", api=api)
     assert api.calls[0] == ("create_repo", {"repo_id": REPO, "repo_type": "dataset", "private": True, "exist_ok": True})
@@ -221,23 +233,20 @@ def test_push_creates_repo_branch_and_commits_card_last(folder, monkeypatch):
         "create_branch",
         {"repo_id": REPO, "branch": "v1", "repo_type": "dataset", "exist_ok": True},
     )
+    assert api.names()[-3:] == ["upload_folder", "create_commit", "create_commit"]  # data (the fake commits it), card
+    (_, up), *_ = [c for c in api.calls if c[0] == "upload_folder"]
+    assert up["repo_type"] == "dataset" and up["revision"] == "v1" and up["commit_message"] == "FELT v1"
+    assert up["ignore_patterns"] == ["README.md"] and "README.md" not in up["allow_patterns"]
+    assert sorted(up["allow_patterns"]) == sorted(f.path_in_repo for f in plan.files if f.path_in_repo != "README.md")
     commits = api.commits()
-    data_commits, last = commits[:-1], commits[-1]
-    assert [len(_paths(c)) for c in data_commits] == [5, 5, 3]
+    data_commit, last = commits[:-1], commits[-1]
+    assert len(data_commit) == 1 and len(_paths(data_commit[0])) == 13
     assert all(c["repo_type"] == "dataset" and c["revision"] == "v1" for c in commits)
-    assert [c["commit_message"] for c in data_commits] == [f"FELT v1 (part {i}/3)" for i in (1, 2, 3)]
     assert _paths(last) == ["README.md"] and last["commit_message"] == "FELT v1"
-    assert all("README.md" not in _paths(c) for c in data_commits)
     local = {f.path_in_repo: (folder / f.path_in_repo).read_bytes() for f in plan.files}
     assert api.remote == local
-    assert sorted(plan.uploaded) == sorted(local) and plan.unchanged == [] and len(plan.commits) == 4
+    assert sorted(plan.uploaded) == sorted(local) and plan.unchanged == [] and len(plan.commits) == 2
     assert "13 uploaded" not in plan.describe() and "14 uploaded" in plan.describe()
-
-
-def test_batches_respect_byte_bound():
-    files = [hub.PlannedFile(f"f{i}", size, Path("x")) for i, size in enumerate([4, 4, 9, 1, 1, 1])]
-    groups = hub.batches(files, max_files=3, max_bytes=8)
-    assert [[f.path_in_repo for f in g] for g in groups] == [["f0", "f1"], ["f2"], ["f3", "f4", "f5"]]
 
 
 def test_no_branch_without_revision(folder):
@@ -270,7 +279,7 @@ def test_resume_uploads_only_missing_or_changed(folder):
         assert shard in plan.uploaded and api.remote[shard] == (folder / shard).read_bytes()
 
 
-def test_stale_shards_of_pushed_configs_are_deleted_with_the_card(folder):
+def test_stale_shards_of_pushed_configs_are_deleted_by_the_upload(folder):
     remote = {
         "smoothed_speech/train-00000-of-00003.parquet": b"old",
         "smoothed_speech/train-00002-of-00003.parquet": b"old",
@@ -283,8 +292,10 @@ def test_stale_shards_of_pushed_configs_are_deleted_with_the_card(folder):
         "smoothed_speech/train-00000-of-00003.parquet",
         "smoothed_speech/train-00002-of-00003.parquet",
     ]
-    last = api.commits()[-1]
-    assert sorted(_paths(last)) == sorted(plan.deleted + ["README.md"])
+    (_, up), *_ = [c for c in api.calls if c[0] == "upload_folder"]
+    assert up["delete_patterns"] == plan.deleted
+    assert _paths(api.commits()[-1]) == ["README.md"]  # still the card last, alone
+    assert not any(p in api.remote for p in plan.deleted)
     assert "smoothed_song/train-00000-of-00001.parquet" in api.remote and "notes/keep.txt" in api.remote
     assert "deleted smoothed_speech/train-00000-of-00003.parquet" in plan.describe()
 
@@ -296,23 +307,13 @@ def test_remote_scripts_are_warned_about(folder, caplog):
     assert "felt.py" in caplog.text
 
 
-def test_upload_large_folder_used_without_commit_message(folder):
-    api = FakeApiWithLargeFolder()
-    plan = hub.push_folder(folder, REPO, private=True, api=api, num_workers=3)
-    assert plan.method.startswith("upload_large_folder")
-    (name, kw), *_ = [c for c in api.calls if c[0] == "upload_large_folder"]
-    assert kw["repo_id"] == REPO and kw["repo_type"] == "dataset" and kw["private"] is True
-    assert kw["folder_path"] == str(folder) and kw["num_workers"] == 3 and "token" not in kw
-    assert "README.md" not in kw["allow_patterns"] and kw["ignore_patterns"] == ["README.md"]
-    assert sorted(kw["allow_patterns"]) == sorted(f.path_in_repo for f in plan.files if f.path_in_repo != "README.md")
-    assert api.names()[-1] == "create_commit" and _paths(api.commits()[-1]) == ["README.md"]
-    assert api.names().index("upload_large_folder") < api.names().index("create_commit")
-
-
-def test_commit_message_forces_bounded_commits(folder):
-    api = FakeApiWithLargeFolder()
-    plan = hub.push_folder(folder, REPO, api=api, commit_message="named")
-    assert "upload_large_folder" not in api.names() and plan.method.startswith("create_commit")
+def test_only_deletions_still_go_through_upload_folder(folder):
+    api = FakeApi()
+    hub.push_folder(folder, REPO, api=api, commit_message="first")
+    api.remote["raw_speech/train-00009-of-00010.parquet"] = b"old"
+    plan = hub.push_folder(folder, REPO, api=api, commit_message="again")
+    assert plan.uploaded == [] and plan.deleted == ["raw_speech/train-00009-of-00010.parquet"]
+    assert "raw_speech/train-00009-of-00010.parquet" not in api.remote
 
 
 # --- the token -----------------------------------------------------------------------------------

@@ -6,17 +6,14 @@ How :func:`push_folder` uploads, and why:
 * The folder is checked first (a card whose ``configs`` match the files, Parquet shards, no
   ``.py``): a dataset repo is only loadable without scripts if the card and the files agree.
   ``felt-hf push`` (``verify=True``) runs all of ``felt-hf verify`` before contacting the hub.
-* Data files go first, the card last, in its own commit together with the deletion of stale
-  remote shards of the pushed configs. The card's globs (``smoothed_speech/train-*``) would
-  otherwise pick up shards of an earlier build with another shard count, and an interrupted
-  push never leaves a card that promises files which are not there yet.
-* Without a ``commit_message`` and on a ``huggingface_hub`` that still has
-  ``HfApi.upload_large_folder`` (before 2.0), the data goes through it: resumable, many
-  commits of bounded size. ``huggingface_hub`` 2.x removed it, and with a ``commit_message`` the
-  user wants to name the commits, so otherwise the data goes in commits of at most
-  :data:`MAX_FILES_PER_COMMIT` files and :data:`MAX_BYTES_PER_COMMIT` bytes made with
-  ``create_commit``; files whose size and hash already match the remote are skipped, so
-  re-running an interrupted push resumes it (and xet storage deduplicates partial uploads).
+* Data files go first, through ``HfApi.upload_folder``: huggingface_hub (2.x, with ``hf_xet``)
+  commits a large folder in several batches and resumes an interrupted upload by re-running;
+  its ``delete_patterns`` remove the stale remote shards of the pushed configs in the same
+  upload (the card's globs, ``smoothed_speech/train-*``, would otherwise pick up shards of an
+  earlier build with another shard count). Files whose size and hash already match the remote
+  are left out of ``allow_patterns``, so a re-push reports them as unchanged and sends nothing.
+* The card goes last, in its own commit: an interrupted push never leaves a card that promises
+  files which are not there yet.
 
 The token is resolved by ``huggingface_hub`` (``token=None``: ``HF_TOKEN`` or ``hf auth login``),
 passed on only to ``HfApi`` calls, and never printed, logged or stored in a plan.
@@ -40,8 +37,6 @@ logger = logging.getLogger(__name__)
 REPO_TYPE = "dataset"
 # Written by huggingface_hub's own resumable uploads into the folder; never uploaded.
 IGNORED_DIRS = (".cache/huggingface", ".git")
-MAX_FILES_PER_COMMIT = 50
-MAX_BYTES_PER_COMMIT = 2 * 1024**3
 _HASH_CHUNK = 8 * 1024 * 1024
 
 
@@ -186,12 +181,7 @@ def verify_before_push(folder: str | Path) -> None:
 
 # --- the push --------------------------------------------------------------------------------
 def _method(api: Any, commit_message: str | None) -> str:
-    if commit_message is None and hasattr(api, "upload_large_folder"):
-        return "upload_large_folder (resumable), then the card in a final commit"
-    return (
-        f"create_commit batches of <= {MAX_FILES_PER_COMMIT} files / {_human(MAX_BYTES_PER_COMMIT)}, "
-        "unchanged files skipped, then the card in a final commit"
-    )
+    return "upload_folder (batched, resumable; stale shards deleted), unchanged files skipped, then the card last"
 
 
 def _token_kwargs(token: str | None) -> dict:
@@ -247,22 +237,6 @@ def is_unchanged(local: PlannedFile, remote: Any) -> bool:
     return bool(blob_id) and git_blob_sha1(local.local_path) == blob_id
 
 
-def batches(files: Iterable[PlannedFile], max_files: int, max_bytes: int) -> list[list[PlannedFile]]:
-    """Greedy batches in order; a single file over ``max_bytes`` gets a batch of its own."""
-    out: list[list[PlannedFile]] = []
-    current: list[PlannedFile] = []
-    size = 0
-    for f in files:
-        if current and (len(current) >= max_files or size + f.size > max_bytes):
-            out.append(current)
-            current, size = [], 0
-        current.append(f)
-        size += f.size
-    if current:
-        out.append(current)
-    return out
-
-
 def _stale(remote: Mapping[str, Any], local: set[str], configs: Iterable[str]) -> list[str]:
     """Remote files inside a pushed config's folder that this build does not have."""
     prefixes = tuple(f"{c}/" for c in configs)
@@ -273,52 +247,37 @@ def _commit_oid(info: Any) -> str:
     return str(getattr(info, "oid", None) or getattr(info, "commit_url", None) or info)
 
 
-def _upload_data_batched(
-    api: Any, plan: PushPlan, data: list[PlannedFile], remote: Mapping, tok: dict, workers: int | None
-) -> None:
-    from huggingface_hub import CommitOperationAdd
-
+def _upload_data(api: Any, plan: PushPlan, data: list[PlannedFile], remote: Mapping, tok: dict) -> None:
+    """Changed data files and the deletion of stale shards, through ``HfApi.upload_folder``."""
     todo = []
     for f in data:
         if is_unchanged(f, remote.get(f.path_in_repo)):
             plan.unchanged.append(f.path_in_repo)
         else:
             todo.append(f)
-    groups = batches(todo, MAX_FILES_PER_COMMIT, MAX_BYTES_PER_COMMIT)
-    message = plan.commit_message or "Upload FELT data files"
-    for i, group in enumerate(groups, 1):
-        ops = [CommitOperationAdd(path_in_repo=f.path_in_repo, path_or_fileobj=str(f.local_path)) for f in group]
-        title = message if len(groups) == 1 else f"{message} (part {i}/{len(groups)})"
-        extra = {"num_threads": workers} if workers else {}
-        info = api.create_commit(
-            plan.repo_id, ops, commit_message=title, repo_type=REPO_TYPE, revision=plan.revision, **extra, **tok
-        )
-        plan.commits.append(_commit_oid(info))
-        plan.uploaded += [f.path_in_repo for f in group]
-        logger.info("committed %d files (%d/%d)", len(group), i, len(groups))
-
-
-def _upload_data_large_folder(api: Any, plan: PushPlan, data: list[PlannedFile], workers: int | None) -> None:
-    """``upload_large_folder`` takes no ``token``: it uses the ``HfApi``'s own (resolved at construction)."""
-    extra = {"num_workers": workers} if workers else {}
-    api.upload_large_folder(
+    if not todo and not plan.deleted:
+        return
+    info = api.upload_folder(
         repo_id=plan.repo_id,
         folder_path=str(plan.folder),
         repo_type=REPO_TYPE,
         revision=plan.revision,
-        private=plan.private,
-        allow_patterns=[f.path_in_repo for f in data],
+        commit_message=plan.commit_message or "Upload FELT data files",
+        allow_patterns=[f.path_in_repo for f in todo],
         ignore_patterns=[CARD_FILENAME],
-        **extra,
+        delete_patterns=list(plan.deleted),  # exact paths: fnmatch patterns without wildcards
+        **tok,
     )
-    plan.uploaded += [f.path_in_repo for f in data]
+    plan.commits.append(_commit_oid(info))
+    plan.uploaded += [f.path_in_repo for f in todo]
+    logger.info("uploaded %d files, deleted %d stale files", len(todo), len(plan.deleted))
 
 
 def _final_commit(api: Any, plan: PushPlan, card: PlannedFile, remote: Mapping, tok: dict) -> None:
-    """The card and the removal of stale shards, together, after all the data is in."""
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+    """The card, after all the data is in."""
+    from huggingface_hub import CommitOperationAdd
 
-    ops: list = [CommitOperationDelete(path_in_repo=p) for p in plan.deleted]
+    ops: list = []
     if is_unchanged(card, remote.get(card.path_in_repo)):
         plan.unchanged.append(card.path_in_repo)
     else:
@@ -327,8 +286,6 @@ def _final_commit(api: Any, plan: PushPlan, card: PlannedFile, remote: Mapping, 
     if not ops:
         return
     message = plan.commit_message or "Upload FELT dataset card"
-    if plan.deleted:
-        message += f" (remove {len(plan.deleted)} stale files)"
     info = api.create_commit(
         plan.repo_id, ops, commit_message=message, repo_type=REPO_TYPE, revision=plan.revision, **tok
     )
@@ -351,6 +308,7 @@ def push_folder(
     """Push a ``felt-hf convert`` folder to a dataset repo; ``dry_run`` contacts nothing.
 
     ``verify=True`` (what ``felt-hf push`` passes) runs the whole of ``felt-hf verify`` first.
+    ``num_workers`` is accepted for compatibility and ignored: ``upload_folder`` sizes its own pool.
     A hub that cannot be reached, or refuses (no token, no rights), is a :class:`FeltHubError`.
     """
     files, configs, default = check_folder(folder)
@@ -435,10 +393,7 @@ def _push_checked(folder, repo_id, files, configs, default, *, private, revision
         logger.warning("the remote repo holds Python files that datasets will not run: %s", ", ".join(scripts))
     card = next(f for f in files if f.path_in_repo == CARD_FILENAME)
     data = [f for f in files if f.path_in_repo != CARD_FILENAME]
-    if plan.method.startswith("upload_large_folder"):
-        _upload_data_large_folder(api, plan, data, num_workers)
-    else:
-        _upload_data_batched(api, plan, data, remote, tok, num_workers)
+    _upload_data(api, plan, data, remote, tok)
     _final_commit(api, plan, card, remote, tok)
     return plan
 
@@ -527,6 +482,4 @@ __all__ = [
     "push_folder",
     "push_config",
     "set_default_config",
-    "MAX_FILES_PER_COMMIT",
-    "MAX_BYTES_PER_COMMIT",
 ]
