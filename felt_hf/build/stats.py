@@ -1,5 +1,9 @@
 """Per-feature normalisation statistics that merge exactly across shards, processes and splits.
 
+Hand-written because: no library statistic merges exactly across worker processes and shards
+(numpy/pandas need one pass over all data; float sums drift with the grouping); tests/test_stats.py
+checks the merge is exact in any grouping.
+
 The converter feeds every trial of a (config, split) through :meth:`FeatureStats.update_row`,
 possibly in several processes, merges the partial results with :meth:`FeatureStats.merge` and
 writes them all to ``stats.json`` at the root of the hub folder (:func:`write_stats_json`).

@@ -1,5 +1,8 @@
 """Streaming FELT parquet shards into a training loop at the speed of the parquet decoder.
 
+Hand-written because: ``streaming=True`` delivers 0.21-0.55x of raw parquet decode on FELT's arrays,
+``FeltStream`` 0.80-1.03x (``scripts/bench_loader.py``, README Benchmarks).
+
 ``load_dataset(..., streaming=True)`` is the general path; it formats each trial through
 ``datasets``' per-example pipeline, which on FELT's per-frame arrays costs more than decoding
 the parquet itself (about 0.3-0.5x of raw decode here). :class:`FeltStream` reads the same files
