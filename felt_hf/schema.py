@@ -8,6 +8,7 @@ the regeneration code and the tests read these names; none of them spells a colu
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 FPS = 29.97  # RAVDESS video frame rate; FELT's `approx_time` and our `time_s` derive from it.
@@ -170,8 +171,8 @@ def config_parts(config_name: str) -> tuple[str, str]:
     """``"smoothed_speech"`` -> ``("smoothed", "speech")``, rejecting unknown names."""
     if config_name not in CONFIG_NAMES:
         raise ValueError(f"unknown FELT config {config_name!r}; expected one of {CONFIG_NAMES}")
-    variant, channel = config_name.split("_")
-    return variant, channel
+    c = ConfigName.parse(config_name)
+    return c.kind, c.channel
 
 
 def archive_stem(config_name: str) -> str:
@@ -181,24 +182,58 @@ def archive_stem(config_name: str) -> str:
 
 
 # --- the typed row -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RowColumn:
+    """One non-array column of a trial row: its ``datasets`` type, unit and description.
+
+    ``dtype`` is a ``datasets.Value`` dtype, or ``"class"`` for a ``ClassLabel`` over
+    ``class_names``; ``per_frame`` columns are ``(T,)`` lists. The features, the row column order,
+    the card's column table, the collator's and the viewer's label classes all come from here.
+    """
+
+    name: str
+    dtype: str
+    unit: str
+    description: str
+    class_names: tuple[str, ...] = ()
+    per_frame: bool = False
+
+    def feature(self):
+        from datasets import ClassLabel, List, Value
+
+        if self.dtype == "class":
+            return ClassLabel(names=list(self.class_names))
+        return List(Value(self.dtype)) if self.per_frame else Value(self.dtype)
+
+
 # Trial-level columns in row order, with a one-line description each (the card prints these).
-TRIAL_COLUMNS: dict[str, str] = {
-    "trial_id": "RAVDESS file name without extension, MM-VV-EE-II-SS-RR-AA (e.g. 01-01-03-02-01-01-12)",
-    "vocal_channel": "speech or song (VV)",
-    "emotion": "RAVDESS emotion label (EE), the classification target",
-    "intensity": "normal or strong (II); neutral has only normal",
-    "statement": "the sentence spoken or sung (SS)",
-    "repetition": "1 or 2 (RR)",
-    "actor": "actor number 1-24 (AA)",
-    "sex": "actor sex: odd actors male, even female",
-    "num_frames": "number of video frames tracked (T)",
-    "source_video": "the `input` path Py-Feat recorded (as written on the producing machine)",
-}
-PER_FRAME_INDEX_COLUMNS: dict[str, str] = {
-    "frame": "video frame number as written by Py-Feat (0-based in Py-Feat 0.6.2), shape (T,)",
-    "time_s": "seconds from the start of the video, frame / 29.97, shape (T,)",
-    "num_faces": "faces detected in that frame (0 = no face: NaN row; 2 = two-face frame, one kept)",
-}
+TRIAL_COLUMN_TABLE: tuple[RowColumn, ...] = (
+    RowColumn("trial_id", "string", "-",
+              "RAVDESS file name without extension, MM-VV-EE-II-SS-RR-AA (e.g. 01-01-03-02-01-01-12)"),
+    RowColumn("vocal_channel", "class", "class", "speech or song (VV)", VOCAL_CHANNELS),
+    RowColumn("emotion", "class", "class", "RAVDESS emotion label (EE), the classification target", EMOTIONS),
+    RowColumn("intensity", "class", "class", "normal or strong (II); neutral has only normal", INTENSITIES),
+    RowColumn("statement", "class", "class", "the sentence spoken or sung (SS)", STATEMENTS),
+    RowColumn("repetition", "int8", "count", "1 or 2 (RR)"),
+    RowColumn("actor", "int8", "id", "actor number 1-24 (AA)"),
+    RowColumn("sex", "class", "class", "actor sex: odd actors male, even female", SEXES),
+    RowColumn("num_frames", "int32", "frames", "number of video frames tracked (T)"),
+    RowColumn("source_video", "string", "-",
+              "the `input` path Py-Feat recorded (as written on the producing machine)"),
+)  # fmt: skip
+PER_FRAME_INDEX_TABLE: tuple[RowColumn, ...] = (
+    RowColumn("frame", "int32", "frame index",
+              "video frame number as written by Py-Feat (0-based in Py-Feat 0.6.2), shape (T,)", per_frame=True),
+    RowColumn("time_s", "float32", "s", "seconds from the start of the video, frame / 29.97, shape (T,)",
+              per_frame=True),
+    RowColumn("num_faces", "uint8", "count",
+              "faces detected in that frame (0 = no face: NaN row; 2 = two-face frame, one kept)", per_frame=True),
+)  # fmt: skip
+ROW_COLUMNS_BY_NAME = {c.name: c for c in TRIAL_COLUMN_TABLE + PER_FRAME_INDEX_TABLE}
+TRIAL_COLUMNS: dict[str, str] = {c.name: c.description for c in TRIAL_COLUMN_TABLE}
+PER_FRAME_INDEX_COLUMNS: dict[str, str] = {c.name: c.description for c in PER_FRAME_INDEX_TABLE}
+# ClassLabel columns -> their names in label order (the collator and viewer map names <-> ints)
+CLASS_LABELS: dict[str, tuple[str, ...]] = {c.name: c.class_names for c in TRIAL_COLUMN_TABLE if c.dtype == "class"}
 
 
 def trial_features():
@@ -207,23 +242,9 @@ def trial_features():
     Per-frame arrays of rank >= 2 are ``Array2D``/``Array3D`` with a dynamic first dimension:
     ``datasets`` formats those hundreds of times faster than nested ``List`` columns.
     """
-    from datasets import Array2D, Array3D, ClassLabel, Features, List, Value
+    from datasets import Array2D, Array3D, Features, List, Value
 
-    feats: dict = {
-        "trial_id": Value("string"),
-        "vocal_channel": ClassLabel(names=list(VOCAL_CHANNELS)),
-        "emotion": ClassLabel(names=list(EMOTIONS)),
-        "intensity": ClassLabel(names=list(INTENSITIES)),
-        "statement": ClassLabel(names=list(STATEMENTS)),
-        "repetition": Value("int8"),
-        "actor": Value("int8"),
-        "sex": ClassLabel(names=list(SEXES)),
-        "num_frames": Value("int32"),
-        "source_video": Value("string"),
-        "frame": List(Value("int32")),
-        "time_s": List(Value("float32")),
-        "num_faces": List(Value("uint8")),
-    }
+    feats: dict = {c.name: c.feature() for c in TRIAL_COLUMN_TABLE + PER_FRAME_INDEX_TABLE}
     for arr in FRAME_ARRAYS:
         if arr.shape == ():
             feats[arr.name] = List(Value("float32"))
@@ -330,8 +351,39 @@ def media_config_parts(config_name: str) -> tuple[str, str]:
     """``"landmark_plot_song"`` -> ``("landmark_plot", "song")``, ``"audio_speech"`` -> ``("audio", "speech")``."""
     if config_name not in MEDIA_CONFIG_NAMES:
         raise ValueError(f"unknown FELT media config {config_name!r}; expected one of {MEDIA_CONFIG_NAMES}")
-    kind, channel = config_name.rsplit("_", 1)
-    return kind, channel
+    c = ConfigName.parse(config_name)
+    return c.kind, c.channel
+
+
+@dataclass(frozen=True)
+class ConfigName:
+    """A config name parsed once: ``kind`` is the variant (``raw``/``smoothed``) of a tracking
+    config or the media kind (a video kind, ``audio``) of a media config; ``channel`` is
+    ``speech``/``song``. Every module asks this instead of splitting names itself."""
+
+    name: str
+    kind: str
+    channel: str
+
+    @property
+    def is_media(self) -> bool:
+        return self.name in MEDIA_CONFIG_NAMES
+
+    @property
+    def is_tracking(self) -> bool:
+        return self.name in CONFIG_NAMES
+
+    @classmethod
+    def parse(cls, name: str) -> ConfigName:
+        return _parse_config(name)
+
+
+@functools.cache
+def _parse_config(name: str) -> ConfigName:
+    if name not in ALL_CONFIG_NAMES:
+        raise ValueError(f"unknown FELT config {name!r}; expected one of {ALL_CONFIG_NAMES}")
+    kind, channel = name.rsplit("_", 1)
+    return ConfigName(name, kind, channel)
 
 
 def media_columns(kind: str) -> tuple[str, ...]:

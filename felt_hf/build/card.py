@@ -57,21 +57,7 @@ SIZE_CATEGORIES = (
     (10_000_000, "1M<n<10M"),
 )
 # Units of the columns the schema describes only in prose; arrays carry their own unit.
-SCALAR_UNITS: dict[str, str] = {
-    "trial_id": "-",
-    "vocal_channel": "class",
-    "emotion": "class",
-    "intensity": "class",
-    "statement": "class",
-    "repetition": "count",
-    "actor": "id",
-    "sex": "class",
-    "num_frames": "frames",
-    "source_video": "-",
-    "frame": "frame index",
-    "time_s": "s",
-    "num_faces": "count",
-}
+SCALAR_UNITS: dict[str, str] = {c.name: c.unit for c in schema.ROW_COLUMNS_BY_NAME.values()}  # from the schema
 REPO_PLACEHOLDER = "<user>/felt"
 
 
@@ -470,9 +456,8 @@ def write_card(out_dir: str | os.PathLike, summary: Mapping[str, Any]) -> Path:
 # --- media configs (felt_hf.convert_media) -----------------------------------------------------------
 def _config_parts(name: str) -> tuple[str, str]:
     """(variant or media kind, channel) of any config name the schema declares."""
-    if name in schema.MEDIA_CONFIG_NAMES:
-        return schema.media_config_parts(name)
-    return schema.config_parts(name)
+    c = schema.ConfigName.parse(name)
+    return c.kind, c.channel
 
 
 def _media_configs(summary: Mapping[str, Any]) -> dict[str, dict]:

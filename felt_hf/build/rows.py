@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from ..inputs.csv_reader import TrialRecord
 from ..ravdess import TrialLabels
-from ..schema import FRAME_ARRAYS, ROW_COLUMNS, trial_features
+from ..schema import FRAME_ARRAYS, PER_FRAME_INDEX_TABLE, ROW_COLUMNS, TRIAL_COLUMN_TABLE, trial_features
 
 
 def trial_row(record: TrialRecord, labels: TrialLabels) -> dict:
@@ -64,15 +64,14 @@ def rows_table(rows: Sequence[dict]) -> pa.Table:
     features = trial_features()
     schema = features.arrow_schema
     cols: dict[str, pa.Array] = {}
-    for name in ("trial_id", "source_video"):
-        cols[name] = pa.array([r[name] for r in rows], type=pa.string())
-    for name in ("vocal_channel", "emotion", "intensity", "statement", "sex"):
-        cols[name] = _class_index(features[name].names, [r[name] for r in rows])
-    for name, typ in (("repetition", pa.int8()), ("actor", pa.int8()), ("num_frames", pa.int32())):
-        cols[name] = pa.array([r[name] for r in rows], type=typ)
-    cols["frame"] = _nested([r["frame"] for r in rows], (), np.int32)
-    cols["time_s"] = _nested([r["time_s"] for r in rows], (), np.float32)
-    cols["num_faces"] = _nested([r["num_faces"] for r in rows], (), np.uint8)
+    for col in TRIAL_COLUMN_TABLE:
+        values = [r[col.name] for r in rows]
+        if col.dtype == "class":
+            cols[col.name] = _class_index(col.class_names, values)
+        else:
+            cols[col.name] = pa.array(values, type=schema.field(col.name).type)
+    for col in PER_FRAME_INDEX_TABLE:
+        cols[col.name] = _nested([r[col.name] for r in rows], (), np.dtype(col.dtype))
     for arr in FRAME_ARRAYS:
         storage = _nested([r[arr.name] for r in rows], arr.shape, np.float32)
         typ = schema.field(arr.name).type

@@ -36,13 +36,9 @@ import torch
 import torch.utils.data
 
 from ..schema import (
-    EMOTIONS,
+    CLASS_LABELS,
     FRAME_ARRAYS_BY_NAME,
-    INTENSITIES,
     PER_FRAME_INDEX_COLUMNS,
-    SEXES,
-    STATEMENTS,
-    VOCAL_CHANNELS,
 )
 from .transforms import Standardizer, face_relative_landmarks
 
@@ -53,13 +49,7 @@ PER_FRAME_COLUMNS = tuple(PER_FRAME_INDEX_COLUMNS) + tuple(FRAME_ARRAYS_BY_NAME)
 # Integer columns that windows and frame views add; the collator passes them through.
 PASS_THROUGH = ("window_start", "window_index", "trial_index")
 # ClassLabel names, so rows that carry labels by name (e.g. straight from the reader) still batch.
-CLASS_NAMES = {
-    "emotion": EMOTIONS,
-    "vocal_channel": VOCAL_CHANNELS,
-    "intensity": INTENSITIES,
-    "statement": STATEMENTS,
-    "sex": SEXES,
-}
+CLASS_NAMES = dict(CLASS_LABELS)
 
 
 # --- feature layout ------------------------------------------------------------------------------

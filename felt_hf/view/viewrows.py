@@ -20,17 +20,11 @@ import pyarrow.parquet as pq
 
 from ..errors import FeltLookupError, FeltNameError
 from ..ravdess import TrialLabels, parse_trial_id
-from ..schema import CONFIG_NAMES, EMOTIONS, INTENSITIES, SEXES, STATEMENTS, VOCAL_CHANNELS
+from ..schema import CLASS_LABELS, CONFIG_NAMES
 
 # Per-frame column -> dtype, for rows read back from parquet.
 _LIST_DTYPES = {"frame": np.int32, "num_faces": np.uint8}
-_CLASS_NAMES = {
-    "vocal_channel": VOCAL_CHANNELS,
-    "emotion": EMOTIONS,
-    "intensity": INTENSITIES,
-    "statement": STATEMENTS,
-    "sex": SEXES,
-}
+_CLASS_NAMES = CLASS_LABELS
 
 
 def row_labels(row: dict) -> TrialLabels:

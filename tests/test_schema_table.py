@@ -1,0 +1,44 @@
+"""The schema's column tables are the single source: features, row order, card table, label classes."""
+
+from __future__ import annotations
+
+import pytest
+
+from felt_hf import schema
+
+
+def test_features_and_row_order_come_from_the_tables():
+    feats = schema.trial_features()
+    table = schema.TRIAL_COLUMN_TABLE + schema.PER_FRAME_INDEX_TABLE
+    assert list(feats)[: len(table)] == [c.name for c in table]
+    assert list(feats) == list(schema.ROW_COLUMNS)
+    for c in table:
+        assert feats[c.name] == c.feature()
+        if c.dtype == "class":
+            assert tuple(feats[c.name].names) == c.class_names == schema.CLASS_LABELS[c.name]
+
+
+def test_card_collator_and_viewer_read_the_same_table():
+    pytest.importorskip("torch")
+    from felt_hf.build import card
+    from felt_hf.training.collate import CLASS_NAMES
+    from felt_hf.view import viewrows
+
+    text = card.columns_table()
+    for c in schema.TRIAL_COLUMN_TABLE + schema.PER_FRAME_INDEX_TABLE:
+        line = next(line for line in text.splitlines() if line.startswith(f"| `{c.name}`"))
+        assert f"| {c.unit} |" in line and c.description.split(",")[0] in line
+    assert CLASS_NAMES == schema.CLASS_LABELS == viewrows._CLASS_NAMES
+
+
+def test_config_names_are_parsed_once_into_a_value():
+    for name in schema.ALL_CONFIG_NAMES:
+        c = schema.ConfigName.parse(name)
+        assert f"{c.kind}_{c.channel}" == name and c.is_media != c.is_tracking
+        assert c is schema.ConfigName.parse(name)  # cached: one parse per name
+    assert schema.config_parts("smoothed_song") == ("smoothed", "song")
+    assert schema.media_config_parts("landmark_overlay_speech") == ("landmark_overlay", "speech")
+    with pytest.raises(ValueError, match="unknown FELT config 'smoothed'"):
+        schema.ConfigName.parse("smoothed")
+    with pytest.raises(ValueError, match="unknown FELT config"):
+        schema.config_parts("audio_song")  # a media config is not a tracking config
