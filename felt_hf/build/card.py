@@ -129,8 +129,8 @@ def _configs_yaml(summary: Mapping[str, Any]) -> list[dict]:
     return out
 
 
-def _dataset_info_yaml(config_name: str, config: Mapping[str, Any]) -> dict:
-    """One ``dataset_info`` entry written by datasets' own serialiser, so it reads back exactly."""
+def _dataset_info(config_name: str, config: Mapping[str, Any]):
+    """One config's ``DatasetInfo`` (features, split sizes) for datasets' own card writer."""
     from datasets import DatasetInfo, SplitDict, SplitInfo
 
     splits = SplitDict()
@@ -149,7 +149,7 @@ def _dataset_info_yaml(config_name: str, config: Mapping[str, Any]) -> dict:
     info = DatasetInfo(features=features, splits=splits, dataset_size=dataset_size)
     if download:
         info.download_size = download
-    return {"config_name": config_name, **info._to_yaml_dict()}
+    return info
 
 
 def total_examples(summary: Mapping[str, Any]) -> int:
@@ -158,19 +158,38 @@ def total_examples(summary: Mapping[str, Any]) -> int:
 
 
 def card_yaml(summary: Mapping[str, Any]) -> dict:
-    """The card's YAML header; ``configs``/``dataset_info`` drive ``load_dataset``, the rest the hub."""
+    """The card's YAML header; ``configs``/``dataset_info`` drive ``load_dataset``, the rest the hub.
+
+    ``configs`` and ``dataset_info`` are written by datasets' public writers
+    (``MetadataConfigs`` / ``DatasetInfosDict.to_dataset_card_data``), the same code
+    ``push_to_hub`` uses, so the card reads back exactly as datasets wrote it.
+    """
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCardData
+
     synthetic = bool(summary.get("synthetic"))
     configs = _configs(summary)
-    return {
-        "license": LICENSE,
-        "pretty_name": PRETTY_NAME + (" (synthetic sample)" if synthetic else ""),
-        "task_categories": list(TASK_CATEGORIES),
-        "task_ids": list(TASK_IDS),
-        "tags": list(TAGS) + ([SYNTHETIC_TAG] if synthetic else []) + media_tags(summary),
-        "size_categories": [size_category(total_examples(summary))],
-        "configs": _configs_yaml(summary),
-        "dataset_info": [_dataset_info_yaml(name, cfg) for name, cfg in configs.items()],
-    }
+    card = DatasetCardData(
+        license=LICENSE,
+        pretty_name=PRETTY_NAME + (" (synthetic sample)" if synthetic else ""),
+        task_categories=list(TASK_CATEGORIES),
+        task_ids=list(TASK_IDS),
+        tags=list(TAGS) + ([SYNTHETIC_TAG] if synthetic else []) + media_tags(summary),
+        size_categories=[size_category(total_examples(summary))],
+    )
+    declared = {c.pop("config_name"): c for c in _configs_yaml(summary)}
+    MetadataConfigs(declared).to_dataset_card_data(card)
+    DatasetInfosDict({name: _dataset_info(name, cfg) for name, cfg in configs.items()}).to_dataset_card_data(card)
+    # the writers sort by name; the default goes first again, so get_dataset_config_names and the
+    # hub's config list keep showing it first (as before; load_dataset itself reads `default: true`)
+    order = {name: i for i, name in enumerate(declared)}
+    data = card.to_dict()
+    data["configs"] = sorted(data["configs"], key=lambda c: order[c["config_name"]])
+    if isinstance(data.get("dataset_info"), list):  # in build order, as the summary lists the configs
+        built = {name: i for i, name in enumerate(configs)}
+        data["dataset_info"] = sorted(data["dataset_info"], key=lambda i: built[i["config_name"]])
+    return data
 
 
 def _yaml_text(data: dict) -> str:
