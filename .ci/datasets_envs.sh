@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs the loading, streaming and docs tests on the other `datasets` majors (issue 10):
+#   datasets 3.x: the loading script felt.py (trust_remote_code=True) -> tests/test_felt_script.py
+#   datasets 4.x: every test marked `datasets_compat` (loading, streaming, prepare_stream, executable docs)
+# Each major gets its own venv under ${FELT_CI_ENVS:-$HOME/.cache/felt-hf-ci}, named by a hash of
+# its requirements, so a second run reuses it. felt_hf is not installed there: it is imported from
+# this checkout (PYTHONPATH), so the code under test is exactly the clone's.
+# Usage: .ci/datasets_envs.sh [3|4]...   (default: 3 4). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO="$PWD"
+ENVS="${FELT_CI_ENVS:-$HOME/.cache/felt-hf-ci}"
+PY="${PYTHON:-python3}"
+mkdir -p "$ENVS"
+
+COMMON_REQS="pandas>=2.0
+pyarrow>=17
+numpy>=1.24
+scipy>=1.10
+soundfile>=0.12
+tqdm>=4.60
+pytest>=7
+hypothesis>=6
+isal>=1.6"
+
+reqs_for() {
+  case "$1" in
+    3) printf '%s\n%s\n' "datasets>=3.6,<4" "$COMMON_REQS" ;;
+    # torch first and pinned: `torch==2.13.0` takes the local CPU wheel (see README)
+    4) printf '%s\n%s\n%s\n' "torch==2.13.0" "datasets>=4.0,<5" "$COMMON_REQS" ;;
+    *) echo "unknown datasets major: $1" >&2; exit 2 ;;
+  esac
+}
+
+tests_for() {
+  case "$1" in
+    3) echo "tests/test_felt_script.py" ;;
+    4) echo "-m datasets_compat" ;;
+  esac
+}
+
+env_for() {  # prints the venv path, building it on first use
+  local major="$1" reqs hash venv
+  reqs="$(reqs_for "$major")"
+  hash="$(printf '%s\n%s\n' "$("$PY" -c 'import sys; print(sys.version.split()[0])')" "$reqs" | sha256sum | cut -c1-12)"
+  venv="$ENVS/datasets$major-$hash"
+  if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
+    rm -rf "$venv"
+    "$PY" -m venv "$venv"
+    printf '%s\n' "$reqs" > "$venv/requirements.txt"
+    if [ "$major" = 4 ]; then "$venv/bin/python" -m pip install -q torch==2.13.0; fi
+    "$venv/bin/python" -m pip install -q -r "$venv/requirements.txt"
+    touch "$venv/.complete"
+  fi
+  echo "$venv"
+}
+
+majors=("$@")
+[ ${#majors[@]} -gt 0 ] || majors=(3 4)
+for major in "${majors[@]}"; do
+  venv="$(env_for "$major")"
+  echo "== datasets $("$venv/bin/python" -c 'import datasets; print(datasets.__version__)') ($venv)"
+  # shellcheck disable=SC2046
+  PYTHONPATH="$REPO" "$venv/bin/python" -m pytest -q -p no:cacheprovider $(tests_for "$major")
+done
