@@ -343,7 +343,6 @@ def _finish(out, data_dir, results, configs, split_actors, source_description, s
     else:
         report.unlink(missing_ok=True)
     from . import __version__
-
     from .provenance import detect_provenance
 
     is_synthetic = bool(synthetic) if synthetic is not None else _looks_synthetic(data_dir)
