@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import struct
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -56,52 +54,46 @@ def uar_war(cm: np.ndarray) -> tuple[float, float]:
     return uar, war
 
 
-# --- a PNG without matplotlib or pillow ----------------------------------------------------------
-_DIGITS = [  # 3x5 bitmap font
-    "111101101101111", "010110010010111", "111001111100111", "111001111001111", "101101111001001",
-    "111100111001111", "111100111101111", "111001001001001", "111101111101111", "111101111001111",
-]  # fmt: skip
+# --- confusion-matrix image ---------------------------------------------------------------------
+def confusion_figure(cm: np.ndarray, classes: list[str], title: str = "FELT baseline, test"):
+    """A matplotlib figure: rows true, columns predicted, class names on both axes, counts in cells.
 
+    Shaded by row-normalised recall, so classes with fewer trials read the same as the others.
+    """
+    try:
+        import matplotlib
 
-def write_png(path: Path, rgb: np.ndarray) -> None:
-    """Minimal RGB8 PNG: signature, IHDR, one zlib IDAT with filter byte 0 per row, IEND."""
-    h, w, _ = rgb.shape
-    raw = b"".join(b"\x00" + rgb[y].astype(np.uint8).tobytes() for y in range(h))
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        from felt_hf.extras import MissingExtraError
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-    png += chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
-    path.write_bytes(png)
-
-
-def _draw_number(img: np.ndarray, n: int, cy: int, cx: int, scale: int, color: tuple[int, int, int]) -> None:
-    text = str(n)
-    width = (len(text) * 4 - 1) * scale
-    x0, y0 = cx - width // 2, cy - 5 * scale // 2
-    for k, ch in enumerate(text):
-        bits = np.array([int(b) for b in _DIGITS[int(ch)]], dtype=bool).reshape(5, 3)
-        glyph = np.kron(bits, np.ones((scale, scale), dtype=bool))
-        ys, xs = np.nonzero(glyph)
-        img[y0 + ys, x0 + k * 4 * scale + xs] = color
-
-
-def confusion_png(path: Path, cm: np.ndarray, cell: int = 48) -> None:
-    """Cells shaded by row-normalised recall (white -> blue), counts written in each cell."""
+        raise MissingExtraError("scripts/train_baseline.py", "matplotlib") from e
     k = cm.shape[0]
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    img = np.full((k * cell, k * cell, 3), 255, dtype=np.uint8)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * k, 1.0 + 0.7 * k), dpi=100)
+    ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(k), classes, rotation=45, ha="right")
+    ax.set_yticks(range(k), classes)
+    ax.set_xlabel("predicted emotion")
+    ax.set_ylabel("true emotion")
+    ax.set_title(title)
     for i in range(k):
         for j in range(k):
-            r = rates[i, j]
-            color = (255 * (1 - r) + 30 * r, 255 * (1 - r) + 80 * r, 255 * (1 - r) + 200 * r)
-            img[i * cell : (i + 1) * cell, j * cell : (j + 1) * cell] = np.array(color, dtype=np.uint8)
-            text = (255, 255, 255) if r > 0.5 else (0, 0, 0)
-            _draw_number(img, int(cm[i, j]), i * cell + cell // 2, j * cell + cell // 2, 3, text)
-    img[::cell, :] = 128
-    img[:, ::cell] = 128
-    write_png(path, img)
+            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_png(
+    path: Path, cm: np.ndarray, classes: list[str] | None = None, title: str = "FELT baseline, test"
+) -> None:
+    """Write the confusion matrix as a PNG with the class names and axis labels."""
+    import matplotlib.pyplot as plt
+
+    fig = confusion_figure(cm, list(classes or schema.EMOTIONS), title)
+    fig.savefig(path)
+    plt.close(fig)
 
 
 # --- model ---------------------------------------------------------------------------------------
@@ -157,7 +149,7 @@ def actor_folds(actors: list[int], k: int) -> list[list[int]]:
     actors = sorted(actors)
     if not 2 <= k <= len(actors):
         raise SystemExit(f"--cv-folds must be between 2 and the number of actors ({len(actors)})")
-    return [list(block) for block in np.array_split(actors, k)]
+    return [[int(a) for a in block] for block in np.array_split(actors, k)]
 
 
 def train_stats(folder: Path, config: str, train_ds, use_file: bool):
@@ -254,26 +246,35 @@ def run_once(args, train_ds, val_ds, test_ds, stats, tag: str) -> dict:
     }
 
 
+def actor_column(ds) -> np.ndarray:
+    """``ds["actor"]`` as numpy: datasets 4+ returns a lazy ``Column`` (no ``tolist``), 3.x a list."""
+    return np.fromiter((int(a) for a in ds["actor"]), dtype=np.int64, count=len(ds))
+
+
 def split_by_actors(ds, actors: list[int]):
-    keep = set(actors)
-    idx = [i for i, a in enumerate(ds["actor"].tolist()) if a in keep]
-    return ds.select(idx)
+    keep = np.isin(actor_column(ds), list(actors))
+    return ds.select(np.flatnonzero(keep).tolist())
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, help="hub folder written by felt-hf convert")
     p.add_argument("--sample", action="store_true", help="build and use the built-in synthetic sample")
-    p.add_argument("--config", default=schema.DEFAULT_CONFIG, choices=schema.CONFIG_NAMES)
-    p.add_argument("--out", type=Path, default=Path("runs/baseline"))
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument(
+        "--config",
+        default=schema.DEFAULT_CONFIG,
+        choices=schema.CONFIG_NAMES,
+        help="config to train on (default smoothed_speech)",
+    )
+    p.add_argument("--out", type=Path, default=Path("runs/baseline"), help="folder for metrics.json and confusion.png")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many optimiser steps (0: no limit)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="trials per training batch")
     p.add_argument("--max-frames", type=int, default=64, help="training crop / evaluation window, in kept frames")
-    p.add_argument("--frame-stride", type=int, default=2)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frame-stride", type=int, default=2, help="keep every k-th frame (default 2)")
+    p.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, crops and order")
     p.add_argument("--cv-folds", type=int, default=0, help="K-fold cross-validation over actors instead of the splits")
     p.add_argument("--stream", action="store_true", help="stream the train split with felt_hf.stream.FeltStream")
     args = p.parse_args(argv)
@@ -303,7 +304,7 @@ def _run(args, folder: Path) -> int:
         from datasets import concatenate_datasets
 
         every = concatenate_datasets([splits[s] for s in splits]).with_format("numpy")
-        folds = actor_folds(sorted(set(every["actor"].tolist())), args.cv_folds)
+        folds = actor_folds(sorted(set(actor_column(every).tolist())), args.cv_folds)
         fold_results = []
         for i, test_actors in enumerate(folds):
             val_actors = folds[(i + 1) % len(folds)]
@@ -331,7 +332,8 @@ def _run(args, folder: Path) -> int:
         cm = np.array(r["confusion"])
     uar, war = uar_war(cm)
     results.update(pooled_test_uar=uar, pooled_test_war=war, caveat=caveat)
-    confusion_png(args.out / "confusion.png", cm)
+    where = f"pooled over {args.cv_folds} actor folds" if args.cv_folds else "test split"
+    confusion_png(args.out / "confusion.png", cm, list(schema.EMOTIONS), f"{args.config}, {where}")
     (args.out / "metrics.json").write_text(json.dumps(results, indent=1) + "\n")
     print(f"test UAR {100 * uar:.2f}  WAR {100 * war:.2f}  ({'pooled over folds' if args.cv_folds else 'test split'})")
     print(f"confusion matrix (rows true, columns predicted, order {', '.join(schema.EMOTIONS)}):")
