@@ -35,7 +35,7 @@ def record_issues(record: Mapping[str, Any]) -> list[str]:
     issues = []
     mode, exact = settings.get("mode"), settings.get("felt_exact")
     if exact is False:
-        issues.append(f"mode {mode or 'unknown'} is not FELT-exact")
+        issues.append("the manifest records felt_exact: false")
     elif mode is not None and str(mode) not in EXACT_MODES:
         issues.append(f"mode {mode} is not FELT-exact")
     elif exact is None and mode is None:
