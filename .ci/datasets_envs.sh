@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the loading, streaming and docs tests on the other `datasets` majors (issue 10):
 #   datasets 3.x: the loading script felt.py (trust_remote_code=True) -> tests/test_felt_script.py
-#   datasets 4.x: every test marked `datasets_compat` (loading, streaming, prepare_stream, executable docs)
+#   datasets 4.x: the whole suite (loading, streaming, prepare_stream, executable docs, ...)
 # Each major gets its own venv under ${FELT_CI_ENVS:-$HOME/.cache/felt-hf-ci}, named by a hash of
 # its requirements, so a second run reuses it. felt_hf is not installed there: it is imported from
 # this checkout (PYTHONPATH), so the code under test is exactly the clone's.
@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
 ENVS="${FELT_CI_ENVS:-$HOME/.cache/felt-hf-ci}"
-PY="${PYTHON:-python3}"
+PY="${PYTHON:-python}"  # the main environment's interpreter (datasets 5.x): the venvs' Python and the reference
+export FELT_REFERENCE_PYTHON="${FELT_REFERENCE_PYTHON:-$(command -v "$PY")}"
 mkdir -p "$ENVS"
 
 COMMON_REQS="pandas>=2.0
@@ -27,15 +28,17 @@ reqs_for() {
   case "$1" in
     3) printf '%s\n%s\n' "datasets>=3.6,<4" "$COMMON_REQS" ;;
     # torch first and pinned: `torch==2.13.0` takes the local CPU wheel (see README)
-    4) printf '%s\n%s\n%s\n' "torch==2.13.0" "datasets>=4.0,<5" "$COMMON_REQS" ;;
+    4) printf '%s\n%s\n%s\n' "torch==2.13.0" "datasets>=4.0,<5" "$COMMON_REQS
+matplotlib>=3.5
+av>=12" ;;
     *) echo "unknown datasets major: $1" >&2; exit 2 ;;
   esac
 }
 
 tests_for() {
   case "$1" in
-    3) echo "tests/test_felt_script.py" ;;
-    4) echo "-m datasets_compat" ;;
+    3) echo "tests/test_felt_script.py" ;;  # the package itself declares datasets>=4
+    4) echo "tests" ;;  # everything: loading, streaming, prepare_stream, executable docs, baseline, hub
   esac
 }
 

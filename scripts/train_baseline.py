@@ -89,9 +89,9 @@ def confusion_png(
     path: Path, cm: np.ndarray, classes: list[str] | None = None, title: str = "FELT baseline, test"
 ) -> None:
     """Write the confusion matrix as a PNG with the class names and axis labels."""
+    fig = confusion_figure(cm, list(classes or schema.EMOTIONS), title)  # first: says what to install
     import matplotlib.pyplot as plt
 
-    fig = confusion_figure(cm, list(classes or schema.EMOTIONS), title)
     fig.savefig(path)
     plt.close(fig)
 
