@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from felt_hf import schema
+from felt_hf.errors import FeltError
 from felt_hf.ravdess import expected_trial_ids
 from felt_hf.stats import compute_stats, load_stats
 from felt_hf.torch import FeltCollator, aggregate_windows, seed_everything, trial_windows
@@ -148,7 +149,7 @@ def actor_folds(actors: list[int], k: int) -> list[list[int]]:
     """Contiguous blocks of sorted actors: with 24 actors and K in (2, 3, 4, 6, 12) each fold is sex-balanced."""
     actors = sorted(actors)
     if not 2 <= k <= len(actors):
-        raise SystemExit(f"--cv-folds must be between 2 and the number of actors ({len(actors)})")
+        raise ValueError(f"--cv-folds {k}: must be between 2 and the number of actors ({len(actors)})")
     return [[int(a) for a in block] for block in np.array_split(actors, k)]
 
 
@@ -280,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.sample == (args.data is not None):
         p.error("give exactly one of --data or --sample")
+    if args.data is not None and not (args.data / "README.md").is_file():
+        p.error(f"--data {args.data}: not a folder written by felt-hf convert (no README.md there)")
     if args.stream and args.cv_folds:
         p.error("--stream trains on the train split; cross-validation re-splits actors map-style")
     # Fixed seeds and a fixed thread count make CPU runs repeat exactly; torch's
@@ -290,7 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         folder = build_sample(Path(tmp)) if args.sample else args.data
         if args.sample:
             args.config = "smoothed_speech"
-        return _run(args, folder)
+        try:
+            return _run(args, folder)
+        except (FeltError, OSError, ValueError) as e:  # user/input errors: felt-hf's exit status 2, one line
+            print(f"train_baseline.py: error: {e}", file=sys.stderr)
+            return 2
 
 
 def _run(args, folder: Path) -> int:

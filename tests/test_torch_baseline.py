@@ -120,3 +120,12 @@ def test_sample_option_builds_its_own_data(bl, tmp_path, capsys):
     m = json.loads((tmp_path / "s" / "metrics.json").read_text())
     assert m["steps"] == 1 and "synthetic" in m["caveat"]
     assert "means NOTHING" in capsys.readouterr().out
+
+
+def test_user_errors_exit_2_with_one_line(bl, sample_hub, tmp_path, capsys):
+    assert bl.main(["--data", str(sample_hub), "--cv-folds", "99", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("train_baseline.py: error: --cv-folds 99") and "Traceback" not in err
+    with pytest.raises(SystemExit) as e:  # argparse's usage error: exit status 2 as well
+        bl.main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path)])
+    assert e.value.code == 2 and "not a folder written by felt-hf convert" in capsys.readouterr().err
