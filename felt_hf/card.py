@@ -340,7 +340,7 @@ def split_section(summary: Mapping[str, Any]) -> str:
     else:
         lines.append("This is the default rule.")
     lines.append(
-        "The rule can be overridden when converting (see `felt-hf convert --help`) or "
+        "The rule can be overridden when converting (`felt-hf convert ... --split-actors train=1-18 validation=19-20 test=21-24`) or "
         "re-drawn from the `actor` column after loading."
     )
     return "\n".join(lines)

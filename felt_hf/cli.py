@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("convert", help="convert FELT archives to the hub layout (parquet configs + card)")
     s.add_argument("data_dir", help="folder with the FELT zips (or extracted folders, or regeneration output)")
     s.add_argument("--out", default="felt", help="output folder (default: felt)")
-    s.add_argument("--configs", nargs="+", choices=CONFIG_NAMES, help="default: all four")
+    s.add_argument("--configs", nargs="+", choices=CONFIG_NAMES, help="default: every config whose archive is present")
     s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
     s.add_argument("--skip-bad", action="store_true", help="skip unreadable trials and report them")
     s.add_argument(

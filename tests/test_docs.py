@@ -140,14 +140,16 @@ def docs_root(tmp_path_factory) -> Path:
     bin_dir = _bin_dir(root)
     work = root / "template"
     work.mkdir()
-    subprocess.run(
+    demo = subprocess.run(
         ["felt-hf", "demo", "--workdir", "felt_demo", "--no-progress"],
         cwd=work,
         env=block_env(bin_dir),
         check=True,
         capture_output=True,
+        text=True,
         timeout=BLOCK_TIMEOUT_S,
     )
+    (root / "demo.out").write_text(demo.stdout)
     shutil.rmtree(work / "felt_demo" / "hf_cache", ignore_errors=True)
     write_ravdess_folder(root / "RAVDESS")  # real mp4s for the regeneration dry run
     return root
@@ -208,6 +210,15 @@ def test_doc_blocks_run(doc, docs_root):
     if not any(b.runs for b in blocks):
         pytest.skip(f"{doc.name}: every block is marked skip: " + "; ".join(sorted({b.skip or "" for b in blocks})))
     _check(run_blocks(blocks, docs_root, doc.stem))
+
+
+def test_demo_prints_the_exact_load_line(docs_root):
+    """The printed line works as printed, from the folder the demo ran in."""
+    out = (docs_root / "demo.out").read_text()
+    line = 'load_dataset("./felt_demo/felt", "smoothed_speech")'
+    assert f"ds = {line}" in out
+    code = f"```python\nfrom datasets import load_dataset\nds = {line}\nassert ds['train'].num_rows > 0\n```\n"
+    _check(run_blocks(extract_blocks(code, "demo-output"), docs_root, "demo-line"))
 
 
 def test_card_usage_blocks_run(docs_root):
