@@ -120,8 +120,10 @@ def _bin_dir(root: Path) -> Path:
     felt = bin_dir / "felt-hf"
     felt.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m felt_hf.cli "$@"\n')
     felt.chmod(0o755)
-    for name in ("python", "python3"):
-        (bin_dir / name).symlink_to(sys.executable)
+    for name in ("python", "python3"):  # a script, not a symlink: a symlinked venv python loses its venv
+        shim = bin_dir / name
+        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        shim.chmod(0o755)
     return bin_dir
 
 
@@ -269,6 +271,22 @@ def test_a_drifted_block_fails(docs_root):
     bad_sh = extract_blocks("```bash\nfelt-hf convert no/such/folder --out x\necho never\n```\n", "drift.md")
     result = run_blocks(bad_sh, docs_root, "drift-sh")
     assert result.returncode == 1 and "never" not in result.stdout and "felt-hf: error:" in result.stderr
+
+
+def test_blocks_run_under_this_interpreter(docs_root):
+    """So a run in the datasets 4.x venv really tests 4.x in every block, python and bash alike."""
+    import datasets
+
+    code = (
+        "```bash\n"
+        f'test "$(python -c \'import datasets; print(datasets.__version__)\')" = "{datasets.__version__}"\n'
+        f"felt-hf --version\n"
+        "```\n"
+        "```python\nimport datasets\n"
+        f'assert datasets.__version__ == "{datasets.__version__}", datasets.__version__\n'
+        "```\n"
+    )
+    _check(run_blocks(extract_blocks(code, "interpreter"), docs_root, "interpreter"))
 
 
 def test_hf_caches_are_isolated():
