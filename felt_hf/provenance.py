@@ -3,14 +3,21 @@
 Three kinds of input reach ``felt-hf convert``: the published FELT archives, the generated
 sample (``felt_hf.synth`` leaves a ``SYNTHETIC`` marker beside it), and regeneration output
 (``scripts/regenerate.py``, whose ``manifest/*.jsonl`` records, per trial, the backend, detector,
-weights and mode). Regenerated tracking counts as FELT only when every trial was made by
+weights and mode, and, from issue 9's regeneration on, a ``provenance`` object: ``detector``
+``pyfeat-0.6.2``/``pyfeat2``/``standin``, ``weights`` ``pretrained``/``random``/``none``,
+``felt_exact``). Regenerated tracking counts as FELT only when every trial was made by
 Py-Feat 0.6.2 with pretrained weights in FELT-exact mode; anything else (the stand-in detector,
 random weights, ``--fast``, the Py-Feat 2.x backend, or a manifest without those fields) is
 marked in the card's title, banner and tags, and ``push`` warns before sending it to a public repo.
+
+The manifest is read here as plain JSON lines: the converter does not import the regeneration
+package (data flows one way). ``regeneration_provenance``/``provenance_banner`` are the summary
+and banner issue 9's tests use; ``detect_provenance`` is what the card's title and tags use.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -23,6 +30,8 @@ EXACT_MODES = ("felt-exact", "exact")
 EXACT_WEIGHTS = ("pretrained",)
 EXACT_BACKENDS = ("pyfeat",)
 PYFEAT_VERSION = "0.6.2"
+EXACT_DETECTOR = "pyfeat-0.6.2"  # the manifest's provenance.detector for Py-Feat 0.6.2
+MANIFEST_GLOB = "manifest/*.jsonl"  # felt_hf.regen.pipeline.MANIFEST_DIR
 
 
 def record_issues(record: Mapping[str, Any]) -> list[str]:
@@ -38,7 +47,7 @@ def record_issues(record: Mapping[str, Any]) -> list[str]:
         issues.append("the manifest records felt_exact: false")
     elif mode is not None and str(mode) not in EXACT_MODES:
         issues.append(f"mode {mode} is not FELT-exact")
-    elif exact is None and mode is None:
+    elif exact is None and mode is None and not isinstance(record.get("provenance"), Mapping):
         issues.append("the manifest does not record the tracking mode")
     backend = settings.get("backend")
     if backend is not None and str(backend) not in EXACT_BACKENDS:
@@ -56,7 +65,15 @@ def record_issues(record: Mapping[str, Any]) -> list[str]:
     pyfeat = (record.get("versions") or {}).get("py-feat")
     if pyfeat is not None and str(pyfeat) != PYFEAT_VERSION:
         issues.append(f"py-feat {pyfeat}")
-    return issues
+    prov = record.get("provenance")
+    if isinstance(prov, Mapping):  # issue 9's per-trial summary of the same facts
+        if prov.get("felt_exact") is False and "the manifest records felt_exact: false" not in issues:
+            issues.append("the manifest records felt_exact: false")
+        if prov.get("detector") not in (None, EXACT_DETECTOR):
+            issues.append(f"detector {prov['detector']}")
+        if prov.get("weights") not in (None, *EXACT_WEIGHTS):
+            issues.append(f"weights {prov['weights']}")
+    return _unique(issues)
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -64,12 +81,61 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 
 def manifest_records(data_dir: str | os.PathLike) -> list[dict]:
-    """The regeneration manifest's records under ``data_dir`` (none for FELT's own archives)."""
-    from .regen.pipeline import MANIFEST_DIR, read_manifest
+    """The regeneration manifest's records under ``data_dir`` (none for FELT's own archives).
 
-    if not (Path(data_dir) / MANIFEST_DIR).is_dir():
-        return []
-    return read_manifest(data_dir)
+    A line torn by a kill is skipped, as ``felt_hf.regen.read_manifest`` does.
+    """
+    records = []
+    for path in sorted(Path(data_dir).glob(MANIFEST_GLOB)):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict):
+                records.append(rec)
+    return records
+
+
+def regeneration_provenance(data_dir: str | os.PathLike) -> dict | None:
+    """``{"detectors": [...], "weights": [...], "felt_exact": bool, "trials": n}`` over the manifest's
+    successful trials' ``provenance`` objects, or None when ``data_dir`` has no regeneration manifest."""
+    if not any(Path(data_dir).glob(MANIFEST_GLOB)):
+        return None
+    detectors: set[str] = set()
+    weights: set[str] = set()
+    exact, trials = True, 0
+    for rec in manifest_records(data_dir):
+        if rec.get("status") != "ok":
+            continue
+        prov = rec.get("provenance") or {"detector": "unknown", "weights": "unknown", "felt_exact": False}
+        detectors.add(str(prov.get("detector")))
+        weights.add(str(prov.get("weights")))
+        exact = exact and bool(prov.get("felt_exact"))
+        trials += 1
+    return {
+        "detectors": sorted(detectors),
+        "weights": sorted(weights),
+        "felt_exact": exact and trials > 0,
+        "trials": trials,
+    }
+
+
+def provenance_banner(prov: dict | None) -> str:
+    """A warning when :func:`regeneration_provenance` shows models that are not pretrained Py-Feat; else empty."""
+    if not prov:
+        return ""
+    odd_weights = [w for w in prov["weights"] if w != "pretrained"]
+    odd_detectors = [d for d in prov["detectors"] if d not in (EXACT_DETECTOR, "pyfeat2")]
+    if not odd_weights and not odd_detectors:
+        return ""
+    return (
+        "> [!WARNING]\n"
+        f"> **NOT PRETRAINED TRACKING.** This folder was converted from a regeneration run whose detector was "
+        f"{', '.join(prov['detectors'])} with weights {', '.join(prov['weights'])} "
+        f"({prov['trials']} trials; `random` = randomly initialised models, a dry run; `none` = no model). "
+        "Its numbers are not facial tracking: do not use them for research.\n\n"
+    )
 
 
 def provenance_of(records: list[dict], *, synthetic: bool = False) -> dict:
@@ -135,4 +201,12 @@ def push_warning(folder: str | os.PathLike) -> str | None:
     return None
 
 
-__all__ = ["detect_provenance", "provenance_of", "record_issues", "card_tags", "push_warning"]
+__all__ = [
+    "detect_provenance",
+    "provenance_of",
+    "record_issues",
+    "card_tags",
+    "push_warning",
+    "regeneration_provenance",
+    "provenance_banner",
+]

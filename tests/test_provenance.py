@@ -7,6 +7,8 @@ mp4 (PyAV), converts its output and reads the card; the unit tests pin the manif
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from felt_hf import card
@@ -106,3 +108,36 @@ def test_felt_card_has_no_warning(sample_hub, tmp_path):
     text = (folder / "README.md").read_text().replace("- synthetic\n", "")
     (folder / "README.md").write_text(text)
     assert push_warning(folder) is None
+
+
+@pytest.mark.parametrize(
+    ("prov", "needle"),
+    [
+        ({"detector": "pyfeat-0.6.2", "weights": "random", "felt_exact": True}, "weights random"),
+        ({"detector": "standin", "weights": "none", "felt_exact": False}, "detector standin"),
+        ({"detector": "pyfeat2", "weights": "pretrained", "felt_exact": False}, "felt_exact: false"),
+        ({"detector": "pyfeat-0.6.2", "weights": "pretrained", "felt_exact": False}, "felt_exact: false"),  # --fast
+    ],
+)
+def test_issue9_provenance_objects_are_read(prov, needle):
+    """The per-trial ``provenance`` object the regeneration manifest carries (issue 9)."""
+    record = {"status": "ok", "provenance": prov}
+    assert any(needle in i for i in record_issues(record)), record_issues(record)
+    exact = {"status": "ok", "provenance": {"detector": "pyfeat-0.6.2", "weights": "pretrained", "felt_exact": True}}
+    assert record_issues(exact) == [] and not provenance_of([exact])["marked"]
+
+
+def test_manifest_read_as_json_lines(tmp_path):
+    from felt_hf.provenance import detect_provenance, regeneration_provenance
+
+    (tmp_path / "manifest").mkdir()
+    rec = {"status": "ok", "provenance": {"detector": "pyfeat-0.6.2", "weights": "random", "felt_exact": True}}
+    (tmp_path / "manifest" / "shard-00000-of-00001.jsonl").write_text(json.dumps(rec) + '\n{"torn')
+    assert detect_provenance(tmp_path)["reasons"] == ["weights random"]
+    assert regeneration_provenance(tmp_path) == {
+        "detectors": ["pyfeat-0.6.2"],
+        "weights": ["random"],
+        "felt_exact": True,
+        "trials": 1,
+    }
+    assert detect_provenance(tmp_path / "no_manifest")["kind"] == "felt"
