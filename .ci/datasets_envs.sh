@@ -14,23 +14,34 @@ PY="${PYTHON:-python}"  # the main environment's interpreter (datasets 5.x): the
 export FELT_REFERENCE_PYTHON="${FELT_REFERENCE_PYTHON:-$(command -v "$PY")}"
 mkdir -p "$ENVS"
 
-COMMON_REQS="pandas>=2.0
-pyarrow>=17
-numpy>=1.24
-scipy>=1.10
-soundfile>=0.12
-tqdm>=4.60
-pytest>=7
-hypothesis>=6
-isal>=1.6"
+# Requirements come from setup.cfg (install_requires, plus the torch and dev extras for 4.x), with
+# the datasets line replaced by the major under test: a dependency added there reaches these venvs
+# (and, through the hash, makes a fresh one).
+reqs_from_setup() {  # $1: the datasets requirement; $2...: extras
+  "$PY" - "$@" <<'PYEOF'
+import configparser
+import re
+import sys
+
+cfg = configparser.ConfigParser()
+cfg.read("setup.cfg")
+lines = cfg["options"]["install_requires"].splitlines()
+for extra in sys.argv[2:]:
+    lines += cfg["options.extras_require"][extra].splitlines()
+out = [sys.argv[1]]
+for line in (raw.strip() for raw in lines):
+    name = re.match(r"[A-Za-z0-9_.-]*", line).group(0).lower()
+    if name and name not in ("datasets", "torch"):  # torch: pinned and installed first (below)
+        out.append(line)
+print("\n".join(dict.fromkeys(out)))
+PYEOF
+}
 
 reqs_for() {
   case "$1" in
-    3) printf '%s\n%s\n' "datasets>=3.6,<4" "$COMMON_REQS" ;;
+    3) reqs_from_setup "datasets>=3.6,<4"; echo "pytest>=7" ;;
     # torch first and pinned: `torch==2.13.0` takes the local CPU wheel (see README)
-    4) printf '%s\n%s\n%s\n' "torch==2.13.0" "datasets>=4.0,<5" "$COMMON_REQS
-matplotlib>=3.5
-av>=12" ;;
+    4) echo "torch==2.13.0"; reqs_from_setup "datasets>=4.0,<5" torch dev ;;
     *) echo "unknown datasets major: $1" >&2; exit 2 ;;
   esac
 }

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import struct
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -55,46 +57,52 @@ def uar_war(cm: np.ndarray) -> tuple[float, float]:
     return uar, war
 
 
-# --- confusion-matrix image ---------------------------------------------------------------------
-def confusion_figure(cm: np.ndarray, classes: list[str], title: str = "FELT baseline, test"):
-    """A matplotlib figure: rows true, columns predicted, class names on both axes, counts in cells.
+# --- a PNG without matplotlib or pillow ----------------------------------------------------------
+_DIGITS = [  # 3x5 bitmap font
+    "111101101101111", "010110010010111", "111001111100111", "111001111001111", "101101111001001",
+    "111100111001111", "111100111101111", "111001001001001", "111101111101111", "111101111001111",
+]  # fmt: skip
 
-    Shaded by row-normalised recall, so classes with fewer trials read the same as the others.
-    """
-    try:
-        import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        from felt_hf.extras import MissingExtraError
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """Minimal RGB8 PNG: signature, IHDR, one zlib IDAT with filter byte 0 per row, IEND."""
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[y].astype(np.uint8).tobytes() for y in range(h))
 
-        raise MissingExtraError("scripts/train_baseline.py", "matplotlib") from e
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    path.write_bytes(png)
+
+
+def _draw_number(img: np.ndarray, n: int, cy: int, cx: int, scale: int, color: tuple[int, int, int]) -> None:
+    text = str(n)
+    width = (len(text) * 4 - 1) * scale
+    x0, y0 = cx - width // 2, cy - 5 * scale // 2
+    for k, ch in enumerate(text):
+        bits = np.array([int(b) for b in _DIGITS[int(ch)]], dtype=bool).reshape(5, 3)
+        glyph = np.kron(bits, np.ones((scale, scale), dtype=bool))
+        ys, xs = np.nonzero(glyph)
+        img[y0 + ys, x0 + k * 4 * scale + xs] = color
+
+
+def confusion_png(path: Path, cm: np.ndarray, cell: int = 48) -> None:
+    """Cells shaded by row-normalised recall (white -> blue), counts written in each cell."""
     k = cm.shape[0]
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * k, 1.0 + 0.7 * k), dpi=100)
-    ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
-    ax.set_xticks(range(k), classes, rotation=45, ha="right")
-    ax.set_yticks(range(k), classes)
-    ax.set_xlabel("predicted emotion")
-    ax.set_ylabel("true emotion")
-    ax.set_title(title)
+    img = np.full((k * cell, k * cell, 3), 255, dtype=np.uint8)
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black")
-    fig.tight_layout()
-    return fig
-
-
-def confusion_png(
-    path: Path, cm: np.ndarray, classes: list[str] | None = None, title: str = "FELT baseline, test"
-) -> None:
-    """Write the confusion matrix as a PNG with the class names and axis labels."""
-    fig = confusion_figure(cm, list(classes or schema.EMOTIONS), title)  # first: says what to install
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path)
-    plt.close(fig)
+            r = rates[i, j]
+            color = (255 * (1 - r) + 30 * r, 255 * (1 - r) + 80 * r, 255 * (1 - r) + 200 * r)
+            img[i * cell : (i + 1) * cell, j * cell : (j + 1) * cell] = np.array(color, dtype=np.uint8)
+            text = (255, 255, 255) if r > 0.5 else (0, 0, 0)
+            _draw_number(img, int(cm[i, j]), i * cell + cell // 2, j * cell + cell // 2, 3, text)
+    img[::cell, :] = 128
+    img[:, ::cell] = 128
+    write_png(path, img)
 
 
 # --- model ---------------------------------------------------------------------------------------
@@ -339,8 +347,7 @@ def _run(args, folder: Path) -> int:
         cm = np.array(r["confusion"])
     uar, war = uar_war(cm)
     results.update(pooled_test_uar=uar, pooled_test_war=war, caveat=caveat)
-    where = f"pooled over {args.cv_folds} actor folds" if args.cv_folds else "test split"
-    confusion_png(args.out / "confusion.png", cm, list(schema.EMOTIONS), f"{args.config}, {where}")
+    confusion_png(args.out / "confusion.png", cm)
     (args.out / "metrics.json").write_text(json.dumps(results, indent=1) + "\n")
     print(f"test UAR {100 * uar:.2f}  WAR {100 * war:.2f}  ({'pooled over folds' if args.cv_folds else 'test split'})")
     print(f"confusion matrix (rows true, columns predicted, order {', '.join(schema.EMOTIONS)}):")
