@@ -480,11 +480,16 @@ def _finish(
     else:
         report.unlink(missing_ok=True)
     from . import __version__
+    from .provenance import detect_provenance
 
+    is_synthetic = bool(synthetic) if synthetic is not None else _looks_synthetic(data_dir)
+    provenance = detect_provenance(data_dir, synthetic=is_synthetic)
+    what = "regenerated tracking (scripts/regenerate.py)" if provenance["kind"].startswith("regen") else "FELT archives"
     summary = {
         "felt_hf_version": __version__,
-        "source": source_description or f"FELT archives in {Path(data_dir).name or data_dir}",
-        "synthetic": bool(synthetic) if synthetic is not None else _looks_synthetic(data_dir),
+        "source": source_description or f"{what} in {Path(data_dir).name or data_dir}",
+        "synthetic": is_synthetic,
+        "provenance": provenance,
         "configs": {c: summary_configs[c] for c in configs if c in summary_configs},
         "split_actors": {k: list(v) for k, v in split_actors.items()},
         "stats_file": STATS_FILENAME,

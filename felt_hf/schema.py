@@ -207,7 +207,12 @@ def trial_features():
     Per-frame arrays of rank >= 2 are ``Array2D``/``Array3D`` with a dynamic first dimension:
     ``datasets`` formats those hundreds of times faster than nested ``List`` columns.
     """
-    from datasets import Array2D, Array3D, ClassLabel, Features, List, Value
+    from datasets import Array2D, Array3D, ClassLabel, Features, Value
+
+    try:
+        from datasets import List
+    except ImportError:  # datasets < 4, where only felt.py runs: a Sequence of a Value is the same Arrow list
+        from datasets import Sequence as List
 
     feats: dict = {
         "trial_id": Value("string"),
