@@ -11,6 +11,10 @@ Why it is shaped this way:
 * Work is split by output shard, and each worker process reads its trials straight out of the
   zip, parses them and writes its own shard. No CSV text or arrays cross process boundaries,
   both cores parse, and memory stays at one row group per worker whatever the archive size.
+* CSVs are parsed by polars (:mod:`felt_hf.csv_fast`, one thread per worker), the fastest
+  well-kept parser measured on these files; anything unusual goes to the strict pyarrow reader,
+  which also locates every error. Work is handed out per shard, not per archive, so 16 cores
+  and 4 archives keep 16 workers busy (a full FELT build has 144 shards, largest first).
 * Shard counts are multiples of 8 (fewer only when there are fewer trials), so DDP ranks x
   DataLoader workers (2x4, 4x2, 8x1) each get whole shards when streaming.
 * Row groups hold a few trials, so reading one trial decodes about a megabyte, not a shard.

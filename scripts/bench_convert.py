@@ -252,6 +252,47 @@ def bench_read(out: Path, config: str = "smoothed_speech") -> dict:
     return {k: {"seconds": v, "trials_per_s": trials / v, "frames_per_s": frames / v} for k, v in res.items()}
 
 
+STAGES = r"""
+import io, pickle, sys, time
+import pyarrow.parquet as pq
+from felt_hf.convert import ROW_GROUP_ROWS, parquet_writer_options
+from felt_hf.csv_fast import read_trial_csv_fast
+from felt_hf.csv_reader import read_trial_csv
+from felt_hf.rows import rows_table, trial_row
+from felt_hf.schema import trial_features
+from felt_hf.sources import MemberReader, list_members
+from felt_hf.stats import FeatureStats
+zips, per_zip = sys.argv[2:], int(sys.argv[1])
+members = [m for z in zips for m in list_members(z)[:per_zip]]
+reader, cost, schema = MemberReader(), {}, trial_features().arrow_schema
+def clock(stage, fn, *args):
+    t = time.process_time()
+    out = fn(*args)
+    cost[stage] = cost.get(stage, 0.0) + time.process_time() - t
+    return out
+stats, batch = FeatureStats(), []
+with pq.ParquetWriter(io.BytesIO(), schema, **parquet_writer_options(schema)) as writer:
+    for m in members:
+        data = clock("inflate (ISA-L)", reader.read_bytes, m)
+        clock("parse, strict pyarrow reader (not used)", read_trial_csv, data, m.member)
+        record = clock("parse, polars fast path + record", read_trial_csv_fast, data, m.member)
+        batch.append(clock("trial row", trial_row, record, m.labels))
+        if len(batch) == ROW_GROUP_ROWS or m is members[-1]:
+            clock("statistics", stats.update_rows, batch)
+            table = clock("Arrow assembly", rows_table, batch)
+            clock("parquet write (zstd, BSS, CDC)", writer.write_table, table, ROW_GROUP_ROWS)
+            batch = []
+clock("shard stats pickled for the parent", pickle.dumps, stats)
+print(f"  per-stage CPU per trial, one process, {len(members)} trials (process_time):")
+for stage, secs in cost.items():
+    print(f"    {stage:<42} {secs / len(members) * 1e3:6.2f} ms")
+"""
+
+
+def stage_costs(zips: list[str], per_zip: int) -> None:
+    run_measured(_argv_code(STAGES, [str(per_zip), *zips]), "stages", env=ONE_THREAD)
+
+
 def _counts(text: str | None) -> list[int]:
     cores = os.cpu_count() or 1
     if not text:
@@ -271,6 +312,7 @@ def main() -> int:
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--generate-only", action="store_true", help="only make the archives in WORKDIR")
     p.add_argument("--no-read", action="store_true", help="skip the read-side figures")
+    p.add_argument("--stages", type=int, default=40, help="trials per archive for the per-stage costs (0: skip)")
     p.add_argument("--read-only", action="store_true", help="only the read side, on WORKDIR/felt from an earlier run")
     args = p.parse_args()
     if (args.read_only or args.generate_only) and not args.workdir:
@@ -312,6 +354,8 @@ def main() -> int:
         f" (target <= 1.5 at 1/6 size, <= 1.3 full size), cpu {r['convert_over_fastest_cpu']:.2f};"
         f"  naive / convert: {r['naive_over_convert_wall']:.2f} (target >= 2)"
     )
+    if args.stages:
+        stage_costs(zips, args.stages)
     fastest = r["fastest_route"]
     for n in counts[:-1]:
         results["by_workers"][n] = bench_routes((fastest, "convert"), n, args.repeat, zips, archives, out, csv_mb)

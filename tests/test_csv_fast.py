@@ -219,3 +219,29 @@ def test_switched_off_it_is_the_strict_reader(clean, strict_calls):
     finally:
         csv_fast.use_polars(True)
     assert strict_calls == ["off.csv"]
+
+
+def test_conversion_is_byte_identical_with_either_reader(sample_archives, tmp_path):
+    """The whole hub folder (parquet, stats.json, card) from the polars path equals the one the
+    strict reader alone writes, byte for byte."""
+    import shutil
+
+    from felt_hf.convert import convert_felt
+
+    data = tmp_path / "in"
+    data.mkdir()
+    for stem in ("raw_motion_speech", "smoothed_motion_song"):
+        shutil.copy(sample_archives / f"{stem}.zip", data)
+    convert_felt(data, tmp_path / "fast", progress=False, num_proc=1)
+    csv_fast.use_polars(False)
+    try:
+        convert_felt(data, tmp_path / "strict", progress=False, num_proc=1)
+    finally:
+        csv_fast.use_polars(True)
+
+    def files(folder):
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    fast, strict = files(tmp_path / "fast"), files(tmp_path / "strict")
+    assert fast.keys() == strict.keys() and any(k.endswith(".parquet") for k in fast)
+    assert fast == strict
