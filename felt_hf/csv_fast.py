@@ -1,7 +1,7 @@
 """The fast path for reading a tracking CSV: polars parses, the strict reader handles the rest.
 
 Measured on FELT-shaped files, one thread per process (``scripts/bench_convert.py``): polars'
-``read_csv`` into ``Float32`` parses at about 1.4-1.6x the rate of pyarrow's typed reader, and
+``read_csv`` into ``Float32`` parses about 1.4x as fast as pyarrow's typed reader, and
 parsing is most of what converting costs. Both give the float32 rounding of the CSV text, value
 by value (``tests/test_csv_fast.py`` checks every quirk fixture and the real Py-Feat files).
 
