@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from .csv_reader import TrialRecord, read_trial_csv
+from .csv_fast import read_trial_csv_fast
+from .csv_reader import TrialRecord
 from .errors import FeltArchiveError, FeltError, FeltFormatError, FeltMissingColumnsError, FeltNameError, FeltPathError
 from .inflate import read_member
 from .ravdess import TrialLabels, parse_trial_id, split_of_actor
@@ -255,7 +256,7 @@ class MemberReader:
         """Read and parse one member; errors name the archive as well as the member."""
         data = self.read_bytes(m)
         try:
-            return read_trial_csv(data, name=m.member)
+            return read_trial_csv_fast(data, name=m.member)
         except FeltFormatError as e:
             if e.archive is None:
                 e = _with_archive(e, m.source)
