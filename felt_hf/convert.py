@@ -321,6 +321,7 @@ def convert_felt(
 
 def _finish(out, data_dir, results, configs, split_actors, source_description, synthetic) -> dict:
     from .card import write_card
+    from .provenance import regeneration_provenance
 
     stats: dict[str, dict[str, FeatureStats]] = {}
     summary_configs: dict[str, dict] = {}
@@ -353,6 +354,7 @@ def _finish(out, data_dir, results, configs, split_actors, source_description, s
         "stats_file": STATS_FILENAME,
         "skipped": len(skipped),
     }
+    summary["regeneration"] = regeneration_provenance(data_dir)  # None for published archives
     write_card(out, summary)
     return summary
 
