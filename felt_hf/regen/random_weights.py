@@ -15,10 +15,11 @@ and puts it first on ``sys.path`` before ``feat`` is imported; ``feat.utils.io.g
 (``feat.__path__[0]/resources``) then points there, also for the default arguments Py-Feat computes
 at import time. site-packages is not touched.
 
-One thing cannot come from weights alone: an untrained img2pose scores every box near 0.5, under
-FELT's 0.83 threshold, so nothing downstream of face detection would run. :class:`OneFace` keeps the
-best box per frame and lifts its score to 0.95 (one face per frame, as in RAVDESS); it wraps the
-detector's ``face_detector`` only, and only for random weights.
+Two things are not plain random init, or nothing past face detection would run: an untrained img2pose
+scores no box above FELT's 0.83 threshold, so :class:`OneFace` keeps the best usable box per frame and
+lifts its score to 0.95 (one face per frame, as in RAVDESS; it wraps the detector's two img2pose
+instances, only for random weights); and the landmark network's last bias is Py-Feat's neutral face
+(see :func:`_write_landmarks`).
 """
 
 from __future__ import annotations
