@@ -20,6 +20,7 @@ from typing import Any
 
 from . import schema, smoothing
 from .atomic import atomic_write_bytes
+from .provenance import provenance_banner
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "dataset_card" / "README.template.md"
 # Where a non-editable install puts the same file ([options.data_files] in setup.cfg).
@@ -426,7 +427,7 @@ def template_values(summary: Mapping[str, Any]) -> dict[str, str]:
     default = default_config(summary)
     first_split = _split_items(_configs(summary)[default])
     return {
-        "synthetic_banner": synthetic_banner(summary),
+        "synthetic_banner": synthetic_banner(summary) + provenance_banner(summary.get("regeneration")),
         "pretty_name": card_title(summary),
         "num_trials_total": str(len(expected_trial_ids())),
         "num_actors": str(schema.NUM_ACTORS),

@@ -491,6 +491,7 @@ def _finish(
     out, data_dir, results, configs, split_actors, source_description, synthetic, skipped, notes, media=None
 ) -> dict:
     from .card import write_card
+    from .provenance import regeneration_provenance
 
     stats: dict[str, dict[str, FeatureStats]] = {}
     summary_configs: dict[str, dict] = {}
@@ -534,6 +535,7 @@ def _finish(
         "skipped": len(skipped),
         "warnings": list(notes),
     }
+    summary["regeneration"] = regeneration_provenance(data_dir)  # None for published archives
     write_card(out, summary)
     return summary
 
