@@ -20,6 +20,7 @@ MOVED_MODULES: dict[str, str] = {
     "felt_hf.checks": "felt_hf.inputs.checks",
     "felt_hf.pyfeat2": "felt_hf.inputs.pyfeat2",
     "felt_hf.csv_reader": "felt_hf.inputs.csv_reader",
+    "felt_hf.csv_fast": "felt_hf.inputs.csv_fast",
     "felt_hf.csv_writer": "felt_hf.inputs.csv_writer",
     "felt_hf.sources": "felt_hf.inputs.sources",
     "felt_hf.smoothing": "felt_hf.inputs.smoothing",
@@ -45,6 +46,9 @@ MOVED_MODULES: dict[str, str] = {
     "felt_hf.render": "felt_hf.view.render",
     "felt_hf.pyfeat": "felt_hf.view.pyfeat",
 }
+# Old modules that were one file: importing the old name imports all of its parts at once, so it
+# fails at once (naming the extra) where torch is missing, as the one file did.
+EAGER = {"felt_hf.torch": ("felt_hf.training.collate", "felt_hf.training.windows", "felt_hf.training.distributed")}
 DEPRECATED = frozenset({"felt_hf.torch", "felt_hf.stream", "felt_hf.transforms", "felt_hf.frames"})
 
 
@@ -64,6 +68,8 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 DeprecationWarning,
                 stacklevel=2,
             )
+        for part in EAGER.get(spec.name, ()):
+            importlib.import_module(part)
         module = importlib.import_module(new)
         self._real_spec = module.__spec__
         return module

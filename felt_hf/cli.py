@@ -1,14 +1,22 @@
-"""``felt-hf``: the command line. Each subcommand is a thin shell over one library function."""
+"""``felt-hf``: the command line. Each subcommand is a thin shell over one library function.
+
+Exit status, the same for every subcommand (and for ``scripts/regenerate.py``):
+0 success; 1 the job ran but something it checks failed (a regeneration trial failed, a
+verification found problems); 2 a user or input error (bad option, missing or unreadable input),
+reported as one ``felt-hf: error: ...`` line, without a traceback. 130 interrupted (Ctrl-C).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+from .errors import EXIT_CHECKS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, FeltError
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, VOCAL_CHANNELS
 
 
@@ -23,6 +31,30 @@ def _int_list(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+def load_line(folder: str | os.PathLike, config: str = DEFAULT_CONFIG) -> str:
+    """The exact ``load_dataset(...)`` call for a folder just written.
+
+    A bare relative name such as ``"felt"`` is resolved by ``datasets`` against the current
+    directory first and then as a hub repo id, and offline it can silently return another
+    dataset cached under the same name; an absolute path, or one starting with ``./``, can only
+    mean the folder itself.
+    """
+    path = Path(folder)
+    text = path.as_posix() if path.is_absolute() else "./" + path.as_posix().removeprefix("./")
+    return f"load_dataset({json.dumps(text)}, {json.dumps(config)})"
+
+
+def split_actors_arg(text: str) -> tuple[str, tuple[int, ...]]:
+    """``train=1-18`` -> ``("train", (1, ..., 18))`` for ``convert --split-actors``."""
+    name, sep, actors = text.partition("=")
+    if not sep or not name or not actors:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected SPLIT=ACTORS, e.g. train=1-18 or test=21,22,23,24")
+    try:
+        return name, _int_list(actors)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: actors must be numbers or ranges such as 1-18,20") from None
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from .synthetic.archives import write_sample
 
@@ -35,6 +67,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         paths.update(write_sample_media(out, seed=args.seed))
     for config, path in paths.items():
         print(f"{config}: {path}")
+    print(f"convert them with: felt-hf convert {out} --out felt")
     return 0
 
 
@@ -100,6 +133,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from .layout import SKIPPED_FILENAME
 
     data_dir = Path(args.data_dir)
+    split_actors = None
+    if args.split_actors:
+        split_actors = dict(args.split_actors)
+        if len(split_actors) != len(args.split_actors):
+            raise ValueError("--split-actors names a split twice")
     t0 = time.perf_counter()
     summary = convert_felt(
         data_dir,
@@ -111,6 +149,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         previews=args.previews,
         au_titles=args.au_titles,
         overwrite=getattr(args, "overwrite", False),
+        split_actors=split_actors,
     )
     for config, info in summary.configs.items():
         parts = [f"{s} {v.num_examples} trials/{v.num_bytes / 1e6:.1f} MB" for s, v in info.splits.items()]
@@ -118,12 +157,28 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if summary.skipped:
         print(f"skipped {summary.skipped} bad trial(s): see {Path(args.out) / SKIPPED_FILENAME}")
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")
+    for line in _provenance_lines(summary):
+        print(line, file=sys.stderr)
+    default = DEFAULT_CONFIG if DEFAULT_CONFIG in summary["configs"] else next(iter(summary["configs"]))
+    print(f"load it with: from datasets import load_dataset; ds = {load_line(args.out, default)}")
     return 0
 
 
+def _provenance_lines(summary: dict) -> list[str]:
+    """A converted folder that is not FELT says so on the terminal too, not only in its card."""
+    prov = summary.get("provenance") or {}
+    if not prov.get("marked"):
+        return []
+    return [f"note: {prov.get('title', 'not FELT')}: " + "; ".join(prov.get("reasons", []))]
+
+
 def cmd_push(args: argparse.Namespace) -> int:
+    from .provenance import push_warning
     from .publish.hub import push_folder
 
+    warning = push_warning(args.folder)
+    if warning and not args.private:
+        print(f"felt-hf: warning: {warning}", file=sys.stderr)
     plan = push_folder(
         args.folder,
         args.repo_id,
@@ -159,8 +214,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"3/3 converting all four configs and the media configs to the hub layout in {out}")
     convert_felt(archives, out, progress=not args.no_progress, synthetic=True)
     loaded = load_dataset(str(out), DEFAULT_CONFIG, cache_dir=str(work / "hf_cache"))
-    print(summarize(loaded, f'load_dataset("{out}", "{DEFAULT_CONFIG}"):'))
+    print(summarize(loaded, f"{load_line(out)}:"))
     print(summarize_media(out, loaded, cache_dir=str(work / "hf_cache")))
+    print(f"load it yourself with: from datasets import load_dataset; ds = {load_line(out)}")
     print(f"done: push it with `felt-hf push {out} --repo-id <you>/felt --dry-run`")
     return 0
 
@@ -193,9 +249,30 @@ def summarize_media(out: Path, tracking, cache_dir: str) -> str:
 
 
 def cmd_regenerate(args: argparse.Namespace) -> int:
+    """``scripts/regenerate.py``'s own ``main`` on the same arguments: one entry point, two names."""
     from .regen.cli import main as regen_main
 
-    return regen_main(args.rest)
+    return regen_main(args.argv_rest)
+
+
+def _regen_parents() -> list[argparse.ArgumentParser]:
+    """The regeneration parser itself, so ``felt-hf regenerate`` has exactly its options and help."""
+    from .regen.cli import build_parser as regen_parser
+
+    return [regen_parser()]
+
+
+def version() -> str:
+    """The installed distribution's version; the package's own constant when run from a checkout."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("felt-hf")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
 
 
 # --- looking at the tracking: `show` (PNGs of one trial) and `render` (mp4s) -----------------------
@@ -256,43 +333,57 @@ def add_view_parsers(sub) -> None:
 
     s = sub.add_parser("render", help="mp4s from tracking: landmark plots and AU heat maps at 29.97 fps")
     s.add_argument("folder", help="converted folder (felt-hf convert), folder of FELT archives, or one tracking CSV")
-    s.add_argument("--config", default=DEFAULT_CONFIG, choices=CONFIG_NAMES)
-    s.add_argument("--kind", nargs="+", default=list(KINDS), choices=KINDS)
+    s.add_argument("--config", default=DEFAULT_CONFIG, choices=CONFIG_NAMES, help="tracking config to render")
+    s.add_argument("--kind", nargs="+", default=list(KINDS), choices=KINDS, help="which videos (default: all kinds)")
     s.add_argument("--trials", nargs="+", help="only these trial ids (default: every trial)")
     s.add_argument("--out", default="videos", help="output folder (default: videos)")
     s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_render)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="felt-hf", description="FELT facial tracking as a Hugging Face dataset")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(
+        prog="felt-hf",
+        description="FELT facial tracking as a Hugging Face dataset",
+        epilog="exit status: 0 success, 1 failed checks (e.g. a regeneration trial failed), "
+        "2 user or input error, 130 interrupted",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", help="one of:")
 
     s = sub.add_parser("sample", help="write the small built-in sample archives (generated, no download)")
-    s.add_argument("out")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("out", help="folder to write the four sample archives into (created if missing)")
+    s.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes (default 0)")
     s.add_argument("--extracted", action="store_true", help="write folders of CSVs instead of zips")
     s.add_argument("--media", action="store_true", help="also write FELT-style videos and RAVDESS-style audio")
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("synth", help="write realistic FELT-shaped archives (any actors, full size on request)")
-    s.add_argument("out")
+    s.add_argument("out", help="folder to write the archives into (created if missing)")
     s.add_argument("--actors", help="e.g. 1-24 or 1,2,19 (default: all 24)")
-    s.add_argument("--channels", nargs="+", default=list(VOCAL_CHANNELS), choices=VOCAL_CHANNELS)
-    s.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    s.add_argument(
+        "--channels",
+        nargs="+",
+        default=list(VOCAL_CHANNELS),
+        choices=VOCAL_CHANNELS,
+        help="vocal channels (default both)",
+    )
+    s.add_argument(
+        "--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS, help="raw and/or smoothed (default both)"
+    )
     s.add_argument("--trials-per-actor", type=int, help="default: every trial (60 speech, 44 song)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--extracted", action="store_true")
-    s.add_argument("--compresslevel", type=int, default=6)
-    s.add_argument("--num-proc", type=int)
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes (default 0)")
+    s.add_argument("--extracted", action="store_true", help="write folders of CSVs instead of zips")
+    s.add_argument("--compresslevel", type=int, default=6, help="zip deflate level 0-9 (default 6, as FELT's zips)")
+    s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("build", help="build one config with the Felt builder and print a summary")
-    s.add_argument("data_dir")
-    s.add_argument("--config", default=DEFAULT_CONFIG, choices=CONFIG_NAMES)
-    s.add_argument("--cache-dir")
+    s.add_argument("data_dir", help="folder with the FELT zips (or extracted folders)")
+    s.add_argument("--config", default=DEFAULT_CONFIG, choices=CONFIG_NAMES, help=f"default {DEFAULT_CONFIG}")
+    s.add_argument("--cache-dir", help="datasets cache folder (default: datasets' own, under HF_HOME)")
     s.set_defaults(func=cmd_build)
 
     s = sub.add_parser("convert", help="convert FELT archives to the hub layout (parquet configs + card)")
@@ -304,7 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
     s.add_argument("--skip-bad", action="store_true", help="skip unreadable trials and report them")
     s.add_argument("--previews", action="store_true", help="add a thumbnail image column the hub viewer shows")
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument(
+        "--split-actors",
+        nargs="+",
+        type=split_actors_arg,
+        metavar="SPLIT=ACTORS",
+        help="actor-disjoint split rule replacing the default train=1-18 validation=19-20 test=21-24",
+    )
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument(
         "--au-titles",
         action="store_true",
@@ -318,24 +416,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_convert)
 
     s = sub.add_parser("push", help="upload a converted folder to a Hugging Face dataset repo")
-    s.add_argument("folder")
-    s.add_argument("--repo-id", required=True)
-    s.add_argument("--private", action="store_true")
-    s.add_argument("--revision")
-    s.add_argument("--commit-message")
+    s.add_argument("folder", help="a folder written by felt-hf convert")
+    s.add_argument("--repo-id", required=True, help="dataset repo on the hub, e.g. someone/felt (created if missing)")
+    s.add_argument("--private", action="store_true", help="create the repo private")
+    s.add_argument("--revision", help="branch to push to (created if missing; default main)")
+    s.add_argument("--commit-message", help="message of the commits (default: generated)")
     s.add_argument("--dry-run", action="store_true", help="list what would be sent, send nothing")
     s.set_defaults(func=cmd_push)
 
     s = sub.add_parser("demo", help="sample -> builder -> hub folder -> load_dataset, all offline")
-    s.add_argument("--workdir", default="felt_demo")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--workdir", default="felt_demo", help="where to write everything (default felt_demo)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the sample archives (default 0)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_demo)
 
     add_verify_parser(sub)
 
-    s = sub.add_parser("regenerate", help="rerun Py-Feat over RAVDESS videos (see docs/REGENERATION.md)")
-    s.add_argument("rest", nargs=argparse.REMAINDER)
+    s = sub.add_parser(
+        "regenerate",
+        parents=_regen_parents(),
+        add_help=False,
+        help="rerun Py-Feat over RAVDESS videos, as scripts/regenerate.py (see docs/REGENERATION.md)",
+        description="Same options and exit status as scripts/regenerate.py (one implementation).",
+    )
     s.set_defaults(func=cmd_regenerate)
     add_view_parsers(sub)
     return p
@@ -354,12 +457,12 @@ def add_verify_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
     s.add_argument("--json", dest="json_path", metavar="PATH", help="write the full report as JSON")
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_verify)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .errors import EXIT_CHECKS_FAILED, EXIT_OK
+    from .errors import EXIT_OK
     from .publish.verify import verify
 
     if args.sample is not None and args.sample < 1:
@@ -374,9 +477,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR
-
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv:  # bare `felt-hf`: the help, not an error
+        parser.print_help()
+        return EXIT_OK
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: --help/--version exit 0, usage errors exit 2
+        return int(e.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    args.argv_rest = argv[argv.index(args.command) + 1 :]
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -395,8 +508,6 @@ def main(argv: list[str] | None = None) -> int:
 def _user_error(e: BaseException) -> BaseException | None:
     """The user-facing error behind ``e``: itself, or the FeltError a library wrapped it in
     (``datasets`` raises ``DatasetGenerationError`` from the builder's FeltFormatError)."""
-    from .errors import FeltError
-
     seen, cur = set(), e
     while cur is not None and id(cur) not in seen:
         if isinstance(cur, FeltError):

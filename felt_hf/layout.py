@@ -131,18 +131,26 @@ class BuildSummary(Mapping):
     skipped: int = 0
     warnings: list[str] = field(default_factory=list)
     repo_id: str | None = None  # set by the hub push, so the card's usage names the repo
+    provenance: dict | None = None  # felt_hf.provenance: what the input was (FELT, sample, regenerated)
+    regeneration: dict | None = None  # the regeneration manifest's summary, None for published archives
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "felt_hf_version": self.felt_hf_version,
             "source": self.source,
             "synthetic": self.synthetic,
+        }
+        if self.provenance is not None:
+            d["provenance"] = self.provenance
+        d |= {
             "configs": {k: v.to_dict() for k, v in self.configs.items()},
             "split_actors": {k: list(v) for k, v in self.split_actors.items()},
             "stats_file": self.stats_file,
             "skipped": self.skipped,
             "warnings": list(self.warnings),
         }
+        if self.regeneration is not None:
+            d["regeneration"] = self.regeneration
         if self.repo_id is not None:
             d["repo_id"] = self.repo_id
         return d
@@ -161,6 +169,8 @@ class BuildSummary(Mapping):
             skipped=int(d.get("skipped") or 0),
             warnings=[str(w) for w in d.get("warnings") or ()],
             repo_id=d.get("repo_id"),
+            provenance=d.get("provenance"),
+            regeneration=d.get("regeneration"),
         )
 
     def to_json(self) -> str:

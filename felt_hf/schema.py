@@ -199,11 +199,22 @@ class RowColumn:
     per_frame: bool = False
 
     def feature(self):
-        from datasets import ClassLabel, List, Value
+        from datasets import ClassLabel, Value
 
+        List = _datasets_list()
         if self.dtype == "class":
             return ClassLabel(names=list(self.class_names))
         return List(Value(self.dtype)) if self.per_frame else Value(self.dtype)
+
+
+def _datasets_list():
+    """``datasets.List``, or on datasets < 4 (where only felt.py runs) ``Sequence``: for a Value
+    it is the same Arrow list."""
+    try:
+        from datasets import List
+    except ImportError:
+        from datasets import Sequence as List
+    return List
 
 
 # Trial-level columns in row order, with a one-line description each (the card prints these).
@@ -242,7 +253,9 @@ def trial_features():
     Per-frame arrays of rank >= 2 are ``Array2D``/``Array3D`` with a dynamic first dimension:
     ``datasets`` formats those hundreds of times faster than nested ``List`` columns.
     """
-    from datasets import Array2D, Array3D, Features, List, Value
+    from datasets import Array2D, Array3D, Features, Value
+
+    List = _datasets_list()
 
     feats: dict = {c.name: c.feature() for c in TRIAL_COLUMN_TABLE + PER_FRAME_INDEX_TABLE}
     for arr in FRAME_ARRAYS:

@@ -1,24 +1,31 @@
 #!/usr/bin/env python
-"""Conversion benchmark: `felt-hf convert` against the hardware limit and the naive baseline.
+"""Conversion benchmark: `felt-hf convert` against the fastest inflate + parse route on the same bytes.
 
     python scripts/bench_convert.py                      # 4 actors (1/6 of FELT), all four configs
     python scripts/bench_convert.py --actors 1-24        # full size: 2452 trials x raw + smoothed
+    python scripts/bench_convert.py --actors 1-24 --workdir W --generate-only   # archives only, kept in W
 
 Makes FELT-shaped archives with felt_hf.synth (zlib level 6, like a normal zip tool), then
-measures, in one run and on the same bytes:
+measures in one run, on the same archives, each route in a fresh interpreter with a process pool
+of --num-proc workers (default: all cores), one thread per process (POLARS_MAX_THREADS=1,
+pyarrow use_threads=False), members handed out in chunks so every core stays busy:
 
-  (a) limit  - inflate every member (zlib, as `unzip -p`) and parse it with pyarrow's CSV reader,
-               explicit float32 column types, one thread per process, both cores busy;
-  (b) naive  - extract the archives to disk and `pandas.read_csv` each CSV in one process, as the
-               scripts that produced FELT do;
-  (c) felt-hf convert (all cores) into the hub layout. With the ``fast`` extra (ISA-L) installed
-      it inflates faster than zlib, so it is also run with FELT_HF_INFLATE=zlib: the same
-      inflater as (a), for a like-for-like ratio.
+  inflate-isal     ISA-L inflate of every CSV member, nothing else
+  inflate-zlib     zlib inflate (zipfile, as `unzip -p`)
+  isal+pyarrow     ISA-L inflate + pyarrow read_csv, explicit float32 column types
+  isal+polars      ISA-L inflate + polars read_csv, schema with Float32 columns
+  naive-pandas     zlib inflate + pandas.read_csv (float64), what FELT's own scripts do
+  convert          felt-hf convert (num_proc = the same worker count) into the hub layout:
+                   parse, statistics, parquet, card
 
-For each it prints wall time and the peak resident memory of the whole process tree (sampled),
-then c/a (target <= 1.5) and b/c (target >= 5). Then the read side: trials/s and frames/s
-iterating load_dataset(out, "smoothed_speech") with_format("numpy"), map-style and streaming,
-against pyarrow.parquet.read_table of the same files. Figures are printed, never asserted.
+Each route is timed --repeat times (routes interleaved within a repetition; medians printed):
+wall, MB/s of CSV text, CPU seconds of the whole process tree (less sensitive to a shared
+machine than wall), peak RSS of the process tree (sampled every 50 ms). Then the ratios
+convert / fastest inflate+parse route (wall and CPU) and naive / convert. With more than one
+--num-proc value (default "1,<cores>"), the fastest parse route and convert are also timed at
+the other worker counts, for throughput against cores. Then (unless --no-read) the read side:
+trials/s iterating the converted smoothed_speech with load_dataset, FeltStream and streaming.
+Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,9 +62,14 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
+def _children_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run_measured(code: str, label: str, env: dict | None = None) -> dict:
-    """Run `code` in a fresh interpreter; wall time and sampled peak tree RSS."""
-    t0 = time.perf_counter()
+    """Run `code` in a fresh interpreter: wall time, CPU time of the process tree, sampled peak tree RSS."""
+    cpu0, t0 = _children_cpu_s(), time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **(env or {})})
     peak, done = 0, threading.Event()
 
@@ -70,63 +84,135 @@ def run_measured(code: str, label: str, env: dict | None = None) -> dict:
     rc = proc.wait()
     done.set()
     thread.join()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _children_cpu_s() - cpu0
     if rc != 0:
         raise SystemExit(f"{label} failed with exit code {rc}")
-    print(f"  {label:<8} {wall:8.1f} s   peak RSS {peak / 1024:7.0f} MB", flush=True)
-    return {"wall_s": wall, "peak_rss_mb": peak / 1024}
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak / 1024}
 
 
-LIMIT = r"""
-import multiprocessing as mp, zipfile, sys
-import pyarrow as pa, pyarrow.csv as pacsv
-from felt_hf.sources import list_members
-from felt_hf.csv_reader import dedupe_header
-from felt_hf.schema import IDENTITY_LABEL_COLUMN, INPUT_COLUMN, APPROX_TIME_COLUMN
-STRINGS = {IDENTITY_LABEL_COLUMN, INPUT_COLUMN, APPROX_TIME_COLUMN}
-def work(job):
-    path, names = job
-    zf, n = zipfile.ZipFile(path), 0
-    for name in names:
-        data = zf.read(name)
-        header = dedupe_header(data[: data.index(b"\n")].decode().rstrip("\r").split(","))
-        types = {c: pa.float32() for c in header if c not in STRINGS}
-        t = pacsv.read_csv(pa.BufferReader(data), read_options=pacsv.ReadOptions(use_threads=False, column_names=header, skip_rows=1),
-                           convert_options=pacsv.ConvertOptions(column_types=types))
-        n += t.num_rows
-    return n
+# One script for every inflate/parse route: argv = route, workers, archives...
+ROUTE = r"""
+import io, multiprocessing as mp, sys, zipfile
+route, nproc, zips = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+STRINGS = ("Identity", "input", "approx_time")
+_zips = {}
+
+def member_bytes(path, name, inflater):
+    if path not in _zips:
+        _zips[path] = (zipfile.ZipFile(path), open(path, "rb"))
+    zf, raw = _zips[path]
+    info = zf.getinfo(name)
+    if inflater == "zlib":
+        return zf.read(info)
+    from felt_hf.inflate import read_member
+    return read_member(zf, raw, info)
+
+def header(data):
+    from felt_hf.csv_reader import dedupe_header
+    return dedupe_header(data[: data.index(b"\n")].decode().rstrip("\r").split(","))
+
+def parse_pyarrow(data):
+    import pyarrow as pa, pyarrow.csv as pacsv
+    names = header(data)
+    types = {c: pa.float32() for c in names if c not in STRINGS}
+    ro = pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1, block_size=len(data) + 1)
+    return pacsv.read_csv(pa.BufferReader(data), read_options=ro, convert_options=pacsv.ConvertOptions(column_types=types)).num_rows
+
+def parse_polars(data):
+    import polars as pl
+    names = header(data)
+    schema = {c: (pl.String if c in STRINGS else pl.Float32) for c in names}
+    return pl.read_csv(data, has_header=False, skip_rows=1, schema=schema).height
+
+def parse_pandas(data):
+    import pandas as pd
+    return len(pd.read_csv(io.BytesIO(data)))
+
+ROUTES = {
+    "inflate-isal": ("isal", None), "inflate-zlib": ("zlib", None),
+    "isal+pyarrow": ("isal", parse_pyarrow), "isal+polars": ("isal", parse_polars),
+    "naive-pandas": ("zlib", parse_pandas),
+}
+
+def work(chunk):
+    inflater, parse = ROUTES[route]
+    rows = 0
+    for path, name in chunk:
+        data = member_bytes(path, name, inflater)
+        rows += parse(data) if parse else 0
+    return rows
+
 if __name__ == "__main__":
-    jobs = []
-    for z in sys.argv[1:]:
-        names = [m.member for m in list_members(z)]
-        jobs += [(z, names[i::2]) for i in range(2)]
-    with mp.Pool(2) as pool:
-        print("    limit parsed", sum(pool.map(work, jobs)), "rows")
-"""
-
-NAIVE = r"""
-import glob, os, sys, zipfile
-import pandas as pd
-out, n = sys.argv[1], 0
-for z in sys.argv[2:]:
-    with zipfile.ZipFile(z) as zf:
-        zf.extractall(out)
-for path in sorted(glob.glob(os.path.join(out, "**", "*.csv"), recursive=True)):
-    if "__MACOSX" in path or os.path.basename(path).startswith("._"):
-        continue
-    n += len(pd.read_csv(path))
-print("    naive read", n, "rows")
+    from felt_hf.sources import list_members
+    members = [(z, m.member) for z in zips for m in list_members(z)]
+    chunks = [members[i : i + 4] for i in range(0, len(members), 4)]
+    with mp.get_context("fork").Pool(nproc) as pool:
+        rows = sum(pool.imap_unordered(work, chunks))
+    assert route.startswith("inflate") or rows > 0
 """
 
 CONVERT = r"""
 import sys
 from felt_hf.convert import convert_felt
-convert_felt(sys.argv[1], sys.argv[2], progress=False)
+convert_felt(sys.argv[1], sys.argv[2], progress=False, num_proc=int(sys.argv[3]))
 """
+
+PARSE_ROUTES = ("isal+pyarrow", "isal+polars")
+ONE_THREAD = {"POLARS_MAX_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 def _argv_code(code: str, argv: list[str]) -> str:
     return f"import sys; sys.argv = {['-c', *argv]!r}\n" + code
+
+
+def _measure_route(route: str, nproc: int, zips: list[str], archives: Path, out: Path) -> dict:
+    if route == "convert":
+        shutil.rmtree(out, ignore_errors=True)
+        code = _argv_code(CONVERT, [str(archives), str(out), str(nproc)])
+    else:
+        code = _argv_code(ROUTE, [route, str(nproc), *zips])
+    return run_measured(code, route, env=ONE_THREAD)
+
+
+def _median(runs: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def _print_row(label: str, m: dict, csv_mb: float) -> None:
+    print(
+        f"  {label:<16} {m['wall_s']:7.2f} s  {csv_mb / m['wall_s']:6.0f} MB/s  cpu {m['cpu_s']:7.2f} s"
+        f"  peak RSS {m['peak_rss_mb']:6.0f} MB",
+        flush=True,
+    )
+
+
+def bench_routes(routes, nproc: int, repeat: int, zips, archives: Path, out: Path, csv_mb: float) -> dict:
+    """Every route ``repeat`` times, interleaved, at ``nproc`` workers; medians."""
+    runs: dict[str, list[dict]] = {r: [] for r in routes}
+    for i in range(repeat):
+        for r in routes:
+            runs[r].append(_measure_route(r, nproc, zips, archives, out))
+            m = runs[r][-1]
+            print(f"    rep {i + 1} {r:<14} {m['wall_s']:7.2f} s  cpu {m['cpu_s']:7.2f} s", flush=True)
+    med = {r: _median(v) for r, v in runs.items()}
+    print(f"  medians of {repeat}, {nproc} worker process(es), one thread each:")
+    for r, m in med.items():
+        _print_row(r, m, csv_mb)
+    return {"medians": med, "runs": runs}
+
+
+def ratios(med: dict) -> dict:
+    """convert / the fastest inflate+parse route, by wall and by CPU; naive / convert."""
+    fastest = min((r for r in PARSE_ROUTES if r in med), key=lambda r: med[r]["wall_s"])
+    c = med["convert"]
+    out = {
+        "fastest_route": fastest,
+        "convert_over_fastest_wall": c["wall_s"] / med[fastest]["wall_s"],
+        "convert_over_fastest_cpu": c["cpu_s"] / med[fastest]["cpu_s"],
+    }
+    if "naive-pandas" in med:
+        out["naive_over_convert_wall"] = med["naive-pandas"]["wall_s"] / c["wall_s"]
+    return out
 
 
 def bench_read(out: Path, config: str = "smoothed_speech") -> dict:
@@ -166,17 +252,72 @@ def bench_read(out: Path, config: str = "smoothed_speech") -> dict:
     return {k: {"seconds": v, "trials_per_s": trials / v, "frames_per_s": frames / v} for k, v in res.items()}
 
 
+STAGES = r"""
+import io, pickle, sys, time
+import pyarrow.parquet as pq
+from felt_hf.convert import ROW_GROUP_ROWS, parquet_writer_options
+from felt_hf.csv_fast import read_trial_csv_fast
+from felt_hf.csv_reader import read_trial_csv
+from felt_hf.rows import rows_table, trial_row
+from felt_hf.schema import trial_features
+from felt_hf.sources import MemberReader, list_members
+from felt_hf.stats import FeatureStats
+zips, per_zip = sys.argv[2:], int(sys.argv[1])
+members = [m for z in zips for m in list_members(z)[:per_zip]]
+reader, cost, schema = MemberReader(), {}, trial_features().arrow_schema
+def clock(stage, fn, *args):
+    t = time.process_time()
+    out = fn(*args)
+    cost[stage] = cost.get(stage, 0.0) + time.process_time() - t
+    return out
+stats, batch = FeatureStats(), []
+with pq.ParquetWriter(io.BytesIO(), schema, **parquet_writer_options(schema)) as writer:
+    for m in members:
+        data = clock("inflate (ISA-L)", reader.read_bytes, m)
+        clock("parse, strict pyarrow reader (not used)", read_trial_csv, data, m.member)
+        record = clock("parse, polars fast path + record", read_trial_csv_fast, data, m.member)
+        batch.append(clock("trial row", trial_row, record, m.labels))
+        if len(batch) == ROW_GROUP_ROWS or m is members[-1]:
+            clock("statistics", stats.update_rows, batch)
+            table = clock("Arrow assembly", rows_table, batch)
+            clock("parquet write (zstd, BSS, CDC)", writer.write_table, table, ROW_GROUP_ROWS)
+            batch = []
+clock("shard stats pickled for the parent", pickle.dumps, stats)
+print(f"  per-stage CPU per trial, one process, {len(members)} trials (process_time):")
+for stage, secs in cost.items():
+    print(f"    {stage:<42} {secs / len(members) * 1e3:6.2f} ms")
+"""
+
+
+def stage_costs(zips: list[str], per_zip: int) -> None:
+    run_measured(_argv_code(STAGES, [str(per_zip), *zips]), "stages", env=ONE_THREAD)
+
+
+def _counts(text: str | None) -> list[int]:
+    cores = os.cpu_count() or 1
+    if not text:
+        return sorted({1, cores})
+    return sorted({max(1, int(x)) for x in text.split(",") if x})
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--actors", default="1-4", help="actors to generate (default 1-4, 1/6 of FELT; 1-24 = full)")
     p.add_argument("--workdir", help="keep archives and outputs here (default: a temporary folder)")
     p.add_argument("--compresslevel", type=int, default=6)
+    p.add_argument(
+        "--num-proc", help="worker counts, e.g. 1,2 (default: 1 and all cores); the largest gets every route"
+    )
+    p.add_argument("--repeat", type=int, default=1, help="repetitions per route (medians are printed)")
     p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--generate-only", action="store_true", help="only make the archives in WORKDIR")
+    p.add_argument("--no-read", action="store_true", help="skip the read-side figures")
+    p.add_argument("--stages", type=int, default=40, help="trials per archive for the per-stage costs (0: skip)")
     p.add_argument("--read-only", action="store_true", help="only the read side, on WORKDIR/felt from an earlier run")
     args = p.parse_args()
+    if (args.read_only or args.generate_only) and not args.workdir:
+        p.error("--read-only and --generate-only need --workdir")
     if args.read_only:
-        if not args.workdir:
-            p.error("--read-only needs --workdir")
         bench_read(Path(args.workdir) / "felt")
         return 0
 
@@ -190,43 +331,49 @@ def main() -> int:
         t0 = time.perf_counter()
         write_archives(archives, actors=_int_list(args.actors), compresslevel=args.compresslevel, progress=False)
         print(f"generated archives for actors {args.actors} in {time.perf_counter() - t0:.0f} s")
+    if args.generate_only:
+        return 0
     zips = sorted(str(z) for z in archives.glob("*.zip"))
     zip_mb = sum(os.path.getsize(z) for z in zips) / 1e6
     import zipfile
 
-    csv_mb = sum(i.file_size for z in zips for i in zipfile.ZipFile(z).infolist() if i.filename.endswith(".csv")) / 1e6
-    print(f"input: {len(zips)} archives, {zip_mb:.0f} MB zipped, {csv_mb:.0f} MB of CSV; {os.cpu_count()} cores")
-
-    results: dict = {"actors": args.actors, "zip_mb": zip_mb, "csv_mb": csv_mb}
-    extracted, out = work / "extracted", work / "felt"
-    shutil.rmtree(extracted, ignore_errors=True)
-    shutil.rmtree(out, ignore_errors=True)
-    results["a_limit"] = run_measured(_argv_code(LIMIT, zips), "(a) limit")
-    results["b_naive"] = run_measured(_argv_code(NAIVE, [str(extracted), *zips]), "(b) naive")
-    from felt_hf.inflate import ENV_VAR, fast_inflate
-
-    if fast_inflate():  # the same conversion with zlib's inflate, as (a) uses: the like-for-like ratio
-        shutil.rmtree(out, ignore_errors=True)
-        code = _argv_code(CONVERT, [str(archives), str(out)])
-        results["c_convert_zlib"] = run_measured(code, "(c) zlib", env={ENV_VAR: "zlib"})
-        shutil.rmtree(out, ignore_errors=True)
-    label = "(c) convert" + (" (ISA-L inflate)" if fast_inflate() else "")
-    results["c_convert"] = run_measured(_argv_code(CONVERT, [str(archives), str(out)]), label)
-    a, b, c = (results[k]["wall_s"] for k in ("a_limit", "b_naive", "c_convert"))
-    results["c_over_a"], results["b_over_c"] = c / a, b / c
-    print(f"  c/a = {c / a:.2f} (target <= 1.5)   b/c = {b / c:.2f} (target >= 5)")
-    if "c_convert_zlib" in results:
-        cz = results["c_convert_zlib"]["wall_s"]
-        results["c_zlib_over_a"] = cz / a
-        print(f"  with zlib's inflate, as (a) uses: c/a = {cz / a:.2f}, b/c = {b / cz:.2f}")
+    infos = [i for z in zips for i in zipfile.ZipFile(z).infolist() if i.filename.endswith(".csv")]
+    csv_mb = sum(i.file_size for i in infos) / 1e6
+    counts = _counts(args.num_proc)
+    top = counts[-1]
     print(
-        f"  convert: {csv_mb / c:.0f} MB/s of CSV, peak RSS {results['c_convert']['peak_rss_mb']:.0f} MB (target < 1500)"
+        f"input: {len(zips)} archives, {len(infos)} CSV members, {zip_mb:.0f} MB zipped, {csv_mb:.0f} MB of CSV;"
+        f" {os.cpu_count()} cores; worker counts {counts}; {args.repeat} repetition(s)"
     )
+    out = work / "felt"
+    routes = ("inflate-isal", "inflate-zlib", *PARSE_ROUTES, "naive-pandas", "convert")
+    results: dict = {"actors": args.actors, "zip_mb": zip_mb, "csv_mb": csv_mb, "cores": os.cpu_count()}
+    results["by_workers"] = {top: bench_routes(routes, top, args.repeat, zips, archives, out, csv_mb)}
+    r = results["ratios"] = ratios(results["by_workers"][top]["medians"])
+    print(
+        f"  convert / fastest inflate+parse ({r['fastest_route']}): wall {r['convert_over_fastest_wall']:.2f}"
+        f" (target <= 1.5 at 1/6 size, <= 1.3 full size), cpu {r['convert_over_fastest_cpu']:.2f};"
+        f"  naive / convert: {r['naive_over_convert_wall']:.2f} (target >= 2)"
+    )
+    if args.stages:
+        stage_costs(zips, args.stages)
+    fastest = r["fastest_route"]
+    for n in counts[:-1]:
+        results["by_workers"][n] = bench_routes((fastest, "convert"), n, args.repeat, zips, archives, out, csv_mb)
+    if len(counts) > 1:
+        print("  throughput against worker processes (MB/s of CSV, medians):")
+        for n in counts:
+            med = results["by_workers"][n]["medians"]
+            print(
+                f"    {n:>3} process(es): {fastest} {csv_mb / med[fastest]['wall_s']:6.0f}"
+                f"   convert {csv_mb / med['convert']['wall_s']:6.0f}"
+                f"   convert/{fastest} {med['convert']['wall_s'] / med[fastest]['wall_s']:.2f}"
+            )
     out_mb = sum(p.stat().st_size for p in out.rglob("*.parquet")) / 1e6
     print(f"  output: {out_mb:.0f} MB of parquet ({out_mb / csv_mb:.1%} of the CSV text)")
     results["parquet_mb"] = out_mb
-    results["read"] = bench_read(out)
-    shutil.rmtree(extracted, ignore_errors=True)
+    if not args.no_read:
+        results["read"] = bench_read(out)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

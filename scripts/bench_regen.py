@@ -5,7 +5,9 @@
 
 Weights: ``--weights auto`` (default) uses Py-Feat's pretrained weights when its resources folder has
 them (or can download them) and falls back to randomly initialised models otherwise; the report says
-which was used. ``--backend standin`` times only decoding + the pipeline glue (no models; CPU is fine).
+which was used. Random weights go through Py-Feat 0.6.2's real ``Detector(...)`` constructor over
+weight files written locally (``felt_hf/regen/random_weights.py``), so ``--weights random`` must not
+follow an import of ``feat`` from site-packages (use ``--weights random`` alone, not ``auto``, offline). ``--backend standin`` times only decoding + the pipeline glue (no models; CPU is fine).
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ def make_detector(backend: str, weights: str, device: str, seed: int):
             if weights == "pretrained":
                 raise
             print(f"pretrained weights unavailable ({type(e).__name__}: {e}); using random init", file=sys.stderr)
-    from felt_hf.regen.random_init import build_random_pyfeat_detector
+    from felt_hf.regen.random_weights import make_random_pyfeat_detector
 
-    return build_random_pyfeat_detector(device, seed=seed), "random"
+    # Py-Feat's own Detector(...) constructor over weight files made locally (random_weights.py)
+    return make_random_pyfeat_detector(device, seed=seed), "random"
 
 
 def sync(device: str) -> None:

@@ -31,6 +31,7 @@ from felt_hf.stats import compute_stats, load_stats
 from torch import nn
 
 from felt_hf import schema
+from felt_hf.errors import FeltError
 from felt_hf.ravdess import expected_trial_ids
 from felt_hf.training import FeltCollator, aggregate_windows, seed_everything, trial_windows
 
@@ -198,8 +199,8 @@ def actor_folds(actors: list[int], k: int) -> list[list[int]]:
     """Contiguous blocks of sorted actors: with 24 actors and K in (2, 3, 4, 6, 12) each fold is sex-balanced."""
     actors = sorted(actors)
     if not 2 <= k <= len(actors):
-        raise SystemExit(f"--cv-folds must be between 2 and the number of actors ({len(actors)})")
-    return [list(block) for block in np.array_split(actors, k)]
+        raise ValueError(f"--cv-folds {k}: must be between 2 and the number of actors ({len(actors)})")
+    return [[int(a) for a in block] for block in np.array_split(actors, k)]
 
 
 def train_stats(folder: Path, config: str, train_ds, use_file: bool):
@@ -296,26 +297,35 @@ def run_once(args, train_ds, val_ds, test_ds, stats, tag: str) -> dict:
     }
 
 
+def actor_column(ds) -> np.ndarray:
+    """``ds["actor"]`` as numpy: datasets 4+ returns a lazy ``Column`` (no ``tolist``), 3.x a list."""
+    return np.fromiter((int(a) for a in ds["actor"]), dtype=np.int64, count=len(ds))
+
+
 def split_by_actors(ds, actors: list[int]):
-    keep = set(actors)
-    idx = [i for i, a in enumerate(ds["actor"].tolist()) if a in keep]
-    return ds.select(idx)
+    keep = np.isin(actor_column(ds), list(actors))
+    return ds.select(np.flatnonzero(keep).tolist())
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, help="hub folder written by felt-hf convert")
     p.add_argument("--sample", action="store_true", help="build and use the built-in synthetic sample")
-    p.add_argument("--config", default=schema.DEFAULT_CONFIG, choices=schema.CONFIG_NAMES)
-    p.add_argument("--out", type=Path, default=Path("runs/baseline"))
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument(
+        "--config",
+        default=schema.DEFAULT_CONFIG,
+        choices=schema.CONFIG_NAMES,
+        help="config to train on (default smoothed_speech)",
+    )
+    p.add_argument("--out", type=Path, default=Path("runs/baseline"), help="folder for metrics.json and confusion.png")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many optimiser steps (0: no limit)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="trials per training batch")
     p.add_argument("--max-frames", type=int, default=64, help="training crop / evaluation window, in kept frames")
-    p.add_argument("--frame-stride", type=int, default=2)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frame-stride", type=int, default=2, help="keep every k-th frame (default 2)")
+    p.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, crops and order")
     p.add_argument("--cv-folds", type=int, default=0, help="K-fold cross-validation over actors instead of the splits")
     p.add_argument(
         "--stream", action="store_true", help="stream the train split with felt_hf.training.stream.FeltStream"
@@ -323,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.sample == (args.data is not None):
         p.error("give exactly one of --data or --sample")
+    if args.data is not None and not (args.data / "README.md").is_file():
+        p.error(f"--data {args.data}: not a folder written by felt-hf convert (no README.md there)")
     if args.stream and args.cv_folds:
         p.error("--stream trains on the train split; cross-validation re-splits actors map-style")
     # Fixed seeds and a fixed thread count make CPU runs repeat exactly; torch's
@@ -333,7 +345,11 @@ def main(argv: list[str] | None = None) -> int:
         folder = build_sample(Path(tmp)) if args.sample else args.data
         if args.sample:
             args.config = "smoothed_speech"
-        return _run(args, folder)
+        try:
+            return _run(args, folder)
+        except (FeltError, OSError, ValueError) as e:  # user/input errors: felt-hf's exit status 2, one line
+            print(f"train_baseline.py: error: {e}", file=sys.stderr)
+            return 2
 
 
 def _run(args, folder: Path) -> int:
@@ -347,7 +363,7 @@ def _run(args, folder: Path) -> int:
         from datasets import concatenate_datasets
 
         every = concatenate_datasets([splits[s] for s in splits]).with_format("numpy")
-        folds = actor_folds(sorted(set(every["actor"].tolist())), args.cv_folds)
+        folds = actor_folds(sorted(set(actor_column(every).tolist())), args.cv_folds)
         fold_results = []
         for i, test_actors in enumerate(folds):
             val_actors = folds[(i + 1) % len(folds)]

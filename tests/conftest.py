@@ -5,7 +5,10 @@ Generated data is built once per test session (it is deterministic), in a tempor
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,25 @@ REPO = Path(__file__).resolve().parents[1]
 PYFEAT_FIXTURES = REPO.parent / "shared" / "fixtures" / "pyfeat"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the hub is unreachable here; nothing may try it
+
+
+def _isolate_hf_caches() -> Path:
+    """Point every Hugging Face cache at a temporary folder, before ``datasets`` is imported.
+
+    ``datasets`` reads these variables once, at import; without this the suite would write
+    builder caches and module folders into the user's ``~/.cache/huggingface``, and a dataset
+    cached there under the name ``felt`` could be returned in place of the folder under test.
+    """
+    root = Path(tempfile.mkdtemp(prefix="felt-hf-tests-hf-"))
+    os.environ["HF_HOME"] = str(root)
+    os.environ["HF_DATASETS_CACHE"] = str(root / "datasets")
+    os.environ["HF_HUB_CACHE"] = str(root / "hub")
+    os.environ["HF_MODULES_CACHE"] = str(root / "modules")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+HF_TEST_HOME = _isolate_hf_caches()
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 

@@ -31,7 +31,20 @@ HUB_TASK_IDS = {
     "multivariate-time-series-forecasting",
     "multi-class-classification",
 }
-HUB_SIZE_CATEGORIES = {"n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "n>10M"}
+# The hub's size_categories values (huggingface.js; the dataset card spec's allowed list).
+HUB_SIZE_CATEGORIES = {
+    "n<1K",
+    "1K<n<10K",
+    "10K<n<100K",
+    "100K<n<1M",
+    "1M<n<10M",
+    "10M<n<100M",
+    "100M<n<1B",
+    "1B<n<10B",
+    "10B<n<100B",
+    "100B<n<1T",
+    "n>1T",
+}
 SPLIT_ACTORS = {k: list(v) for k, v in schema.DEFAULT_SPLIT_ACTORS.items()}
 SPLIT_SIZES = {"train": 2, "validation": 1, "test": 1}
 
@@ -97,6 +110,12 @@ def test_configs_default_first_and_globs(summary):
 )
 def test_size_category(n, label):
     assert card.size_category(n) == label
+
+
+@pytest.mark.parametrize("exponent", range(0, 14))
+def test_size_category_is_always_a_hub_value(exponent):
+    for n in (10**exponent - 1, 10**exponent, 3 * 10**exponent):
+        assert card.size_category(n) in HUB_SIZE_CATEGORIES, n
 
 
 def test_hub_card_parses_and_roundtrips(summary, text):
@@ -386,3 +405,20 @@ def test_load_dataset_checks_card_counts(tmp_path, offline):
     card.write_card(tmp_path, summary)
     with pytest.raises(NonMatchingSplitsSizesError):
         load_dataset(str(tmp_path), "smoothed_speech", cache_dir=str(offline))
+
+
+def test_reviewer_metadata_and_sections(summary, text):
+    """What a hub reviewer checks: language, creators, sources, and the responsible-use sections."""
+    y = card.card_yaml(summary)
+    assert y["language"] == ["en"] and y["multilinguality"] == ["monolingual"]
+    assert set(y["annotations_creators"]) <= {"machine-generated", "expert-generated", "crowdsourced", "found"}
+    assert y["source_datasets"] and all(s == "original" or s.startswith("extended") for s in y["source_datasets"])
+    for heading in (
+        "## Personal and sensitive information",
+        "## Out-of-scope uses",
+        "## Bias, risks and limitations",
+        "## Citation",
+    ):
+        assert f"\n{heading}\n" in text, heading
+    assert "biometric" in text and "Re-identification" in text and "24 actors" in text
+    assert "@dataset{liao_2024_felt" in text and "@article{livingstone_2018_ravdess" in text

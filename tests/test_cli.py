@@ -29,3 +29,107 @@ def test_build_prints_a_summary(sample_archives, tmp_path, capsys):
     assert main(["build", str(sample_archives), "--config", "raw_speech", "--cache-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "train" in out and "validation" in out and "test" in out and "landmarks (" in out
+
+
+# --- one CLI, no dead ends (issue 10) ---------------------------------------------------------------
+import argparse  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+from felt_hf.cli import build_parser, load_line  # noqa: E402
+from felt_hf.regen.cli import build_parser as regen_parser  # noqa: E402
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_every_option_of_every_subcommand_has_help():
+    parser = build_parser()
+    missing = [a.dest for a in parser._actions if not a.help]
+    for name, sub in _subparsers(parser).items():
+        missing += [f"{name} {a.option_strings or a.dest}" for a in sub._actions if not (a.help or "").strip()]
+    assert missing == []
+
+
+def test_regenerate_has_exactly_the_scripts_options():
+    sub = _subparsers(build_parser())["regenerate"]
+    ours = {s for a in sub._actions for s in a.option_strings}
+    theirs = {s for a in regen_parser()._actions for s in a.option_strings}
+    assert ours == theirs and "--videos" in ours
+
+
+def test_regenerate_runs_the_same_main(tmp_path, capsys):
+    # --list on an empty folder: the regeneration main's own input error (exit 2), not argparse's
+    assert main(["regenerate", "--videos", str(tmp_path), "--out", str(tmp_path / "o"), "--list"]) == 2
+    assert "no full-AV RAVDESS videos" in capsys.readouterr().err
+
+
+def test_regenerate_lists_real_videos(tmp_path, pyfeat_fixtures, capsys):
+    actor = tmp_path / "Actor_01"
+    actor.mkdir()
+    shutil.copy(pyfeat_fixtures / "single_face.mp4", actor / "01-01-03-01-01-01-01.mp4")
+    argv = ["--videos", str(tmp_path), "--out", str(tmp_path / "o"), "--list", "--shard", "0", "--num-shards", "1"]
+    assert main(["regenerate", *argv]) == 0
+    ours = capsys.readouterr().out
+    from felt_hf.regen.cli import main as regen_main
+
+    assert regen_main(argv) == 0
+    assert capsys.readouterr().out == ours and "01-01-03-01-01-01-01\ttodo" in ours
+
+
+def test_bare_command_prints_help_and_version(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "usage: felt-hf" in out and "regenerate" in out and "exit status" in out
+    assert main(["--version"]) == 0
+    from felt_hf import __version__
+
+    assert capsys.readouterr().out.strip().endswith(__version__)
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main(["convert"]) == 2
+    assert main(["no-such-command"]) == 2
+    assert main(["convert", "x", "--split-actors", "train"]) == 2
+    assert "SPLIT=ACTORS" in capsys.readouterr().err
+
+
+def test_console_script_exit_codes(tmp_path):
+    """The real process: bare call 0, user error 2 with one line and no traceback."""
+    run = [sys.executable, "-m", "felt_hf.cli"]
+    assert subprocess.run(run, capture_output=True).returncode == 0
+    r = subprocess.run([*run, "convert", str(tmp_path / "nothing")], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("felt-hf: error:") and "Traceback" not in r.stderr
+
+
+def test_convert_split_override_and_load_line(sample_archives, tmp_path, capsys):
+    data = tmp_path / "in"
+    data.mkdir()
+    shutil.copy(sample_archives / "smoothed_motion_speech.zip", data)
+    out = tmp_path / "felt"
+    argv = ["convert", str(data), "--out", str(out), "--no-progress", "--num-proc", "1"]
+    assert main([*argv, "--split-actors", "train=1-3,19", "test=20-24"]) == 0
+    text = capsys.readouterr().out
+    assert f'load_dataset("{out.as_posix()}", "smoothed_speech")' in text
+    card = (out / "README.md").read_text()
+    assert "**overrides** the default rule" in card and "| train | 1, 2, 3, 19 |" in card
+    from datasets import load_dataset
+
+    ds = load_dataset(str(out), "smoothed_speech")
+    assert set(ds) == {"train", "test"}
+    assert set(ds["train"]["actor"]) <= {1, 2, 3, 19} and set(ds["test"]["actor"]) <= {20, 21, 22, 23, 24}
+    # overlapping splits: one-line input error
+    assert main([*argv, "--split-actors", "train=1-20", "test=20-24"]) == 2
+    assert "actor-disjoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("folder", "expected"),
+    [("felt", './felt"'), ("felt_demo/felt", './felt_demo/felt"'), ("/data/felt", '"/data/felt"')],
+)
+def test_load_line_is_never_a_bare_name(folder, expected):
+    assert load_line(folder).startswith("load_dataset(") and expected in load_line(folder)

@@ -264,6 +264,10 @@ def test_pins_agree_between_requirements_file_and_regen_extra():
     for name, spec in {"torch": "==2.10.*", "torchvision": "==0.25.*", "scipy": "==1.13.1"}.items():
         assert req[name] == spec and extra[name] == spec, name
     assert req["numpy"] == extra["numpy"] == ">=1.24,<2"
+    for name, spec in {"scikit-learn": ">=1.2,<1.8", "pyarrow": ">=24,<26", "xgboost": "==2.1.*"}.items():
+        assert req[name] == extra[name] == spec, name
+    core = {"tqdm"}  # in felt-hf's install_requires already
+    assert {k: v for k, v in req.items() if k not in core} == extra, "the file and the regen extra must pin one stack"
     # py-feat/nltools go in with --no-deps (nltools' numpy<1.24 cap cannot co-exist with felt-hf's numpy>=1.24)
     assert "py-feat" not in req and "nltools" not in req and "py-feat" not in extra
     doc = (REPO / "docs" / "REGENERATION.md").read_text()

@@ -113,3 +113,39 @@ def test_streamed_training_is_reproducible(felt_fake, bl, tmp_path):
     assert a["steps"] == 2 * 2
     with pytest.raises(SystemExit):
         bl.main(["--data", str(hub), "--stream", "--cv-folds", "3"])
+
+
+def test_cross_validation_and_every_documented_option_on_the_sample(bl, sample_hub, tmp_path, capsys):
+    """--cv-folds (crashed on datasets 4+: Column has no tolist) with every other option set."""
+    out = tmp_path / "cv"
+    args = ["--data", str(sample_hub), "--config", "raw_speech", "--out", str(out), "--cv-folds", "3"]
+    args += ["--epochs", "1", "--max-steps", "1", "--batch-size", "2", "--max-frames", "16", "--frame-stride", "1"]
+    args += ["--lr", "1e-3", "--seed", "3", "--num-workers", "0"]
+    assert bl.main(args) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["config"] == "raw_speech" and len(m["folds"]) == 3
+    tested = sorted(a for f in m["folds"] for a in f["test_actors"])
+    assert tested == sorted(set(tested)) and len(tested) == 6  # every actor tested exactly once
+    pooled = sum(np.array(f["confusion"]) for f in m["folds"])
+    from datasets import load_dataset
+
+    trials = sum(len(d) for d in load_dataset(str(sample_hub), "raw_speech").values())
+    assert pooled.sum() == trials  # every trial of the config tested exactly once
+    assert "pooled over folds" in capsys.readouterr().out
+    assert _read_png(out / "confusion.png").ndim == 3
+
+
+def test_sample_option_builds_its_own_data(bl, tmp_path, capsys):
+    assert bl.main(["--sample", "--max-steps", "1", "--epochs", "1", "--out", str(tmp_path / "s")]) == 0
+    m = json.loads((tmp_path / "s" / "metrics.json").read_text())
+    assert m["steps"] == 1 and "synthetic" in m["caveat"]
+    assert "means NOTHING" in capsys.readouterr().out
+
+
+def test_user_errors_exit_2_with_one_line(bl, sample_hub, tmp_path, capsys):
+    assert bl.main(["--data", str(sample_hub), "--cv-folds", "99", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("train_baseline.py: error: --cv-folds 99") and "Traceback" not in err
+    with pytest.raises(SystemExit) as e:  # argparse's usage error: exit status 2 as well
+        bl.main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path)])
+    assert e.value.code == 2 and "not a folder written by felt-hf convert" in capsys.readouterr().err

@@ -24,6 +24,7 @@ from .. import schema
 from ..inputs import smoothing
 from ..atomic import atomic_write_bytes
 from ..layout import CARD_FILENAME, SHARD_SUFFIX, SKIPPED_FILENAME, BuildSummary, data_files_glob
+from ..provenance import provenance_banner
 
 TEMPLATE_PACKAGE = "felt_hf.build.templates"
 TEMPLATE_NAME = "README.template.md"
@@ -48,14 +49,28 @@ TAGS = (
     "py-feat",
 )
 SYNTHETIC_TAG = "synthetic"
-# The hub's size buckets, upper bounds exclusive.
+# Hub metadata a reviewer checks (huggingface_hub's dataset card spec). The only language in the
+# data is the two RAVDESS statements (English, in the labels); the tracking itself was made by a
+# program, the emotion labels are the actors' instructed emotions (the RAVDESS design).
+LANGUAGE = ("en",)
+ANNOTATIONS_CREATORS = ("machine-generated", "expert-generated")
+LANGUAGE_CREATORS = ("expert-generated",)
+MULTILINGUALITY = ("monolingual",)
+SOURCE_DATASETS = ("extended|other",)  # RAVDESS (via FELT), not on the hub
+# The hub's size buckets (huggingface.js dataset size categories), upper bounds exclusive.
 SIZE_CATEGORIES = (
     (1_000, "n<1K"),
     (10_000, "1K<n<10K"),
     (100_000, "10K<n<100K"),
     (1_000_000, "100K<n<1M"),
     (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+    (1_000_000_000, "100M<n<1B"),
+    (10_000_000_000, "1B<n<10B"),
+    (100_000_000_000, "10B<n<100B"),
+    (1_000_000_000_000, "100B<n<1T"),
 )
+SIZE_CATEGORY_LARGEST = "n>1T"
 # Units of the columns the schema describes only in prose; arrays carry their own unit.
 SCALAR_UNITS: dict[str, str] = {c.name: c.unit for c in schema.ROW_COLUMNS_BY_NAME.values()}  # from the schema
 REPO_PLACEHOLDER = "<user>/felt"
@@ -109,7 +124,7 @@ def size_category(num_examples: int) -> str:
     for bound, label in SIZE_CATEGORIES:
         if num_examples < bound:
             return label
-    return "n>10M"
+    return SIZE_CATEGORY_LARGEST
 
 
 def _configs_yaml(summary: Mapping[str, Any]) -> list[dict]:
@@ -157,6 +172,23 @@ def total_examples(summary: Mapping[str, Any]) -> int:
     return sum(int(s["num_examples"]) for c in _configs(summary).values() for s in c["splits"].values())
 
 
+def _provenance(summary: Mapping[str, Any]) -> dict:
+    """The summary's provenance; older summaries only say ``synthetic``."""
+    from ..provenance import provenance_of
+
+    return dict(summary.get("provenance") or provenance_of([], synthetic=bool(summary.get("synthetic"))))
+
+
+def card_title(summary: Mapping[str, Any]) -> str:
+    """The pretty name, suffixed with what the data is when it is not FELT itself."""
+    kind = _provenance(summary)["kind"]
+    if kind == "synthetic":
+        return PRETTY_NAME + " (synthetic sample)"
+    if kind == "regenerated-not-exact":
+        return PRETTY_NAME + " (NOT FELT: regenerated, not FELT-exact)"
+    return PRETTY_NAME
+
+
 def card_yaml(summary: Mapping[str, Any]) -> dict:
     """The card's YAML header; ``configs``/``dataset_info`` drive ``load_dataset``, the rest the hub.
 
@@ -168,14 +200,20 @@ def card_yaml(summary: Mapping[str, Any]) -> dict:
     from datasets.utils.metadata import MetadataConfigs
     from huggingface_hub import DatasetCardData
 
-    synthetic = bool(summary.get("synthetic"))
+    from ..provenance import card_tags
+
     configs = _configs(summary)
     card = DatasetCardData(
         license=LICENSE,
-        pretty_name=PRETTY_NAME + (" (synthetic sample)" if synthetic else ""),
+        pretty_name=card_title(summary),
+        language=list(LANGUAGE),
+        annotations_creators=list(ANNOTATIONS_CREATORS),
+        language_creators=list(LANGUAGE_CREATORS),
+        multilinguality=list(MULTILINGUALITY),
+        source_datasets=list(SOURCE_DATASETS),
         task_categories=list(TASK_CATEGORIES),
         task_ids=list(TASK_IDS),
-        tags=list(TAGS) + ([SYNTHETIC_TAG] if synthetic else []) + media_tags(summary),
+        tags=list(dict.fromkeys(list(TAGS) + card_tags(_provenance(summary)) + media_tags(summary))),
         size_categories=[size_category(total_examples(summary))],
     )
     declared = {c.pop("config_name"): c for c in _configs_yaml(summary)}
@@ -320,7 +358,7 @@ def split_section(summary: Mapping[str, Any]) -> str:
     else:
         lines.append("This is the default rule.")
     lines.append(
-        "The rule can be overridden when converting (see `felt-hf convert --help`) or "
+        "The rule can be overridden when converting (`felt-hf convert ... --split-actors train=1-18 validation=19-20 test=21-24`) or "
         "re-drawn from the `actor` column after loading."
     )
     return "\n".join(lines)
@@ -367,7 +405,16 @@ def configs_table(summary: Mapping[str, Any]) -> str:
 
 
 def synthetic_banner(summary: Mapping[str, Any]) -> str:
-    if not summary.get("synthetic"):
+    prov = _provenance(summary)
+    if prov["kind"] == "regenerated-not-exact":
+        reasons = "; ".join(_md(r) for r in prov.get("reasons", []))
+        return (
+            "> [!WARNING]\n"
+            "> **NOT FELT.** This folder was converted from *regenerated* tracking that is not "
+            f"FELT-exact ({reasons}). Its numbers are not FELT's: do not use, cite or compare them as "
+            "FELT. Only Py-Feat 0.6.2 with its pretrained weights in FELT-exact mode reproduces FELT.\n\n"
+        )
+    if prov["kind"] != "synthetic":
         return ""
     return (
         "> [!WARNING]\n"
@@ -389,8 +436,8 @@ def template_values(summary: Mapping[str, Any]) -> dict[str, str]:
     default = default_config(summary)
     first_split = _split_items(_configs(summary)[default])
     return {
-        "synthetic_banner": synthetic_banner(summary),
-        "pretty_name": PRETTY_NAME + (" (synthetic sample)" if summary.get("synthetic") else ""),
+        "synthetic_banner": synthetic_banner(summary) + provenance_banner(summary.get("regeneration")),
+        "pretty_name": card_title(summary),
         "num_trials_total": str(len(expected_trial_ids())),
         "num_actors": str(schema.NUM_ACTORS),
         "num_aus": str(len(schema.AU_NAMES)),
@@ -588,7 +635,7 @@ def media_section(summary: Mapping[str, Any]) -> str:
         "```python",
         "from datasets import Audio, Video, load_dataset",
         "",
-        "from felt_hf.media import read_audio, read_video_frames",
+        "from felt_hf.inputs.media import read_audio, read_video_frames",
         "",
     ]
     video = next((n for n in media if _config_parts(n)[0] != schema.AUDIO_KIND), None)

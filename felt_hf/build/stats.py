@@ -157,13 +157,16 @@ class ComponentStats:
         if valid is not None:
             work[~valid] = 0.0
         np.clip(work, -1, spec.bins, out=work)
-        idx = work.astype(np.int32)
-        idx += 1  # 0 under, bins + 1 over
         rows = self.hist.shape[0]
-        if rows > 1:
-            idx += np.arange(idx.shape[1], dtype=np.int32) * (spec.bins + 2)
+        # + 1 (0 under, bins + 1 over) and each component's row offset, added in float32 (exact:
+        # whole numbers below 2**24), then one cast to the index type bincount wants.
+        work += self._bin_offsets(idx_width=work.shape[1]) if rows > 1 else np.float32(1.0)
+        idx = work.astype(np.intp)
         flat = idx.ravel() if valid is None else idx[valid]
         return np.bincount(flat, minlength=rows * (spec.bins + 2)).reshape(rows, spec.bins + 2)
+
+    def _bin_offsets(self, idx_width: int) -> np.ndarray:
+        return (np.arange(idx_width, dtype=np.float32) * np.float32(self.spec.bins + 2)) + np.float32(1.0)
 
     def merge(self, other: ComponentStats) -> None:
         if other.name != self.name:
@@ -182,12 +185,13 @@ class ComponentStats:
     def quantiles(self, qs: Iterable[float] = QUANTILES) -> dict[float, np.ndarray]:
         """Quantiles from the histograms (see the module docstring for their resolution)."""
         lo_all, hi_all = self._minmax_for_hist()
-        return {
-            float(q): np.array(
-                [_hist_quantile(h, q, self.spec, lo, hi) for h, lo, hi in zip(self.hist, lo_all, hi_all, strict=True)]
-            )
-            for q in qs
-        }
+        qs = [float(q) for q in qs]
+        cums = np.cumsum(self.hist, axis=1)  # once per component, not once per quantile
+        per_row = [
+            [_hist_quantile(h, q, self.spec, lo, hi, cum) for q in qs]
+            for h, lo, hi, cum in zip(self.hist, lo_all, hi_all, cums, strict=True)
+        ]
+        return {q: np.array([row[i] for row in per_row]) for i, q in enumerate(qs)}
 
     def _minmax_for_hist(self) -> tuple[np.ndarray, np.ndarray]:
         if self.spec.pooled:
@@ -236,13 +240,16 @@ class ComponentStats:
         return out
 
 
-def _hist_quantile(hist: np.ndarray, q: float, spec: HistogramSpec, vmin: float, vmax: float) -> float:
-    """Linear interpolation inside the bin that holds rank ``q * (n - 1)``."""
-    n = int(hist.sum())
+def _hist_quantile(
+    hist: np.ndarray, q: float, spec: HistogramSpec, vmin: float, vmax: float, cum: np.ndarray | None = None
+) -> float:
+    """Linear interpolation inside the bin that holds rank ``q * (n - 1)``; ``cum`` is
+    ``np.cumsum(hist)`` when the caller already has it."""
+    cum = np.cumsum(hist) if cum is None else cum
+    n = int(cum[-1])
     if n == 0:
         return math.nan
     rank = q * (n - 1)
-    cum = np.cumsum(hist)
     b = int(np.searchsorted(cum, rank, side="right"))
     before = cum[b - 1] if b > 0 else 0
     frac = (rank - before + 0.5) / hist[b]

@@ -3,6 +3,8 @@
 pyarrow's CSV reader with explicit float32 column types and one thread parsed FELT-shaped files
 fastest here (about 1.5x pandas' C engine), so it does the parsing; this module only decides
 which columns to ask for and turns its errors into ones that name the file, row and column.
+This is the strict reader: the converter parses with polars first (:mod:`felt_hf.csv_fast`,
+about 1.4x faster) and comes here for any file that is not plain, and so for every error.
 
 Columns are always selected by name: FELT has three header variants (see
 :func:`felt_hf.schema.header_for`) and other Py-Feat versions order, omit or add columns.

@@ -31,6 +31,19 @@ from ..schema import (
 _STRING_COLUMNS = {IDENTITY_LABEL_COLUMN, INPUT_COLUMN, APPROX_TIME_COLUMN}
 
 
+def _writer_has_eol() -> bool:
+    """pyarrow >= 26 writes ``\r\n`` itself; 25 (the newest that runs on numpy 1.x, which Py-Feat 0.6.2
+    needs) has no ``eol`` option, so :func:`felt_csv_bytes` then rewrites the line ends itself."""
+    try:
+        pacsv.WriteOptions(eol="\r\n")
+    except TypeError:
+        return False
+    return True
+
+
+WRITER_HAS_EOL = _writer_has_eol()
+
+
 def approx_time_text(frames: Sequence[int] | np.ndarray, fps: float = FPS) -> list[str]:
     """Py-Feat 0.6.2's ``approx_time``: ``MM:SS``, truncated to whole seconds."""
     out = []
@@ -85,6 +98,18 @@ def felt_csv_bytes(columns: Mapping[str, Sequence | np.ndarray], layout: str) ->
             arrays.append(_float_text(col) if _arrow_differs(col) else pa.array(col, from_pandas=True))
     table = pa.Table.from_arrays(arrays, names=list(header))
     buf = io.BytesIO()
-    options = pacsv.WriteOptions(quoting_style="none", quoting_header="none", eol="\r\n")
-    pacsv.write_csv(table, buf, options)
-    return buf.getvalue()
+    if WRITER_HAS_EOL:
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="none", quoting_header="none", eol="\r\n"))
+        return buf.getvalue()
+    _check_no_line_breaks(columns)
+    pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="none", quoting_header="none"))
+    return buf.getvalue().replace(b"\n", b"\r\n")
+
+
+def _check_no_line_breaks(columns: Mapping[str, Sequence | np.ndarray]) -> None:
+    """Unquoted cells cannot hold line breaks (pyarrow >= 26 refuses them too); checked here because the
+    pyarrow 25 path turns every ``\n`` of the output into ``\r\n``, which must only ever hit line ends."""
+    for name in _STRING_COLUMNS:
+        for row, v in enumerate(columns[name]):
+            if v is not None and ("\n" in str(v) or "\r" in str(v)):
+                raise ValueError(f"column {name!r}, row {row}: a line break cannot be written unquoted: {str(v)!r}")

@@ -19,7 +19,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import butter, filtfilt, savgol_filter
 
 from ..errors import FeltSmoothingError
 from ..schema import FPS, SMOOTHED_COLUMNS
@@ -34,6 +33,9 @@ SHORT_CLIP_POLICIES = ("error", "pad", "keep")
 @lru_cache(maxsize=1)
 def butter_coefficients() -> tuple[np.ndarray, np.ndarray]:
     """``butter(5, 6 / (0.5 * 29.97), btype="low")``, FELT's filter."""
+    from scipy.signal import butter  # imported on use: scipy.signal costs ~1 s of CPU to import,
+
+    # and the converter imports this module (through the card) only for the constants above
     b, a = butter(BUTTER_ORDER, CUTOFF_HZ / (0.5 * FPS), btype="low")
     return b, a
 
@@ -67,6 +69,8 @@ def smooth_block(values: np.ndarray, *, short_clip: str = "error", name: str = "
     ``name`` only labels errors. NaN anywhere in a column makes that whole column NaN, exactly
     as in FELT (``filtfilt`` propagates it); call :func:`forward_fill` first to avoid it.
     """
+    from scipy.signal import filtfilt, savgol_filter
+
     if short_clip not in SHORT_CLIP_POLICIES:
         raise ValueError(f"short_clip must be one of {SHORT_CLIP_POLICIES}, not {short_clip!r}")
     x = np.asarray(values, dtype=np.float64)

@@ -19,7 +19,8 @@ from typing import BinaryIO
 from ..errors import FeltArchiveError, FeltError, FeltFormatError, FeltMissingColumnsError, FeltNameError, FeltPathError
 from ..ravdess import TrialLabels, parse_trial_id, split_of_actor
 from ..schema import archive_stem, config_parts
-from .csv_reader import TrialRecord, read_trial_csv
+from .csv_fast import read_trial_csv_fast
+from .csv_reader import TrialRecord
 from .inflate import read_member
 
 
@@ -255,7 +256,7 @@ class MemberReader:
         """Read and parse one member; errors name the archive as well as the member."""
         data = self.read_bytes(m)
         try:
-            return read_trial_csv(data, name=m.member)
+            return read_trial_csv_fast(data, name=m.member)
         except FeltFormatError as e:
             if e.archive is None:
                 e = _with_archive(e, m.source)

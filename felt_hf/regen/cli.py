@@ -1,7 +1,8 @@
 """``python scripts/regenerate.py``: rerun Py-Feat over RAVDESS and write FELT's CSV layout.
 
 Exit status: 0 when every trial of the shard is done, 1 when some failed (listed on stderr and in
-the manifest; rerunning retries only those), 2 for bad arguments or setup (missing py-feat, ...).
+the manifest; rerunning retries only those), 2 for bad arguments or setup (missing py-feat, missing or
+unreachable weights: one line naming the files and where they were looked for, no traceback).
 """
 
 from __future__ import annotations
@@ -62,10 +63,32 @@ def build_parser() -> argparse.ArgumentParser:
         default="error",
         help="smoothing of clips under 19 frames (FELT raised)",
     )
+    p.add_argument(
+        "--weights",
+        choices=("pretrained", "random"),
+        default="pretrained",
+        help="pretrained: Py-Feat's weights (downloaded once into feat/resources); random: the real models with "
+        "randomly initialised weights made locally, no download (a dry run; recorded as such in the manifest and card)",
+    )
     p.add_argument("--overwrite", action="store_true", help="redo trials whose CSVs already exist")
     p.add_argument("--list", action="store_true", help="list this shard's trials and whether they are done, then exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def _random_detector(args: argparse.Namespace, device: str):
+    """Py-Feat 0.6.2's real Detector over random weight files in a private folder removed at exit."""
+    if args.backend != "pyfeat":
+        raise FeltError(f"--weights random applies to --backend pyfeat (Py-Feat 0.6.2), not {args.backend!r}")
+    import atexit
+    import shutil
+    import tempfile
+
+    from .random_weights import make_random_pyfeat_detector
+
+    root = tempfile.mkdtemp(prefix="felt-random-weights-")
+    atexit.register(shutil.rmtree, root, True)
+    return make_random_pyfeat_detector(device, root=root)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,7 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             import torch
 
             torch.cuda.set_device(gpu)
-        tracker = build_tracker(args.backend, device=device, fast=args.fast, batch_size=args.batch_size)
+        detector = _random_detector(args, device) if args.weights == "random" else None
+        tracker = build_tracker(
+            args.backend, device=device, fast=args.fast, batch_size=args.batch_size, detector=detector
+        )
     except (FeltError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -103,7 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         short_clip=args.short_clip,
         overwrite=args.overwrite,
         progress=not args.no_progress,
-        settings={"device": args.device if gpu is None else f"cuda:{gpu}", "backend": args.backend},
+        settings={
+            "device": args.device if gpu is None else f"cuda:{gpu}",
+            "backend": args.backend,
+            "weights_option": args.weights,
+        },
     )
     print(
         f"shard {shard}/{num_shards}: {summary.total} trials, {summary.skipped} already done, {summary.ok} written, "

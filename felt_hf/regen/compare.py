@@ -13,6 +13,7 @@ from ..schema import (
     AU_NAMES,
     EMOTION_SCORE_NAMES,
     FACE_BOX_COLUMNS,
+    IDENTITY_COLUMNS,
     LANDMARK_X_COLUMNS,
     LANDMARK_Y_COLUMNS,
     POSE_COLUMNS,
@@ -25,6 +26,7 @@ GROUPS = {
     "pose_deg": POSE_COLUMNS,
     "aus": AU_NAMES,
     "emotions": EMOTION_SCORE_NAMES,
+    "identity_embedding": IDENTITY_COLUMNS,
 }
 
 
@@ -56,6 +58,12 @@ def compare_tables(reference, other, *, name: str = "<clip>") -> dict:
     no_face_r = np.isnan(np.asarray(ref["FaceRectX"])[ri]) if len(ri) else np.array([], bool)
     no_face_o = np.isnan(np.asarray(oth["FaceRectX"])[oi]) if len(oi) else np.array([], bool)
     out["rows_face_vs_no_face"] = int((no_face_r != no_face_o).sum())
+    out["identity_labels_differ"] = int(
+        sum(
+            str(a) != str(b)
+            for a, b in zip(np.asarray(ref["Identity"])[ri], np.asarray(oth["Identity"])[oi], strict=True)
+        )
+    )
     both = ~(no_face_r | no_face_o)
     for group, cols in GROUPS.items():
         a = (

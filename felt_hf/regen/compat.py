@@ -5,7 +5,8 @@ torch 2.10 + torchvision 0.25 + scipy 1.13.1 + numpy < 1.24), where 0.6.2 import
 The shims here are a fallback for environments that cannot pin: scipy >= 1.14 removed
 ``scipy.integrate.simps`` (Py-Feat imports it at module level, uses it only in a plotting statistic)
 and torchvision >= 0.26 removed ``torchvision.io.read_video`` (imported by ``feat.data``, used only
-by ``Fex`` video plotting, never by ``detect_video``). Each shim is added only when the name is
+by ``Fex`` video plotting, never by ``detect_video``), and numpy 2 removed ``np.mat`` (called by Py-Feat's
+face alignment on the first frame with a face; ``np.asmatrix`` is the same function). Each shim is added only when the name is
 missing, so on the pinned stack they do nothing.
 
 FELT's producing scripts edited Py-Feat's ``detect_identity`` to call ``.detach()`` before
@@ -56,6 +57,10 @@ def _read_video_removed(*args: Any, **kwargs: Any):
 _read_video_removed.__felt_shim__ = True
 
 
+def _lib2to3_convert_removed(*args: Any, **kwargs: Any):
+    raise NotImplementedError("lib2to3 is not in this Python; felt_hf's stub only lets Py-Feat 0.6.2 import it")
+
+
 def install_shims() -> list[str]:
     """Add the two removed functions where they are missing; returns the names that were shimmed.
 
@@ -77,6 +82,19 @@ def install_shims() -> list[str]:
     if tv_io is not None and not hasattr(tv_io, "read_video"):
         tv_io.read_video = _read_video_removed
         added.append("torchvision.io.read_video")
+    try:
+        importlib.import_module("lib2to3.pytree")
+    except ImportError:  # gone in Python 3.13 (and stripped from some 3.12 builds); resmasknet_test imports it
+        sys.modules["lib2to3"] = types.ModuleType("lib2to3")
+        pytree = types.ModuleType("lib2to3.pytree")
+        pytree.convert = _lib2to3_convert_removed
+        sys.modules["lib2to3.pytree"] = pytree
+        added.append("lib2to3.pytree")
+    import numpy as np
+
+    if not hasattr(np, "mat"):  # numpy 2 removed the alias; feat.utils.image_operations calls np.mat(...)
+        np.mat = np.asmatrix
+        added.append("numpy.mat")
     return added
 
 
@@ -145,6 +163,8 @@ def environment_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"felt_hf": __version__, "python": platform.python_version()}
     for dist in ("py-feat", "torch", "torchvision", "numpy", "scipy", "pandas", "av", "xgboost", "kornia"):
         out[dist] = package_version(dist)
+    out["xgboost"] = out["xgboost"] or package_version("xgboost-cpu")  # the CPU-only wheel of the same package
+    out["scikit-learn"] = package_version("scikit-learn")
     torch = sys.modules.get("torch")
     if torch is not None and getattr(torch, "version", None) is not None:
         out["cuda"] = getattr(torch.version, "cuda", None)

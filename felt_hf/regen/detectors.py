@@ -83,9 +83,31 @@ def make_pyfeat_detector(device: str = "cuda", detector_cls: Callable[..., Any] 
     if detector_cls is None:
         feat = import_pyfeat()
         detector_cls = feat.Detector
-        detector = detector_cls(**felt_detector_kwargs(device))
+        try:
+            detector = detector_cls(**felt_detector_kwargs(device))
+        except OSError as e:  # urllib's URLError/HTTPError, a missing file, a full disk
+            raise missing_weights_error(e) from None
         return patch_detect_identity(detector)
     return detector_cls(**felt_detector_kwargs(device))
+
+
+def missing_weights_error(cause: BaseException) -> FeltRegenError:
+    """One line: which weight files are missing, where Py-Feat and torchvision looked, and what to do."""
+    from feat.utils.io import get_resource_path
+
+    from .random_weights import missing_weight_files
+
+    missing = missing_weight_files(get_resource_path())
+    by_dir: dict[str, list[str]] = {}
+    for path in missing:
+        folder, _, name = path.rpartition("/")
+        by_dir.setdefault(folder, []).append(name)
+    where = "; ".join(f"{len(names)} missing in {folder}: {', '.join(names)}" for folder, names in by_dir.items())
+    reason = " ".join(f"{type(cause).__name__}: {cause}".split())
+    return FeltRegenError(
+        f"Py-Feat weights could not be loaded or downloaded ({reason}); {where or 'no file is missing'}. "
+        "Run once with network access, copy the files there, or use --weights random for a dry run"
+    )
 
 
 class FeltExactTracker:
@@ -258,3 +280,33 @@ def build_tracker(
         )
         return FastTracker(runner, batch_size=batch_size or DEFAULT_FAST_BATCH)
     return FeltExactTracker(det, device=device, weights=getattr(det, "felt_weights", "pretrained"))
+
+
+# --- provenance: what made a regenerated file (manifest -> convert -> card) ----------------------------
+PROVENANCE_DETECTORS = ("pyfeat-0.6.2", "pyfeat2", "standin")
+PROVENANCE_WEIGHTS = ("pretrained", "random", "none")
+
+
+def tracker_provenance(tracker: Any) -> dict:
+    """``{"detector": one of PROVENANCE_DETECTORS, "weights": one of PROVENANCE_WEIGHTS, "felt_exact": bool}``.
+
+    Written into every manifest line under ``provenance`` so that ``felt-hf convert`` can tell users of
+    the card when the numbers come from random models (``--weights random``) or from no model at all.
+    """
+    from .fast import PyFeatFastRunner
+    from .standin import StandInDetector
+
+    exact = bool(tracker.describe().get("felt_exact", False))
+    if isinstance(tracker, PyFeat2Tracker):
+        return {"detector": "pyfeat2", "weights": "pretrained", "felt_exact": False}
+    det = getattr(tracker, "detector", None) or getattr(tracker, "runner", None)
+    if isinstance(det, PyFeatFastRunner):
+        det = det.detector
+    if isinstance(det, StandInDetector):
+        return {"detector": "standin", "weights": "none", "felt_exact": exact}
+    weights = str(getattr(det, "felt_weights", "pretrained"))
+    return {
+        "detector": "pyfeat-0.6.2",
+        "weights": "random" if weights.startswith("random") else "pretrained",
+        "felt_exact": exact,
+    }

@@ -32,8 +32,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
-import torch.utils.data
+
+try:
+    import torch
+    import torch.utils.data
+except ImportError as _e:  # say which extra brings it
+    from ..extras import MissingExtraError
+
+    raise MissingExtraError("felt_hf.training.collate", "torch") from _e
 
 from ..schema import (
     CLASS_LABELS,

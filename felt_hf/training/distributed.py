@@ -12,8 +12,13 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import torch
-import torch.utils.data
+try:
+    import torch
+    import torch.utils.data
+except ImportError as _e:  # say which extra brings it
+    from ..extras import MissingExtraError
+
+    raise MissingExtraError("felt_hf.training.distributed", "torch") from _e
 
 
 # --- streaming for DDP ---------------------------------------------------------------------------
@@ -52,6 +57,20 @@ def check_shard_plan(num_shards: int, world_size: int = 1, num_workers: int = 0)
         )
 
 
+def one_input_shard(ds: Any) -> dict[str, int]:
+    """``{"max_buffer_input_shards": 1}`` where ``IterableDataset.shuffle`` takes it (datasets >= 5).
+
+    datasets 4.x has no such argument: its shuffle reads one shard at a time anyway (no
+    interleaving wrapper, so no end-of-pass sleep), which is what the argument asks 5.x for.
+    Detected from the signature, not the version, so a backport keeps working.
+    """
+    import inspect
+
+    return (
+        {"max_buffer_input_shards": 1} if "max_buffer_input_shards" in inspect.signature(ds.shuffle).parameters else {}
+    )
+
+
 def prepare_stream(
     ds: Any,
     *,
@@ -80,7 +99,7 @@ def prepare_stream(
     if format is not None:
         ds = ds.with_format(format)
     if shuffle:
-        ds = ds.shuffle(seed=seed, buffer_size=buffer_size, max_buffer_input_shards=1)
+        ds = ds.shuffle(seed=seed, buffer_size=buffer_size, **one_input_shard(ds))
     if world_size > 1:
         from datasets.distributed import split_dataset_by_node
 
@@ -122,4 +141,4 @@ class BatchDecodedStream(torch.utils.data.IterableDataset):
                 yield {c: batch[c][i] for c in cols}
 
 
-__all__ = ["prepare_stream", "check_shard_plan", "suggest_num_shards", "BatchDecodedStream"]
+__all__ = ["prepare_stream", "one_input_shard", "check_shard_plan", "suggest_num_shards", "BatchDecodedStream"]

@@ -37,8 +37,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
-import torch.utils.data
+
+try:
+    import torch
+    import torch.utils.data
+except ImportError as _e:  # say which extra brings it
+    from ..extras import MissingExtraError
+
+    raise MissingExtraError("felt_hf.training.stream", "torch") from _e
 
 OPEN_FILES = 4  # parquet files a worker keeps open (row groups of a shuffled epoch hop between files)
 

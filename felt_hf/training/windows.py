@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import torch
-import torch.utils.data
+try:
+    import torch
+    import torch.utils.data
+except ImportError as _e:  # say which extra brings it
+    from ..extras import MissingExtraError
+
+    raise MissingExtraError("felt_hf.training.windows", "torch") from _e
 
 from .collate import PER_FRAME_COLUMNS, _strided_indices
 

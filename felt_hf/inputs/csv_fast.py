@@ -1,0 +1,248 @@
+"""The fast path for reading a tracking CSV: polars parses, the strict reader handles the rest.
+
+Measured on FELT-shaped files, one thread per process (``scripts/bench_convert.py``): polars'
+``read_csv`` into ``Float32`` parses about 1.4x as fast as pyarrow's typed reader, and
+parsing is most of what converting costs. Both give the float32 rounding of the CSV text, value
+by value (``tests/test_csv_fast.py`` checks every quirk fixture and the real Py-Feat files).
+
+polars is more lenient than the strict reader (:func:`felt_hf.csv_reader.read_trial_csv`) in a
+few places: a short row or a blank line becomes a row of nulls, a quoted field may span lines,
+``inf`` is accepted like any number, and its errors say "column 'a' (column number 2)" without a
+data row. So this path only takes files it can prove are plain, and hands everything else to the
+strict reader, which reads them exactly as before and raises the error that names file, row and
+column. The checks that decide this are small named functions (:func:`_plain_text`,
+:func:`_complete_rows`, :func:`_finite_values`, :func:`_plain_frames`); a file that fails one is
+not an error here, only a slower read. Real FELT files pass all of them.
+
+Threads: polars sizes its thread pool from ``POLARS_MAX_THREADS`` when first imported. The
+converter's workers set it to 1 (one process per core is how conversion scales); a process that
+imports this module itself gets polars' default.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow.csv as pacsv
+
+from ..errors import FeltWarning
+from ..schema import FACE_SCORE_COLUMN, FRAME_ARRAYS, INPUT_COLUMN, FrameArray
+from .csv_reader import (
+    TrialRecord,
+    _frame_source,
+    _frames,
+    _header,
+    _plan,
+    _split_groups,
+    read_trial_csv,
+    select_faces,
+)
+
+INT32_MAX = np.iinfo(np.int32).max
+_ARROW_NULLS = frozenset(pacsv.ConvertOptions().null_values)
+
+
+_USE_POLARS = True
+
+
+def use_polars(flag: bool) -> None:
+    """Switch the polars path on or off for this process (off: every file takes the strict reader).
+
+    The converter switches it off in a worker forked from a process that had loaded polars,
+    where polars' thread pool would deadlock.
+    """
+    global _USE_POLARS
+    _USE_POLARS = bool(flag)
+
+
+def polars_available() -> bool:
+    """Whether the polars path is on and polars imports (it is a dependency; this guards a
+    broken install)."""
+    if not _USE_POLARS:
+        return False
+    try:
+        import polars  # noqa: F401
+    except ImportError:  # pragma: no cover - depends on the install
+        return False
+    return True
+
+
+def _plain_text(data: bytes) -> bool:
+    """No quote character anywhere: fields are split on commas and lines on newlines alone,
+    identically by both parsers (a quoted field could hold a newline, which the strict reader
+    rejects and polars accepts). One ``memchr``, microseconds."""
+    return b'"' not in data
+
+
+def _complete_rows(last_column_nulls: int) -> bool:
+    """Every data row has every field.
+
+    polars raises on a row with too many fields, but fills a short row (or a blank line) with
+    nulls from the first missing field on, so the last column of such a row is null. A last
+    column without nulls therefore proves every row is complete; one with nulls (possible in a
+    legitimate file, e.g. an empty last cell) sends the file to the strict reader to decide.
+    """
+    return last_column_nulls == 0
+
+
+def _finite_values(matrix: np.ndarray) -> bool:
+    """No infinity among the float32 values; NaN made the one NaN the strict reader gives.
+
+    Text that overflows float32 parses to inf in both parsers; the strict reader decides what
+    an infinity means (a literal ``inf``, or an overflow to report), so it gets these files.
+    A ``-nan`` cell is null (canonical NaN) to the strict reader but a negative NaN to polars:
+    every NaN is rewritten in place so the parquet bytes are the same. One pass when all is finite.
+    """
+    bad = ~np.isfinite(matrix)
+    if not bad.any():
+        return True
+    if np.isinf(matrix[bad]).any():
+        return False
+    matrix[bad] = np.nan
+    return True
+
+
+def _plain_frames(values: np.ndarray) -> bool:
+    """Frame numbers that are whole, non-negative and fit int32; anything else is the strict
+    reader's to report (with its row and column)."""
+    ok = np.isfinite(values) & (values >= 0) & (values <= INT32_MAX)
+    return bool(ok.all() and (values == np.round(values)).all())
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What one header implies for parsing; computed once per distinct header line (the files
+    of an archive share one), since building a 690-column schema costs as much as inflating."""
+
+    names: list[str]
+    start: int
+    present: list[FrameArray]
+    absent: list[FrameArray]
+    frame_col: str | None
+    floats: list[str]  # float columns in the schema's order (what the arrays are cut from)
+    schema: dict  # every column: polars checks each row's field count only when it parses them all
+    others: list[str]  # the non-float columns, dropped from the frame before to_numpy
+    order: np.ndarray  # float columns' CSV order -> schema order
+
+
+_LAYOUTS: dict[bytes, _Layout] = {}
+_MAX_LAYOUTS = 64
+
+
+def _layout(data: bytes, name: str) -> _Layout:
+    """The parse plan for this file's header; the strict reader's header checks raise here
+    (naming this file) whenever the header has not been seen before."""
+    end = data.find(b"\n")
+    line = data if end < 0 else data[: end + 1]
+    hit = _LAYOUTS.get(line)
+    if hit is not None:
+        return hit
+    names, start = _header(data, name)
+    present, absent = _plan(names, name)
+    hit = _make_layout(names, start, present, absent)
+    if len(_LAYOUTS) < _MAX_LAYOUTS:
+        _LAYOUTS[line] = hit
+    return hit
+
+
+def _make_layout(names: list[str], start: int, present: list[FrameArray], absent: list[FrameArray]) -> _Layout:
+    import polars as pl
+
+    frame_col = _frame_source(set(names))
+    floats = [c for arr in present for c in arr.csv_columns]
+    is_float = set(floats)
+    others = [c for c in names if c not in is_float]
+    schema = dict.fromkeys(names, pl.String)
+    schema.update(dict.fromkeys(floats, pl.Float32))
+    if frame_col is not None:
+        schema[frame_col] = pl.Float64  # checked as a float, like the strict reader does
+    index = {n: i for i, n in enumerate(names)}
+    csv_order = sorted(floats, key=index.__getitem__)
+    position = {c: i for i, c in enumerate(csv_order)}
+    order = np.array([position[c] for c in floats], dtype=np.intp)
+    return _Layout(names, start, present, absent, frame_col, floats, schema, others, order)
+
+
+def _parse(data: bytes, layout: _Layout):
+    """polars' parse of the data rows; ``None`` if polars refuses them."""
+    import polars as pl
+
+    try:
+        # skip_lines counts newlines only: right here, where the text has no quote characters
+        return pl.read_csv(data, has_header=False, skip_lines=1, schema=layout.schema, raise_if_empty=False)
+    except Exception:  # any refusal (bad number, ragged row, encoding): the strict reader decides
+        return None
+
+
+def read_trial_csv_fast(data: bytes, name: str) -> TrialRecord:
+    """Same result as :func:`felt_hf.csv_reader.read_trial_csv` on bytes, parsed by polars when
+    the file is plain (see the module docstring); otherwise exactly the strict reader."""
+    layout = _layout(data, name)
+    if not _plain_text(data) or not polars_available():
+        return read_trial_csv(data, name=name)
+    df = _parse(data, layout)
+    if df is None or df.height == 0:
+        return read_trial_csv(data, name=name)
+    columns = {c: df.drop_in_place(c) for c in layout.others}  # df keeps the float columns only
+    last = columns[layout.names[-1]] if layout.names[-1] in columns else df.get_column(layout.names[-1])
+    if not _complete_rows(last.null_count()):
+        return read_trial_csv(data, name=name)
+    matrix = np.ascontiguousarray(df.to_numpy(order="fortran")[:, layout.order])
+    if not _finite_values(matrix):  # (also makes every NaN canonical, in place)
+        return read_trial_csv(data, name=name)
+    frame_values = columns[layout.frame_col].to_numpy() if layout.frame_col else None
+    if frame_values is not None and not _plain_frames(frame_values):
+        return read_trial_csv(data, name=name)
+    return _record(layout, name, matrix, frame_values, columns.get(INPUT_COLUMN))
+
+
+def _first_input(column) -> str | None:
+    """The first ``input`` cell that the strict reader would not read as null (pyarrow counts
+    ``NA``, ``nan``, ``null``... as null in a string column; polars only the empty cell)."""
+    for value in column:
+        if value is not None and value not in _ARROW_NULLS:
+            return value
+    return None
+
+
+class _Frames:
+    """What :func:`felt_hf.csv_reader._frames` asks of a table (``column(name).to_numpy()``), so
+    the frame checks and numbering are the strict reader's own."""
+
+    def __init__(self, values: np.ndarray | None) -> None:
+        self._values = values
+
+    def column(self, name: str) -> _Frames:
+        return self
+
+    def to_numpy(self) -> np.ndarray:
+        return self._values
+
+
+def _record(layout: _Layout, name: str, matrix: np.ndarray, frame_values, inputs) -> TrialRecord:
+    """The trial record from the parsed columns: the same steps as the strict reader."""
+    n = matrix.shape[0]
+    frame = _frames(_Frames(frame_values), layout.frame_col, n, name)
+    score = matrix[:, layout.floats.index(FACE_SCORE_COLUMN)]
+    rows, num_faces = select_faces(frame, score)
+    keep = None if rows.shape[0] == n and np.all(rows == np.arange(n)) else rows
+    arrays = _split_groups(matrix, layout.present, keep)
+    for arr in layout.absent:
+        arrays[arr.name] = np.full((rows.shape[0], *arr.shape), np.nan, dtype=np.float32)
+    if layout.absent:
+        groups = ", ".join(f"{a.name} ({a.csv_columns[0]}..{a.csv_columns[-1]})" for a in layout.absent)
+        warnings.warn(f"{name}: no {groups} columns; filled with NaN", FeltWarning, stacklevel=3)
+    return TrialRecord(
+        name=name,
+        frame=frame[rows].astype(np.int32),
+        num_faces=num_faces,
+        arrays={a.name: arrays[a.name] for a in FRAME_ARRAYS},
+        source_video=_first_input(inputs) if inputs is not None else None,
+        num_csv_rows=n,
+        filled=tuple(a.name for a in layout.absent),
+    )
+
+
+__all__ = ["read_trial_csv_fast", "polars_available", "use_polars"]
