@@ -175,9 +175,11 @@ def cmd_push(args: argparse.Namespace) -> int:
     from .hub import push_folder
     from .provenance import push_warning
 
-    warning = push_warning(args.folder)
-    if warning and not args.private:
-        print(f"felt-hf: warning: {warning}", file=sys.stderr)
+    def warn_provenance() -> None:  # after the folder's checks passed, before anything is sent
+        warning = push_warning(args.folder)
+        if warning and not args.private:
+            print(f"felt-hf: warning: {warning}", file=sys.stderr)
+
     plan = push_folder(
         args.folder,
         args.repo_id,
@@ -186,6 +188,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         commit_message=args.commit_message,
         dry_run=args.dry_run,
         verify=True,  # the whole of `felt-hf verify` first (issue 11)
+        before_send=warn_provenance,
     )
     print(plan.describe())
     return 0
