@@ -176,9 +176,11 @@ def cmd_push(args: argparse.Namespace) -> int:
     from .provenance import push_warning
     from .publish.hub import push_folder
 
-    warning = push_warning(args.folder)
-    if warning and not args.private:
-        print(f"felt-hf: warning: {warning}", file=sys.stderr)
+    def warn_provenance() -> None:  # after the folder's checks passed, before anything is sent
+        warning = push_warning(args.folder)
+        if warning and not args.private:
+            print(f"felt-hf: warning: {warning}", file=sys.stderr)
+
     plan = push_folder(
         args.folder,
         args.repo_id,
@@ -187,6 +189,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         commit_message=args.commit_message,
         dry_run=args.dry_run,
         verify=True,  # the whole of `felt-hf verify` first (issue 11)
+        before_send=warn_provenance,
     )
     print(plan.describe())
     return 0

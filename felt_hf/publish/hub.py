@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -304,16 +304,21 @@ def push_folder(
     api: Any = None,
     num_workers: int | None = None,
     verify: bool = False,
+    before_send: Callable[[], None] | None = None,
 ) -> PushPlan:
     """Push a ``felt-hf convert`` folder to a dataset repo; ``dry_run`` contacts nothing.
 
     ``verify=True`` (what ``felt-hf push`` passes) runs the whole of ``felt-hf verify`` first.
     ``num_workers`` is accepted for compatibility and ignored: ``upload_folder`` sizes its own pool.
+    ``before_send`` runs once the folder passed its checks, before the hub is contacted (the CLI
+    warns there about synthetic or not-FELT-exact data, so a refused folder gets only its error).
     A hub that cannot be reached, or refuses (no token, no rights), is a :class:`FeltHubError`.
     """
     files, configs, default = check_folder(folder)
     if verify:
         verify_before_push(folder)
+    if before_send is not None:
+        before_send()
     try:
         return _push_checked(folder, repo_id, files, configs, default, private=private, revision=revision,
                              commit_message=commit_message, token=token, dry_run=dry_run, api=api,
