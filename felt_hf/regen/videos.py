@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import FeltError, FeltFormatError
+from ..inputs.sources import is_macos_junk
 from ..ravdess import TrialLabels, parse_trial_id
 
 _NAME_RE = re.compile(r"^\d\d-\d\d-\d\d-\d\d-\d\d-\d\d-\d\d$")
@@ -68,8 +69,8 @@ class VideoItem:
 
 
 def _is_junk(name: str) -> bool:
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    return any(p == "__MACOSX" or p.startswith("._") for p in parts)
+    """The one junk filter of every input finder (macOS forks and folders, hidden files)."""
+    return is_macos_junk(name)
 
 
 def _candidate(name: str, display: str) -> TrialLabels | None:
