@@ -1,0 +1,1 @@
+"""Stage 2: typed rows, the Felt builder, the converted folder (parquet shards, card, statistics)."""
