@@ -29,7 +29,6 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing as mp
 import os
 import pickle
@@ -52,10 +51,13 @@ from ..layout import (
     SHARD_RE,
     SKIPPED_FILENAME,
     STATS_FILENAME,
+    SHARD_MULTIPLE,
     SYNTHETIC_MARKER,
+    TARGET_SHARD_ROWS,
     BuildSummary,
     ConfigSummary,
     SplitSummary,
+    plan_num_shards,
     shard_relpath,
     temp_path,
 )
@@ -67,8 +69,6 @@ from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_pa
 from ..inputs.sources import CsvMember, MemberReader, find_source, members_by_split, scan_members
 from .stats import FeatureStats, write_stats_json
 
-TARGET_SHARD_ROWS = 64
-SHARD_MULTIPLE = 8
 ROW_GROUP_ROWS = 8
 ZSTD_LEVEL = 1  # level 3 gave files under 1% smaller at 1.5x the compression time
 SKIPPED_REPORT = SKIPPED_FILENAME  # the old name of the constant (felt_hf.layout has them all)
@@ -108,14 +108,6 @@ class ShardResult:
     num_bytes: int = 0  # Arrow (decoded) size, what datasets calls num_bytes; the file size is on disk
     stats: bytes = b""  # the shard's FeatureStats, packed by _pack_stats
     skipped: list[dict] = field(default_factory=list)
-
-
-def plan_num_shards(num_rows: int, target_rows: int = TARGET_SHARD_ROWS, multiple: int = SHARD_MULTIPLE) -> int:
-    """Shards for a split: about ``target_rows`` each, rounded up to a multiple of ``multiple``."""
-    if num_rows <= 0:
-        return 0
-    n = math.ceil(math.ceil(num_rows / target_rows) / multiple) * multiple
-    return min(n, num_rows)
 
 
 def present_configs(data_dir: str | os.PathLike) -> list[str]:
