@@ -14,16 +14,15 @@ from __future__ import annotations
 import fnmatch
 import os
 import string
-import sys
-from importlib import resources
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .. import schema
-from ..inputs import smoothing
 from ..atomic import atomic_write_bytes
-from ..layout import CARD_FILENAME, SHARD_SUFFIX, SKIPPED_FILENAME, BuildSummary, data_files_glob
+from ..inputs import smoothing
+from ..layout import CARD_FILENAME, SHARD_SUFFIX, SKIPPED_FILENAME, data_files_glob
 from ..provenance import provenance_banner
 
 TEMPLATE_PACKAGE = "felt_hf.build.templates"

@@ -32,7 +32,6 @@ import json
 import multiprocessing as mp
 import os
 import pickle
-import re
 import sys
 import threading
 import warnings
@@ -45,28 +44,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_write_bytes, remove_temp_leftovers
-from .convert_media import MediaRun, plan_media, split_configs, write_media_configs
+from ..errors import FeltError, FeltFormatError, FeltOutputError, FeltPathError, FeltWarning
+from ..inputs.csv_fast import use_polars
+from ..inputs.sources import CsvMember, MemberReader, find_source, members_by_split, scan_members
 from ..layout import (
     CARD_FILENAME,
     SHARD_RE,
     SKIPPED_FILENAME,
     STATS_FILENAME,
-    SHARD_MULTIPLE,
     SYNTHETIC_MARKER,
-    TARGET_SHARD_ROWS,
     BuildSummary,
     ConfigSummary,
-    SplitSummary,
     plan_num_shards,
     shard_relpath,
     temp_path,
 )
-from ..inputs.csv_fast import use_polars
-from ..errors import FeltError, FeltFormatError, FeltOutputError, FeltPathError, FeltWarning
 from ..ravdess import validate_split_actors
-from .rows import rows_table, trial_row
 from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_features
-from ..inputs.sources import CsvMember, MemberReader, find_source, members_by_split, scan_members
+from .convert_media import MediaRun, plan_media, split_configs, write_media_configs
+from .rows import rows_table, trial_row
 from .stats import FeatureStats, write_stats_json
 
 ROW_GROUP_ROWS = 8
@@ -491,8 +487,8 @@ def convert_felt(
 def _finish(
     out, data_dir, results, configs, split_actors, source_description, synthetic, skipped, notes, media=None
 ) -> BuildSummary:
-    from .card import write_card
     from ..provenance import regeneration_provenance
+    from .card import write_card
 
     stats: dict[str, dict[str, FeatureStats]] = {}
     summary_configs: dict[str, dict] = {}

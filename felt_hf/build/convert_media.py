@@ -33,9 +33,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..layout import shard_relpath, temp_path
 from ..errors import FeltError, FeltFormatError, FeltMediaError
 from ..inputs.media import FULL_AV, WAV, MediaFile, find_media, mp4_audio_to_flac, probe_video, wav_to_flac
+from ..inputs.sources import MemberReader, config_members, find_source
+from ..layout import shard_relpath, temp_path
 from ..ravdess import split_of_actor
 from ..schema import (
     AUDIO_KIND,
@@ -45,7 +46,6 @@ from ..schema import (
     media_config_parts,
     media_features,
 )
-from ..inputs.sources import MemberReader, config_members, find_source
 
 TARGET_SHARD_BYTES = 300_000_000
 ROW_GROUP_ROWS = 4
