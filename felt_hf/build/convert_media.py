@@ -40,6 +40,7 @@ from ..layout import shard_relpath, temp_path
 from ..ravdess import split_of_actor
 from ..schema import (
     AUDIO_KIND,
+    CLASS_LABELS,
     CONFIG_NAMES,
     MEDIA_CONFIG_NAMES,
     VIDEO_KINDS_BY_NAME,
@@ -336,7 +337,7 @@ def _labels_row(tid: str, features) -> dict:
     from ..ravdess import parse_trial_id
 
     row = parse_trial_id(tid).as_row()
-    for name in ("vocal_channel", "emotion", "intensity", "statement", "sex"):
+    for name in CLASS_LABELS:  # the label columns that are ClassLabels, from the schema's table
         row[name] = features[name].str2int(row[name])
     return row
 
