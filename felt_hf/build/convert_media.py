@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from ..errors import FeltError, FeltFormatError, FeltMediaError
 from ..inputs.media import FULL_AV, WAV, MediaFile, find_media, mp4_audio_to_flac, probe_video, wav_to_flac
-from ..inputs.sources import MemberReader, config_members, find_source
+from ..inputs.sources import MemberReader, config_members, duplicate_of, find_source
 from ..layout import shard_relpath, temp_path
 from ..ravdess import split_of_actor
 from ..schema import (
@@ -119,10 +119,8 @@ def plan_media(
         plan = MediaConfigPlan(config, kind, channel, au_titles=au_titles)
         for tid, files in sorted(by_config[config].items()):
             if len(files) > 1:
-                others = ", ".join(f.where() for f in files[1:])
-                err = FeltFormatError(files[0].member, f"trial {tid} has two {config} files (also {others})",
-                                      archive=files[0].source)  # fmt: skip
-                if not skip_bad:
+                err = duplicate_of({tid: files[0]}, tid, files[1].member, files[1].source, what=f" in {config}")
+                if not skip_bad and err is not None:
                     raise err
                 for other in files[1:]:
                     _skip(plan, other, tid, f"second file for trial {tid} in {config}; kept {files[0].where()}")
