@@ -113,3 +113,8 @@ class FeltLookupError(FeltError, ValueError):
 
 class FeltMediaError(FeltError, ValueError):
     """Media that cannot be paired with the tracking one row per trial (e.g. a trial without its video)."""
+
+
+class FeltDuplicateTrialError(FeltFormatError):
+    """The same trial found twice among the inputs (CSVs, media or regeneration videos): which copy
+    is used would be an accident of file order. Names the second copy's archive and member, and the first."""

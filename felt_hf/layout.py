@@ -19,6 +19,7 @@ hub code and the CLI: typed, and JSON round-trippable.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -35,6 +36,22 @@ TEMP_PREFIX = ".tmp-"
 
 SHARD_RE = re.compile(r"^[A-Za-z0-9_]+-\d{5}-of-\d{5}\.parquet$")
 TEMP_SHARD_RE = re.compile(r"^\.tmp-[^/]+-[^/]+\.parquet$")
+
+TARGET_SHARD_ROWS = 64  # trials per shard the converter aims at (small shards shuffle well when streamed)
+SHARD_MULTIPLE = 8  # the converter's shard counts split evenly over 1, 2, 4 or 8 DDP ranks
+
+
+def plan_num_shards(num_rows: int, target_rows: int = TARGET_SHARD_ROWS, multiple: int = SHARD_MULTIPLE) -> int:
+    """The one shard-count rule: about ``target_rows`` rows per shard, rounded up to a multiple of
+    ``multiple``, never more shards than rows (0 rows, 0 shards).
+
+    The converter uses it with the defaults; ``felt_hf.training.suggest_num_shards`` with the lcm
+    of the planned ``world_size * num_workers`` as ``multiple``, so both count the same way.
+    """
+    if num_rows <= 0:
+        return 0
+    n = math.ceil(math.ceil(num_rows / target_rows) / multiple) * multiple
+    return min(n, num_rows)
 
 
 def shard_name(split: str, index: int, num_shards: int) -> str:

@@ -186,9 +186,10 @@ def archive_stem(config_name: str) -> str:
 class RowColumn:
     """One non-array column of a trial row: its ``datasets`` type, unit and description.
 
-    ``dtype`` is a ``datasets.Value`` dtype, or ``"class"`` for a ``ClassLabel`` over
-    ``class_names``; ``per_frame`` columns are ``(T,)`` lists. The features, the row column order,
-    the card's column table, the collator's and the viewer's label classes all come from here.
+    ``dtype`` is a ``datasets.Value`` dtype, ``"class"`` for a ``ClassLabel`` over
+    ``class_names``, or ``"video"`` / ``"audio"`` for the media configs' ``datasets.Video`` /
+    ``datasets.Audio`` cells; ``per_frame`` columns are ``(T,)`` lists. The features, the row column
+    order, the card's column tables, the collator's and the viewer's label classes all come from here.
     """
 
     name: str
@@ -204,6 +205,14 @@ class RowColumn:
         List = _datasets_list()
         if self.dtype == "class":
             return ClassLabel(names=list(self.class_names))
+        if self.dtype == "video":
+            from datasets import Video
+
+            return Video()
+        if self.dtype == "audio":
+            from datasets import Audio
+
+            return Audio()  # native rate kept (no resampling on decode); see `sample_rate`
         return List(Value(self.dtype)) if self.per_frame else Value(self.dtype)
 
 
@@ -339,24 +348,36 @@ AUDIO_SOURCES = {
     "full_av_mp4": "the AAC track of the full-AV RAVDESS 01-...mp4, decoded with PyAV and written as 16-bit FLAC",
 }
 
-MEDIA_COLUMNS: dict[str, str] = {
-    "source_file": "archive (or folder) name and member path the media came from",
-    "video": "the mp4 exactly as FELT published it (h264 bytes, not re-encoded)",
-    "num_video_frames": "video frames in the mp4 (counted from its packets with PyAV)",
-    "fps": "frame rate the mp4 declares (30 in FELT; the tracking is 29.97)",
-    "width": "frame width in pixels",
-    "height": "frame height in pixels",
-    "duration_s": "duration of the media in seconds, as PyAV / soundfile read it",
-    "num_tracking_rows": "rows of the trial's smoothed CSV (two-face frames count twice); null without tracking",
-    "alignment": "how video frames map to tracking frames: " + ", ".join(ALIGNMENTS),
-    "tracking_index": "per video frame, the index into this trial's tracking arrays it shows (row of "
-    "`landmarks` etc. in the tracking configs); null where that cannot be known (see `alignment`)",
-    "audio": "FLAC, lossless, 48 kHz as recorded",
-    "audio_source": "where the audio came from: " + ", ".join(AUDIO_SOURCES),
-    "sample_rate": "samples per second (48000 in RAVDESS)",
-    "num_channels": "audio channels",
-    "num_samples": "samples per channel",
-}
+# The media configs' own columns (after the label columns), in row order, one table per kind of
+# media: their Features, row order and the card's column tables come from these, like the tracking's.
+_SOURCE_FILE = RowColumn("source_file", "string", "-", "archive (or folder) name and member path the media came from")
+_DURATION = RowColumn("duration_s", "float32", "s", "duration of the media in seconds, as PyAV / soundfile read it")
+VIDEO_COLUMN_TABLE: tuple[RowColumn, ...] = (
+    _SOURCE_FILE,
+    RowColumn("video", "video", "mp4 bytes", "the mp4 exactly as FELT published it (h264 bytes, not re-encoded)"),
+    RowColumn("num_video_frames", "int32", "frames", "video frames in the mp4 (counted from its packets with PyAV)"),
+    RowColumn("fps", "float32", "frames/s", "frame rate the mp4 declares (30 in FELT; the tracking is 29.97)"),
+    RowColumn("width", "int32", "px", "frame width in pixels"),
+    RowColumn("height", "int32", "px", "frame height in pixels"),
+    _DURATION,
+    RowColumn("num_tracking_rows", "int32", "rows",
+              "rows of the trial's smoothed CSV (two-face frames count twice); null without tracking"),
+    RowColumn("alignment", "string", "-", "how video frames map to tracking frames: " + ", ".join(ALIGNMENTS)),
+    RowColumn("tracking_index", "int32", "row index",
+              "per video frame, the index into this trial's tracking arrays it shows (row of "
+              "`landmarks` etc. in the tracking configs); null where that cannot be known (see `alignment`)",
+              per_frame=True),
+)  # fmt: skip
+AUDIO_COLUMN_TABLE: tuple[RowColumn, ...] = (
+    _SOURCE_FILE,
+    RowColumn("audio", "audio", "FLAC bytes", "FLAC, lossless, 48 kHz as recorded"),
+    RowColumn("audio_source", "string", "-", "where the audio came from: " + ", ".join(AUDIO_SOURCES)),
+    RowColumn("sample_rate", "int32", "Hz", "samples per second (48000 in RAVDESS)"),
+    RowColumn("num_channels", "int8", "count", "audio channels"),
+    RowColumn("num_samples", "int64", "samples", "samples per channel"),
+    _DURATION,
+)  # fmt: skip
+MEDIA_COLUMNS: dict[str, str] = {c.name: c.description for c in VIDEO_COLUMN_TABLE + AUDIO_COLUMN_TABLE}
 LABEL_COLUMNS = ("trial_id", "vocal_channel", "emotion", "intensity", "statement", "repetition", "actor", "sex")
 
 
@@ -399,18 +420,18 @@ def _parse_config(name: str) -> ConfigName:
     return ConfigName(name, kind, channel)
 
 
+def media_column_table(kind: str) -> tuple[RowColumn, ...]:
+    """The media columns of a media config of ``kind`` (a video kind name or ``audio``), in order."""
+    if kind == AUDIO_KIND:
+        return AUDIO_COLUMN_TABLE
+    if kind in VIDEO_KINDS_BY_NAME:
+        return VIDEO_COLUMN_TABLE
+    raise ValueError(f"unknown media kind {kind!r}")
+
+
 def media_columns(kind: str) -> tuple[str, ...]:
     """Row columns of a media config of ``kind`` (a video kind name or ``audio``), in order."""
-    if kind == AUDIO_KIND:
-        media = ("source_file", "audio", "audio_source", "sample_rate", "num_channels", "num_samples", "duration_s")
-    elif kind in VIDEO_KINDS_BY_NAME:
-        media = (
-            "source_file", "video", "num_video_frames", "fps", "width", "height", "duration_s",
-            "num_tracking_rows", "alignment", "tracking_index",
-        )  # fmt: skip
-    else:
-        raise ValueError(f"unknown media kind {kind!r}")
-    return LABEL_COLUMNS + media
+    return LABEL_COLUMNS + tuple(c.name for c in media_column_table(kind))
 
 
 def media_features(kind: str):
@@ -420,29 +441,12 @@ def media_features(kind: str):
     self-contained and the hub viewer plays them; load with ``decode=False`` where torchcodec is
     missing (see :mod:`felt_hf.media`).
     """
-    from datasets import Audio, List, Value, Video
-
-    labels = trial_features()
-    types = {
-        "source_file": Value("string"),
-        "video": Video(),
-        "num_video_frames": Value("int32"),
-        "fps": Value("float32"),
-        "width": Value("int32"),
-        "height": Value("int32"),
-        "duration_s": Value("float32"),
-        "num_tracking_rows": Value("int32"),
-        "alignment": Value("string"),
-        "tracking_index": List(Value("int32")),
-        "audio": Audio(),  # native rate kept (no resampling on decode); see `sample_rate`
-        "audio_source": Value("string"),
-        "sample_rate": Value("int32"),
-        "num_channels": Value("int8"),
-        "num_samples": Value("int64"),
-    }
     from datasets import Features
 
-    return Features({c: labels[c] if c in LABEL_COLUMNS else types[c] for c in media_columns(kind)})
+    labels = {c.name: c for c in TRIAL_COLUMN_TABLE if c.name in LABEL_COLUMNS}
+    return Features(
+        {c: labels[c].feature() for c in LABEL_COLUMNS} | {c.name: c.feature() for c in media_column_table(kind)}
+    )
 
 
 def config_features(config_name: str):

@@ -166,3 +166,19 @@ def test_no_module_but_layout_spells_a_file_name_of_the_folder():
             if text in FOLDER_NAMES:
                 offenders.append(f"{path.relative_to(REPO)}:{line}: {text!r}")
     assert not offenders, "spell these through felt_hf.layout:\n" + "\n".join(offenders)
+
+
+def test_one_shard_count_rule_for_the_converter_and_training():
+    """The converter and ``suggest_num_shards`` count shards with the same function (layout's)."""
+    pytest.importorskip("torch")
+    from felt_hf.build import convert
+    from felt_hf.training import suggest_num_shards
+
+    assert convert.plan_num_shards is layout.plan_num_shards
+    assert [layout.plan_num_shards(n) for n in (0, 3, 64, 65, 120, 1080)] == [0, 3, 8, 8, 8, 24]
+    for n in (1, 5, 64, 700, 1080, 2452):
+        assert suggest_num_shards(n) == max(1, layout.plan_num_shards(n, 64, 32))
+        assert suggest_num_shards(n, world_sizes=(1, 2, 4, 8), workers=(1,)) == layout.plan_num_shards(n)
+    sources = [Path(convert.__file__), Path(convert.__file__).parents[1] / "training" / "distributed.py"]
+    for src in sources:
+        assert "math.ceil" not in src.read_text(), f"{src.name} counts shards itself"

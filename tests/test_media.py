@@ -20,7 +20,7 @@ from datasets import Audio, Video, concatenate_datasets, get_dataset_config_name
 from felt_hf.build.convert import convert_felt
 from felt_hf.build.convert_media import ROW_GROUP_ROWS
 from felt_hf.cli import main
-from felt_hf.errors import FeltFormatError, FeltMediaError, FeltNameError
+from felt_hf.errors import FeltDuplicateTrialError, FeltFormatError, FeltMediaError, FeltNameError
 from felt_hf.inputs.media import FULL_AV, WAV, classify, find_media, probe_video, read_audio, read_video_frames
 from felt_hf.schema import FPS, LABEL_COLUMNS, MEDIA_CONFIG_NAMES, VIDEO_FPS, media_features
 from felt_hf.synthetic.media import KIND_FOLDERS, decode_barcode, media_trial, write_sample_media
@@ -320,7 +320,7 @@ def test_two_files_for_one_trial_is_an_error_naming_both(small_input, tmp_path):
     twin = small_input / "more" / "Landmark_Plot" / video.name
     twin.parent.mkdir(parents=True)
     shutil.copy(video, twin)
-    with pytest.raises(FeltFormatError, match="two landmark_plot_speech files") as e:
+    with pytest.raises(FeltDuplicateTrialError, match="in landmark_plot_speech found twice") as e:
         convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False)
     assert video.name in str(e.value) and "more/Landmark_Plot" in str(e.value)
     assert not (tmp_path / "felt").exists()

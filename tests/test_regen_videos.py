@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from felt_hf.errors import FeltError, FeltFormatError, FeltNameError
+from felt_hf.errors import FeltDuplicateTrialError, FeltFormatError, FeltNameError
 from felt_hf.regen.videos import discover_videos
 
 SPEECH = "01-01-03-02-01-01-05"
@@ -58,14 +58,26 @@ def test_same_trial_twice_is_an_error(tmp_path):
     (tmp_path / "Actor_05" / f"{SPEECH}.mp4").write_bytes(b"x")
     with zipfile.ZipFile(tmp_path / "Video_Speech_Actor_05.zip", "w") as zf:
         zf.writestr(f"Actor_05/{SPEECH}.mp4", b"x")
-    with pytest.raises(FeltError, match=f"{SPEECH} found twice"):
+    with pytest.raises(FeltDuplicateTrialError, match=f"{SPEECH} found twice") as e:
         discover_videos(tmp_path)
+    assert "Video_Speech_Actor_05.zip" in str(e.value) and f"Actor_05/{SPEECH}.mp4" in str(e.value)
 
 
 def test_bad_zip_and_missing_path(tmp_path):
     broken = tmp_path / "Video_Speech_Actor_01.zip"
     broken.write_bytes(b"not a zip")
-    with pytest.raises(FeltFormatError, match="Video_Speech_Actor_01.zip.*not a readable zip"):
+    with pytest.raises(FeltFormatError, match="Video_Speech_Actor_01.zip.*cannot open the archive"):
         discover_videos(broken)
     with pytest.raises(FileNotFoundError, match="nowhere"):
         discover_videos(tmp_path / "nowhere")
+
+
+def test_one_finder_walks_regeneration_inputs():
+    """Regeneration walks with the inputs stage's finder (one junk filter, one duplicate check)."""
+    from pathlib import Path
+
+    import felt_hf.regen.videos as videos
+
+    text = Path(videos.__file__).read_text(encoding="utf-8")
+    assert "iter_input_files(" in text and "duplicate_of(" in text
+    assert not any(w in text for w in ("os.walk(", ".rglob(", ".infolist(")), "regen walks its inputs itself"

@@ -42,3 +42,26 @@ def test_config_names_are_parsed_once_into_a_value():
         schema.ConfigName.parse("smoothed")
     with pytest.raises(ValueError, match="unknown FELT config"):
         schema.config_parts("audio_song")  # a media config is not a tracking config
+
+
+def test_media_configs_come_from_their_column_tables():
+    """Media Features, row order and the card's media column tables are the schema's tables."""
+    from felt_hf.build import card
+
+    for kind, table in [(schema.AUDIO_KIND, schema.AUDIO_COLUMN_TABLE)] + [
+        (k.name, schema.VIDEO_COLUMN_TABLE) for k in schema.VIDEO_KINDS
+    ]:
+        feats = schema.media_features(kind)
+        assert list(feats) == list(schema.LABEL_COLUMNS) + [c.name for c in table] == list(schema.media_columns(kind))
+        for c in table:
+            assert feats[c.name] == c.feature()
+        for c in schema.LABEL_COLUMNS:
+            assert feats[c] == schema.trial_features()[c]
+        text = card._media_columns_table(kind)
+        for c in table:
+            line = next(line for line in text.splitlines() if line.startswith(f"| `{c.name}`"))
+            assert f"| {c.unit} |" in line and c.description.split("`")[0].split(",")[0] in line
+    assert type(schema.media_features("audio")["audio"]).__name__ == "Audio"
+    assert type(schema.media_features("landmark_plot")["video"]).__name__ == "Video"
+    with pytest.raises(ValueError, match="unknown media kind"):
+        schema.media_column_table("landmarks")

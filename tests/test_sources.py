@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from felt_hf.errors import FeltFormatError, FeltNameError
+from felt_hf.errors import FeltDuplicateTrialError, FeltFormatError, FeltNameError
 from felt_hf.inputs.inflate import ENV_VAR
 from felt_hf.inputs.sources import MemberReader, config_members, find_source, is_junk, iter_records, list_members
 from felt_hf.synthetic.archives import make_trial
@@ -75,7 +75,7 @@ def test_bad_names_wrong_channel_and_duplicates(tmp_path, csvs):
     with pytest.raises(FeltNameError, match="song trial in a speech archive"):
         list_members(z, channel="speech")
     z = _zip(tmp_path / "c.zip", {f"x/{IDS[0]}.csv": csvs[IDS[0]], f"y/{IDS[0]}.csv": csvs[IDS[0]]})
-    with pytest.raises(FeltFormatError, match="appears twice"):
+    with pytest.raises(FeltDuplicateTrialError, match=f"c.zip:y/{IDS[0]}.csv: trial {IDS[0]} found twice"):
         list_members(z)
 
 

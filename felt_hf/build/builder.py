@@ -19,10 +19,10 @@ from collections.abc import Iterator
 import datasets
 import pyarrow as pa
 
-from ..ravdess import validate_split_actors
-from .rows import rows_table, trial_row
-from ..schema import CONFIG_NAMES, DEFAULT_CONFIG, DEFAULT_SPLIT_ACTORS, config_parts, trial_features
 from ..inputs.sources import CsvMember, config_members, iter_records, members_by_split
+from ..ravdess import validate_split_actors
+from ..schema import CONFIG_NAMES, DEFAULT_CONFIG, DEFAULT_SPLIT_ACTORS, config_parts, trial_features
+from .rows import rows_table, trial_row
 
 _CITATION = """\
 @dataset{liao_2024_felt,

@@ -14,16 +14,15 @@ from __future__ import annotations
 import fnmatch
 import os
 import string
-import sys
-from importlib import resources
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .. import schema
-from ..inputs import smoothing
 from ..atomic import atomic_write_bytes
-from ..layout import CARD_FILENAME, SHARD_SUFFIX, SKIPPED_FILENAME, BuildSummary, data_files_glob
+from ..inputs import smoothing
+from ..layout import CARD_FILENAME, SHARD_SUFFIX, SKIPPED_FILENAME, data_files_glob
 from ..provenance import provenance_banner
 
 TEMPLATE_PACKAGE = "felt_hf.build.templates"
@@ -552,11 +551,10 @@ def media_intro(summary: Mapping[str, Any]) -> str:
 
 
 def _media_columns_table(kind: str) -> str:
-    feats = schema.media_features(kind)
+    """The media columns of a kind, straight from the schema's table (type, unit, description)."""
     return "\n".join(
-        f"| `{c}` | {_feature_type(feats[c])} | {_md(schema.MEDIA_COLUMNS[c])} |"
-        for c in schema.media_columns(kind)
-        if c not in schema.LABEL_COLUMNS
+        f"| `{c.name}` | {_feature_type(c.feature())} | {c.unit} | {_md(c.description)} |"
+        for c in schema.media_column_table(kind)
     )
 
 
@@ -592,11 +590,11 @@ def media_section(summary: Mapping[str, Any]) -> str:
     kinds = {_config_parts(n)[0] for n in media}
     video_kinds = [k for k in schema.VIDEO_KINDS if k.name in kinds]
     if video_kinds:
-        lines += ["", "Columns of the video configs (after the label columns):", "", "| column | type | description |",
-                  "|---|---|---|", _media_columns_table(video_kinds[0].name)]  # fmt: skip
+        lines += ["", "Columns of the video configs (after the label columns):", "", "| column | type | unit | description |",
+                  "|---|---|---|---|", _media_columns_table(video_kinds[0].name)]  # fmt: skip
     if schema.AUDIO_KIND in kinds:
-        lines += ["", "Columns of the audio configs (after the label columns):", "", "| column | type | description |",
-                  "|---|---|---|", _media_columns_table(schema.AUDIO_KIND)]  # fmt: skip
+        lines += ["", "Columns of the audio configs (after the label columns):", "", "| column | type | unit | description |",
+                  "|---|---|---|---|", _media_columns_table(schema.AUDIO_KIND)]  # fmt: skip
     lines += [
         "",
         "### Alignment with the tracking",

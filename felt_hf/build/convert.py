@@ -29,11 +29,9 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing as mp
 import os
 import pickle
-import re
 import sys
 import threading
 import warnings
@@ -46,7 +44,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_write_bytes, remove_temp_leftovers
-from .convert_media import MediaRun, plan_media, split_configs, write_media_configs
+from ..errors import FeltError, FeltFormatError, FeltOutputError, FeltPathError, FeltWarning
+from ..inputs.csv_fast import use_polars
+from ..inputs.sources import CsvMember, MemberReader, find_source, members_by_split, scan_members
 from ..layout import (
     CARD_FILENAME,
     SHARD_RE,
@@ -55,20 +55,16 @@ from ..layout import (
     SYNTHETIC_MARKER,
     BuildSummary,
     ConfigSummary,
-    SplitSummary,
+    plan_num_shards,
     shard_relpath,
     temp_path,
 )
-from ..inputs.csv_fast import use_polars
-from ..errors import FeltError, FeltFormatError, FeltOutputError, FeltPathError, FeltWarning
 from ..ravdess import validate_split_actors
-from .rows import rows_table, trial_row
 from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_features
-from ..inputs.sources import CsvMember, MemberReader, find_source, members_by_split, scan_members
+from .convert_media import MediaRun, plan_media, split_configs, write_media_configs
+from .rows import rows_table, trial_row
 from .stats import FeatureStats, write_stats_json
 
-TARGET_SHARD_ROWS = 64
-SHARD_MULTIPLE = 8
 ROW_GROUP_ROWS = 8
 ZSTD_LEVEL = 1  # level 3 gave files under 1% smaller at 1.5x the compression time
 SKIPPED_REPORT = SKIPPED_FILENAME  # the old name of the constant (felt_hf.layout has them all)
@@ -108,14 +104,6 @@ class ShardResult:
     num_bytes: int = 0  # Arrow (decoded) size, what datasets calls num_bytes; the file size is on disk
     stats: bytes = b""  # the shard's FeatureStats, packed by _pack_stats
     skipped: list[dict] = field(default_factory=list)
-
-
-def plan_num_shards(num_rows: int, target_rows: int = TARGET_SHARD_ROWS, multiple: int = SHARD_MULTIPLE) -> int:
-    """Shards for a split: about ``target_rows`` each, rounded up to a multiple of ``multiple``."""
-    if num_rows <= 0:
-        return 0
-    n = math.ceil(math.ceil(num_rows / target_rows) / multiple) * multiple
-    return min(n, num_rows)
 
 
 def present_configs(data_dir: str | os.PathLike) -> list[str]:
@@ -499,8 +487,8 @@ def convert_felt(
 def _finish(
     out, data_dir, results, configs, split_actors, source_description, synthetic, skipped, notes, media=None
 ) -> BuildSummary:
-    from .card import write_card
     from ..provenance import regeneration_provenance
+    from .card import write_card
 
     stats: dict[str, dict[str, FeatureStats]] = {}
     summary_configs: dict[str, dict] = {}

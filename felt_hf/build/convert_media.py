@@ -33,19 +33,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..layout import shard_relpath, temp_path
 from ..errors import FeltError, FeltFormatError, FeltMediaError
 from ..inputs.media import FULL_AV, WAV, MediaFile, find_media, mp4_audio_to_flac, probe_video, wav_to_flac
+from ..inputs.sources import MemberReader, config_members, duplicate_of, find_source
+from ..layout import shard_relpath, temp_path
 from ..ravdess import split_of_actor
 from ..schema import (
     AUDIO_KIND,
+    CLASS_LABELS,
     CONFIG_NAMES,
     MEDIA_CONFIG_NAMES,
     VIDEO_KINDS_BY_NAME,
     media_config_parts,
     media_features,
 )
-from ..inputs.sources import MemberReader, config_members, find_source
 
 TARGET_SHARD_BYTES = 300_000_000
 ROW_GROUP_ROWS = 4
@@ -118,10 +119,8 @@ def plan_media(
         plan = MediaConfigPlan(config, kind, channel, au_titles=au_titles)
         for tid, files in sorted(by_config[config].items()):
             if len(files) > 1:
-                others = ", ".join(f.where() for f in files[1:])
-                err = FeltFormatError(files[0].member, f"trial {tid} has two {config} files (also {others})",
-                                      archive=files[0].source)  # fmt: skip
-                if not skip_bad:
+                err = duplicate_of({tid: files[0]}, tid, files[1].member, files[1].source, what=f" in {config}")
+                if not skip_bad and err is not None:
                     raise err
                 for other in files[1:]:
                     _skip(plan, other, tid, f"second file for trial {tid} in {config}; kept {files[0].where()}")
@@ -336,7 +335,7 @@ def _labels_row(tid: str, features) -> dict:
     from ..ravdess import parse_trial_id
 
     row = parse_trial_id(tid).as_row()
-    for name in ("vocal_channel", "emotion", "intensity", "statement", "sex"):
+    for name in CLASS_LABELS:  # the label columns that are ClassLabels, from the schema's table
         row[name] = features[name].str2int(row[name])
     return row
 

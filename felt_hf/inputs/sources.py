@@ -11,12 +11,20 @@ from __future__ import annotations
 import os
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from ..errors import FeltArchiveError, FeltError, FeltFormatError, FeltMissingColumnsError, FeltNameError, FeltPathError
+from ..errors import (
+    FeltArchiveError,
+    FeltDuplicateTrialError,
+    FeltError,
+    FeltFormatError,
+    FeltMissingColumnsError,
+    FeltNameError,
+    FeltPathError,
+)
 from ..ravdess import TrialLabels, parse_trial_id, split_of_actor
 from ..schema import archive_stem, config_parts
 from .csv_fast import read_trial_csv_fast
@@ -59,6 +67,20 @@ def is_junk(member: str, suffixes: tuple[str, ...] = (".csv",)) -> bool:
     return not member.lower().endswith(suffixes)
 
 
+def duplicate_of(
+    seen: Mapping[str, Any], trial_id: str, file: str, archive: str | None = None, *, what: str = ""
+) -> FeltDuplicateTrialError | None:
+    """The one duplicate check of every input finder (CSVs, media, regeneration videos).
+
+    ``seen`` maps trial ids to what was found first (anything with ``where()``); a second copy of
+    ``trial_id`` gives the error naming its archive and member and the first copy, else None.
+    """
+    if trial_id not in seen:
+        return None
+    first = seen[trial_id].where()
+    return FeltDuplicateTrialError(file, f"trial {trial_id}{what} found twice (also as {first})", archive=archive)
+
+
 def find_source(data_dir: str | os.PathLike, config_name: str) -> Path:
     """The archive (``<stem>.zip``) or extracted folder (``<stem>/``) of a config in ``data_dir``.
 
@@ -91,22 +113,30 @@ def _member_names(source: Path) -> list[str]:
 def iter_input_files(data_dir: str | os.PathLike) -> Iterator[tuple[str, str, int]]:
     """``(source, member, size)`` of every file under ``data_dir`` at any depth, zip members included.
 
-    ``source`` is the zip for a member of one, else ``data_dir`` itself (``member`` relative to it),
+    ``data_dir`` may also be one zip. ``source`` is the zip for a member of one, else ``data_dir``
+    itself (``member`` relative to it),
     so :class:`MemberReader` reads either. Media archives are named in no documented way, so media
     are found by their names inside, wherever they are; macOS junk is left out here.
     """
     root = Path(data_dir)
+    if root.is_file() and root.suffix.lower() == ".zip":  # one archive given itself
+        yield from _zip_files(root)
+        return
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
         if not p.is_file() or is_macos_junk(rel):
             continue
         if p.suffix.lower() == ".zip":
-            with _open_zip(str(p)) as zf:
-                for info in zf.infolist():
-                    if not info.is_dir() and not is_macos_junk(info.filename):
-                        yield str(p), info.filename, info.file_size
+            yield from _zip_files(p)
         else:
             yield str(root), rel, p.stat().st_size
+
+
+def _zip_files(p: Path) -> Iterator[tuple[str, str, int]]:
+    with _open_zip(str(p)) as zf:
+        for info in zf.infolist():
+            if not info.is_dir() and not is_macos_junk(info.filename):
+                yield str(p), info.filename, info.file_size
 
 
 def scan_members(
@@ -134,10 +164,9 @@ def scan_members(
                 (name, FeltNameError(f"{source}: {name}: a {labels.vocal_channel} trial in a {channel} archive"))
             )
             continue
-        if labels.trial_id in members:
-            other = members[labels.trial_id].member
-            why = f"trial {labels.trial_id} appears twice (also as {other})"
-            bad.append((name, FeltFormatError(name, why, archive=str(source))))
+        dup = duplicate_of(members, labels.trial_id, name, str(source))
+        if dup is not None:
+            bad.append((name, dup))
             continue
         members[labels.trial_id] = CsvMember(str(source), name, labels)
     return [members[k] for k in sorted(members)], bad
@@ -293,6 +322,7 @@ __all__ = [
     "find_source",
     "is_junk",
     "is_macos_junk",
+    "duplicate_of",
     "iter_input_files",
     "iter_records",
     "list_members",

@@ -5,6 +5,9 @@ RAVDESS ships ``Video_Speech_Actor_NN.zip`` / ``Video_Song_Actor_NN.zip``, each 
 FELT tracked only full-AV, so video-only files are skipped here. A file whose name looks like a
 RAVDESS name but could not be one (a sung disgust, a strong neutral) is a mislabelled file and an
 error naming it; files that do not look like RAVDESS names at all (and macOS junk) are ignored.
+The walk, the junk filter and the duplicate check are the inputs stage's
+(:func:`felt_hf.inputs.sources.iter_input_files`, :func:`~felt_hf.inputs.sources.duplicate_of`),
+the same ones the converter finds CSVs and media with.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..errors import FeltError, FeltFormatError
-from ..inputs.sources import is_macos_junk
+from ..errors import FeltError, FeltPathError
+from ..inputs.sources import duplicate_of, is_macos_junk, iter_input_files
 from ..ravdess import TrialLabels, parse_trial_id
 
 _NAME_RE = re.compile(r"^\d\d-\d\d-\d\d-\d\d-\d\d-\d\d-\d\d$")
@@ -52,6 +55,10 @@ class VideoItem:
         """Where the video came from, as written to the CSV ``input`` column and the manifest."""
         return f"{self.source}/{self.member}" if self.member else self.source
 
+    def where(self) -> str:
+        """What the duplicate check names (:func:`felt_hf.inputs.sources.duplicate_of`)."""
+        return self.display
+
     @contextmanager
     def local_path(self, tmp_dir: str | os.PathLike) -> Iterator[str]:
         """A real file path for decoders that need one; zip members are extracted and removed after."""
@@ -68,15 +75,10 @@ class VideoItem:
             target.unlink(missing_ok=True)
 
 
-def _is_junk(name: str) -> bool:
-    """The one junk filter of every input finder (macOS forks and folders, hidden files)."""
-    return is_macos_junk(name)
-
-
 def _candidate(name: str, display: str) -> TrialLabels | None:
     """Labels for a RAVDESS-looking video name, None for other files; an impossible name raises, naming ``display``."""
     base = PurePosixPath(name.replace("\\", "/")).name
-    if _is_junk(name) or not base.lower().endswith(VIDEO_SUFFIX):
+    if not base.lower().endswith(VIDEO_SUFFIX):
         return None
     stem = base[: -len(VIDEO_SUFFIX)]
     if not _NAME_RE.match(stem):
@@ -84,43 +86,21 @@ def _candidate(name: str, display: str) -> TrialLabels | None:
     return parse_trial_id(display, modalities=(1, 2, 3))
 
 
-def _from_zip(path: Path) -> Iterator[VideoItem]:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = [i.filename for i in zf.infolist() if not i.is_dir()]
-    except (zipfile.BadZipFile, OSError) as e:
-        raise FeltFormatError(str(path), f"not a readable zip archive ({e})") from e
-    for name in names:
-        labels = _candidate(name, f"{path}/{name}")
-        if labels is not None:
-            yield VideoItem(labels, str(path), name)
-
-
-def _from_folder(root: Path) -> Iterator[VideoItem]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d != "__MACOSX" and not d.startswith("."))
-        for fname in sorted(filenames):
-            full = Path(dirpath) / fname
-            if fname.lower().endswith(".zip") and not fname.startswith("._"):
-                yield from _from_zip(full)
-                continue
-            labels = _candidate(fname, str(full))
-            if labels is not None:
-                yield VideoItem(labels, str(full))
-
-
 def _iter_source(path: Path) -> Iterator[VideoItem]:
-    if path.is_dir():
-        yield from _from_folder(path)
-    elif path.is_file() and path.suffix.lower() == ".zip":
-        yield from _from_zip(path)
-    elif path.is_file():
-        labels = _candidate(path.name, str(path))
+    if not path.exists():
+        raise FeltPathError(f"--videos {path}: no such file or folder")
+    if path.is_file() and path.suffix.lower() != ".zip":
+        labels = None if is_macos_junk(path.name) else _candidate(path.name, str(path))
         if labels is None:
             raise FeltError(f"{path}: not a RAVDESS video (expected MM-VV-EE-II-SS-RR-AA.mp4), a zip or a folder")
         yield VideoItem(labels, str(path))
-    else:
-        raise FileNotFoundError(f"--videos {path}: no such file or folder")
+        return
+    for source, member, _size in iter_input_files(path):
+        in_zip = source.lower().endswith(".zip") and Path(source).is_file()
+        display = f"{source}/{member}" if in_zip else str(Path(source) / member)
+        labels = _candidate(member, display)
+        if labels is not None:
+            yield VideoItem(labels, source, member) if in_zip else VideoItem(labels, display)
 
 
 def discover_videos(
@@ -147,7 +127,8 @@ def discover_videos(
                 continue
             if want_actors and item.actor not in want_actors:
                 continue
-            if item.trial_id in found:
-                raise FeltError(f"trial {item.trial_id} found twice: {found[item.trial_id].display} and {item.display}")
+            dup = duplicate_of(found, item.trial_id, item.member or item.source, item.source if item.member else None)
+            if dup is not None:
+                raise dup
             found[item.trial_id] = item
     return [found[k] for k in sorted(found)]

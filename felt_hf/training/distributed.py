@@ -12,6 +12,8 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..layout import plan_num_shards
+
 try:
     import torch
     import torch.utils.data
@@ -33,12 +35,12 @@ def suggest_num_shards(
 
     DDP ranks must get whole, equal numbers of shards (otherwise ``split_dataset_by_node`` makes
     every rank read everything, or ranks run different step counts and hang), and each DataLoader
-    worker reads whole shards. The count is the smallest multiple of that lcm with at most
-    ``max_rows_per_shard`` rows per shard, but never more shards than rows.
+    worker reads whole shards. The converter's rule (:func:`felt_hf.layout.plan_num_shards`) with
+    the lcm of those products as the multiple: the smallest multiple with at most
+    ``max_rows_per_shard`` rows per shard, but never more shards than rows (and at least one).
     """
     unit = math.lcm(*(w * k for w in world_sizes for k in workers))
-    shards = unit * max(1, math.ceil(num_rows / (unit * max_rows_per_shard)))
-    return max(1, min(shards, num_rows))
+    return max(1, plan_num_shards(num_rows, max_rows_per_shard, unit))
 
 
 def check_shard_plan(num_shards: int, world_size: int = 1, num_workers: int = 0) -> None:
