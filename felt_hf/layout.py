@@ -74,6 +74,24 @@ def temp_path(final: Path, run_tag: str) -> Path:
     return final.with_name(f"{TEMP_PREFIX}{run_tag}-{final.name}")
 
 
+class ShardPaths:
+    """Where one shard lands and the temporary name it is written under: mixed into the tracking
+    and media converters' shard records (which hold ``config``, ``split``, ``index``,
+    ``num_shards``, ``out_dir`` and ``temp_tag``), so both name their files the one way."""
+
+    @property
+    def relpath(self) -> str:
+        return shard_relpath(self.config, self.split, self.index, self.num_shards)
+
+    @property
+    def final_path(self) -> Path:
+        return Path(self.out_dir) / self.relpath
+
+    @property
+    def tmp_path(self) -> Path:
+        return temp_path(self.final_path, self.temp_tag)
+
+
 def is_shard_name(name: str) -> bool:
     return bool(SHARD_RE.match(name))
 

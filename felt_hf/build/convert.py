@@ -55,9 +55,8 @@ from ..layout import (
     SYNTHETIC_MARKER,
     BuildSummary,
     ConfigSummary,
+    ShardPaths,
     plan_num_shards,
-    shard_relpath,
-    temp_path,
 )
 from ..ravdess import validate_split_actors
 from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_features
@@ -72,7 +71,7 @@ _SHARD_RE = SHARD_RE
 
 
 @dataclass(frozen=True)
-class ShardTask:
+class ShardTask(ShardPaths):
     config: str
     split: str
     index: int
@@ -84,16 +83,8 @@ class ShardTask:
     previews: bool = False  # add the `preview` image column (felt_hf.previews)
 
     @property
-    def relpath(self) -> str:
-        return shard_relpath(self.config, self.split, self.index, self.num_shards)
-
-    @property
-    def final_path(self) -> Path:
-        return Path(self.out_dir) / self.relpath
-
-    @property
-    def tmp_path(self) -> Path:
-        return temp_path(self.final_path, self.run_tag)
+    def temp_tag(self) -> str:
+        return self.run_tag
 
 
 @dataclass

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from ..errors import FeltError, FeltFormatError, FeltMediaError
 from ..inputs.media import FULL_AV, WAV, MediaFile, find_media, mp4_audio_to_flac, probe_video, wav_to_flac
 from ..inputs.sources import MemberReader, config_members, duplicate_of, find_source
-from ..layout import shard_relpath, temp_path
+from ..layout import ShardPaths
 from ..ravdess import split_of_actor
 from ..schema import (
     AUDIO_KIND,
@@ -208,7 +208,7 @@ def _by_split(trial_ids: Sequence[str], split_actors) -> dict[str, list[str]]:
 
 # --- writing ---------------------------------------------------------------------------------------
 @dataclass
-class MediaShard:
+class MediaShard(ShardPaths):
     config: str
     split: str
     index: int
@@ -222,16 +222,8 @@ class MediaShard:
     media_bytes: int = 0
 
     @property
-    def relpath(self) -> str:
-        return shard_relpath(self.config, self.split, self.index, self.num_shards)
-
-    @property
-    def final_path(self) -> Path:
-        return Path(self.out_dir) / self.relpath
-
-    @property
-    def tmp_path(self) -> Path:
-        return temp_path(self.final_path, f"{self.run_tag}-media")
+    def temp_tag(self) -> str:
+        return f"{self.run_tag}-media"
 
 
 def plan_shards(config: str, ids: Sequence[str], sizes: dict[str, int], out_dir, run_tag: str, split: str):
