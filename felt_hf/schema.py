@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from types import MappingProxyType
 
 FPS = 29.97  # RAVDESS video frame rate; FELT's `approx_time` and our `time_s` derive from it.
 VIDEO_SIZE = (720, 1280)  # height, width of RAVDESS full-AV video in pixels
@@ -152,6 +153,20 @@ INTENSITIES = ("normal", "strong")  # 01, 02
 STATEMENTS = ("Kids are talking by the door", "Dogs are sitting by the door")  # 01, 02
 SEXES = ("male", "female")  # odd actor = male, even = female
 NUM_ACTORS = 24
+
+# FELT_FORMAT.md, "Regeneration settings": the Py-Feat 0.6.2 models FELT's producing script chose.
+# The regeneration builds its Detector with them and the Fex bridge records them as metadata.
+PYFEAT_MODELS = MappingProxyType(
+    {
+        "face_model": "img2pose",
+        "landmark_model": "mobilenet",
+        "au_model": "xgb",
+        "emotion_model": "resmasknet",
+        "facepose_model": "img2pose-c",
+        "identity_model": "facenet",
+    }
+)
+
 ACTORS_WITHOUT_SONG = (18,)
 
 # --- configs and splits --------------------------------------------------------------------------

@@ -260,10 +260,7 @@ def read_trial_csv(source: bytes | str | os.PathLike, name: str | None = None) -
     if absent:
         groups = ", ".join(f"{a.name} ({a.csv_columns[0]}..{a.csv_columns[-1]})" for a in absent)
         warnings.warn(f"{name}: no {groups} columns; filled with NaN", FeltWarning, stacklevel=2)
-    source_video = None
-    if INPUT_COLUMN in names:
-        inputs = table.column(INPUT_COLUMN).drop_null()
-        source_video = inputs[0].as_py() if len(inputs) else None
+    source_video = first_input(table)
     return TrialRecord(
         name=name,
         frame=frame[rows].astype(np.int32),
@@ -273,3 +270,11 @@ def read_trial_csv(source: bytes | str | os.PathLike, name: str | None = None) -
         num_csv_rows=n,
         filled=tuple(a.name for a in absent),
     )
+
+
+def first_input(table: pa.Table) -> str | None:
+    """The video path Py-Feat recorded in the ``input`` column (its first non-null value)."""
+    if INPUT_COLUMN not in table.column_names:
+        return None
+    inputs = table.column(INPUT_COLUMN).drop_null()
+    return inputs[0].as_py() if len(inputs) else None

@@ -52,7 +52,7 @@ from ..schema import (
     LANDMARK_Y_COLUMNS,
     POSE_COLUMNS,
 )
-from .csv_reader import TrialRecord, select_faces
+from .csv_reader import TrialRecord, first_input, select_faces
 
 EMOTIONS_V2 = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger")  # Detectorv2 order
 EMOTION_FROM_V2 = {  # FELT name -> 2.x name
@@ -245,10 +245,7 @@ def read_pyfeat2(data: bytes, names: list[str], start: int, name: str) -> TrialR
         FeltWarning,
         stacklevel=3,
     )
-    source = None
-    if INPUT_COLUMN in table.column_names:
-        inputs = table.column(INPUT_COLUMN).drop_null()
-        source = inputs[0].as_py() if len(inputs) else None
+    source = first_input(table)
     return TrialRecord(
         name=name,
         frame=frame[keep].astype(np.int32),

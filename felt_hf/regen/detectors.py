@@ -26,6 +26,7 @@ from ..schema import (
     FRAME_COLUMN,
     IDENTITY_COLUMNS,
     PYFEAT_DATA_COLUMNS,
+    PYFEAT_MODELS,
     TRACKING_COLUMNS,
 )
 from .compat import FeltRegenError, import_pyfeat, package_version, patch_detect_identity
@@ -34,12 +35,7 @@ from .tracks import IDENTITY_THRESHOLD, cluster_identities, pyfeat_approx_time
 # FELT_FORMAT.md, "Regeneration settings": the exact arguments of FELT's producing script.
 FELT_DETECTOR_KWARGS = MappingProxyType(
     {
-        "face_model": "img2pose",
-        "landmark_model": "mobilenet",
-        "au_model": "xgb",
-        "emotion_model": "resmasknet",
-        "facepose_model": "img2pose-c",
-        "identity_model": "facenet",
+        **PYFEAT_MODELS,
         "device": "cuda",
         "n_jobs": 1,
         "verbose": False,

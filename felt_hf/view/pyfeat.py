@@ -48,6 +48,7 @@ from ..schema import (
     LANDMARK_Y_COLUMNS,
     POSE_COLUMNS,
     PYFEAT_DATA_COLUMNS,
+    PYFEAT_MODELS,
 )
 
 # Fex metadata exactly as Py-Feat 0.6.2's Detector sets it for FELT's settings.
@@ -60,15 +61,7 @@ FEX_COLUMN_GROUPS: dict[str, list[str]] = {
     "identity_columns": [IDENTITY_LABEL_COLUMN] + list(IDENTITY_COLUMNS),  # FEAT_IDENTITY_COLUMNS
     "time_columns": [FRAME_COLUMN],  # FEAT_TIME_COLUMNS
 }
-FELT_MODELS = {
-    "detector": "Feat",
-    "face_model": "img2pose",
-    "landmark_model": "mobilenet",
-    "au_model": "xgb",
-    "emotion_model": "resmasknet",
-    "facepose_model": "img2pose-c",
-    "identity_model": "facenet",
-}
+FELT_MODELS = {"detector": "Feat", **PYFEAT_MODELS}
 
 
 def identity_labels(embeddings: np.ndarray) -> list[str]:
