@@ -6,7 +6,7 @@ which extra brings the missing package, instead of a bare ``No module named 'tor
 
 from __future__ import annotations
 
-EXTRAS = {"torch": "torch", "av": "video", "feat": "regen", "isal": "fast", "matplotlib": "plot"}
+EXTRAS = {"torch": "torch", "av": "video", "feat": "regen", "isal": "fast", "matplotlib": "plot", "Pillow": "video"}
 
 
 def missing_extra(module: str, package: str) -> str:

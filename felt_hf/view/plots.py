@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..extras import MissingExtraError
 from ..schema import AU_DESCRIPTIONS, AU_NAMES, EMOTION_SCORE_NAMES, FPS, POSE_COLUMNS
 from .viewrows import row_title
 
@@ -48,7 +49,7 @@ def _plt():
             matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("felt_hf.plots needs matplotlib: pip install 'felt-hf[plot]'") from e
+        raise MissingExtraError("felt_hf.plots", "matplotlib") from e
     return plt
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from ..atomic import temp_name
 from ..colormap import COLORMAP, colorize  # noqa: F401  (COLORMAP re-exported: part of this module's API)
 from ..errors import FeltLookupError
+from ..extras import MissingExtraError
 from ..schema import AU_DESCRIPTIONS, AU_NAMES, FPS
 from .viewrows import count_rows, iter_rows, row_title
 
@@ -38,7 +39,7 @@ def _pil():
     try:
         from PIL import Image, ImageDraw, ImageFont
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("rendering needs Pillow and PyAV: pip install 'felt-hf[video]'") from e
+        raise MissingExtraError("felt_hf.view.render", "Pillow") from e
     return Image, ImageDraw, ImageFont
 
 
