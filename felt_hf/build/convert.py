@@ -32,7 +32,6 @@ import json
 import multiprocessing as mp
 import os
 import pickle
-import sys
 import threading
 import warnings
 import zlib
@@ -45,7 +44,7 @@ import pyarrow.parquet as pq
 
 from ..atomic import atomic_write_bytes, remove_temp_leftovers
 from ..errors import FeltError, FeltFormatError, FeltOutputError, FeltPathError, FeltWarning
-from ..inputs.csv_fast import use_polars
+from ..inputs.csv_fast import prepare_worker_process
 from ..inputs.sources import CsvMember, MemberReader, find_source, members_by_split, scan_members
 from ..layout import (
     CARD_FILENAME,
@@ -250,23 +249,7 @@ _PROGRESS = None
 def _init_worker(progress_queue) -> None:
     global _READER, _PROGRESS
     _READER, _PROGRESS = MemberReader(), progress_queue
-    _one_parse_thread()
-
-
-def _one_parse_thread() -> None:
-    """One polars thread per worker: conversion scales by processes (one per core), and a
-    thread pool per worker on top would only oversubscribe the cores. polars reads the variable
-    when first imported, which in a worker is after this.
-
-    A worker forked from a process that had already loaded polars must not parse with it: a
-    forked child of a process whose polars thread pool has run deadlocks on its first parse
-    (polars' documented limitation; "spawn" and "forkserver" would re-run a caller's script).
-    Such a worker reads with the strict pyarrow reader instead: the same values, slower.
-    """
-    if "polars" in sys.modules:
-        use_polars(False)
-    else:
-        os.environ.setdefault("POLARS_MAX_THREADS", "1")
+    prepare_worker_process()
 
 
 def _tick() -> None:
@@ -449,12 +432,13 @@ def convert_felt(
     trial_features()  # import datasets' feature types here, once, so forked workers inherit them
     out.mkdir(parents=True, exist_ok=True)
     remove_temp_leftovers(out)  # whatever pid an earlier, killed run had
-    num_proc = max(1, min(num_proc or os.cpu_count() or 1, len(tasks)))
+    media_workers = max(1, num_proc or os.cpu_count() or 1)
+    num_proc = max(1, min(media_workers, len(tasks)))
     media_run = MediaRun()
     try:
         results = _run_tasks(tasks, num_proc, progress)
         write_media_configs(media_plans, data_dir, out, split_actors, _tracking_shards(results),
-                            skip_bad=skip_bad, progress=progress, run=media_run)  # fmt: skip
+                            skip_bad=skip_bad, progress=progress, run=media_run, workers=media_workers)  # fmt: skip
         # From here the folder changes: first drop the card, so that a kill at any later moment
         # leaves a folder without a card (visibly unfinished), never an old card over new shards.
         (out / CARD_FILENAME).unlink(missing_ok=True)

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import FeltError, FeltFormatError, FeltMediaError
+from ..inputs.csv_fast import prepare_worker_process
 from ..inputs.media import FULL_AV, WAV, MediaFile, find_media, mp4_audio_to_flac, probe_video, wav_to_flac
 from ..inputs.sources import MemberReader, config_members, duplicate_of, find_source
 from ..layout import ShardPaths
@@ -79,11 +80,13 @@ class MediaConfigPlan:
     au_titles: bool = False  # read AU animations' `Frame N` titles to recover their map
 
 
+def _skip_entry(plan: MediaConfigPlan, f: MediaFile | None, trial_id: str, error: str) -> dict:
+    return {"config": plan.config, "trial_id": trial_id, "archive": f.source if f else None,
+            "member": f.member if f else None, "error": error}  # fmt: skip
+
+
 def _skip(plan: MediaConfigPlan, f: MediaFile | None, trial_id: str, error: str) -> None:
-    plan.skipped.append(
-        {"config": plan.config, "trial_id": trial_id, "archive": f.source if f else None,
-         "member": f.member if f else None, "error": error}
-    )  # fmt: skip
+    plan.skipped.append(_skip_entry(plan, f, trial_id, error))
 
 
 def plan_media(
@@ -145,6 +148,10 @@ class TrackingOrder:
     members: dict = field(default_factory=dict)  # trial_id -> CsvMember, read lazily
     reader: MemberReader | None = None
 
+    def __getstate__(self) -> dict:
+        """Sent to worker processes without the open reader (each opens its own when needed)."""
+        return {**self.__dict__, "reader": None}
+
     @property
     def trial_ids(self) -> set[str]:
         return {t for ids in self.splits.values() for t in ids}
@@ -152,6 +159,7 @@ class TrackingOrder:
     def expansion(self, trial_id: str) -> np.ndarray | None:
         faces = self.num_faces.get(trial_id)
         if faces is None and trial_id in self.members:
+            self.reader = self.reader or MemberReader()
             record = self.reader.read_record(self.members[trial_id])
             faces = self.num_faces[trial_id] = record.num_faces
         if faces is None:
@@ -193,7 +201,7 @@ def tracking_order(channel: str, data_dir, tracking_shards: dict[str, dict[str, 
             continue
         members = config_members(data_dir, f"{variant}_{channel}")
         splits = _by_split([m.trial_id for m in members], split_actors)
-        return TrackingOrder(splits, {}, True, {m.trial_id: m for m in members}, MemberReader())
+        return TrackingOrder(splits, {}, True, {m.trial_id: m for m in members})
     return TrackingOrder(_by_split(sorted(media_ids), split_actors), {}, False)
 
 
@@ -332,19 +340,35 @@ def _labels_row(tid: str, features) -> dict:
     return row
 
 
+PREFETCH = 4  # members whose disk reads are started ahead of the one being converted
+
+
 def write_shard(shard: MediaShard, plan: MediaConfigPlan, order: TrackingOrder, reader: MemberReader,
-                skip_bad: bool, tick=None) -> None:  # fmt: skip
-    """Write one media shard under its temporary name; problems go to ``plan.skipped`` with ``skip_bad``."""
+                skip_bad: bool) -> list[dict]:  # fmt: skip
+    """Write one media shard under its temporary name; returns the trials skipped (``skip_bad``).
+
+    The disk reads of the next :data:`PREFETCH` files are started before each file is converted
+    (:meth:`MemberReader.prefetch`), so reading overlaps inflating, probing and writing.
+    """
     features = media_features(plan.kind)
     schema = features.arrow_schema
     columns = list(features)
+    skipped: list[dict] = []
+    ahead = [plan.files[t].as_member() for t in shard.trial_ids if t in plan.files]
     shard.final_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with pq.ParquetWriter(shard.tmp_path, schema, **writer_options(schema)) as writer:
             batch: list[dict] = []
+            for m in ahead[:PREFETCH]:
+                reader.prefetch(m)
+            done = 0
             for tid in shard.trial_ids:
                 row = _labels_row(tid, features)
                 f = plan.files.get(tid)
+                if f is not None:
+                    if done + PREFETCH < len(ahead):
+                        reader.prefetch(ahead[done + PREFETCH])
+                    done += 1
                 try:
                     if f is None:
                         raise FeltMediaError(
@@ -355,7 +379,7 @@ def write_shard(shard: MediaShard, plan: MediaConfigPlan, order: TrackingOrder, 
                 except FeltError as e:
                     if not skip_bad:
                         raise
-                    _skip(plan, f, tid, str(e))
+                    skipped.append(_skip_entry(plan, f, tid, str(e)))
                 batch.append({c: row.get(c) for c in columns})
                 shard.num_rows += 1
                 shard.num_frames += int(row.get("num_video_frames") or 0)
@@ -364,19 +388,120 @@ def write_shard(shard: MediaShard, plan: MediaConfigPlan, order: TrackingOrder, 
                 if len(batch) == ROW_GROUP_ROWS:
                     shard.num_bytes += _write_group(writer, batch, schema)
                     batch = []
-                if tick is not None:
-                    tick()
             if batch or shard.num_rows == 0:
                 shard.num_bytes += _write_group(writer, batch, schema)
     except BaseException:
         shard.tmp_path.unlink(missing_ok=True)
         raise
+    return skipped
+
+
+@dataclass
+class MediaJob:
+    """One shard to write, with everything a worker process needs (sent pickled)."""
+
+    shard: MediaShard
+    plan: MediaConfigPlan
+    order: TrackingOrder
+    skip_bad: bool
+
+
+_WORKER_READER: MemberReader | None = None
+
+
+def _init_media_worker() -> None:
+    global _WORKER_READER
+    prepare_worker_process()  # the lazy tracking reads of TrackingOrder.expansion parse CSVs
+    _WORKER_READER = MemberReader()
+
+
+def run_job(job: MediaJob) -> tuple[MediaShard, list[dict]]:
+    """Write one shard (in a worker process or in this one); the shard comes back with its counts."""
+    global _WORKER_READER
+    _WORKER_READER = _WORKER_READER or MemberReader()
+    skipped = write_shard(job.shard, job.plan, job.order, _WORKER_READER, job.skip_bad)
+    return job.shard, skipped
+
+
+def run_jobs(jobs: list[MediaJob], workers: int, bar=None) -> list[tuple[MediaShard, list[dict]]]:
+    """Every shard, by ``workers`` processes (largest first), results in the jobs' order.
+
+    Shards are independent files, so processes scale media conversion with cores the way they
+    scale the tracking; the shard plan does not depend on ``workers``, so neither does the output.
+    """
+    if workers <= 1 or len(jobs) <= 1:
+        out = []
+        for job in jobs:
+            out.append(run_job(job))
+            if bar is not None:
+                bar.update(len(job.shard.trial_ids))
+        return out
+    import multiprocessing as mp
+
+    _preload(jobs)
+    order = sorted(range(len(jobs)), key=lambda i: -sum(job_size(jobs[i])))
+    done: dict[int, tuple[MediaShard, list[dict]]] = {}
+    with mp.get_context().Pool(min(workers, len(jobs)), initializer=_init_media_worker) as pool:
+        for i, result in zip(order, pool.imap(run_job, [jobs[i] for i in order]), strict=True):
+            done[i] = result
+            if bar is not None:
+                bar.update(len(jobs[i].shard.trial_ids))
+    return [done[i] for i in range(len(jobs))]
+
+
+def _preload(jobs: list[MediaJob]) -> None:
+    """Import PyAV and soundfile and build the features once here, before the workers fork, so
+    they inherit them: each worker importing PyAV itself cost about half a second."""
+    import av  # noqa: F401
+    import soundfile  # noqa: F401
+
+    for kind in {job.plan.kind for job in jobs}:
+        media_features(kind)
+
+
+def job_size(job: MediaJob) -> list[int]:
+    return [job.plan.files[t].size for t in job.shard.trial_ids if t in job.plan.files]
 
 
 def _write_group(writer: pq.ParquetWriter, rows: list[dict], schema: pa.Schema) -> int:
-    table = pa.Table.from_pylist(rows, schema=schema)
+    table = group_table(rows, schema)
     writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
     return table.nbytes
+
+
+def group_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """A row group as an Arrow table, the media bytes not copied.
+
+    ``Table.from_pylist`` copies every media file into one Arrow buffer before the parquet
+    writer copies it again into its page; here each file's bytes object is wrapped as it is
+    (``pa.py_buffer``), one chunk per row. That copy, and the page faults of its fresh megabytes,
+    cost about half as much as reading the file (scripts/bench_media.py). The other columns are
+    small and go through ``from_pylist``.
+    """
+    media = [i for i, f in enumerate(schema) if pa.types.is_struct(f.type)]
+    if not rows or not media:
+        return pa.Table.from_pylist(rows, schema=schema)
+    rest = pa.schema([f for f in schema if not pa.types.is_struct(f.type)])
+    table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in rest} for r in rows], schema=rest)
+    for i in media:
+        field = schema.field(i)
+        table = table.add_column(i, field, _media_column([r.get(field.name) for r in rows], field.type))
+    return table.replace_schema_metadata(schema.metadata)
+
+
+def _media_column(cells: list[dict | None], typ: pa.StructType) -> pa.ChunkedArray:
+    """``{bytes, path}`` cells as a chunked struct column whose byte buffers are the cells' own."""
+    chunks = []
+    for cell in cells:
+        if cell is None:
+            chunks.append(pa.nulls(1, typ))
+            continue
+        data = cell["bytes"]
+        offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32))
+        values = pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(data)])
+        path = pa.array([cell.get("path")], type=typ.field("path").type)
+        chunks.append(pa.StructArray.from_arrays([values, path], fields=list(typ)))
+    return pa.chunked_array(chunks, type=typ)
 
 
 @dataclass
@@ -419,19 +544,22 @@ def write_media_configs(
     skip_bad: bool = False,
     progress: bool = False,
     run: MediaRun | None = None,
+    workers: int | None = None,
 ) -> MediaRun:
     """Write every planned media config (temporary names; the caller commits or discards ``run``).
 
     ``tracking_shards``: ``{tracking config: {split: [shard paths in order]}}`` written in this run,
     whose row order the media configs copy. A media file whose trial the tracking does not have is
-    an error naming it (``skip_bad``: reported and left out).
+    an error naming it (``skip_bad``: reported and left out). ``workers``: processes writing
+    shards (default: one per core); the output is the same for any number.
     """
     from tqdm.auto import tqdm
 
     run = run if run is not None else MediaRun()
     run_tag = str(os.getpid())
-    reader = MemberReader()
+    workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
     orders: dict[str, TrackingOrder] = {}
+    jobs: list[MediaJob] = []
     try:
         for config, plan in plans.items():
             order = orders.get(plan.channel)
@@ -449,19 +577,21 @@ def write_media_configs(
                         raise err
                     _skip(plan, f, tid, str(err))
             sizes = {t: f.size for t, f in plan.files.items()}
-            total = sum(len(ids) for ids in order.splits.values())
-            with tqdm(total=total, unit="trial", desc=f"Converting {config}", disable=not progress) as bar:
-                for split, ids in order.splits.items():
-                    if not ids:
-                        continue
-                    for shard in plan_shards(config, ids, sizes, out_dir, run_tag, split):
-                        run.shards.append(shard)
-                        write_shard(shard, plan, order, reader, skip_bad, lambda: bar.update(1))
+            for split, ids in order.splits.items():
+                if ids:
+                    shards = plan_shards(config, ids, sizes, out_dir, run_tag, split)
+                    jobs.extend(MediaJob(shard, plan, order, skip_bad) for shard in shards)
+        run.shards.extend(job.shard for job in jobs)  # (so that a failure discards every temporary file)
+        total = sum(len(job.shard.trial_ids) for job in jobs)
+        with tqdm(total=total, unit="trial", desc="Converting media", disable=not progress or not jobs) as bar:
+            results = run_jobs(jobs, workers, bar)
+        run.shards[-len(jobs) :] = [shard for shard, _ in results] if jobs else []
+        for job, (_, skipped) in zip(jobs, results, strict=True):
+            job.plan.skipped.extend(skipped)
     except BaseException:
         run.discard()
         raise
     finally:
-        reader.close()
         for o in orders.values():
             if o.reader is not None:
                 o.reader.close()

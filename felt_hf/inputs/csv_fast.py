@@ -57,6 +57,27 @@ def use_polars(flag: bool) -> None:
     _USE_POLARS = bool(flag)
 
 
+def prepare_worker_process() -> None:
+    """Call first thing in a worker process that may parse CSVs.
+
+    One polars thread per worker: conversion scales by processes (one per core), and a thread
+    pool per worker on top would only oversubscribe the cores. polars reads the variable when
+    first imported, which in a worker is after this.
+
+    A worker forked from a process that had already loaded polars must not parse with it: a
+    forked child of a process whose polars thread pool has run deadlocks on its first parse
+    (polars' documented limitation; "spawn" and "forkserver" would re-run a caller's script).
+    Such a worker reads with the strict pyarrow reader instead: the same values, slower.
+    """
+    import os
+    import sys
+
+    if "polars" in sys.modules:
+        use_polars(False)
+    else:
+        os.environ.setdefault("POLARS_MAX_THREADS", "1")
+
+
 def polars_available() -> bool:
     """Whether the polars path is on and polars imports (it is a dependency; this guards a
     broken install)."""
@@ -245,4 +266,4 @@ def _record(layout: _Layout, name: str, matrix: np.ndarray, frame_values, inputs
     )
 
 
-__all__ = ["read_trial_csv_fast", "polars_available", "use_polars"]
+__all__ = ["prepare_worker_process", "read_trial_csv_fast", "polars_available", "use_polars"]
