@@ -169,3 +169,24 @@ def test_literal_load_dataset_felt_from_the_parent_folder(sample_hub, monkeypatc
     monkeypatch.chdir(sample_hub.parent)
     ds = load_dataset("felt", "smoothed_speech", split="test", cache_dir=str(tmp_path))
     assert ds.num_rows > 0 and ds.features["landmarks"].shape == (None, 68, 2)
+
+
+def test_worker_tuning_applies_in_a_child_only():
+    """The converter's workers raise glibc's mmap/trim thresholds and freeze the collector; the
+    calling process is left alone (its gc still tracks its objects)."""
+    import gc
+    import multiprocessing as mp
+
+    from felt_hf.workers import tune_worker_process
+
+    before = gc.get_freeze_count()
+    with mp.get_context("fork").Pool(1) as pool:
+        done = pool.apply(tune_worker_process)
+    assert done["gc_frozen"]
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import platform
+
+        assert done["mmap_threshold"] == done["trim_threshold"] == (platform.libc_ver()[0] == "glibc")
+    assert gc.get_freeze_count() == before
