@@ -395,9 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--configs", nargs="+", choices=CONFIG_NAMES + MEDIA_CONFIG_NAMES, help="default: every config with inputs"
     )
-    s.add_argument(
-        "--num-proc", type=int, help="worker processes for the CSVs, threads for the media (default: all cores)"
-    )
+    s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
     s.add_argument("--skip-bad", action="store_true", help="skip unreadable trials and report them")
     s.add_argument("--previews", action="store_true", help="add a thumbnail image column the hub viewer shows")
     s.add_argument(
