@@ -285,6 +285,25 @@ def test_unreadable_mp4_names_its_member_and_leaves_the_build_intact(small_input
     assert sum(v is None for v in ds["video"]) == 1
 
 
+def test_bad_mp4_in_a_worker_process_is_one_line_from_the_real_command(small_input, tmp_path):
+    """Raised inside a media worker process, the error still reaches the user as one line naming
+    the member, exit code 2, no traceback, and no temporary shard left behind."""
+    import subprocess
+    import sys
+
+    bad = _first_video(small_input)
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    out = tmp_path / "felt"
+    cmd = [sys.executable, "-m", "felt_hf.cli", "convert", str(small_input), "--out", str(out), "--num-proc", "2",
+           "--no-progress", "--configs", *CONFIGS]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert [line for line in err if line.startswith("felt-hf: error:")] == [err[-1]]
+    assert bad.name in err[-1] and "PyAV cannot read" in err[-1]
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
+
+
 def test_unreadable_wav_names_archive_and_member(small_input, tmp_path):
     src = small_input / "Audio_Speech_Actors.zip"
     with zipfile.ZipFile(src) as zf:
