@@ -15,6 +15,8 @@ a few megabytes per trial (inflated CSV text, polars columns, numpy arrays, Arro
 
 Both apply only inside worker processes: a user's own process (``num_proc=1``, a notebook)
 keeps its allocator and collector as they were.
+
+Every process pool of the package also starts its workers with :func:`ignore_interrupts`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import signal
 import sys
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
@@ -54,4 +57,16 @@ def tune_worker_process() -> dict[str, bool]:
     return done
 
 
-__all__ = ["tune_worker_process"]
+def ignore_interrupts() -> None:
+    """Pool initializer: Ctrl-C is the parent's to handle.
+
+    The terminal sends SIGINT to the whole process group. Left alone, every worker raises
+    KeyboardInterrupt and multiprocessing prints its traceback ("Process ForkPoolWorker-3: ...")
+    above the command's one-line "interrupted". Ignored in the workers, the parent alone stops:
+    leaving its ``with Pool`` terminates the workers, and its cleanup removes their temporary
+    files (tests/test_media.py sends a real SIGINT to a converting process group).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+__all__ = ["ignore_interrupts", "tune_worker_process"]

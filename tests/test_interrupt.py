@@ -157,3 +157,33 @@ def test_leftovers_of_any_pid_are_removed_and_never_block_push(builds, tmp_path)
     convert_felt(builds["b"], out, progress=False, num_proc=1)
     assert not any(p.exists() for p in planted)
     assert snapshot(out) == snapshot(builds["reference"])
+
+
+def test_ctrl_c_while_workers_write_is_one_line_and_keeps_the_earlier_build(builds, tmp_path):
+    """SIGINT to the process group (what Ctrl-C sends) while worker processes write temporary
+    shards: exit 130 with the one line "interrupted" (no worker tracebacks), no temporary file
+    left, and the earlier build untouched."""
+    out = tmp_path / "felt"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "felt_hf.cli", "convert", str(builds["b"]), "--out", str(out), "--num-proc", "2",
+           "--no-progress"]  # fmt: skip
+    for _attempt in range(5):
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(builds["earlier"], out)
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        caught = False
+        while proc.poll() is None:
+            if not caught and any(out.glob(f"{CONFIG}/.tmp-*")):
+                os.killpg(proc.pid, signal.SIGINT)
+                caught = True
+            time.sleep(0.001)
+        err = proc.stderr.read()
+        if caught:
+            break
+    else:
+        pytest.skip("the shards were written before the watcher could catch them (5 tries)")
+    assert proc.returncode == 130 and err.strip().splitlines() == ["interrupted"], err[-3000:]
+    time.sleep(0.2)
+    assert temp_leftovers(out) == []
+    assert snapshot(out) == snapshot(builds["earlier"])

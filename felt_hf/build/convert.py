@@ -59,7 +59,7 @@ from ..layout import (
 )
 from ..ravdess import validate_split_actors
 from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_features
-from ..workers import tune_worker_process
+from ..workers import ignore_interrupts, tune_worker_process
 from .convert_media import MediaRun, plan_media, split_configs, write_media_configs
 from .rows import rows_table, trial_row
 from .stats import FeatureStats, write_stats_json
@@ -250,6 +250,7 @@ _PROGRESS = None
 def _init_worker(progress_queue) -> None:
     global _READER, _PROGRESS
     _READER, _PROGRESS = MemberReader(), progress_queue
+    ignore_interrupts()
     prepare_worker_process()
     tune_worker_process()
 

@@ -48,7 +48,7 @@ from ..schema import (
     media_config_parts,
     media_features,
 )
-from ..workers import tune_worker_process
+from ..workers import ignore_interrupts, tune_worker_process
 
 TARGET_SHARD_BYTES = 300_000_000
 ROW_GROUP_ROWS = 4
@@ -412,6 +412,7 @@ _WORKER_READER: MemberReader | None = None
 
 def _init_media_worker() -> None:
     global _WORKER_READER
+    ignore_interrupts()
     prepare_worker_process()  # the lazy tracking reads of TrackingOrder.expansion parse CSVs
     tune_worker_process()
     _WORKER_READER = MemberReader()

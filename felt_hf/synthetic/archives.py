@@ -37,6 +37,7 @@ from ..schema import (
     VOCAL_CHANNELS,
     archive_stem,
 )
+from ..workers import ignore_interrupts
 from .motion import _check_seed, _plan  # noqa: F401  (_plan: re-exported for felt_hf.synth users)
 from .trials import INPUT_ROOT, SynthTrial, _trial_list, make_trial, select_trials  # noqa: F401  (re-exported)
 
@@ -100,7 +101,7 @@ def _rendered(tasks: list, num_proc: int) -> Iterator[dict[str, _Blob]]:
     if num_proc <= 1 or len(tasks) <= 1:
         yield from map(_render, tasks)
         return
-    with get_context().Pool(min(num_proc, len(tasks))) as pool:
+    with get_context().Pool(min(num_proc, len(tasks)), initializer=ignore_interrupts) as pool:
         yield from pool.imap(_render, tasks, chunksize=1)
 
 

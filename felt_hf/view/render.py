@@ -26,6 +26,7 @@ from ..colormap import COLORMAP, colorize  # noqa: F401  (COLORMAP re-exported: 
 from ..errors import FeltLookupError
 from ..extras import MissingExtraError
 from ..schema import AU_DESCRIPTIONS, AU_NAMES, FPS
+from ..workers import ignore_interrupts
 from .viewrows import count_rows, iter_rows, row_title
 
 FRAME_RATE = Fraction(30000, 1001)  # RAVDESS' 29.97 fps, exactly
@@ -284,7 +285,7 @@ def render_folder(
                 done.append(_render_job(job)[0])
                 bar.update(1)
         else:
-            with mp.get_context().Pool(num_proc) as pool:
+            with mp.get_context().Pool(num_proc, initializer=ignore_interrupts) as pool:
                 for tid, _ in pool.imap_unordered(_render_job, jobs):
                     done.append(tid)
                     bar.update(1)
