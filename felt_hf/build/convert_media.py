@@ -418,11 +418,13 @@ def _init_media_worker() -> None:
     _WORKER_READER = MemberReader()
 
 
-def run_job(job: MediaJob) -> tuple[MediaShard, list[dict]]:
-    """Write one shard (in a worker process or in this one); the shard comes back with its counts."""
+def run_job(job: MediaJob, reader: MemberReader | None = None) -> tuple[MediaShard, list[dict]]:
+    """Write one shard (in a worker process, or in this one with ``reader``); the shard comes
+    back with its counts."""
     global _WORKER_READER
-    _WORKER_READER = _WORKER_READER or MemberReader()
-    skipped = write_shard(job.shard, job.plan, job.order, _WORKER_READER, job.skip_bad)
+    if reader is None:
+        reader = _WORKER_READER = _WORKER_READER or MemberReader()
+    skipped = write_shard(job.shard, job.plan, job.order, reader, job.skip_bad)
     return job.shard, skipped
 
 
@@ -433,11 +435,14 @@ def run_jobs(jobs: list[MediaJob], workers: int, bar=None) -> list[tuple[MediaSh
     scale the tracking; the shard plan does not depend on ``workers``, so neither does the output.
     """
     if workers <= 1 or len(jobs) <= 1:
-        out = []
-        for job in jobs:
-            out.append(run_job(job))
-            if bar is not None:
-                bar.update(len(job.shard.trial_ids))
+        out, reader = [], MemberReader()  # this process's own, closed when done
+        try:
+            for job in jobs:
+                out.append(run_job(job, reader))
+                if bar is not None:
+                    bar.update(len(job.shard.trial_ids))
+        finally:
+            reader.close()
         return out
     import multiprocessing as mp
 
