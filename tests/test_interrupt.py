@@ -27,6 +27,11 @@ from felt_hf.build.convert import convert_felt
 from felt_hf.publish.verify import verify_folder
 from felt_hf.synthetic.archives import write_sample
 
+try:
+    from interrupts import sigint_when
+except ImportError:  # tests/ imported as a package
+    from tests.interrupts import sigint_when
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = "smoothed_speech"
 
@@ -167,23 +172,15 @@ def test_ctrl_c_while_workers_write_is_one_line_and_keeps_the_earlier_build(buil
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "felt_hf.cli", "convert", str(builds["b"]), "--out", str(out), "--num-proc", "2",
            "--no-progress"]  # fmt: skip
-    for _attempt in range(5):
+
+    def reset() -> None:
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(builds["earlier"], out)
-        proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
-        caught = False
-        while proc.poll() is None:
-            if not caught and any(out.glob(f"{CONFIG}/.tmp-*")):
-                os.killpg(proc.pid, signal.SIGINT)
-                caught = True
-            time.sleep(0.001)
-        err = proc.stderr.read()
-        if caught:
-            break
-    else:
+
+    got = sigint_when(cmd, lambda: any(out.glob(f"{CONFIG}/.tmp-*")), reset=reset, env=env)
+    if got is None:
         pytest.skip("the shards were written before the watcher could catch them (5 tries)")
-    assert proc.returncode == 130 and err.strip().splitlines() == ["interrupted"], err[-3000:]
-    time.sleep(0.2)
+    code, err = got
+    assert code == 130 and err.strip().splitlines() == ["interrupted"], err[-3000:]
     assert temp_leftovers(out) == []
     assert snapshot(out) == snapshot(builds["earlier"])

@@ -25,6 +25,11 @@ from felt_hf.inputs.media import FULL_AV, WAV, classify, find_media, probe_video
 from felt_hf.schema import FPS, LABEL_COLUMNS, MEDIA_CONFIG_NAMES, VIDEO_FPS, media_features
 from felt_hf.synthetic.media import KIND_FOLDERS, decode_barcode, media_trial, write_sample_media
 
+try:
+    from interrupts import sigint_when
+except ImportError:  # tests/ imported as a package
+    from tests.interrupts import sigint_when
+
 TRACKING_OF = {"speech": "smoothed_speech", "song": "smoothed_song"}
 
 
@@ -307,35 +312,19 @@ def test_bad_mp4_in_a_worker_process_is_one_line_from_the_real_command(small_inp
 def test_ctrl_c_while_media_workers_write_leaves_no_temporary_shard(small_input, tmp_path):
     """SIGINT to the whole process group (as Ctrl-C sends it) while media worker processes write
     their shards: exit code 130, one line, and not one temporary file left in the folder."""
-    import os
-    import signal
-    import subprocess
     import sys
-    import time
 
     from felt_hf.atomic import temp_leftovers
 
     out = tmp_path / "felt"
     cmd = [sys.executable, "-m", "felt_hf.cli", "convert", str(small_input), "--out", str(out), "--num-proc", "2",
            "--no-progress", "--configs", *CONFIGS]  # fmt: skip
-    for _attempt in range(5):
-        shutil.rmtree(out, ignore_errors=True)
-        proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True)  # fmt: skip
-        caught = False
-        while proc.poll() is None:
-            if any(out.glob("*_speech/.tmp-*-media*")) and not caught:
-                os.killpg(proc.pid, signal.SIGINT)
-                caught = True
-            time.sleep(0.001)
-        err = proc.stderr.read()
-        if caught:
-            break
-    else:
+    got = sigint_when(cmd, lambda: any(out.glob("*_speech/.tmp-*-media*")),
+                      reset=lambda: shutil.rmtree(out, ignore_errors=True))  # fmt: skip
+    if got is None:
         pytest.skip("the media shards were written before the watcher could catch them (5 tries)")
-    assert proc.returncode == 130, err[-3000:]
-    assert "Traceback" not in err and err.strip().splitlines() == ["interrupted"], err[-3000:]
-    time.sleep(0.2)  # let the workers finish dying
+    code, err = got
+    assert code == 130 and err.strip().splitlines() == ["interrupted"], err[-3000:]
     assert temp_leftovers(out) == []
     assert not (out / "README.md").exists()
 
