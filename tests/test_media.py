@@ -440,7 +440,10 @@ def test_prefetch_is_only_a_hint(small_input, media_archives):
     loose = next((small_input / "videos").rglob("*.mp4"))
     folder = CsvMember(str(small_input / "videos"), loose.relative_to(small_input / "videos").as_posix(), labels)
     missing = CsvMember(zipped.source, "Actor_01/nope.wav", labels)
-    for m in (zipped, folder, missing, CsvMember(str(small_input / "videos"), "nope.mp4", labels)):
+    not_a_zip = small_input / "broken.zip"
+    not_a_zip.write_bytes(b"not a zip")
+    for m in (zipped, folder, missing, CsvMember(str(small_input / "videos"), "nope.mp4", labels),
+              CsvMember(str(not_a_zip), "Actor_01/x.wav", labels)):  # fmt: skip
         reader.prefetch(m)
     assert reader.read_bytes(zipped)[:4] == b"RIFF" and reader.read_bytes(folder) == loose.read_bytes()
     with pytest.raises(FeltFormatError, match="nope.wav"):

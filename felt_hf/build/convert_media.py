@@ -447,7 +447,7 @@ def run_jobs(jobs: list[MediaJob], workers: int, bar=None) -> list[tuple[MediaSh
     import multiprocessing as mp
 
     _preload(jobs)
-    order = sorted(range(len(jobs)), key=lambda i: -sum(job_size(jobs[i])))
+    order = sorted(range(len(jobs)), key=lambda i: -job_size(jobs[i]))
     done: dict[int, tuple[MediaShard, list[dict]]] = {}
     with mp.get_context().Pool(min(workers, len(jobs)), initializer=_init_media_worker) as pool:
         for i, result in zip(order, pool.imap(run_job, [jobs[i] for i in order]), strict=True):
@@ -467,8 +467,9 @@ def _preload(jobs: list[MediaJob]) -> None:
         media_features(kind)
 
 
-def job_size(job: MediaJob) -> list[int]:
-    return [job.plan.files[t].size for t in job.shard.trial_ids if t in job.plan.files]
+def job_size(job: MediaJob) -> int:
+    """Input bytes of a shard (largest shards start first, so no worker is left with a long tail)."""
+    return sum(job.plan.files[t].size for t in job.shard.trial_ids if t in job.plan.files)
 
 
 def _write_group(writer: pq.ParquetWriter, rows: list[dict], schema: pa.Schema) -> int:
@@ -589,11 +590,12 @@ def write_media_configs(
                 if ids:
                     shards = plan_shards(config, ids, sizes, out_dir, run_tag, split)
                     jobs.extend(MediaJob(shard, plan, order, skip_bad) for shard in shards)
+        start = len(run.shards)
         run.shards.extend(job.shard for job in jobs)  # (so that a failure discards every temporary file)
         total = sum(len(job.shard.trial_ids) for job in jobs)
         with tqdm(total=total, unit="trial", desc="Converting media", disable=not progress or not jobs) as bar:
             results = run_jobs(jobs, workers, bar)
-        run.shards[-len(jobs) :] = [shard for shard, _ in results] if jobs else []
+        run.shards[start:] = [shard for shard, _ in results]  # workers send back copies with the counts
         for job, (_, skipped) in zip(jobs, results, strict=True):
             job.plan.skipped.extend(skipped)
     except BaseException:

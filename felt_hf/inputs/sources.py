@@ -259,6 +259,13 @@ class MemberReader:
     def __init__(self) -> None:
         self._zips: dict[str, tuple[zipfile.ZipFile, BinaryIO]] = {}
 
+    def _opened(self, source: str) -> tuple[zipfile.ZipFile, BinaryIO]:
+        """The archive's zipfile and raw handle, opened on first use and kept."""
+        opened = self._zips.get(source)
+        if opened is None:
+            opened = self._zips[source] = (_open_zip(source), open(source, "rb"))  # noqa: SIM115
+        return opened
+
     def read_bytes(self, m: CsvMember) -> bytes:
         if not m.is_zip:
             path = os.path.join(m.source, m.member)
@@ -270,10 +277,7 @@ class MemberReader:
                     return fh.read()
             except OSError as e:
                 raise FeltFormatError(m.member, f"cannot read the file: {e}", archive=m.source) from None
-        opened = self._zips.get(m.source)
-        if opened is None:
-            opened = self._zips[m.source] = (_open_zip(m.source), open(m.source, "rb"))  # noqa: SIM115
-        zf, raw = opened
+        zf, raw = self._opened(m.source)
         try:
             info = zf.getinfo(m.member)
             check_member_info(info, m.source)
@@ -299,14 +303,11 @@ class MemberReader:
                 finally:
                     os.close(fd)
                 return
-            opened = self._zips.get(m.source)
-            if opened is None:
-                opened = self._zips[m.source] = (_open_zip(m.source), open(m.source, "rb"))  # noqa: SIM115
-            zf, raw = opened
+            zf, raw = self._opened(m.source)
             info = zf.getinfo(m.member)
             # the local header (30 bytes + name + extra, under 64 KiB) then the data
             os.posix_fadvise(raw.fileno(), info.header_offset, info.compress_size + 65_600, os.POSIX_FADV_WILLNEED)
-        except (OSError, KeyError, zipfile.BadZipFile):
+        except (OSError, KeyError, zipfile.BadZipFile, FeltFormatError):
             return  # read_bytes reports whatever is wrong, with the member's name
 
     def read_record(self, m: CsvMember) -> TrialRecord:
