@@ -262,6 +262,8 @@ from felt_hf.rows import rows_table, trial_row
 from felt_hf.schema import trial_features
 from felt_hf.sources import MemberReader, list_members
 from felt_hf.stats import FeatureStats
+from felt_hf.workers import tune_worker_process
+tune_worker_process()  # as in the converter's workers (glibc heap thresholds, frozen collector)
 zips, per_zip = sys.argv[2:], int(sys.argv[1])
 members = [m for z in zips for m in list_members(z)[:per_zip]]
 reader, cost, schema = MemberReader(), {}, trial_features().arrow_schema
@@ -280,7 +282,7 @@ with pq.ParquetWriter(io.BytesIO(), schema, **parquet_writer_options(schema)) as
         if len(batch) == ROW_GROUP_ROWS or m is members[-1]:
             clock("statistics", stats.update_rows, batch)
             table = clock("Arrow assembly", rows_table, batch)
-            clock("parquet write (zstd, BSS, CDC)", writer.write_table, table, ROW_GROUP_ROWS)
+            clock("parquet write (zstd, BYTE_STREAM_SPLIT)", writer.write_table, table, ROW_GROUP_ROWS)
             batch = []
 clock("shard stats pickled for the parent", pickle.dumps, stats)
 print(f"  per-stage CPU per trial, one process, {len(members)} trials (process_time):")

@@ -129,3 +129,23 @@ def test_update_rows_equals_update_row_one_by_one():
     np.testing.assert_allclose(one.mean("head_pose"), many.mean("head_pose"), rtol=1e-12)
     np.testing.assert_allclose(one.std("head_pose"), many.std("head_pose"), rtol=1e-12)
     assert one["head_pose"].to_dict()["count"] == many["head_pose"].to_dict()["count"]
+
+
+def test_pickle_round_trip_is_exact_and_sparse(rows):
+    """Shard statistics travel pickled from converter workers to the parent, histograms sparse."""
+    import pickle
+
+    st = compute_stats(rows)
+    st["landmarks"].hist[0, 5] = 2**40  # a count past int32 keeps its width
+    back = pickle.loads(pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back.num_trials == st.num_trials and back.num_frames == st.num_frames
+    for name, acc in st.features.items():
+        got = back[name]
+        for attr in ("count", "mean", "m2", "min", "max", "hist"):
+            a, b = getattr(acc, attr), getattr(got, attr)
+            assert a.dtype == b.dtype and a.shape == b.shape, (name, attr)
+            np.testing.assert_array_equal(a, b)
+        assert got.hist.flags.writeable and got.spec == acc.spec
+    back.merge(compute_stats(rows[:2]))  # a restored one still merges
+    dense = sum(acc.hist.nbytes for acc in st.features.values())
+    assert len(pickle.dumps(st)) < dense / 4

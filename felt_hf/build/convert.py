@@ -19,8 +19,9 @@ Why it is shaped this way:
   DataLoader workers (2x4, 4x2, 8x1) each get whole shards when streaming.
 * Row groups hold a few trials, so reading one trial decodes about a megabyte, not a shard.
 * Floats use ``BYTE_STREAM_SPLIT`` without dictionaries (about 17% smaller than datasets'
-  snappy+dictionary on these arrays) under zstd, with content-defined chunking as ``datasets``
-  uses, so re-uploads of a changed build deduplicate on the hub's storage.
+  snappy+dictionary on these arrays) under zstd. No content-defined chunking: with row groups of 8
+  trials it saves no upload on a re-push and cost a third of the parquet write
+  (:func:`parquet_writer_options`).
 * Every file is written under a hidden temporary name (ignored by ``datasets``' globs) and
   renamed when complete; the card comes last, so an interrupted run never looks finished.
   Output is deterministic: the same input gives byte-identical parquet.
@@ -34,7 +35,6 @@ import os
 import pickle
 import threading
 import warnings
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +58,7 @@ from ..layout import (
     plan_num_shards,
 )
 from ..ravdess import validate_split_actors
-from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_features
+from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_arrow_schema
 from ..workers import ignore_interrupts, tune_worker_process
 from .convert_media import MediaRun, plan_media, split_configs, write_media_configs
 from .rows import rows_table, trial_row
@@ -217,7 +217,20 @@ def _remove_earlier_config(folder: Path) -> None:
 
 
 def parquet_writer_options(schema: pa.Schema) -> dict:
-    """zstd everywhere; floats as BYTE_STREAM_SPLIT without dictionary, the rest with one."""
+    """zstd everywhere; floats as BYTE_STREAM_SPLIT without dictionary, the rest with one.
+
+    No content-defined chunking (CDC) and no page index, both measured (``scripts/bench_convert.py
+    --stages``, and ``scripts/dedupe_check.py`` for what CDC buys):
+
+    * CDC cost 0.45 ms a trial (a third of the parquet write, 4% of a conversion) and buys no
+      deduplication here. It makes page boundaries follow the content so that rows inserted early
+      in a large row group do not shift every later page. Our row groups hold 8 trials (1-3 pages
+      a column), so an inserted or removed trial moves every later trial into another row group
+      with or without CDC, and a changed trial changes only its own row group either way; the
+      hub's storage (Xet) finds the unchanged runs of bytes by its own content-defined chunks.
+    * The page index (per-page min/max and offsets) cost another 0.05 ms a trial; a row group is
+      already the unit a reader skips to, and trial lookups use the row-group statistics below.
+    """
     floats, others = [], []
 
     def walk(path: str, typ: pa.DataType) -> None:
@@ -237,8 +250,8 @@ def parquet_writer_options(schema: pa.Schema) -> dict:
         "compression_level": ZSTD_LEVEL,
         "use_dictionary": others,
         "column_encoding": dict.fromkeys(floats, "BYTE_STREAM_SPLIT"),
-        "write_page_index": True,
-        "use_content_defined_chunking": True,
+        "write_page_index": False,  # see the docstring
+        "use_content_defined_chunking": False,
         "write_statistics": ["trial_id", "actor", "emotion", "num_frames"],
     }
 
@@ -264,7 +277,7 @@ def convert_shard(task: ShardTask) -> ShardResult:
     """Read, parse and write one shard under its temporary name; collect its statistics."""
     global _READER
     reader = _READER = _READER or MemberReader()
-    schema = _features(task.previews).arrow_schema
+    schema = _arrow_schema(task.previews)
     result, stats = ShardResult(task), FeatureStats()
     task.final_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = task.tmp_path
@@ -299,22 +312,23 @@ def convert_shard(task: ShardTask) -> ShardResult:
 def _pack_stats(stats: FeatureStats) -> bytes:
     """A shard's statistics for the trip to the parent, which keeps one per shard until all are
     merged in task order (the order fixes the float64 rounding of mean/std, so stats.json is
-    the same whatever the worker count). Pickled and zlib'd: the histograms are mostly zeros,
-    2.6 MB -> about 80 KB, 5 ms each way; 144 unpacked shards would be 0.4 GB in the parent.
-    A to_dict/from_dict round trip instead cost about 35 ms a shard (quantiles, base64)."""
-    return zlib.compress(pickle.dumps(stats, protocol=pickle.HIGHEST_PROTOCOL), 1)
+    the same whatever the worker count). Pickled, with each histogram sparse
+    (:meth:`ComponentStats.__getstate__`): about 300 KB and under a millisecond a shard, where
+    the dense histograms were 2.6 MB (0.4 GB for 144 shards in the parent) and zlib'ing them
+    cost about 7 ms a shard. A to_dict/from_dict round trip cost about 35 ms (quantiles, base64)."""
+    return pickle.dumps(stats, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _unpack_stats(blob: bytes) -> FeatureStats:
-    return pickle.loads(zlib.decompress(blob))
+    return pickle.loads(blob)
 
 
-def _features(previews: bool):
+def _arrow_schema(previews: bool):
     if previews:
         from .previews import preview_features
 
-        return preview_features()
-    return trial_features()
+        return preview_features().arrow_schema
+    return trial_arrow_schema()
 
 
 def _write_group(writer: pq.ParquetWriter, rows: list[dict], stats: FeatureStats, previews: bool = False) -> int:
@@ -324,7 +338,7 @@ def _write_group(writer: pq.ParquetWriter, rows: list[dict], stats: FeatureStats
     counted in one update: the same numbers as trial by trial, with 8x fewer numpy calls.
     """
     stats.update_rows(rows)
-    table = rows_table(rows) if rows else trial_features().arrow_schema.empty_table()
+    table = rows_table(rows) if rows else trial_arrow_schema().empty_table()
     if previews:
         from .previews import with_previews
 
@@ -432,7 +446,7 @@ def convert_felt(
     notes = trial_set_warnings(members)
     for note in notes:
         warnings.warn(note, FeltWarning, stacklevel=2)
-    trial_features()  # import datasets' feature types here, once, so forked workers inherit them
+    trial_arrow_schema()  # datasets imported and the schema built here, once: forked workers inherit both
     out.mkdir(parents=True, exist_ok=True)
     remove_temp_leftovers(out)  # whatever pid an earlier, killed run had
     media_workers = max(1, num_proc or os.cpu_count() or 1)

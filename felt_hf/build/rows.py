@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from ..inputs.csv_reader import TrialRecord
 from ..ravdess import TrialLabels
-from ..schema import FRAME_ARRAYS, PER_FRAME_INDEX_TABLE, ROW_COLUMNS, TRIAL_COLUMN_TABLE, trial_features
+from ..schema import FRAME_ARRAYS, PER_FRAME_INDEX_TABLE, ROW_COLUMNS, TRIAL_COLUMN_TABLE, trial_arrow_schema
 
 
 def trial_row(record: TrialRecord, labels: TrialLabels) -> dict:
@@ -61,8 +61,7 @@ def rows_table(rows: Sequence[dict]) -> pa.Table:
     parquet metadata only when the stored Arrow type matches them, so written to parquet as is,
     it reads back with every ClassLabel and Array shape.
     """
-    features = trial_features()
-    schema = features.arrow_schema
+    schema = trial_arrow_schema()
     cols: dict[str, pa.Array] = {}
     for col in TRIAL_COLUMN_TABLE:
         values = [r[col.name] for r in rows]
