@@ -190,3 +190,29 @@ def test_worker_tuning_applies_in_a_child_only():
 
         assert done["mmap_threshold"] == done["trim_threshold"] == (platform.libc_ver()[0] == "glibc")
     assert gc.get_freeze_count() == before
+
+
+def test_shard_statistics_merge_in_task_order_whatever_the_arrival(sample_archives, tmp_path):
+    """The parent merges each shard's statistics as it arrives, yet in task order per split, so
+    stats.json does not depend on which worker finished first."""
+    from felt_hf.build.convert import StatsInTaskOrder, convert_shard, plan_tasks
+    from felt_hf.schema import DEFAULT_SPLIT_ACTORS
+
+    data = _copy_archives(sample_archives, tmp_path / "in", ["raw_song"])
+    tasks = plan_tasks(data, tmp_path / "out", ["raw_song"], DEFAULT_SPLIT_ACTORS)
+    results = [convert_shard(t) for t in tasks]
+    for t in tasks:
+        t.tmp_path.unlink()
+    blobs = [r.stats for r in results]
+    merged = {}
+    for name, order in (("in order", range(len(tasks))), ("scrambled", [3, 0, *range(len(tasks) - 1, 3, -1), 2, 1])):
+        assert sorted(order) == list(range(len(tasks)))
+        for r, blob in zip(results, blobs, strict=True):
+            r.stats = blob
+        m = StatsInTaskOrder(tasks)
+        for i in order:
+            m.add(i, results[i])
+        assert all(r.stats == b"" for r in results)  # every one merged, none kept
+        merged[name] = {s: json.dumps(st.to_dict(), sort_keys=True) for s, st in m.merged["raw_song"].items()}
+    assert set(merged["in order"]) == {"train", "validation", "test"}
+    assert merged["in order"] == merged["scrambled"]

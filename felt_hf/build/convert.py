@@ -35,6 +35,7 @@ import os
 import pickle
 import threading
 import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -312,15 +313,47 @@ def convert_shard(task: ShardTask) -> ShardResult:
 def _pack_stats(stats: FeatureStats) -> bytes:
     """A shard's statistics for the trip to the parent, which keeps one per shard until all are
     merged in task order (the order fixes the float64 rounding of mean/std, so stats.json is
-    the same whatever the worker count). Pickled, with each histogram sparse
-    (:meth:`ComponentStats.__getstate__`): about 300 KB and under a millisecond a shard, where
-    the dense histograms were 2.6 MB (0.4 GB for 144 shards in the parent) and zlib'ing them
-    cost about 7 ms a shard. A to_dict/from_dict round trip cost about 35 ms (quantiles, base64)."""
-    return pickle.dumps(stats, protocol=pickle.HIGHEST_PROTOCOL)
+    the same whatever the worker count). Pickled with each histogram sparse
+    (:meth:`ComponentStats.__getstate__`), then zlib'd: about 100 KB and 4 ms a shard, so the
+    144 shards of a full build hold about 15 MB in the parent. Dense histograms were 2.6 MB a
+    shard and took 7 ms to zlib; sparse but not zlib'd, 0.3 MB a shard (43 MB in the parent at
+    full size against 14 MB at 1/6: memory that grew with the archive). A to_dict/from_dict
+    round trip cost about 35 ms a shard (quantiles, base64)."""
+    return zlib.compress(pickle.dumps(stats, protocol=pickle.HIGHEST_PROTOCOL), 1)
 
 
 def _unpack_stats(blob: bytes) -> FeatureStats:
-    return pickle.loads(blob)
+    return pickle.loads(zlib.decompress(blob))
+
+
+class StatsInTaskOrder:
+    """Shard statistics merged into one :class:`FeatureStats` per (config, split) while the
+    workers run, each shard as soon as every earlier shard of its split is in.
+
+    The merge order is the task order, as when all were merged at the end (so stats.json keeps
+    its bytes whatever the worker count); shards arrive largest first, and a split's shards are
+    about equal in size, so few wait. The parent neither holds a packed statistic per shard
+    (memory that grew with the archive) nor merges them all after the last worker is done.
+    """
+
+    def __init__(self, tasks: Sequence[ShardTask]) -> None:
+        self.merged: dict[str, dict[str, FeatureStats]] = {}
+        self._queues: dict[tuple[str, str], list[int]] = {}
+        for i, t in enumerate(tasks):
+            self._queues.setdefault((t.config, t.split), []).append(i)
+        self._cursor = dict.fromkeys(self._queues, 0)
+        self._waiting: dict[int, ShardResult] = {}
+
+    def add(self, index: int, result: ShardResult) -> None:
+        key = (result.task.config, result.task.split)
+        self._waiting[index] = result
+        queue = self._queues[key]
+        while self._cursor[key] < len(queue) and queue[self._cursor[key]] in self._waiting:
+            ready = self._waiting.pop(queue[self._cursor[key]])
+            acc = self.merged.setdefault(key[0], {}).setdefault(key[1], FeatureStats())
+            acc.merge(_unpack_stats(ready.stats))
+            ready.stats = b""  # merged: the parent keeps no copy
+            self._cursor[key] += 1
 
 
 def _arrow_schema(previews: bool):
@@ -347,15 +380,18 @@ def _write_group(writer: pq.ParquetWriter, rows: list[dict], stats: FeatureStats
     return table.nbytes
 
 
-def _run_tasks(tasks: list[ShardTask], num_proc: int, progress: bool) -> list[ShardResult]:
+def _run_tasks(tasks: list[ShardTask], num_proc: int, progress: bool, stats: StatsInTaskOrder) -> list[ShardResult]:
+    """Every shard written (by ``num_proc`` worker processes), its statistics merged into ``stats``
+    as it comes in; the results in task order."""
     from tqdm.auto import tqdm
 
     total = sum(len(t.members) for t in tasks)
     bar = tqdm(total=total, unit="trial", desc="Converting FELT", disable=not progress)
     if num_proc <= 1:
         results = []
-        for t in tasks:
+        for i, t in enumerate(tasks):
             results.append(convert_shard(t))
+            stats.add(i, results[-1])
             bar.update(len(t.members))
         bar.close()
         return results
@@ -377,7 +413,10 @@ def _run_tasks(tasks: list[ShardTask], num_proc: int, progress: bool) -> list[Sh
         thread = threading.Thread(target=pump, daemon=True)  # started after the fork, never copied into it
         thread.start()
         try:
-            done = dict(zip(order, pool.imap(convert_shard, [tasks[i] for i in order]), strict=True))
+            done = {}
+            for i, result in zip(order, pool.imap(convert_shard, [tasks[i] for i in order]), strict=True):
+                done[i] = result
+                stats.add(i, result)
         finally:
             stop.set()
             thread.join()
@@ -453,7 +492,8 @@ def convert_felt(
     num_proc = max(1, min(media_workers, len(tasks)))
     media_run = MediaRun()
     try:
-        results = _run_tasks(tasks, num_proc, progress)
+        merged = StatsInTaskOrder(tasks)
+        results = _run_tasks(tasks, num_proc, progress, merged)
         write_media_configs(media_plans, data_dir, out, split_actors, _tracking_shards(results),
                             skip_bad=skip_bad, progress=progress, run=media_run, workers=media_workers)  # fmt: skip
         # From here the folder changes: first drop the card, so that a kill at any later moment
@@ -472,17 +512,17 @@ def convert_felt(
         _remove_earlier_config(out / name)
     configs = configs + list(media_plans)
     return _finish(
-        out, data_dir, results, configs, split_actors, source_description, synthetic, skipped, notes, media_run
-    )
+        out, data_dir, results, merged.merged, configs, split_actors, source_description, synthetic, skipped, notes,
+        media_run,
+    )  # fmt: skip
 
 
 def _finish(
-    out, data_dir, results, configs, split_actors, source_description, synthetic, skipped, notes, media=None
+    out, data_dir, results, stats, configs, split_actors, source_description, synthetic, skipped, notes, media=None
 ) -> BuildSummary:
     from ..provenance import regeneration_provenance
     from .card import write_card
 
-    stats: dict[str, dict[str, FeatureStats]] = {}
     summary_configs: dict[str, dict] = {}
     skipped = list(skipped)
     for r in results:
@@ -495,8 +535,6 @@ def _finish(
         split["files"].append(r.task.relpath)
         if r.task.previews:  # only then: the default summary and card stay as they were
             summary_configs[r.task.config]["previews"] = True
-        acc = stats.setdefault(r.task.config, {}).setdefault(r.task.split, FeatureStats())
-        acc.merge(_unpack_stats(r.stats))
         skipped.extend(r.skipped)
     if media is not None:  # media configs carry no feature statistics
         summary_configs.update(media.summary())
