@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
               "C": variant_archives(src, work / "in_drop", "drop")}  # fmt: skip
     print(f"{args.config}: {src}")
     for cdc in (False, True):
-        chunks = {k: folder_chunks(convert(v, work / f"out_{k}_{int(cdc)}", args.config, cdc)) for k, v in inputs.items()}
+        chunks = {
+            k: folder_chunks(convert(v, work / f"out_{k}_{int(cdc)}", args.config, cdc)) for k, v in inputs.items()
+        }
         have = {h for h, _ in chunks["A"]}
         total = sum(n for _, n in chunks["A"])
         label = "CDC on " if cdc else "CDC off"
