@@ -214,5 +214,8 @@ def test_shard_statistics_merge_in_task_order_whatever_the_arrival(sample_archiv
             m.add(i, results[i])
         assert all(r.stats == b"" for r in results)  # every one merged, none kept
         merged[name] = {s: json.dumps(st.to_dict(), sort_keys=True) for s, st in m.merged["raw_song"].items()}
+        documents = m.documents
+        assert list(documents["raw_song"]) == list(dict.fromkeys(t.split for t in tasks))  # task order
+        assert {s: json.dumps(d, sort_keys=True) for s, d in documents["raw_song"].items()} == merged[name]
     assert set(merged["in order"]) == {"train", "validation", "test"}
     assert merged["in order"] == merged["scrambled"]

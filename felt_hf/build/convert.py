@@ -333,7 +333,10 @@ class StatsInTaskOrder:
     The merge order is the task order, as when all were merged at the end (so stats.json keeps
     its bytes whatever the worker count); shards arrive largest first, and a split's shards are
     about equal in size, so few wait. The parent neither holds a packed statistic per shard
-    (memory that grew with the archive) nor merges them all after the last worker is done.
+    (memory that grew with the archive) nor merges them all after the last worker is done, and a
+    split's stats.json entry (quantiles, compressed histograms: 0.45 s for a full build) is made
+    as soon as its last shard is in (:attr:`documents`), while the workers write the others. On
+    16 cores these serial steps after the last shard had been 0.6-1.5 s of a 10 s conversion.
     """
 
     def __init__(self, tasks: Sequence[ShardTask]) -> None:
@@ -343,6 +346,7 @@ class StatsInTaskOrder:
             self._queues.setdefault((t.config, t.split), []).append(i)
         self._cursor = dict.fromkeys(self._queues, 0)
         self._waiting: dict[int, ShardResult] = {}
+        self._documents: dict[tuple[str, str], dict] = {}  # a complete split's stats.json entry
 
     def add(self, index: int, result: ShardResult) -> None:
         key = (result.task.config, result.task.split)
@@ -354,6 +358,18 @@ class StatsInTaskOrder:
             acc.merge(_unpack_stats(ready.stats))
             ready.stats = b""  # merged: the parent keeps no copy
             self._cursor[key] += 1
+        if self._cursor[key] == len(queue):
+            self._documents[key] = self.merged[key[0]][key[1]].to_dict()
+
+    @property
+    def documents(self) -> dict[str, dict[str, dict]]:
+        """``{config: {split: FeatureStats.to_dict()}}`` of the complete splits, in task order
+        (the order of stats.json's keys), whatever order they completed in."""
+        out: dict[str, dict[str, dict]] = {}
+        for key in self._queues:
+            if key in self._documents:
+                out.setdefault(key[0], {})[key[1]] = self._documents[key]
+        return out
 
 
 def _arrow_schema(previews: bool):
@@ -512,7 +528,7 @@ def convert_felt(
         _remove_earlier_config(out / name)
     configs = configs + list(media_plans)
     return _finish(
-        out, data_dir, results, merged.merged, configs, split_actors, source_description, synthetic, skipped, notes,
+        out, data_dir, results, merged.documents, configs, split_actors, source_description, synthetic, skipped, notes,
         media_run,
     )  # fmt: skip
 

@@ -379,8 +379,11 @@ def compute_stats(rows: Iterable[Mapping[str, np.ndarray]], names: Iterable[str]
     return stats
 
 
-def stats_document(stats_by_config_split: Mapping[str, Mapping[str, FeatureStats]]) -> dict:
-    """The JSON document of ``stats.json``; self-describing so the card can point at it."""
+def stats_document(stats_by_config_split: Mapping[str, Mapping[str, FeatureStats | dict]]) -> dict:
+    """The JSON document of ``stats.json``; self-describing so the card can point at it.
+
+    A split's entry may be given already as its :meth:`FeatureStats.to_dict` (the converter makes
+    it while other shards are still being written, instead of after the last)."""
     return {
         "format": STATS_FORMAT,
         "version": STATS_VERSION,
@@ -393,12 +396,15 @@ def stats_document(stats_by_config_split: Mapping[str, Mapping[str, FeatureStats
         ),
         "quantiles": list(QUANTILES),
         "configs": {
-            cfg: {split: st.to_dict() for split, st in splits.items()} for cfg, splits in stats_by_config_split.items()
+            cfg: {split: st if isinstance(st, dict) else st.to_dict() for split, st in splits.items()}
+            for cfg, splits in stats_by_config_split.items()
         },
     }
 
 
-def write_stats_json(path: str | os.PathLike, stats_by_config_split: Mapping[str, Mapping[str, FeatureStats]]) -> Path:
+def write_stats_json(
+    path: str | os.PathLike, stats_by_config_split: Mapping[str, Mapping[str, FeatureStats | dict]]
+) -> Path:
     """Write atomically (temp file + ``os.replace``) so a reader never sees half a file."""
     path = Path(path)
     if path.is_dir():
