@@ -316,6 +316,11 @@ def main() -> int:
     p.add_argument("--no-read", action="store_true", help="skip the read-side figures")
     p.add_argument("--stages", type=int, default=40, help="trials per archive for the per-stage costs (0: skip)")
     p.add_argument("--read-only", action="store_true", help="only the read side, on WORKDIR/felt from an earlier run")
+    p.add_argument(
+        "--routes",
+        help="only these routes (comma-separated; convert and one parse route at least), e.g. "
+        "isal+polars,convert for repeated paired runs at full size",
+    )
     args = p.parse_args()
     if (args.read_only or args.generate_only) and not args.workdir:
         p.error("--read-only and --generate-only need --workdir")
@@ -349,14 +354,33 @@ def main() -> int:
     )
     out = work / "felt"
     routes = ("inflate-isal", "inflate-zlib", *PARSE_ROUTES, "naive-pandas", "convert")
+    if args.routes:
+        wanted = [r for r in args.routes.split(",") if r]
+        unknown = sorted(set(wanted) - set(routes))
+        if unknown or "convert" not in wanted or not set(wanted) & set(PARSE_ROUTES):
+            p.error(f"--routes: {unknown or wanted}: choose from {', '.join(routes)}, with convert and a parse route")
+        routes = tuple(r for r in routes if r in wanted)
     results: dict = {"actors": args.actors, "zip_mb": zip_mb, "csv_mb": csv_mb, "cores": os.cpu_count()}
     results["by_workers"] = {top: bench_routes(routes, top, args.repeat, zips, archives, out, csv_mb)}
     r = results["ratios"] = ratios(results["by_workers"][top]["medians"])
+    naive = f"{r['naive_over_convert_wall']:.2f}" if "naive_over_convert_wall" in r else "not run"
     print(
         f"  convert / fastest inflate+parse ({r['fastest_route']}): wall {r['convert_over_fastest_wall']:.2f}"
         f" (target <= 1.5 at 1/6 size, <= 1.3 full size), cpu {r['convert_over_fastest_cpu']:.2f};"
-        f"  naive / convert: {r['naive_over_convert_wall']:.2f} (target >= 2)"
+        f"  naive / convert: {naive} (target >= 2)"
     )
+    runs = results["by_workers"][top]["runs"]
+    if args.repeat > 1:  # each repetition's own pair: the routes ran back to back, under the same load
+        pairs = [
+            (c["wall_s"] / f["wall_s"], c["cpu_s"] / f["cpu_s"])
+            for c, f in zip(runs["convert"], runs[r["fastest_route"]], strict=True)
+        ]
+        print(
+            "  per repetition, convert / "
+            + r["fastest_route"]
+            + ": "
+            + ", ".join(f"wall {w:.2f} cpu {c:.2f}" for w, c in pairs)
+        )
     if args.stages:
         stage_costs(zips, args.stages)
     fastest = r["fastest_route"]
