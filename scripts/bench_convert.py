@@ -327,6 +327,13 @@ def main() -> int:
     if args.read_only:
         bench_read(Path(args.workdir) / "felt")
         return 0
+    routes = ("inflate-isal", "inflate-zlib", *PARSE_ROUTES, "naive-pandas", "convert")
+    if args.routes:
+        wanted = [r for r in args.routes.split(",") if r]
+        unknown = sorted(set(wanted) - set(routes))
+        if unknown or "convert" not in wanted or not set(wanted) & set(PARSE_ROUTES):
+            p.error(f"--routes: {unknown or wanted}: choose from {', '.join(routes)}, with convert and a parse route")
+        routes = tuple(r for r in routes if r in wanted)
 
     from felt_hf.synth import write_archives
 
@@ -353,13 +360,6 @@ def main() -> int:
         f" {os.cpu_count()} cores; worker counts {counts}; {args.repeat} repetition(s)"
     )
     out = work / "felt"
-    routes = ("inflate-isal", "inflate-zlib", *PARSE_ROUTES, "naive-pandas", "convert")
-    if args.routes:
-        wanted = [r for r in args.routes.split(",") if r]
-        unknown = sorted(set(wanted) - set(routes))
-        if unknown or "convert" not in wanted or not set(wanted) & set(PARSE_ROUTES):
-            p.error(f"--routes: {unknown or wanted}: choose from {', '.join(routes)}, with convert and a parse route")
-        routes = tuple(r for r in routes if r in wanted)
     results: dict = {"actors": args.actors, "zip_mb": zip_mb, "csv_mb": csv_mb, "cores": os.cpu_count()}
     results["by_workers"] = {top: bench_routes(routes, top, args.repeat, zips, archives, out, csv_mb)}
     r = results["ratios"] = ratios(results["by_workers"][top]["medians"])

@@ -1,0 +1,50 @@
+"""The measurement scripts the README quotes run on the sample and print what they promise.
+
+They print figures and never assert them; these tests only check that each runs end to end on
+real (sample) archives and reports the quantities the README cites.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_dedupe_check_reports_reupload_sizes_with_and_without_cdc(sample_archives, tmp_path):
+    out = _run(str(REPO / "scripts" / "dedupe_check.py"), "--archives", str(sample_archives),
+               "--config", "smoothed_speech", "--workdir", str(tmp_path), cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = re.findall(
+        r"CDC (on |off)\s+(one value.*|one trial removed)\s+re-upload\s+([\d.]+) MB of\s+([\d.]+) MB", out.stdout
+    )
+    assert len(rows) == 4, out.stdout
+    assert all(0 <= float(sent) <= float(total) for _, _, sent, total in rows)
+    changed = [float(sent) for _, what, sent, _ in rows if what.startswith("one value")]
+    assert len(changed) == 2 and all(s > 0 for s in changed)  # the changed trial's row group is new
+
+
+def test_convert_timeline_accounts_for_the_run(sample_archives, tmp_path):
+    out = _run(str(REPO / "scripts" / "convert_timeline.py"), str(sample_archives), str(tmp_path / "felt"),
+               "--num-proc", "2", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    m = re.search(r"convert ([\d.]+) s with 2 workers: before the pool ([\d.]+) s, first shard start -> last shard "
+                  r"end ([\d.]+) s, after the last shard ([\d.]+) s", out.stdout)  # fmt: skip
+    assert m, out.stdout
+    total, before, shards, after = map(float, m.groups())
+    assert before + shards + after <= total + 0.05
+    assert re.search(r"2 workers busy .* CPU inside shards [\d.]+ s for \d+ trials", out.stdout)
+    assert (tmp_path / "felt" / "README.md").is_file()
+
+
+def test_bench_convert_refuses_routes_without_convert(tmp_path):
+    out = _run(str(REPO / "scripts" / "bench_convert.py"), "--workdir", str(tmp_path), "--routes", "isal+polars",
+               cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 2 and "--routes" in out.stderr
