@@ -219,3 +219,48 @@ def test_shard_statistics_merge_in_task_order_whatever_the_arrival(sample_archiv
         assert {s: json.dumps(d, sort_keys=True) for s, d in documents["raw_song"].items()} == merged[name]
     assert set(merged["in order"]) == {"train", "validation", "test"}
     assert merged["in order"] == merged["scrambled"]
+
+
+WORKER_IMPORTS = r"""
+import sys
+import felt_hf.build.convert as conv
+
+_shard = conv.convert_shard
+
+def shard_and_imports(task):
+    result = _shard(task)
+    result.skipped.append({"datasets_in_worker": "datasets" in sys.modules})
+    return result
+
+conv.convert_shard = shard_and_imports
+seen = []
+_run = conv._run_tasks
+
+def run(tasks, num_proc, progress, stats):
+    assert "datasets" not in sys.modules  # nothing before the pool imported it
+    results = _run(tasks, num_proc, progress, stats)
+    seen.extend(s["datasets_in_worker"] for r in results for s in r.skipped)
+    for r in results:
+        r.skipped.clear()
+    return results
+
+conv._run_tasks = run
+conv.convert_felt(sys.argv[1], sys.argv[2], progress=False, num_proc=2)
+print("workers imported datasets:", sorted(set(seen)), len(seen))
+"""
+
+
+def test_workers_start_before_datasets_is_imported_and_write_the_same_bytes(sample_archives, tmp_path):
+    """The pool starts first; the parent imports datasets while the workers parse and hands them
+    the schema as bytes (felt_hf.build.schema_handoff): no worker imports datasets, and the
+    shards equal a single-process build's byte for byte."""
+    import subprocess
+    import sys
+
+    data = _copy_archives(sample_archives, tmp_path / "in", ["smoothed_song", "raw_speech"])
+    out = subprocess.run([sys.executable, "-c", WORKER_IMPORTS, str(data), str(tmp_path / "two")],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "workers imported datasets: [False]" in out.stdout, out.stdout
+    convert_felt(data, tmp_path / "one", progress=False, num_proc=1)
+    assert _files(tmp_path / "two") == _files(tmp_path / "one")

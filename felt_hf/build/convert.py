@@ -63,6 +63,7 @@ from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_pa
 from ..workers import ignore_interrupts, tune_worker_process
 from .convert_media import MediaRun, plan_media, split_configs, write_media_configs
 from .rows import rows_table, trial_row
+from .schema_handoff import SchemaHandoff
 from .stats import FeatureStats, write_stats_json
 
 ROW_GROUP_ROWS = 8
@@ -259,14 +260,80 @@ def parquet_writer_options(schema: pa.Schema) -> dict:
 
 _READER: MemberReader | None = None
 _PROGRESS = None
+_HANDOFF: SchemaHandoff | None = None  # in pool workers: where the parent publishes the schema
 
 
-def _init_worker(progress_queue) -> None:
-    global _READER, _PROGRESS
-    _READER, _PROGRESS = MemberReader(), progress_queue
+def _init_worker(progress_queue, handoff: SchemaHandoff | None = None) -> None:
+    global _READER, _PROGRESS, _HANDOFF
+    _READER, _PROGRESS, _HANDOFF = MemberReader(), progress_queue, handoff
     ignore_interrupts()
     prepare_worker_process()
     tune_worker_process()
+
+
+def _shard_schema(previews: bool, wait: bool) -> pa.Schema | None:
+    """The Arrow schema for a shard: the parent's published one in a pool worker (``None`` while
+    it is still importing ``datasets`` and ``wait`` is false), else built here."""
+    if _HANDOFF is not None and not previews:
+        schema = _HANDOFF.get(wait)
+        if schema is not None or not wait:
+            return schema
+    return _arrow_schema(previews)
+
+
+class _ShardFile:
+    """One shard's parquet file, opened once the schema is known; row groups parsed before that
+    wait here, in order (at most the ~1 s the parent takes to import ``datasets``: a few row
+    groups of a few MB each, and never more than the shard)."""
+
+    def __init__(self, task: ShardTask) -> None:
+        self.task = task
+        self.pending: list[list[dict]] = []
+        self.writer: pq.ParquetWriter | None = None
+        self.schema: pa.Schema | None = None
+        self.num_bytes = 0
+
+    def add(self, rows: list[dict]) -> None:
+        self.pending.append(rows)
+        if self.writer is None and not self._open(wait=False):
+            return
+        self._drain()
+
+    def close(self) -> int:
+        if self.writer is None:
+            self._open(wait=True)
+        self._drain()
+        self.writer.close()
+        return self.num_bytes
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except Exception:  # the file is removed just below: whatever closing it says
+                pass
+        self.task.tmp_path.unlink(missing_ok=True)
+
+    def _open(self, wait: bool) -> bool:
+        schema = _shard_schema(self.task.previews, wait)
+        if schema is None:
+            return False
+        self.schema = schema
+        self.writer = pq.ParquetWriter(self.task.tmp_path, schema, **parquet_writer_options(schema))
+        return True
+
+    def _drain(self) -> None:
+        # with previews, self.schema has the preview column too: the rows' own schema first
+        row_schema = trial_arrow_schema() if self.task.previews else self.schema
+        for rows in self.pending:
+            table = rows_table(rows, row_schema) if rows else row_schema.empty_table()
+            if self.task.previews:
+                from .previews import with_previews
+
+                table = with_previews(table, rows)
+            self.writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            self.num_bytes += table.nbytes
+        self.pending.clear()
 
 
 def _tick() -> None:
@@ -278,36 +345,46 @@ def convert_shard(task: ShardTask) -> ShardResult:
     """Read, parse and write one shard under its temporary name; collect its statistics."""
     global _READER
     reader = _READER = _READER or MemberReader()
-    schema = _arrow_schema(task.previews)
     result, stats = ShardResult(task), FeatureStats()
     task.final_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = task.tmp_path
+    shard = _ShardFile(task)
     try:
-        with pq.ParquetWriter(tmp, schema, **parquet_writer_options(schema)) as writer:
-            batch: list[dict] = []
-            for m in task.members:
-                try:
-                    row = trial_row(reader.read_record(m), m.labels)
-                except FeltError as e:
-                    if not task.skip_bad:
-                        raise
-                    result.skipped.append({"archive": m.source, "member": m.member, "error": str(e)})
-                    _tick()
-                    continue
-                result.num_rows += 1
-                result.num_frames += row["num_frames"]
-                batch.append(row)
-                if len(batch) == ROW_GROUP_ROWS:
-                    result.num_bytes += _write_group(writer, batch, stats, task.previews)
-                    batch = []
+        batch: list[dict] = []
+        for m in task.members:
+            try:
+                row = trial_row(reader.read_record(m), m.labels)
+            except FeltError as e:
+                if not task.skip_bad:
+                    raise
+                result.skipped.append({"archive": m.source, "member": m.member, "error": str(e)})
                 _tick()
-            if batch or result.num_rows == 0:
-                result.num_bytes += _write_group(writer, batch, stats, task.previews)
+                continue
+            result.num_rows += 1
+            result.num_frames += row["num_frames"]
+            batch.append(row)
+            if len(batch) == ROW_GROUP_ROWS:
+                _add_group(shard, batch, stats)
+                batch = []
+            _tick()
+        if batch or result.num_rows == 0:
+            _add_group(shard, batch, stats)
+        result.num_bytes = shard.close()
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        shard.abort()
         raise
     result.stats = _pack_stats(stats)
     return result
+
+
+def _add_group(shard: _ShardFile, rows: list[dict], stats: FeatureStats) -> None:
+    """One row group: its frames folded into the statistics now, its rows written as soon as
+    the shard's file is open.
+
+    The statistics are per frame, so the group's trials are concatenated along time and
+    counted in one update: the same numbers as trial by trial, with 8x fewer numpy calls.
+    """
+    stats.update_rows(rows)
+    shard.add(rows)
 
 
 def _pack_stats(stats: FeatureStats) -> bytes:
@@ -380,25 +457,14 @@ def _arrow_schema(previews: bool):
     return trial_arrow_schema()
 
 
-def _write_group(writer: pq.ParquetWriter, rows: list[dict], stats: FeatureStats, previews: bool = False) -> int:
-    """Write one row group and fold its frames into the statistics.
-
-    The statistics are per frame, so the group's trials are concatenated along time and
-    counted in one update: the same numbers as trial by trial, with 8x fewer numpy calls.
-    """
-    stats.update_rows(rows)
-    table = rows_table(rows) if rows else trial_arrow_schema().empty_table()
-    if previews:
-        from .previews import with_previews
-
-        table = with_previews(table, rows)
-    writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-    return table.nbytes
-
-
 def _run_tasks(tasks: list[ShardTask], num_proc: int, progress: bool, stats: StatsInTaskOrder) -> list[ShardResult]:
     """Every shard written (by ``num_proc`` worker processes), its statistics merged into ``stats``
-    as it comes in; the results in task order."""
+    as it comes in; the results in task order.
+
+    The workers start before this process has the Arrow schema: it imports ``datasets`` and
+    builds the schema while they parse, then publishes it (:mod:`felt_hf.build.schema_handoff`).
+    With previews the schema comes from before the pool (the workers draw previews with
+    ``datasets``' Image feature anyway)."""
     from tqdm.auto import tqdm
 
     total = sum(len(t.members) for t in tasks)
@@ -425,12 +491,16 @@ def _run_tasks(tasks: list[ShardTask], num_proc: int, progress: bool, stats: Sta
                 pass
 
     order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i].members))
-    with ctx.Pool(num_proc, initializer=_init_worker, initargs=(queue,)) as pool:
+    handoff = None if any(t.previews for t in tasks) else SchemaHandoff(ctx)
+    with ctx.Pool(num_proc, initializer=_init_worker, initargs=(queue, handoff)) as pool:
         thread = threading.Thread(target=pump, daemon=True)  # started after the fork, never copied into it
         thread.start()
         try:
             done = {}
-            for i, result in zip(order, pool.imap(convert_shard, [tasks[i] for i in order]), strict=True):
+            results = pool.imap(convert_shard, [tasks[i] for i in order])
+            if handoff is not None:
+                handoff.publish(trial_arrow_schema())  # imports datasets while the workers parse
+            for i, result in zip(order, results, strict=True):
                 done[i] = result
                 stats.add(i, result)
         finally:
@@ -501,7 +571,8 @@ def convert_felt(
     notes = trial_set_warnings(members)
     for note in notes:
         warnings.warn(note, FeltWarning, stacklevel=2)
-    trial_arrow_schema()  # datasets imported and the schema built here, once: forked workers inherit both
+    if previews:  # the workers draw previews with datasets' Image feature: imported once, inherited
+        _arrow_schema(True)
     out.mkdir(parents=True, exist_ok=True)
     remove_temp_leftovers(out)  # whatever pid an earlier, killed run had
     media_workers = max(1, num_proc or os.cpu_count() or 1)

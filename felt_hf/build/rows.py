@@ -54,14 +54,17 @@ def _nested(arrays: Sequence[np.ndarray], inner_shape: tuple[int, ...], dtype) -
     return pa.ListArray.from_arrays(pa.array(outer), values)
 
 
-def rows_table(rows: Sequence[dict]) -> pa.Table:
+def rows_table(rows: Sequence[dict], schema: pa.Schema | None = None) -> pa.Table:
     """An Arrow table of trial rows with the schema's Arrow types and ``huggingface`` metadata.
 
     The Array columns carry datasets' extension types: ``datasets`` trusts the features in the
     parquet metadata only when the stored Arrow type matches them, so written to parquet as is,
-    it reads back with every ClassLabel and Array shape.
+    it reads back with every ClassLabel and Array shape. ``schema`` may also be that schema read
+    back from Arrow IPC bytes in a process without ``datasets`` (the converter's workers): its
+    Array columns are then the storage types with the extension's name on the field, which
+    pyarrow writes to parquet byte for byte as it writes the extension types.
     """
-    schema = trial_arrow_schema()
+    schema = schema or trial_arrow_schema()
     cols: dict[str, pa.Array] = {}
     for col in TRIAL_COLUMN_TABLE:
         values = [r[col.name] for r in rows]
