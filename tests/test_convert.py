@@ -264,3 +264,30 @@ def test_workers_start_before_datasets_is_imported_and_write_the_same_bytes(samp
     assert "workers imported datasets: [False]" in out.stdout, out.stdout
     convert_felt(data, tmp_path / "one", progress=False, num_proc=1)
     assert _files(tmp_path / "two") == _files(tmp_path / "one")
+
+
+def test_a_second_run_in_one_process_reads_the_new_archive_at_the_same_path(sample_archives, tmp_path):
+    """Single-process conversions read members through a cached reader; it is closed at the end
+    of each run, so an archive replaced at the same path is read anew, not from the old one."""
+    data = _copy_archives(sample_archives, tmp_path / "in", ["smoothed_song"])
+    archive = data / f"{archive_stem('smoothed_song')}.zip"
+    convert_felt(data, tmp_path / "a", progress=False, num_proc=1)
+    with zipfile.ZipFile(archive) as z:
+        members = {i.filename: z.read(i) for i in z.infolist()}
+    target = sorted(n for n in members if n.endswith(".csv") and "__MACOSX" not in n and "/._" not in n)[0]
+    lines = members[target].split(b"\n")
+    header = lines[0].decode().rstrip("\r").split(",")
+    col = header.index("x_3")
+    cells = lines[1].split(b",")
+    cells[col] = b"123.5"
+    lines[1] = b",".join(cells)
+    members[target] = b"\n".join(lines)
+    archive.unlink()  # a new file at the same path
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, payload in members.items():
+            z.writestr(name, payload)
+    convert_felt(data, tmp_path / "b", progress=False, num_proc=1)
+    trial = Path(target).name.removesuffix(".csv")
+    table = pq.read_table(sorted((tmp_path / "b").glob("smoothed_song/*.parquet")), columns=["trial_id", "landmarks"])
+    row = table["trial_id"].to_pylist().index(trial)
+    assert table["landmarks"][row].as_py()[0][3][0] == 123.5  # x_3 of the first frame

@@ -473,12 +473,18 @@ def _run_tasks(tasks: list[ShardTask], num_proc: int, progress: bool, stats: Sta
     total = sum(len(t.members) for t in tasks)
     bar = tqdm(total=total, unit="trial", desc="Converting FELT", disable=not progress)
     if num_proc <= 1:
+        global _READER
         results = []
-        for i, t in enumerate(tasks):
-            results.append(convert_shard(t))
-            stats.add(i, results[-1])
-            bar.update(len(t.members))
-        bar.close()
+        try:
+            for i, t in enumerate(tasks):
+                results.append(convert_shard(t))
+                stats.add(i, results[-1])
+                bar.update(len(t.members))
+        finally:  # this process's reader: its cached zips must not outlive the run (a later run may
+            bar.close()  # read a new archive at the same path)
+            if _READER is not None:
+                _READER.close()
+                _READER = None
         return results
     # The platform's default start method: "spawn" re-runs the caller's __main__, which breaks
     # (and makes Pool respawn workers forever) when the caller is a script read from stdin.
