@@ -291,3 +291,17 @@ def test_a_second_run_in_one_process_reads_the_new_archive_at_the_same_path(samp
     table = pq.read_table(sorted((tmp_path / "b").glob("smoothed_song/*.parquet")), columns=["trial_id", "landmarks"])
     row = table["trial_id"].to_pylist().index(trial)
     assert table["landmarks"][row].as_py()[0][3][0] == 123.5  # x_3 of the first frame
+
+
+def test_schema_handoff_gives_the_schema_once_published():
+    import multiprocessing as mp
+
+    from felt_hf.build.schema_handoff import SchemaHandoff
+    from felt_hf.schema import trial_arrow_schema
+
+    h = SchemaHandoff(mp.get_context())
+    assert h.get(wait=False) is None  # not yet: the worker keeps its row groups
+    h.publish(trial_arrow_schema())
+    got = h.get(wait=False)
+    assert got is not None and h.get(wait=True) is got
+    assert got.serialize().to_pybytes() == trial_arrow_schema().serialize().to_pybytes()

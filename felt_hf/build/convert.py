@@ -480,8 +480,10 @@ def _run_tasks(tasks: list[ShardTask], num_proc: int, progress: bool, stats: Sta
                 results.append(convert_shard(t))
                 stats.add(i, results[-1])
                 bar.update(len(t.members))
-        finally:  # this process's reader: its cached zips must not outlive the run (a later run may
-            bar.close()  # read a new archive at the same path)
+        finally:
+            bar.close()
+            # this process's reader: its cached zips must not outlive the run (a later run may
+            # read a new archive written at the same path)
             if _READER is not None:
                 _READER.close()
                 _READER = None

@@ -48,8 +48,12 @@ class SchemaHandoff:
         """The published schema; ``None`` while there is none yet and ``wait`` is false, or when
         it was too large to publish (the caller then builds it)."""
         if self._schema is None:
-            if not self._ready.wait(None if wait else 0):
+            if not wait and not self._ready.is_set():
                 return None
+            while not self._ready.wait(1.0):  # a worker whose parent died must not wait forever
+                parent = mp.parent_process()
+                if parent is not None and not parent.is_alive():
+                    raise RuntimeError("the converting process ended before it handed over the schema")
             size = self._size.value
             if size < 0:  # pragma: no cover - see publish
                 return None
