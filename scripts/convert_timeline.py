@@ -28,10 +28,10 @@ _run_tasks = conv._run_tasks
 _marks: dict = {}
 
 
-def timed_shard(task):
+def timed_shard(task, *args):
     """The converter's own shard function, with its process, start, end and CPU time attached."""
     start, cpu = time.perf_counter(), time.process_time()
-    result = _convert_shard(task)
+    result = _convert_shard(task, *args)
     result.timing = (os.getpid(), start, time.perf_counter(), time.process_time() - cpu, len(task.members))
     return result
 

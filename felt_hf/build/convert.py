@@ -32,6 +32,7 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -344,10 +345,17 @@ def _tick() -> None:
         _PROGRESS.put(1)
 
 
-def convert_shard(task: ShardTask) -> ShardResult:
-    """Read, parse and write one shard under its temporary name; collect its statistics."""
-    global _READER
-    reader = _READER = _READER or MemberReader()
+def convert_shard(task: ShardTask, reader: MemberReader | None = None) -> ShardResult:
+    """Read, parse and write one shard under its temporary name; collect its statistics.
+
+    ``reader``: the caller's (a single-process run's, closed by it); in a pool worker, the
+    worker's own. Called on its own, the shard gets a reader closed when it is written: a cached
+    zip must not outlive its use (an archive rewritten at the same path would be read stale).
+    """
+    if reader is None and _READER is None:
+        with contextlib.closing(MemberReader()) as own:
+            return convert_shard(task, own)
+    reader = reader or _READER
     result, stats = ShardResult(task), FeatureStats()
     task.final_path.parent.mkdir(parents=True, exist_ok=True)
     shard = _ShardFile(task)
@@ -473,20 +481,15 @@ def _run_tasks(tasks: list[ShardTask], num_proc: int, progress: bool, stats: Sta
     total = sum(len(t.members) for t in tasks)
     bar = tqdm(total=total, unit="trial", desc="Converting FELT", disable=not progress)
     if num_proc <= 1:
-        global _READER
-        results = []
+        results, reader = [], MemberReader()  # this process's own, closed when done
         try:
             for i, t in enumerate(tasks):
-                results.append(convert_shard(t))
+                results.append(convert_shard(t, reader))
                 stats.add(i, results[-1])
                 bar.update(len(t.members))
         finally:
             bar.close()
-            # this process's reader: its cached zips must not outlive the run (a later run may
-            # read a new archive written at the same path)
-            if _READER is not None:
-                _READER.close()
-                _READER = None
+            reader.close()
         return results
     # The platform's default start method: "spawn" re-runs the caller's __main__, which breaks
     # (and makes Pool respawn workers forever) when the caller is a script read from stdin.
