@@ -16,7 +16,8 @@ a few megabytes per trial (inflated CSV text, polars columns, numpy arrays, Arro
 Both apply only inside worker processes: a user's own process (``num_proc=1``, a notebook)
 keeps its allocator and collector as they were.
 
-Every process pool of the package also starts its workers with :func:`ignore_interrupts`.
+Every process pool of the package also starts its workers with :func:`ignore_interrupts`; the
+converters' pools hand out their shards with :func:`imap_largest_first`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ import ctypes.util
 import gc
 import signal
 import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 M_MMAP_THRESHOLD = -3
@@ -69,4 +75,14 @@ def ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-__all__ = ["ignore_interrupts", "tune_worker_process"]
+def imap_largest_first(
+    pool, fn: Callable[[T], R], items: Sequence[T], size: Callable[[T], int]
+) -> Iterator[tuple[int, R]]:
+    """``(index, fn(item))`` for every item, computed by ``pool`` largest item first, so no worker
+    is left with a long one at the end; the items are submitted at once (before the first result
+    is asked for), and the results come back in that largest-first order with their indices."""
+    order = sorted(range(len(items)), key=lambda i: -size(items[i]))
+    return zip(order, pool.imap(fn, [items[i] for i in order]), strict=True)
+
+
+__all__ = ["ignore_interrupts", "imap_largest_first", "tune_worker_process"]

@@ -305,3 +305,14 @@ def test_schema_handoff_gives_the_schema_once_published():
     got = h.get(wait=False)
     assert got is not None and h.get(wait=True) is got
     assert got.serialize().to_pybytes() == trial_arrow_schema().serialize().to_pybytes()
+
+
+def test_shards_are_handed_out_largest_first_with_their_indices():
+    from multiprocessing.pool import ThreadPool
+
+    from felt_hf.workers import imap_largest_first
+
+    items = ["bb", "a", "dddd", "ccc", "ee"]
+    with ThreadPool(2) as pool:
+        got = list(imap_largest_first(pool, str.upper, items, len))
+    assert got == [(2, "DDDD"), (3, "CCC"), (0, "BB"), (4, "EE"), (1, "A")]  # ties keep their order

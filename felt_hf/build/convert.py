@@ -64,7 +64,7 @@ from ..layout import (
 )
 from ..ravdess import validate_split_actors
 from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_arrow_schema
-from ..workers import ignore_interrupts, tune_worker_process
+from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .convert_media import MediaRun, plan_media, split_configs, write_media_configs
 from .rows import rows_table, trial_row
 from .schema_handoff import SchemaHandoff
@@ -504,17 +504,16 @@ def _run_tasks(tasks: list[ShardTask], num_proc: int, progress: bool, stats: Sta
             except Exception:  # queue.Empty, or closed at shutdown
                 pass
 
-    order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i].members))
     handoff = None if any(t.previews for t in tasks) else SchemaHandoff(ctx)
     with ctx.Pool(num_proc, initializer=_init_worker, initargs=(queue, handoff)) as pool:
         thread = threading.Thread(target=pump, daemon=True)  # started after the fork, never copied into it
         thread.start()
         try:
             done = {}
-            results = pool.imap(convert_shard, [tasks[i] for i in order])
+            results = imap_largest_first(pool, convert_shard, tasks, lambda t: len(t.members))
             if handoff is not None:
                 handoff.publish(trial_arrow_schema())  # imports datasets while the workers parse
-            for i, result in zip(order, results, strict=True):
+            for i, result in results:
                 done[i] = result
                 stats.add(i, result)
         finally:

@@ -48,7 +48,7 @@ from ..schema import (
     media_config_parts,
     media_features,
 )
-from ..workers import ignore_interrupts, tune_worker_process
+from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 
 TARGET_SHARD_BYTES = 300_000_000
 ROW_GROUP_ROWS = 4
@@ -447,10 +447,9 @@ def run_jobs(jobs: list[MediaJob], workers: int, bar=None) -> list[tuple[MediaSh
     import multiprocessing as mp
 
     _preload(jobs)
-    order = sorted(range(len(jobs)), key=lambda i: -job_size(jobs[i]))
     done: dict[int, tuple[MediaShard, list[dict]]] = {}
     with mp.get_context().Pool(min(workers, len(jobs)), initializer=_init_media_worker) as pool:
-        for i, result in zip(order, pool.imap(run_job, [jobs[i] for i in order]), strict=True):
+        for i, result in imap_largest_first(pool, run_job, jobs, job_size):
             done[i] = result
             if bar is not None:
                 bar.update(len(jobs[i].shard.trial_ids))
