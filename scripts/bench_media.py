@@ -3,6 +3,7 @@
 
     python scripts/bench_media.py                       # 32 speech trials, 320x180 videos of ~0.7 MB
     python scripts/bench_media.py --trials 24 --size 720x1280   # FELT's frame size (slow to generate)
+    python scripts/bench_media.py --trials 288 --shard-mb 25 --disk-mbps 200,500   # also from disks of those speeds
 
 Generates FELT-style videos and RAVDESS-style wavs with felt_hf.synthetic.media (zipped at zlib level
 1, as an OS zip tool would), then measures, in one run and on the same bytes, per media config:
@@ -13,12 +14,16 @@ Generates FELT-style videos and RAVDESS-style wavs with felt_hf.synthetic.media 
   (b) convert - `write_media_configs` for that config, `--workers` processes: mp4 bytes copied
                into parquet with PyAV's container facts, wavs re-packed as FLAC.
 
-Both are measured twice: "cold", the input archives dropped from the page cache before each pass
+Both are measured "cold", the input archives dropped from the page cache before each pass
 (posix_fadvise DONTNEED after an fsync, no root needed), which is what converting FELT's tens of GB
-of video is like; and "warm", every byte already in memory, where reading costs only the inflate
-and any per-file work shows in full. Each is run --repeats times alternately and the best kept;
-it prints input MB, output MB, MB/s of each (input bytes / time) and b/a (target >= 0.8 for the
-video configs, which copy bytes; audio pays for FLAC encoding). Then peak resident memory of a
+of video is like; "warm", every byte already in memory, where reading costs only the inflate and
+any per-file work shows in full; and, with --disk-mbps 200,500, cold from a disk of each of those
+read speeds: the benchmark process and its workers read through a cgroup read-bandwidth cap
+(scripts/disk_throttle.py; root and a cgroup block-I/O controller needed, otherwise those rows are
+skipped with the reason). The cap matters because "cold" here means this machine's own disk,
+which may be far faster (or slower) than the disk a user keeps FELT on. Each is run --repeats
+times alternately and the best kept; it prints input MB, output MB, MB/s of each (input bytes /
+time) and b/a (target >= 0.8 for the video configs, which copy bytes; audio pays for FLAC encoding). Then peak resident memory of a
 fresh process converting all four configs for a quarter of the trials and for all of them: flat
 in the trial count means the two peaks differ by about a row group, not by 4x.
 Figures are printed, never asserted.
@@ -35,10 +40,14 @@ import sys
 import tempfile
 import time
 import zipfile
+from contextlib import nullcontext
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from disk_throttle import capped_reads, unavailable  # noqa: E402
 
 CONFIGS = ("landmark_overlay_speech", "landmark_plot_speech", "au_animation_speech", "audio_speech")
 
@@ -151,6 +160,14 @@ def child_peak(data: Path, out: Path) -> int:
     return int(res.stdout.strip().splitlines()[-1])
 
 
+def _rates(text: str) -> list[float]:
+    """``200,500`` -> [200.0, 500.0]; argparse turns the ValueError into a usage error."""
+    rates = [float(x) for x in text.split(",") if x.strip()]
+    if not rates or min(rates) <= 0:
+        raise ValueError(text)
+    return rates
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--trials", type=int, default=32)
@@ -162,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="shard size target (default: the converter's 300 MB); a full FELT video config has "
                         "dozens of shards, so a smaller target here gives the benchmark as many shards per "
                         "worker as FELT has")  # fmt: skip
+    p.add_argument("--disk-mbps", type=_rates, default=[],
+                   help="also measure cold reads from disks of these speeds, e.g. 200,500 (MB/s; a cgroup "
+                        "read cap, needs root)")  # fmt: skip
     p.add_argument("--workdir", help="keep inputs and outputs here (default: a temporary folder)")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args(argv)
@@ -179,18 +199,27 @@ def main(argv: list[str] | None = None) -> int:
                          "cpus": os.cpu_count(), "configs": {}}  # fmt: skip
         print(f"\ninflate: {'ISA-L' if fast_inflate() else 'zlib'}; {args.workers} process(es) on {os.cpu_count()} "
               f"core(s); shards of {args.shard_mb or 300:g} MB; best of {args.repeats}, alternating")  # fmt: skip
-        print(f"{'config':<26}{'cache':>6}{'in MB':>8}{'out MB':>8}{'read MB/s':>11}{'conv MB/s':>11}{'conv/read':>11}")
+        print(f"{'config':<26}{'disk':>11}{'in MB':>8}{'out MB':>8}{'read MB/s':>11}{'conv MB/s':>11}{'conv/read':>11}")
+        caches = ["cold", "warm"]
+        if args.disk_mbps:
+            reason = unavailable(data)
+            if reason:
+                print(f"--disk-mbps: skipped, {reason}")
+            else:
+                caches += [f"{mbps:g} MB/s" for mbps in args.disk_mbps]
         for config in CONFIGS:
             out = work / "out"
-            for cache in ("cold", "warm"):
-                read_t, conv_t, nbytes = measure(data, out, config, args.workers, args.repeats, cache == "cold")
+            for cache in caches:
+                mbps = float(cache.split()[0]) if cache.endswith("MB/s") else None
+                with capped_reads(data, mbps) if mbps else nullcontext():
+                    read_t, conv_t, nbytes = measure(data, out, config, args.workers, args.repeats, cache != "warm")
                 out_bytes = sum(f.stat().st_size for f in (out / config).glob("*.parquet"))
                 read_rate, conv_rate = nbytes / read_t / 1e6, nbytes / conv_t / 1e6
                 row = {"input_mb": nbytes / 1e6, "output_mb": out_bytes / 1e6, "read_mb_s": read_rate,
                        "convert_mb_s": conv_rate, "ratio": conv_rate / read_rate,
                        "mb_per_trial": nbytes / 1e6 / args.trials}  # fmt: skip
                 figures["configs"].setdefault(config, {})[cache] = row
-                print(f"{config:<26}{cache:>6}{row['input_mb']:>8.2f}{row['output_mb']:>8.2f}{read_rate:>11.0f}"
+                print(f"{config:<26}{cache:>11}{row['input_mb']:>8.2f}{row['output_mb']:>8.2f}{read_rate:>11.0f}"
                       f"{conv_rate:>11.0f}{row['ratio']:>11.2f}")  # fmt: skip
         shutil.rmtree(work / "quarter", ignore_errors=True)
         quarter = subset(data, work / "quarter", 0.25)

@@ -48,3 +48,25 @@ def test_bench_convert_refuses_routes_without_convert(tmp_path):
     out = _run(str(REPO / "scripts" / "bench_convert.py"), "--workdir", str(tmp_path), "--routes", "isal+polars",
                cwd=tmp_path)  # fmt: skip
     assert out.returncode == 2 and "--routes" in out.stderr
+
+
+def test_bench_media_prints_each_config_from_memory_and_disk(tmp_path):
+    sys.path.insert(0, str(REPO / "scripts"))
+    from disk_throttle import unavailable
+
+    capped = unavailable(tmp_path) is None
+    out = _run(str(REPO / "scripts" / "bench_media.py"), "--trials", "4", "--size", "90x160", "--repeats", "1",
+               "--workdir", str(tmp_path / "w"), "--disk-mbps", "400", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    disks = ["cold", "warm"] + (["400 MB/s"] if capped else [])
+    for config in ("landmark_overlay_speech", "landmark_plot_speech", "au_animation_speech", "audio_speech"):
+        for disk in disks:
+            assert re.search(rf"{config}\s+{disk}(\s+[\d.]+){{5}}\n", out.stdout), (config, disk, out.stdout)
+    if not capped:
+        assert "--disk-mbps: skipped, " in out.stdout
+    assert re.search(r"peak RSS converting all four configs: 1 trials \d+ MB, 4 trials \d+ MB", out.stdout)
+
+
+def test_bench_media_rejects_a_bad_disk_rate(tmp_path):
+    out = _run(str(REPO / "scripts" / "bench_media.py"), "--disk-mbps", "fast", cwd=tmp_path)
+    assert out.returncode == 2 and "--disk-mbps" in out.stderr and "Traceback" not in out.stderr
