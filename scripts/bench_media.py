@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from disk_throttle import capped_reads, unavailable  # noqa: E402
+from disk_throttle import ThrottleError, capped_reads, unavailable  # noqa: E402
 
 CONFIGS = ("landmark_overlay_speech", "landmark_plot_speech", "au_animation_speech", "audio_speech")
 
@@ -211,8 +211,12 @@ def main(argv: list[str] | None = None) -> int:
             out = work / "out"
             for cache in caches:
                 mbps = float(cache.split()[0]) if cache.endswith("MB/s") else None
-                with capped_reads(data, mbps) if mbps else nullcontext():
-                    read_t, conv_t, nbytes = measure(data, out, config, args.workers, args.repeats, cache != "warm")
+                try:
+                    with capped_reads(data, mbps) if mbps else nullcontext():
+                        read_t, conv_t, nbytes = measure(data, out, config, args.workers, args.repeats, cache != "warm")
+                except ThrottleError as e:
+                    print(f"{config:<26}{cache:>11}  skipped: {e}")
+                    continue
                 out_bytes = sum(f.stat().st_size for f in (out / config).glob("*.parquet"))
                 read_rate, conv_rate = nbytes / read_t / 1e6, nbytes / conv_t / 1e6
                 row = {"input_mb": nbytes / 1e6, "output_mb": out_bytes / 1e6, "read_mb_s": read_rate,

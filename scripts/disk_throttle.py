@@ -28,6 +28,10 @@ from pathlib import Path
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
+class ThrottleError(RuntimeError):
+    """Reads cannot be capped here; the message says why, in one line."""
+
+
 @dataclass(frozen=True)
 class Controller:
     """Where to make a capped group, and how to word the cap for this cgroup version."""
@@ -86,20 +90,26 @@ def _own_group(controller: Controller) -> Path:
 @contextmanager
 def capped_reads(path: Path, mb_per_s: float, root: Path = CGROUP_ROOT) -> Iterator[str]:
     """Within the block, this process and the processes it starts read ``path``'s disk at no more
-    than ``mb_per_s`` MB/s (10^6 bytes). Yields the device capped. Raises ``RuntimeError`` with
-    :func:`unavailable`'s reason when it cannot."""
+    than ``mb_per_s`` MB/s (10^6 bytes). Yields the device capped. Raises :class:`ThrottleError`
+    with the reason when it cannot (before the block runs)."""
     reason = unavailable(path, root)
     if reason is not None:
-        raise RuntimeError(reason)
+        raise ThrottleError(reason)
     controller = find_controller(root)
     assert controller is not None
     device = whole_disk(os.stat(path).st_dev)
     home = _own_group(controller)
     group = controller.root / f"felt_bench_{os.getpid()}"
-    group.mkdir(exist_ok=True)
     try:
-        controller.cap_file(group).write_text(controller.cap_line(device, int(mb_per_s * 1e6)) + "\n")
-        (group / "cgroup.procs").write_text(f"{os.getpid()}\n")
+        group.mkdir(exist_ok=True)
+    except OSError as e:
+        raise ThrottleError(f"cannot make the cgroup {group}: {e.strerror}") from None
+    try:
+        try:
+            controller.cap_file(group).write_text(controller.cap_line(device, int(mb_per_s * 1e6)) + "\n")
+            (group / "cgroup.procs").write_text(f"{os.getpid()}\n")
+        except OSError as e:
+            raise ThrottleError(f"cannot cap reads of {device} in {group}: {e.strerror}") from None
         try:
             yield device
         finally:
@@ -111,4 +121,4 @@ def capped_reads(path: Path, mb_per_s: float, root: Path = CGROUP_ROOT) -> Itera
             print(f"note: could not remove {group}: {e.strerror}")
 
 
-__all__ = ["capped_reads", "find_controller", "unavailable", "whole_disk"]
+__all__ = ["ThrottleError", "capped_reads", "find_controller", "unavailable", "whole_disk"]

@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from disk_throttle import capped_reads, find_controller, unavailable, whole_disk  # noqa: E402
+from disk_throttle import ThrottleError, capped_reads, find_controller, unavailable, whole_disk  # noqa: E402
 
 
 def _drop_from_cache(path: Path) -> None:
@@ -54,7 +54,7 @@ def test_cap_is_refused_with_a_reason_where_there_is_no_controller(tmp_path):
         assert "root" in unavailable(tmp_path)
     else:
         assert "no cgroup block-I/O controller" in unavailable(tmp_path, root=tmp_path)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ThrottleError):
         with capped_reads(tmp_path, 10, root=tmp_path):
             pass
 
