@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from .layout import TEMP_SHARD_RE
@@ -74,3 +75,27 @@ def remove_temp_leftovers(root: str | os.PathLike) -> list[Path]:
     for p in removed:
         p.unlink(missing_ok=True)
     return removed
+
+
+# --- folders a failed run made ------------------------------------------------------------------
+def folders(root: str | os.PathLike) -> set[Path]:
+    """Every folder under ``root``, ``root`` included (none if it does not exist): taken before a
+    run, so that a failed run can remove the folders it made and nothing else."""
+    root = Path(root)
+    if not root.is_dir():
+        return set()
+    return {root, *(p for p in root.rglob("*") if p.is_dir() and not p.is_symlink())}
+
+
+def remove_new_empty_folders(root: str | os.PathLike, before: set[Path], made: Sequence[Path] = ()) -> None:
+    """After a failed run: remove the folders under ``root`` (and ``root`` itself) that were not in
+    ``before`` and are empty now, deepest first, then those of ``made`` (the missing ancestors the
+    run created with ``mkdir(parents=True)``, deepest first). A failed conversion thus leaves the
+    disk as it found it (its temporary files are removed by their writers), not a tree of empty
+    config folders that ``datasets`` would list as configs without data."""
+    new = sorted(folders(root) - before, key=lambda p: len(p.parts), reverse=True)
+    for folder in [*new, *(Path(p) for p in made if Path(p) not in new)]:
+        try:
+            folder.rmdir()  # only if empty: a file someone put there meanwhile keeps its folder
+        except OSError:
+            pass

@@ -141,6 +141,27 @@ def _corrupt_one_member(zip_path: Path) -> str:
     return info.filename
 
 
+def test_failed_conversion_into_a_new_folder_leaves_no_folder(sample_archives, tmp_path):
+    """The run made the output folder, its parent and a config folder (smoothed_speech's shards
+    were written) before a worker met the corrupt member: all of them go, as if never made."""
+    data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech", "smoothed_speech"])
+    _corrupt_one_member(data / "raw_motion_speech.zip")
+    out = tmp_path / "new" / "felt"
+    with pytest.raises(FeltFormatError):
+        convert_felt(data, out, progress=False, num_proc=2)
+    assert not (tmp_path / "new").exists()
+
+
+def test_failed_conversion_keeps_folders_it_did_not_make(sample_archives, tmp_path):
+    data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech", "smoothed_speech"])
+    out = tmp_path / "felt"
+    (out / "notes").mkdir(parents=True)  # the user's own, empty
+    _corrupt_one_member(data / "raw_motion_speech.zip")
+    with pytest.raises(FeltFormatError):
+        convert_felt(data, out, progress=False, num_proc=1)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["notes"]
+
+
 def test_corrupt_member_fails_cleanly_and_skip_bad_reports_it(sample_archives, tmp_path):
     data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech"])
     out = tmp_path / "felt"

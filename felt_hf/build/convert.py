@@ -47,7 +47,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_write_bytes, remove_temp_leftovers
+from ..atomic import atomic_write_bytes, folders, remove_new_empty_folders, remove_temp_leftovers
 from ..errors import FeltError, FeltFormatError, FeltOutputError, FeltPathError, FeltWarning
 from ..inputs.csv_fast import prepare_worker_process
 from ..inputs.sources import CsvMember, MemberReader, find_source, members_by_split, scan_members
@@ -586,6 +586,7 @@ def convert_felt(
         warnings.warn(note, FeltWarning, stacklevel=2)
     if previews:  # the workers draw previews with datasets' Image feature: imported once, inherited
         _arrow_schema(True)
+    existing, made = folders(out), [p for p in (out, *out.parents) if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
     remove_temp_leftovers(out)  # whatever pid an earlier, killed run had
     media_workers = max(1, num_proc or os.cpu_count() or 1)
@@ -602,10 +603,12 @@ def convert_felt(
         for r in results:
             os.replace(r.task.tmp_path, r.task.final_path)
         media_run.commit()
+    except BaseException:  # nor a folder this run made (the output folder itself, config folders)
+        _remove_temporaries(tasks, media_run)
+        remove_new_empty_folders(out, existing, made)
+        raise
     finally:  # after a failure, no temporary shard is left behind
-        for t in tasks:
-            t.tmp_path.unlink(missing_ok=True)
-        media_run.discard()
+        _remove_temporaries(tasks, media_run)
     keep = {r.task.relpath for r in results} | {s.relpath for s in media_run.shards}
     _remove_stale(out, configs + list(media_plans), keep)
     for name in lingering:  # only reached with overwrite
@@ -615,6 +618,12 @@ def convert_felt(
         out, data_dir, results, merged.documents, configs, split_actors, source_description, synthetic, skipped, notes,
         media_run,
     )  # fmt: skip
+
+
+def _remove_temporaries(tasks: Sequence[ShardTask], media_run: MediaRun) -> None:
+    for t in tasks:
+        t.tmp_path.unlink(missing_ok=True)
+    media_run.discard()
 
 
 def _finish(
