@@ -38,6 +38,7 @@ from ..inputs.csv_fast import prepare_worker_process
 from ..inputs.media import FULL_AV, WAV, MediaFile, find_media, mp4_audio_to_flac, probe_video, wav_to_flac
 from ..inputs.sources import MemberReader, config_members, duplicate_of, find_source
 from ..layout import ShardPaths
+from ..parquet_reads import read_table
 from ..ravdess import split_of_actor
 from ..schema import (
     AUDIO_KIND,
@@ -175,7 +176,7 @@ def _order_from_shards(shards: dict[str, list[Path]]) -> TrackingOrder:
     for split, paths in shards.items():
         ids = splits.setdefault(split, [])
         for p in paths:
-            t = pq.read_table(p, columns=["trial_id", "num_faces"])
+            t = read_table(p, columns=["trial_id", "num_faces"])
             for tid, nf in zip(t["trial_id"].to_pylist(), t["num_faces"].to_pylist(), strict=True):
                 ids.append(tid)
                 faces[tid] = np.asarray(nf, dtype=np.uint8)

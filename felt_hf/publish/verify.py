@@ -39,6 +39,7 @@ from ..atomic import atomic_write_bytes, temp_leftovers
 from ..errors import FeltArchiveError, FeltError, FeltFormatError, FeltPathError
 from ..inputs.sources import CsvMember, check_member_info, find_source, max_member_bytes, scan_members
 from ..layout import CARD_FILENAME, EXTRA_FILES, SHARD_SUFFIX, SKIPPED_FILENAME, SYNTHETIC_MARKER, has_shards
+from ..parquet_reads import read_table
 from ..workers import ignore_interrupts
 
 # --- the FELT record's published files (seeds/FELT_zenodo_record.txt, docs FELT_FORMAT.md) -------
@@ -742,7 +743,6 @@ def _rows_from_table(table, names: Iterable[str]) -> dict[str, list[np.ndarray]]
 def _check_stats(report: Report, root: Path, configs: dict, footers: dict, sample: int) -> None:
     """``stats.json`` covers every config and split, its counts equal the data, and a sample of
     trials lies inside its min/max (exactly equal when the sample is the whole split)."""
-    import pyarrow.parquet as pq
 
     from ..build.stats import FeatureStats, load_stats
     from ..layout import STATS_FILENAME
@@ -767,10 +767,10 @@ def _check_stats(report: Report, root: Path, configs: dict, footers: dict, sampl
             rows = sum(f["num_rows"] for _, f in got)
             frames, remaining, sampled = 0, sample, FeatureStats()
             for rel, _ in got:
-                nf = pq.read_table(root / rel, columns=["num_frames"]).column("num_frames")
+                nf = read_table(root / rel, columns=["num_frames"]).column("num_frames")
                 frames += int(np.asarray(nf.to_numpy(), dtype=np.int64).sum())
                 if remaining > 0:
-                    table = pq.read_table(root / rel).slice(0, remaining)
+                    table = read_table(root / rel).slice(0, remaining)
                     arrays = _rows_from_table(table, st.features)
                     for i in range(table.num_rows):
                         sampled.update_row({n: arrays[n][i] for n in arrays})

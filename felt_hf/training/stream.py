@@ -46,6 +46,8 @@ except ImportError as _e:  # say which extra brings it
 
     raise MissingExtraError("felt_hf.training.stream", "torch") from _e
 
+from ..parquet_reads import read_row_groups  # noqa: E402 (after the extra's check)
+
 OPEN_FILES = 4  # parquet files a worker keeps open (row groups of a shuffled epoch hop between files)
 
 
@@ -276,7 +278,7 @@ class FeltStream(torch.utils.data.IterableDataset):
         return mine, limit, worker
 
     # -- reading --------------------------------------------------------------------------------
-    def _rows(self, blocks: Sequence[Block], use_threads: bool) -> Iterator[dict[str, Any]]:
+    def _rows(self, blocks: Sequence[Block]) -> Iterator[dict[str, Any]]:
         handles: OrderedDict[int, pq.ParquetFile] = OrderedDict()
         for g in blocks:
             pf = handles.pop(g.file, None)
@@ -287,7 +289,7 @@ class FeltStream(torch.utils.data.IterableDataset):
                 handles.popitem(last=False)
             path = self.files[g.file]
             try:
-                table = pf.read_row_groups(list(g.row_groups), columns=self.columns, use_threads=use_threads)
+                table = read_row_groups(pf, g.row_groups, self.columns)
             except (OSError, pa.ArrowException) as err:
                 raise OSError(f"{path}: cannot read row group(s) {list(g.row_groups)}: {err}") from err
             cols = {c: _column_rows(table.column(c), self.shapes.get(c), c, path) for c in self.columns}
@@ -296,8 +298,7 @@ class FeltStream(torch.utils.data.IterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         groups, limit, worker = self._my_part()
-        # In DataLoader workers the processes already fill the cores; decoder threads would fight them.
-        rows = self._rows(groups, use_threads=torch.utils.data.get_worker_info() is None)
+        rows = self._rows(groups)  # on this thread (felt_hf.parquet_reads says why)
         if self.shuffle:
             rng = np.random.default_rng([self.seed, self.epoch, self.rank, worker])
             rows = _buffer_shuffle(rows, self.buffer_size, rng)

@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import FeltLookupError, FeltNameError
+from ..errors import FeltFormatError, FeltLookupError, FeltNameError
+from ..parquet_reads import read_file, read_row_groups
 from ..ravdess import TrialLabels, parse_trial_id
 from ..schema import CLASS_LABELS, CONFIG_NAMES
 
@@ -109,21 +110,28 @@ def _table_rows(table: pa.Table, shapes: dict[str, tuple[int, ...]]) -> Iterator
 def _hub_rows(folder: Path, config: str, trial_ids: Sequence[str] | None) -> Iterator[dict]:
     files = sorted((folder / config).glob("*.parquet"))
     for path in files:
-        pf = pq.ParquetFile(path)
-        shapes = _inner_shapes(pf.schema_arrow)
-        if trial_ids is None:
-            for g in range(pf.num_row_groups):
-                yield from _table_rows(pf.read_row_group(g), shapes)
-            continue
-        ids = pf.read(columns=["trial_id"]).column("trial_id").to_pylist()
-        wanted = set(trial_ids)
+        try:
+            yield from _file_rows(path, trial_ids)
+        except (OSError, pa.ArrowException) as e:  # a damaged shard: name it, in one line
+            raise FeltFormatError(str(path), f"cannot read this parquet shard: {e}") from None
+
+
+def _file_rows(path: Path, trial_ids: Sequence[str] | None) -> Iterator[dict]:
+    pf = pq.ParquetFile(path)
+    shapes = _inner_shapes(pf.schema_arrow)
+    if trial_ids is None:
         for g in range(pf.num_row_groups):
-            start = sum(pf.metadata.row_group(k).num_rows for k in range(g))
-            n = pf.metadata.row_group(g).num_rows
-            if wanted.intersection(ids[start : start + n]):
-                for row in _table_rows(pf.read_row_group(g), shapes):
-                    if row["trial_id"] in wanted:
-                        yield row
+            yield from _table_rows(read_row_groups(pf, [g]), shapes)
+        return
+    ids = read_file(pf, ["trial_id"]).column("trial_id").to_pylist()
+    wanted = set(trial_ids)
+    for g in range(pf.num_row_groups):
+        start = sum(pf.metadata.row_group(k).num_rows for k in range(g))
+        n = pf.metadata.row_group(g).num_rows
+        if wanted.intersection(ids[start : start + n]):
+            for row in _table_rows(read_row_groups(pf, [g]), shapes):
+                if row["trial_id"] in wanted:
+                    yield row
 
 
 def _archive_rows(folder: Path, config: str, trial_ids: Sequence[str] | None) -> Iterator[dict]:
