@@ -293,6 +293,27 @@ def test_skipped_trials_are_reported():
     assert "could not be converted" not in card.render_card(make_summary(skipped=0))
 
 
+def _privacy(text: str) -> str:
+    return text.split("## Personal and sensitive information", 1)[1].split("\n## ", 1)[0]
+
+
+def test_privacy_section_follows_media_configs():
+    """Tracking only: no media, faces on Zenodo. With media: names them, overlay faces and voices are personal data."""
+    tracking = _privacy(card.render_card(make_summary()))
+    assert "FELT contains no video, audio or image" in tracking
+    assert "on Zenodo (not in this repository) include landmark-overlay videos" in tracking
+    media = _privacy(
+        card.render_card(make_summary(configs=("smoothed_speech", "landmark_overlay_speech", "audio_song")))
+    )
+    assert "no video, audio or image" not in media and "not in this repository" not in media
+    assert "This build holds media configs besides the tracking (`landmark_overlay_speech`, `audio_song`;" in media
+    assert "(`landmark_overlay_speech`) show the actors' faces: personal data, under the same terms as RAVDESS" in media
+    assert "(`audio_song`) hold the actors' voices: personal data" in media
+    plot_only = _privacy(card.render_card(make_summary(configs=("raw_song", "landmark_plot_song"))))
+    assert "(`landmark_plot_song`;" in plot_only and "landmark-overlay videos, which show" in plot_only
+    assert "no video, audio or image" not in plot_only and "voices" not in plot_only
+
+
 def test_every_template_value_is_used():
     template = card.TEMPLATE_PATH.read_text(encoding="utf-8")
     names = set(re.findall(r"\$(\w+)", template))

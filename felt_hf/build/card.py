@@ -473,6 +473,8 @@ def template_values(summary: Mapping[str, Any]) -> dict[str, str]:
         "first_presence_au": schema.PRESENCE_AUS[0],
         "actors_without_song": ", ".join(str(a) for a in schema.ACTORS_WITHOUT_SONG),
         "media_intro": media_intro(summary),
+        "privacy_lead": privacy_lead(summary),
+        "privacy_media": privacy_media(summary),
         "media_section": media_section(summary),
     }
 
@@ -548,6 +550,38 @@ def media_intro(summary: Mapping[str, Any]) -> str:
         f"This build also holds FELT's tracking videos and/or the RAVDESS audio as configs of their own "
         f"({', '.join(f'`{n}`' for n in media)}); see *Media configs*.{faces}"
     )
+
+
+def privacy_lead(summary: Mapping[str, Any]) -> str:
+    """The start of *Personal and sensitive information*: no media, or which media configs are here."""
+    media = _media_configs(summary)
+    if not media:
+        return "FELT contains no video, audio or image, but it is"
+    names = ", ".join(f"`{n}`" for n in media)
+    return f"This build holds media configs besides the tracking ({names}; see *Media configs*), and all of it is"
+
+
+def privacy_media(summary: Mapping[str, Any]) -> str:
+    """The last bullets of *Personal and sensitive information*: who shows faces or voices."""
+    media = _media_configs(summary)
+    by_kind: dict[str, list[str]] = {}
+    for n in media:
+        by_kind.setdefault(_config_parts(n)[0], []).append(f"`{n}`")
+    terms = "personal data, under the same terms as RAVDESS (CC BY-NC-SA 4.0, non-commercial; see *Licence*)"
+    if not media:
+        return (
+            "- FELT's companion files on Zenodo (not in this repository) include landmark-overlay videos that\n"
+            "  show the actors' faces."
+        )
+    overlay = by_kind.get("landmark_overlay")
+    if overlay:
+        lines = [f"- The landmark-overlay videos in this build ({', '.join(overlay)}) show the actors' faces: {terms}."]
+    else:
+        lines = ["- FELT's landmark-overlay videos, which show the actors' faces, are not in this build (Zenodo)."]
+    if schema.AUDIO_KIND in by_kind:
+        voices = ", ".join(by_kind[schema.AUDIO_KIND])
+        lines.append(f"- The audio configs ({voices}) hold the actors' voices: personal data under the same terms.")
+    return "\n".join(lines)
 
 
 def _media_columns_table(kind: str) -> str:
