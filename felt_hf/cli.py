@@ -21,14 +21,48 @@ from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, 
 
 
 def _int_list(text: str) -> tuple[int, ...]:
+    """``1-3,7`` -> (1, 2, 3, 7); a range written backwards (``5-1``) is an error, not nothing."""
     out: list[int] = []
     for part in text.split(","):
         if "-" in part:
             lo, hi = part.split("-")
+            if int(hi) < int(lo):
+                raise ValueError(f"range {part!r} runs backwards")
             out.extend(range(int(lo), int(hi) + 1))
         elif part:
             out.append(int(part))
     return tuple(out)
+
+
+def positive_int(text: str) -> int:
+    """``--num-proc``: a whole number of processes, at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of processes, at least 1")
+    return n
+
+
+def seed_int(text: str) -> int:
+    """``--seed``: a non-negative whole number (numpy's seeds are)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a non-negative whole number")
+    return n
+
+
+def actors_arg(text: str) -> tuple[int, ...]:
+    """``--actors 1-4,19`` -> (1, 2, 3, 4, 19)."""
+    try:
+        return _int_list(text)
+    except ValueError as e:
+        why = str(e) if "backwards" in str(e) else "expected numbers or ranges such as 1-18,20"
+        raise argparse.ArgumentTypeError(f"{text!r}: {why}") from None
 
 
 def load_line(folder: str | os.PathLike, config: str = DEFAULT_CONFIG) -> str:
@@ -51,16 +85,16 @@ def split_actors_arg(text: str) -> tuple[str, tuple[int, ...]]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected SPLIT=ACTORS, e.g. train=1-18 or test=21,22,23,24")
     try:
         return name, _int_list(actors)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: actors must be numbers or ranges such as 1-18,20") from None
+    except ValueError as e:
+        why = str(e) if "backwards" in str(e) else "actors must be numbers or ranges such as 1-18,20"
+        raise argparse.ArgumentTypeError(f"{text!r}: {why}") from None
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from .synthetic.archives import write_sample
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = write_sample(out, seed=args.seed, extracted=args.extracted)
+    paths = write_sample(out, seed=args.seed, extracted=args.extracted)  # (makes the folder)
     if args.media:
         from .synthetic.media import write_sample_media
 
@@ -75,11 +109,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from .synthetic.archives import write_archives
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    paths = write_archives(
+    paths = write_archives(  # (makes the folder)
         out,
-        actors=_int_list(args.actors) if args.actors else None,
+        actors=args.actors,
         channels=tuple(args.channels),
         variants=tuple(args.variants),
         trials_per_actor=args.trials_per_actor,
@@ -340,7 +373,7 @@ def add_view_parsers(sub) -> None:
     s.add_argument("--kind", nargs="+", default=list(KINDS), choices=KINDS, help="which videos (default: all kinds)")
     s.add_argument("--trials", nargs="+", help="only these trial ids (default: every trial)")
     s.add_argument("--out", default="videos", help="output folder (default: videos)")
-    s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
+    s.add_argument("--num-proc", type=positive_int, help="worker processes (default: all cores)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_render)
 
@@ -357,14 +390,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="write the small built-in sample archives (generated, no download)")
     s.add_argument("out", help="folder to write the four sample archives into (created if missing)")
-    s.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes (default 0)")
+    s.add_argument(
+        "--seed", type=seed_int, default=0, help="random seed; the same seed gives the same bytes (default 0)"
+    )
     s.add_argument("--extracted", action="store_true", help="write folders of CSVs instead of zips")
     s.add_argument("--media", action="store_true", help="also write FELT-style videos and RAVDESS-style audio")
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("synth", help="write realistic FELT-shaped archives (any actors, full size on request)")
     s.add_argument("out", help="folder to write the archives into (created if missing)")
-    s.add_argument("--actors", help="e.g. 1-24 or 1,2,19 (default: all 24)")
+    s.add_argument("--actors", type=actors_arg, help="e.g. 1-24 or 1,2,19 (default: all 24)")
     s.add_argument(
         "--channels",
         nargs="+",
@@ -376,10 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS, help="raw and/or smoothed (default both)"
     )
     s.add_argument("--trials-per-actor", type=int, help="default: every trial (60 speech, 44 song)")
-    s.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes (default 0)")
+    s.add_argument(
+        "--seed", type=seed_int, default=0, help="random seed; the same seed gives the same bytes (default 0)"
+    )
     s.add_argument("--extracted", action="store_true", help="write folders of CSVs instead of zips")
     s.add_argument("--compresslevel", type=int, default=6, help="zip deflate level 0-9 (default 6, as FELT's zips)")
-    s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
+    s.add_argument("--num-proc", type=positive_int, help="worker processes (default: all cores)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_synth)
 
@@ -395,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--configs", nargs="+", choices=CONFIG_NAMES + MEDIA_CONFIG_NAMES, help="default: every config with inputs"
     )
-    s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
+    s.add_argument("--num-proc", type=positive_int, help="worker processes (default: all cores)")
     s.add_argument("--skip-bad", action="store_true", help="skip unreadable trials and report them")
     s.add_argument("--previews", action="store_true", help="add a thumbnail image column the hub viewer shows")
     s.add_argument(
@@ -429,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="sample -> builder -> hub folder -> load_dataset, all offline")
     s.add_argument("--workdir", default="felt_demo", help="where to write everything (default felt_demo)")
-    s.add_argument("--seed", type=int, default=0, help="seed of the sample archives (default 0)")
+    s.add_argument("--seed", type=seed_int, default=0, help="seed of the sample archives (default 0)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_demo)
 
@@ -457,8 +494,8 @@ def add_verify_parser(sub) -> None:
     )
     s.add_argument("path", help="folder with the FELT archives, or a folder written by `felt-hf convert`")
     s.add_argument("--sample", type=int, help="compare smoothing on N seeded-random trials (default: all)")
-    s.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
-    s.add_argument("--num-proc", type=int, help="worker processes (default: all cores)")
+    s.add_argument("--seed", type=seed_int, default=0, help="seed of --sample (default 0)")
+    s.add_argument("--num-proc", type=positive_int, help="worker processes (default: all cores)")
     s.add_argument("--json", dest="json_path", metavar="PATH", help="write the full report as JSON")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_verify)

@@ -161,13 +161,35 @@ def plan_tasks(
             raise FeltFormatError(str(source), why + f": nothing to convert for {config}")
         if members_out is not None:
             members_out[config] = members
-        for split, ms in members_by_split(members, split_actors).items():
+        by_split = members_by_split(members, split_actors)
+        if not any(by_split.values()):  # before anything is written: an earlier build stays whole
+            actors = sorted({m.labels.actor for m in members})
+            raise FeltOutputError(
+                f"{source}: none of its {len(members)} {config} trial(s) (actors {_actor_ranges(actors)}) belongs "
+                f"to a split of --split-actors ({_split_text(split_actors)}); nothing to convert for {config}"
+            )
+        for split, ms in by_split.items():
             n = plan_num_shards(len(ms))
             for i, chunk in enumerate(_split_evenly(ms, n) if n else []):
                 tasks.append(
                     ShardTask(config, split, i, n, chunk, os.fspath(out_dir), skip_bad, str(os.getpid()), previews)
                 )
     return tasks
+
+
+def _actor_ranges(actors: Sequence[int]) -> str:
+    """[1, 2, 3, 7] -> "1-3, 7"."""
+    runs: list[list[int]] = []
+    for a in actors:
+        if runs and a == runs[-1][-1] + 1:
+            runs[-1].append(a)
+        else:
+            runs.append([a])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def _split_text(split_actors: dict[str, tuple[int, ...]]) -> str:
+    return " ".join(f"{split}={_actor_ranges(sorted(actors)) or 'none'}" for split, actors in split_actors.items())
 
 
 def trial_set_warnings(members: dict[str, list[CsvMember]]) -> list[str]:
@@ -687,8 +709,8 @@ def _resolve_configs(data_dir, configs, skip_bad: bool, au_titles: bool = False)
     Media inputs are found and checked (names, duplicates) here, before any work, like the CSVs.
     By default every config with inputs is converted; media alone (no tracking zip) is allowed.
     """
-    if configs:
-        tracking, media = split_configs(list(configs))
+    if configs:  # a config named twice is converted once (two writers of one shard would collide)
+        tracking, media = split_configs(list(dict.fromkeys(configs)))
         return tracking, plan_media(data_dir, media, skip_bad, au_titles) if media else {}
     plans = plan_media(data_dir, None, skip_bad, au_titles)
     try:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+from ..errors import FeltOutputError
 from ..layout import SYNTHETIC_MARKER
 from ..ravdess import parse_trial_id
 from ..schema import (
@@ -253,6 +254,24 @@ def _check_actors(actors: Iterable[int] | None) -> tuple[int, ...]:
     return out
 
 
+def refuse_to_overwrite(out_dir: Path, targets: Iterable[Path]) -> None:
+    """Synthetic archives go only into a folder that holds none of their names, or over a sample
+    this package made (its :data:`MARKER_FILENAME` is there): never over what may be a real FELT
+    download, and never into a converted dataset folder."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FeltOutputError(f"{out_dir}: exists and is not a folder")
+    if (out_dir / "stats.json").exists() or any(out_dir.glob("*/*.parquet")):
+        raise FeltOutputError(f"{out_dir} is a converted dataset folder; write the synthetic archives elsewhere")
+    if (out_dir / MARKER_FILENAME).exists():
+        return
+    for path in targets:
+        if path.exists():
+            raise FeltOutputError(
+                f"{path} already exists and {out_dir} has no {MARKER_FILENAME} marker (it may be a real FELT "
+                "download): write the synthetic archives into another folder"
+            )
+
+
 def _write_marker(out_dir: Path, seed: int, actors: tuple[int, ...], trials_per_actor: int | None) -> None:
     """Leave a note that these archives are made up (the converter labels the dataset from it)."""
     text = (
@@ -292,6 +311,8 @@ def write_archives(
         raise ValueError(f"compresslevel must be 0-9, not {compresslevel}")
     num_proc = (os.cpu_count() or 1) if num_proc is None else max(1, int(num_proc))
     out_dir = Path(out_dir)
+    stems = [archive_stem(f"{v}_{c}") for c in channels for v in variants]
+    refuse_to_overwrite(out_dir, [out_dir / (stem if extracted else f"{stem}.zip") for stem in stems])
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_marker(out_dir, seed, actors, trials_per_actor)
     plan = {ch: _trial_list(ch, actors, trials_per_actor, seed) for ch in channels}

@@ -33,7 +33,14 @@ import numpy as np
 
 from ..ravdess import parse_trial_id
 from ..schema import AU_NAMES, AUDIO_SAMPLE_RATE, FPS, VIDEO_FPS, VIDEO_SIZE, VOCAL_CHANNELS
-from .archives import SAMPLE_ACTORS, SAMPLE_TRIALS_PER_ACTOR, ZIP_DATE_TIME, _trial_list, make_trial
+from .archives import (
+    SAMPLE_ACTORS,
+    SAMPLE_TRIALS_PER_ACTOR,
+    ZIP_DATE_TIME,
+    _trial_list,
+    make_trial,
+    refuse_to_overwrite,
+)
 
 SMALL_SIZE = (90, 160)  # height, width: tiny but even (yuv420p) and wide enough for the barcode
 BARCODE_BITS = 10  # rows up to 1023; FELT's longest trials have ~150 rows (plus two-face rows)
@@ -290,13 +297,16 @@ def write_media(
     full-AV ``01-`` mp4s with AAC audio and video-only ``02-`` ones. Returns ``{name: path}``.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     kinds = tuple(kinds)
     wav_channels, full_av_channels = set(wav_channels), set(full_av_channels)
     folders = set(videos_as_folder_channels)
     by_channel: dict[str, list[str]] = {}
     for tid in sorted(trial_ids):
         by_channel.setdefault(parse_trial_id(tid).vocal_channel, []).append(tid)
+    targets = [out_dir / n for ch in by_channel for n in (f"felt_videos_{ch}", f"felt_videos_{ch}.zip",
+               f"Audio_{ch.title()}_Actors.zip", f"RAVDESS_{ch}_av.zip")]  # fmt: skip
+    refuse_to_overwrite(out_dir, targets)
+    out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for channel, ids in by_channel.items():
         trials = [media_trial(t, seed=seed) for t in ids]

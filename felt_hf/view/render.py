@@ -13,6 +13,7 @@ archives) or a user's own CSVs in FELT's layout. Needs PyAV and Pillow (the ``vi
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
 from collections.abc import Iterable, Sequence
@@ -273,7 +274,10 @@ def render_folder(
         if kind not in RENDERERS:
             raise ValueError(f"unknown video kind {kind!r}; expected one of {KINDS}")
     kinds = tuple(kinds)
-    rows = ({k: r[k] for k in _NEEDED} for r in iter_rows(folder, config, trial_ids))
+    found = iter_rows(folder, config, trial_ids)
+    first = next(found, None)  # a missing config or unreadable shard is reported here, before the pool
+    found = itertools.chain([first] if first is not None else [], found)
+    rows = ({k: r[k] for k in _NEEDED} for r in found)
     jobs = ((r, kinds, os.fspath(out_dir)) for r in rows)
     num_proc = max(1, num_proc or os.cpu_count() or 1)
     done: list[str] = []

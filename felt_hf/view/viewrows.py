@@ -116,6 +116,14 @@ def _hub_rows(folder: Path, config: str, trial_ids: Sequence[str] | None) -> Ite
             raise FeltFormatError(str(path), f"cannot read this parquet shard: {e}") from None
 
 
+def _shard_rows(path: Path) -> int:
+    """Rows of one shard from its footer; a damaged shard is named."""
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, pa.ArrowException) as e:
+        raise FeltFormatError(str(path), f"cannot read this parquet shard: {e}") from None
+
+
 def _file_rows(path: Path, trial_ids: Sequence[str] | None) -> Iterator[dict]:
     pf = pq.ParquetFile(path)
     shapes = _inner_shapes(pf.schema_arrow)
@@ -160,8 +168,13 @@ def iter_rows(
     hub = is_hub_folder(folder)
     for c in configs:
         if hub:
-            if (folder / c).is_dir():
+            if any((folder / c).glob("*.parquet")):
                 yield from _hub_rows(folder, c, trial_ids)
+            elif config:  # asked for by name: say so, rather than quietly yield nothing
+                have = [n for n in CONFIG_NAMES if any((folder / n).glob("*.parquet"))]
+                raise FeltLookupError(
+                    f"{folder}: no {c} config here (tracking configs it has: {', '.join(have) or 'none'})"
+                )
         else:
             try:
                 yield from _archive_rows(folder, c, trial_ids)
@@ -176,7 +189,7 @@ def count_rows(folder: str | os.PathLike, config: str) -> int:
     if folder.is_file():
         return 1
     if is_hub_folder(folder):
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in (folder / config).glob("*.parquet"))
+        return sum(_shard_rows(p) for p in (folder / config).glob("*.parquet"))
     from ..inputs.sources import config_members
 
     return len(config_members(folder, config))
@@ -196,7 +209,7 @@ def find_row(folder: str | os.PathLike, trial_id: str | None, config: str | None
         try:
             for row in iter_rows(folder, c, [trial_id]):
                 return row
-        except FileNotFoundError:
+        except (FileNotFoundError, FeltLookupError):  # this config is not there: try the next
             if config:
                 raise
     raise FeltLookupError(f"{folder}: trial {trial_id} not found in config(s) {', '.join(order)}")

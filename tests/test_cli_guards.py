@@ -1,0 +1,108 @@
+"""Bad options and risky targets found by an adversarial sweep of the command line: each is one
+line, exit 2, and nothing on disk is lost (every case failed before its fix)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from felt_hf.cli import main
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def speech_build(sample_archives, tmp_path) -> tuple[Path, Path]:
+    data = tmp_path / "in"
+    data.mkdir()
+    for name in ("smoothed_motion_speech.zip", "SYNTHETIC"):
+        shutil.copy(sample_archives / name, data / name)
+    out = tmp_path / "felt"
+    assert main(["convert", str(data), "--out", str(out), "--num-proc", "1", "--no-progress"]) == 0
+    return data, out
+
+
+def test_split_actors_that_select_no_trial_stop_before_touching_a_build(speech_build, capsys):
+    data, out = speech_build
+    before = _files(out)
+    code = main(["convert", str(data), "--out", str(out), "--num-proc", "1", "--no-progress",
+                 "--split-actors", "train=3-5"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "smoothed_motion_speech.zip" in err[0] and "train=3-5" in err[0], err
+    assert _files(out) == before
+
+
+def test_a_backwards_actor_range_is_an_option_error(speech_build, capsys):
+    data, out = speech_build
+    assert main(["convert", str(data), "--out", str(out), "--split-actors", "train=5-1"]) == 2
+    assert "runs backwards" in capsys.readouterr().err
+    assert main(["synth", str(out.parent / "s"), "--actors", "x"]) == 2
+
+
+def test_a_config_named_twice_converts_once(speech_build):
+    data, out = speech_build
+    before = _files(out)
+    assert main(["convert", str(data), "--out", str(out), "--num-proc", "1", "--no-progress",
+                 "--configs", "smoothed_speech", "smoothed_speech"]) == 0  # fmt: skip
+    assert _files(out) == before  # the same build, card included
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["convert", "x", "--num-proc", "0"],
+        ["convert", "x", "--num-proc", "-1"],
+        ["render", "x", "--num-proc", "0"],
+        ["verify", "x", "--num-proc", "0"],
+        ["synth", "x", "--num-proc", "-2"],
+        ["demo", "--workdir", "WORK", "--seed", "-3"],
+        ["sample", "WORK", "--seed", "1.5"],
+    ],
+)
+def test_bad_counts_and_seeds_are_option_errors_before_any_work(argv, tmp_path, capsys):
+    argv = [a.replace("WORK", str(tmp_path / "w")) for a in argv]
+    assert main(argv) == 2
+    assert "error: argument" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+
+
+def test_sample_will_not_overwrite_what_may_be_a_real_download(tmp_path, capsys):
+    real = tmp_path / "download"
+    real.mkdir()
+    (real / "raw_motion_speech.zip").write_bytes(b"the real FELT bytes")
+    assert main(["sample", str(real)]) == 2
+    assert "raw_motion_speech.zip already exists" in capsys.readouterr().err
+    assert (real / "raw_motion_speech.zip").read_bytes() == b"the real FELT bytes"
+    assert sorted(p.name for p in real.iterdir()) == ["raw_motion_speech.zip"]
+    mine = tmp_path / "mine"
+    assert main(["sample", str(mine)]) == 0 and main(["sample", str(mine)]) == 0  # over its own sample: fine
+    (tmp_path / "afile").write_text("x")
+    assert main(["sample", str(tmp_path / "afile")]) == 2
+
+
+def test_sample_will_not_write_into_a_converted_folder(speech_build, capsys):
+    _, out = speech_build
+    before = _files(out)
+    assert main(["sample", str(out)]) == 2
+    assert "converted dataset folder" in capsys.readouterr().err
+    assert _files(out) == before
+
+
+def test_render_of_a_config_the_folder_lacks_is_an_error(speech_build, tmp_path, capsys):
+    _, out = speech_build
+    assert main(["render", str(out), "--config", "raw_song", "--out", str(tmp_path / "v"), "--num-proc", "1",
+                 "--no-progress"]) == 2  # fmt: skip
+    assert "no raw_song config here (tracking configs it has: smoothed_speech)" in capsys.readouterr().err
+
+
+def test_show_and_render_name_a_damaged_shard(speech_build, tmp_path, capsys):
+    _, out = speech_build
+    shard = sorted((out / "smoothed_speech").glob("train-*.parquet"))[0]
+    shard.write_bytes(b"not parquet at all" * 100)
+    assert main(["render", str(out), "--out", str(tmp_path / "v"), "--num-proc", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and shard.name in err[0] and "cannot read this parquet shard" in err[0], err
