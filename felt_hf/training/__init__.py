@@ -24,6 +24,7 @@ _EXPORTS = {
     "window_starts": "windows",
     "aggregate_windows": "windows",
     "prepare_stream": "distributed",
+    "one_input_shard": "distributed",
     "check_shard_plan": "distributed",
     "suggest_num_shards": "distributed",
     "BatchDecodedStream": "distributed",
