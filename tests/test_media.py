@@ -329,19 +329,36 @@ def test_ctrl_c_while_media_workers_write_leaves_no_temporary_shard(small_input,
     assert not (out / "README.md").exists()
 
 
-def test_unreadable_wav_names_archive_and_member(small_input, tmp_path):
+def _replace_first_wav(small_input: Path, change) -> tuple[Path, str]:
     src = small_input / "Audio_Speech_Actors.zip"
     with zipfile.ZipFile(src) as zf:
         members = {n: zf.read(n) for n in zf.namelist()}
     first = sorted(n for n in members if n.endswith(".wav"))[0]
-    members[first] = b"RIFF\x00\x00\x00\x00WAVEjunk"
+    members[first] = change(members[first])
     with zipfile.ZipFile(src, "w") as zf:
         for n, d in members.items():
             zf.writestr(n, d)
-    with pytest.raises(FeltFormatError, match="soundfile cannot read") as e:
+    return src, first
+
+
+def test_unreadable_wav_names_archive_and_member(small_input, tmp_path):
+    src, first = _replace_first_wav(small_input, lambda wav: b"RIFF\x00\x00\x00\x00WAVEjunk")
+    with pytest.raises(FeltFormatError, match="soundfile cannot read this wav: [^<]*$") as e:
         convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False)
     assert (e.value.archive, e.value.file) == (str(src), first)
-    assert not list((tmp_path / "felt").rglob("*.parquet"))
+    assert not (tmp_path / "felt").exists()
+
+
+def test_truncated_wav_is_an_error_not_a_short_recording(small_input, tmp_path):
+    """libsndfile reads a cut wav without complaint (the samples that are there): the header's
+    data size must catch it."""
+    src, first = _replace_first_wav(small_input, lambda wav: wav[:1000])
+    with pytest.raises(
+        FeltFormatError, match="truncated wav: its data chunk declares [\\d,]+ bytes, the file holds 956"
+    ) as e:
+        convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False)
+    assert (e.value.archive, e.value.file) == (str(src), first)
+    assert not (tmp_path / "felt").exists()
 
 
 def test_media_file_without_a_trial_and_trial_without_media(small_input, tmp_path):
