@@ -208,7 +208,7 @@ def test_missing_weights_is_one_line_naming_the_files_and_exit_2(corpus, tmp_pat
     proc = run_py(args, tmp_path)
     assert proc.returncode == 2, proc.stderr[-4000:]
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
-    error = [x for x in lines if x.startswith("error:")]
+    error = [x for x in lines if x.startswith("felt-hf: error:")]
     assert len(error) == 1 and "Traceback" not in proc.stderr, proc.stderr[-4000:]
     assert "URLError" in error[0] and str(resources) in error[0] and "img2pose_v1.pth" in error[0]
     assert "resnet18-f37072fd.pth" in error[0] and str(tmp_path / "torch-home") in error[0]

@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.backend, device=device, fast=args.fast, batch_size=args.batch_size, detector=detector
         )
     except (FeltError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"felt-hf: error: {e}", file=sys.stderr)
         return 2
     if not tracker.describe().get("felt_exact", False):
         print(f"note: backend {args.backend!r}{' --fast' if args.fast else ''} is NOT FELT-exact", file=sys.stderr)
