@@ -227,7 +227,22 @@ DAMAGE = {
         "stats",
     ),
     "synthetic tag removed": (lambda f: _edit_card(f, "- synthetic\n", ""), "synthetic"),
+    # valid JSON of the wrong shape (each gave a traceback before)
+    "stats is a list": (lambda f: (f / "stats.json").write_text("[1, 2]"), "stats"),
+    "stats configs null": (lambda f: _edit_doc(f, lambda d: d.update(configs=None)), "stats"),
+    "stats split not an object": (lambda f: _edit_doc(f, lambda d: d["configs"].update(raw_song=[])), "stats"),
+    "stats features missing": (lambda f: _edit_stats(f, lambda s: s.pop("features")), "stats"),
+    "stats histogram garbled": (
+        lambda f: _edit_stats(f, lambda s: s["features"]["landmarks"]["histogram"].update(data="%%%")),
+        "stats",
+    ),
 }
+
+
+def _edit_doc(folder: Path, change) -> None:
+    doc = json.loads((folder / "stats.json").read_text())
+    change(doc)
+    (folder / "stats.json").write_text(json.dumps(doc))
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))

@@ -34,6 +34,7 @@ Exactness, which is why the state is what it is:
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import math
 import os
@@ -423,13 +424,45 @@ def load_stats(path_or_folder: str | os.PathLike) -> dict[str, dict[str, Feature
         path = path / STATS_FILENAME
     with open(path, encoding="utf-8") as f:
         doc = json.load(f)
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: not a FELT stats file (JSON {_json_type(doc)}, not an object)")
     if doc.get("format") != STATS_FORMAT:
         raise ValueError(f"{path}: not a FELT stats file (format {doc.get('format')!r})")
     if doc.get("version") != STATS_VERSION:
         raise ValueError(f"{path}: stats version {doc.get('version')} is not {STATS_VERSION}; rebuild the folder")
-    return {
-        cfg: {split: FeatureStats.from_dict(d) for split, d in splits.items()} for cfg, splits in doc["configs"].items()
+    configs = doc.get("configs")
+    if not isinstance(configs, dict):
+        raise ValueError(f"{path}: 'configs' is {_json_type(configs)}, not an object")
+    out: dict[str, dict[str, FeatureStats]] = {}
+    for cfg, splits in configs.items():
+        if not isinstance(splits, dict):
+            raise ValueError(f"{path}: configs.{cfg} is {_json_type(splits)}, not an object")
+        for split, d in splits.items():
+            out.setdefault(cfg, {})[split] = _split_stats(path, f"configs.{cfg}.{split}", d)
+    return out
+
+
+def _json_type(value) -> str:
+    """JSON's name for a parsed value's type (for messages about a hand-edited file)."""
+    names = {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
     }
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _split_stats(path: Path, where: str, d) -> FeatureStats:
+    """One split's entry; whatever is malformed in it is one ValueError naming file and place."""
+    try:
+        return FeatureStats.from_dict(d)
+    except KeyError as e:
+        raise ValueError(f"{path}: {where}: missing {e}") from None
+    except (AttributeError, TypeError, ValueError, IndexError, zlib.error, binascii.Error) as e:
+        raise ValueError(f"{path}: {where}: {e}") from None
 
 
 __all__ = [
