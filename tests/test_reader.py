@@ -231,3 +231,36 @@ def test_reads_paths_as_well_as_bytes(tmp_path, clean):
 
 def test_dedupe_header_matches_pandas():
     assert dedupe_header(["", "frame", "a", "frame", "frame"]) == ["Unnamed: 0", "frame", "a", "frame.1", "frame.2"]
+
+
+@pytest.mark.parametrize(
+    ("value", "row", "message"),
+    [
+        ("4", 31, "frame 4 comes after frame 29: frame numbers must not go back"),  # a repeat far away
+        ("3.5", 31, "frame number 3.5 is not a whole number"),
+        ("-1", 31, "frame number -1 is negative"),
+        ("", 31, "frame number is missing"),
+    ],
+)
+def test_frames_that_repeat_out_of_place_or_are_not_counts_are_located_errors(clean, value, row, message):
+    """Rows must keep Py-Feat's frame order: a frame number that reappears far from its rows used
+    to merge the two frames silently (one face kept, num_faces 2); both readers report it."""
+    from felt_hf.csv_fast import read_trial_csv_fast
+
+    rows = _rows(clean.raw_csv())
+    col = rows[0].index("frame")
+    rows[row][col] = value
+    data = _write(rows)
+    for reader in (read_trial_csv, read_trial_csv_fast):
+        with pytest.raises(FeltFormatError) as e:
+            reader(data, name="x.csv")
+        assert (e.value.row, e.value.column) == (row, "frame") and message in str(e.value), (reader, str(e.value))
+        assert "np.float64" not in str(e.value)
+
+
+def test_two_face_rows_of_one_frame_stay_accepted(clean):
+    rows = _rows(clean.raw_csv())
+    col = rows[0].index("frame")
+    rows.insert(11, list(rows[10]))  # frame 9 twice, adjacent: Py-Feat's two-face frame
+    rec = read_trial_csv(_write(rows), name="x.csv")
+    assert rec.num_frames == 40 and int(rec.num_faces[9]) == 2 and rows[11][col] == rows[10][col]

@@ -164,10 +164,27 @@ def _frames(table: pa.Table, source: str | None, n: int, name: str) -> np.ndarra
     values = table.column(source).to_numpy()
     bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)) | (values < 0))
     if bad.size:
-        row = int(bad[0]) + 1
-        raise FeltFormatError(name, f"frame number {values[bad[0]]!r} is not a whole number", row=row, column=source)
+        raise FeltFormatError(name, _bad_frame(float(values[bad[0]])), row=int(bad[0]) + 1, column=source)
     check_frame_range(values, name, source)  # value check (felt_hf.checks): before any integer cast
+    back = np.flatnonzero(values[1:] < values[:-1])
+    if back.size:  # Py-Feat writes frames in order; a repeat elsewhere would merge two frames silently
+        i = int(back[0]) + 1
+        raise FeltFormatError(
+            name,
+            f"frame {values[i]:.0f} comes after frame {values[i - 1]:.0f}: frame numbers must not go back "
+            "(the rows of a two-face frame are adjacent)",
+            row=i + 1,
+            column=source,
+        )
     return values.astype(np.int64)
+
+
+def _bad_frame(value: float) -> str:
+    if not np.isfinite(value):
+        return "frame number is missing (empty or NaN)"
+    if value < 0:
+        return f"frame number {value:g} is negative"
+    return f"frame number {value:g} is not a whole number"
 
 
 def select_faces(frame: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
