@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -516,8 +517,22 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_CHECKS_FAILED
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """The package's own warnings as one ``felt-hf: warning: ...`` line (they name the archive and
+    member); Python's default (source path, line number, code line) for everyone else's."""
+    from .errors import FeltWarning
+
+    if issubclass(category, FeltWarning):
+        return f"felt-hf: warning: {message}\n"
+    return _PYTHON_FORMAT_WARNING(message, category, filename, lineno, line)
+
+
+_PYTHON_FORMAT_WARNING = warnings.formatwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.formatwarning = _format_warning  # (worker processes forked from here inherit it)
     parser = build_parser()
     if not argv:  # bare `felt-hf`: the help, not an error
         parser.print_help()

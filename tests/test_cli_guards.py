@@ -106,3 +106,32 @@ def test_show_and_render_name_a_damaged_shard(speech_build, tmp_path, capsys):
     assert main(["render", str(out), "--out", str(tmp_path / "v"), "--num-proc", "1", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and shard.name in err[0] and "cannot read this parquet shard" in err[0], err
+
+
+def test_reader_warnings_are_one_line_naming_archive_and_member(sample_archives, tmp_path):
+    import zipfile
+
+    data = tmp_path / "in"
+    data.mkdir()
+    shutil.copy(sample_archives / "SYNTHETIC", data / "SYNTHETIC")
+    src = zipfile.ZipFile(sample_archives / "smoothed_motion_speech.zip")
+    member = next(n for n in src.namelist() if n.endswith(".csv") and "/._" not in n and not n.startswith("__"))
+    archive = data / "smoothed_motion_speech.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            blob = src.read(info)
+            if info.filename == member:  # an older Py-Feat's file: no identity columns
+                lines = blob.split(b"\r\n")
+                keep = [k for k, c in enumerate(lines[0].split(b",")) if not c.startswith(b"Identity")]
+                blob = b"\r\n".join(b",".join(line.split(b",")[k] for k in keep) if line else line for line in lines)
+            out.writestr(info, blob)
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "felt_hf.cli", "convert", str(data), "--out", str(tmp_path / "felt"), "--num-proc",
+           "2", "--no-progress"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True)  # the real command: warnings raised in a worker
+    assert r.returncode == 0, r.stderr[-3000:]
+    warned = [line for line in r.stderr.splitlines() if "warning" in line.lower()]
+    assert warned == [f"felt-hf: warning: {archive}:{member}: no identity_embedding (Identity_1..Identity_512) "
+                      "columns; filled with NaN"], warned  # fmt: skip

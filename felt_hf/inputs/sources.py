@@ -9,6 +9,7 @@ is installed), one at a time, so memory stays flat whatever the archive size.
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,6 +25,7 @@ from ..errors import (
     FeltMissingColumnsError,
     FeltNameError,
     FeltPathError,
+    FeltWarning,
 )
 from ..ravdess import TrialLabels, parse_trial_id, split_of_actor
 from ..schema import archive_stem, config_parts
@@ -314,11 +316,19 @@ class MemberReader:
         """Read and parse one member; errors name the archive as well as the member."""
         data = self.read_bytes(m)
         try:
-            return read_trial_csv_fast(data, name=m.member)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                record = read_trial_csv_fast(data, name=m.member)
         except FeltFormatError as e:
             if e.archive is None:
                 e = _with_archive(e, m.source)
             raise e from None
+        for w in caught:  # the readers' warnings name the member; say which archive it is in too
+            text = str(w.message)
+            if issubclass(w.category, FeltWarning) and text.startswith(f"{m.member}:"):
+                text = f"{m.source}:{text}"
+            warnings.warn(text, w.category, stacklevel=2)
+        return record
 
     def close(self) -> None:
         for zf, raw in self._zips.values():
