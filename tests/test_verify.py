@@ -227,6 +227,7 @@ DAMAGE = {
         "stats",
     ),
     "synthetic tag removed": (lambda f: _edit_card(f, "- synthetic\n", ""), "synthetic"),
+    "card configs null entry": (lambda f: _edit_card(f, "\nconfigs:\n", "\nconfigs:\n- null\n"), "card"),
     # valid JSON of the wrong shape (each gave a traceback before)
     "stats is a list": (lambda f: (f / "stats.json").write_text("[1, 2]"), "stats"),
     "stats configs null": (lambda f: _edit_doc(f, lambda d: d.update(configs=None)), "stats"),

@@ -550,7 +550,12 @@ def read_card(root: Path) -> tuple[dict, dict[str, dict], str]:
         data = card.data.to_dict()
     except Exception as e:  # any YAML/parse error means the card cannot drive load_dataset
         raise FeltFormatError(str(readme), f"the dataset card cannot be parsed: {e}") from None
-    configs = {c.get("config_name", "default"): c for c in data.get("configs") or [] if isinstance(c, dict)}
+    entries = data.get("configs") or []
+    bad = [i for i, c in enumerate(entries if isinstance(entries, list) else [entries]) if not isinstance(c, dict)]
+    if not isinstance(entries, list) or bad:  # datasets' load_dataset raises on such a card
+        what = "is not a list" if not isinstance(entries, list) else f"entry {bad[0] + 1} is not a mapping"
+        raise FeltFormatError(str(readme), f"the card's YAML `configs` {what}; load_dataset cannot read this card")
+    configs = {c.get("config_name", "default"): c for c in entries}
     return data, configs, card.text
 
 
