@@ -554,10 +554,22 @@ def main(argv: list[str] | None = None) -> int:
         cause = _user_error(e)
         if cause is None or os.environ.get("FELT_HF_DEBUG"):
             raise
-        print(
-            f"felt-hf: error: {' '.join(str(cause).split()) if isinstance(cause, OSError) else cause}", file=sys.stderr
-        )
+        print(f"felt-hf: error: {os_error_text(cause) if isinstance(cause, OSError) else cause}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def os_error_text(e: OSError) -> str:
+    """An OSError as ``path: what is wrong`` instead of ``[Errno 17] File exists: 'x'``; for a
+    rename, the destination the user named rather than the hidden temporary source."""
+    path = e.filename2 if e.filename2 is not None else e.filename
+    if path is None or not e.strerror:
+        return " ".join(str(e).split())
+    what = {
+        FileExistsError: "exists and is not a folder",
+        IsADirectoryError: "is a folder; a file is needed here",
+        NotADirectoryError: "a part of this path is a file, not a folder",
+    }.get(type(e), e.strerror)
+    return f"{os.fsdecode(path)}: {what}"
 
 
 def _user_error(e: BaseException) -> BaseException | None:

@@ -135,3 +135,19 @@ def test_reader_warnings_are_one_line_naming_archive_and_member(sample_archives,
     warned = [line for line in r.stderr.splitlines() if "warning" in line.lower()]
     assert warned == [f"felt-hf: warning: {archive}:{member}: no identity_embedding (Identity_1..Identity_512) "
                       "columns; filled with NaN"], warned  # fmt: skip
+
+
+def test_os_errors_read_as_path_and_problem(speech_build, tmp_path, capsys):
+    _, out = speech_build
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["verify", str(out), "--json", str(afile / "report.json")]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"felt-hf: error: {afile}: exists and is not a folder")
+    assert main(["verify", str(out), "--json", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"felt-hf: error: {out}: is a folder; a file is needed here" and ".tmp" not in err[-1]
+    assert main(["show", str(out), "01-01-01-01-02-02-01", "--out", str(afile / "sub")]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"felt-hf: error: {afile / 'sub'}: a part of this path is a file, not a folder"
+    )
