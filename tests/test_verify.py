@@ -142,6 +142,15 @@ def test_smoothing_difference_beyond_tolerance_fails_and_names_the_trial(downloa
     assert c.details["failures"][0]["worst"]["landmarks"] == pytest.approx(1e-3, rel=1e-3)
 
 
+def test_a_cell_that_is_not_a_number_fails_smoothing_naming_member_row_and_column(download):
+    z = download / "smoothed_motion_speech.zip"
+    member = next(m for m in csv_members(z) if "/._" not in m)
+    rewrite_zip(z, lambda name, data: _replace_cell(data, 10, "Pitch", "abc") if name == member else data)
+    c = check(verify_download(download, progress=False, num_proc=1), "smoothing")
+    assert c.status == "fail"
+    assert f"{z}:{member}, row 10, column 'Pitch': not a number: 'abc'" in c.summary, c.summary
+
+
 def test_headers_names_pairs_and_encryption_fail_with_their_member(download):
     raw = download / "raw_motion_speech.zip"
     sm = download / "smoothed_motion_speech.zip"

@@ -149,7 +149,7 @@ def _located_error(message: str, names: list[str], name: str) -> FeltFormatError
     m = _CELL_ERROR.search(message)
     if m:
         col, row, why = int(m.group(1)), int(m.group(2)), m.group(3)
-        why = why.replace("CSV conversion error to float: invalid value", "not a number:")
+        why = re.sub(r"CSV conversion error to (?:float|double): invalid value", "not a number:", why)
         return FeltFormatError(name, why, row=row, column=names[col] if col < len(names) else f"#{col}")
     m = _ROW_ERROR.search(message)
     if m:

@@ -331,21 +331,25 @@ def _read_float_columns(data: bytes, wanted: Sequence[str], name: str) -> dict[s
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from ..inputs.csv_reader import dedupe_header
+    from ..inputs.csv_reader import _located_error, dedupe_header
 
     end = data.find(b"\n")
     names = dedupe_header(next(csv.reader([data[:end].decode("utf-8-sig").rstrip("\r")])))
     present = [c for c in wanted if c in names]
-    table = pacsv.read_csv(
-        io.BytesIO(data[end + 1 :]),
-        read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(present, pa.float64()),
-                                             include_columns=present, strings_can_be_null=True),
-    )  # fmt: skip
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data[end + 1 :]),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(present, pa.float64()),
+                                                 include_columns=present, strings_can_be_null=True),
+        )  # fmt: skip
+    except pa.ArrowInvalid as e:  # pyarrow's "In CSV column #c: Row #r" -> the column's name and the row
+        raise _located_error(str(e), names, name) from None
     return {c: table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in present}
 
 
-def compare_smoothing(raw: bytes, smoothed: bytes, name: str) -> dict:
+def compare_smoothing(raw: bytes, smoothed: bytes, name: str, raw_name: str | None = None,
+                      smoothed_name: str | None = None) -> dict:  # fmt: skip
     """FELT's smoothing of the raw file against the smoothed file: worst |difference| per group.
 
     FELT forward-filled the raw file, then filtered each smoothed column; the other columns were
@@ -354,8 +358,8 @@ def compare_smoothing(raw: bytes, smoothed: bytes, name: str) -> dict:
     from ..inputs.smoothing import forward_fill, smooth_block
 
     wanted = [c for cols in SMOOTHING_GROUPS.values() for c in cols]
-    a = _read_float_columns(raw, wanted, name)
-    b = _read_float_columns(smoothed, wanted, name)
+    a = _read_float_columns(raw, wanted, raw_name or name)  # (errors name the member read)
+    b = _read_float_columns(smoothed, wanted, smoothed_name or name)
     n_raw = len(next(iter(a.values()))) if a else 0
     n_sm = len(next(iter(b.values()))) if b else 0
     if n_raw != n_sm:
@@ -396,7 +400,9 @@ def _trial_task(task: tuple) -> dict:
             out["errors"].append(f"{m.where()}: cannot read: {e}")
     if sampled and len(data) == 2 and not out["errors"]:
         try:
-            out["smoothing"] = compare_smoothing(data["raw"], data["smoothed"], trial_id)
+            out["smoothing"] = compare_smoothing(data["raw"], data["smoothed"], trial_id, raw.where(), smoothed.where())
+        except FeltFormatError as e:  # already names archive:member, row and column
+            out["smoothing"] = {"error": str(e)}
         except (FeltError, ValueError, OSError) as e:
             out["smoothing"] = {"error": f"{trial_id}: {e}"}
     return out
