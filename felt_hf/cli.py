@@ -36,13 +36,13 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def positive_int(text: str) -> int:
-    """``--num-proc``: a whole number of processes, at least 1."""
+    """``--num-proc``, ``--trials-per-actor``: a whole number, at least 1."""
     try:
         n = int(text)
     except ValueError:
         n = 0
     if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of processes, at least 1")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, at least 1")
     return n
 
 
@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS, help="raw and/or smoothed (default both)"
     )
-    s.add_argument("--trials-per-actor", type=int, help="default: every trial (60 speech, 44 song)")
+    s.add_argument("--trials-per-actor", type=positive_int, help="default: every trial (60 speech, 44 song)")
     s.add_argument(
         "--seed", type=seed_int, default=0, help="random seed; the same seed gives the same bytes (default 0)"
     )

@@ -59,6 +59,7 @@ def test_a_config_named_twice_converts_once(speech_build):
         ["render", "x", "--num-proc", "0"],
         ["verify", "x", "--num-proc", "0"],
         ["synth", "x", "--num-proc", "-2"],
+        ["synth", "WORK", "--trials-per-actor", "0"],
         ["demo", "--workdir", "WORK", "--seed", "-3"],
         ["sample", "WORK", "--seed", "1.5"],
     ],
