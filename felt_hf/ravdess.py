@@ -8,7 +8,9 @@ strong neutral, a song by actor 18) is an error, because it means a mislabelled 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import PurePosixPath, PureWindowsPath
 
 from .errors import FeltNameError
@@ -133,11 +135,18 @@ def expected_trial_ids(channel: str | None = None, actors: tuple[int, ...] | Non
 
 def validate_split_actors(split_actors: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
     """Check a split rule is actor-disjoint and names known splits/actors; returns it normalised."""
+    if not isinstance(split_actors, Mapping):
+        raise ValueError(f"split_actors must map split names to actors, e.g. {{'train': range(1, 19)}}; "
+                         f"got a {type(split_actors).__name__}")  # fmt: skip
     seen: dict[int, str] = {}
     out = {}
     for split, actors in split_actors.items():
-        if not split or not split.replace("_", "").isalnum():
+        if not isinstance(split, str) or not split or not split.replace("_", "").isalnum():
             raise ValueError(f"bad split name {split!r}")
+        if isinstance(actors, (str, bytes)) or not isinstance(actors, Iterable):
+            raise ValueError(f"split {split!r}: actors must be whole numbers (e.g. range(1, 19)), not {actors!r}")
+        if any(isinstance(a, bool) or not isinstance(a, Integral) for a in actors):
+            raise ValueError(f"split {split!r}: actors must be whole numbers, not {list(actors)!r}")
         for a in actors:
             if not 1 <= int(a) <= NUM_ACTORS:
                 raise ValueError(f"split {split!r}: actor {a} is not in 1-{NUM_ACTORS}")
@@ -146,6 +155,22 @@ def validate_split_actors(split_actors: dict[str, tuple[int, ...]]) -> dict[str,
             seen[int(a)] = split
         out[split] = tuple(sorted(int(a) for a in actors))
     return out
+
+
+def actor_ranges(actors: Iterable[int]) -> str:
+    """[1, 2, 3, 7] -> "1-3, 7" (for messages)."""
+    runs: list[list[int]] = []
+    for a in sorted(actors):
+        if runs and a == runs[-1][-1] + 1:
+            runs[-1].append(a)
+        else:
+            runs.append([a])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def split_rule_text(split_actors: Mapping[str, Iterable[int]]) -> str:
+    """``{"train": (1, 2, 3)}`` -> ``train=1-3`` (as --split-actors spells it)."""
+    return " ".join(f"{split}={actor_ranges(actors) or 'none'}" for split, actors in split_actors.items())
 
 
 def split_of_actor(actor: int, split_actors: dict[str, tuple[int, ...]] = DEFAULT_SPLIT_ACTORS) -> str | None:
@@ -157,6 +182,8 @@ def split_of_actor(actor: int, split_actors: dict[str, tuple[int, ...]] = DEFAUL
 
 
 __all__ = [
+    "actor_ranges",
+    "split_rule_text",
     "TrialLabels",
     "parse_trial_id",
     "trial_id_from_filename",

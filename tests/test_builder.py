@@ -111,3 +111,26 @@ def _levels(col) -> list:
     else:
         out.append(arr.to_pylist())
     return out
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"train": range(1, 22), "test": range(20, 25)}, "actor 20 is in both 'train' and 'test'"),
+        ({"train": (5, 6)}, "belongs to a split of split_actors (train=5-6)"),
+        ({"train": (1, 99)}, "actor 99 is not in 1-24"),
+        ({"train": "1-18"}, "actors must be whole numbers"),
+        ([(1, 18)], "split_actors must map split names to actors"),
+    ],
+)
+def test_a_bad_split_rule_is_refused_not_applied(sample_archives, tmp_path, rule, message):
+    """datasets sets a config's fields without running FeltConfig.__init__, so the rule used to go
+    unchecked: overlapping actors went to the first split, a rule selecting nothing gave an empty
+    DatasetDict."""
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_felt(sample_archives, "smoothed_speech", split_actors=rule, cache_dir=str(tmp_path))
+    if isinstance(rule, dict) and not isinstance(rule.get("train"), str):
+        builder = Felt(config_name="smoothed_speech", data_dir=str(sample_archives), cache_dir=str(tmp_path / "b"),
+                       split_actors=rule)  # fmt: skip
+        with pytest.raises(ValueError, match="actor|split"):
+            builder.download_and_prepare()

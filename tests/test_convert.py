@@ -16,7 +16,7 @@ from felt_hf.convert import ROW_GROUP_ROWS, SYNTHETIC_MARKER, convert_felt, plan
 from felt_hf.sources import config_members
 from felt_hf.synth import MARKER_FILENAME
 
-from felt_hf.errors import FeltFormatError
+from felt_hf.errors import FeltFormatError, FeltOutputError
 from felt_hf.ravdess import split_of_actor
 from felt_hf.schema import CONFIG_NAMES, DEFAULT_CONFIG, FRAME_ARRAYS, archive_stem
 
@@ -337,3 +337,15 @@ def test_shards_are_handed_out_largest_first_with_their_indices():
     with ThreadPool(2) as pool:
         got = list(imap_largest_first(pool, str.upper, items, len))
     assert got == [(2, "DDDD"), (3, "CCC"), (0, "BB"), (4, "EE"), (1, "A")]  # ties keep their order
+
+
+def test_configs_must_be_a_non_empty_list_and_out_not_the_input(sample_archives, tmp_path):
+    data = _copy_archives(sample_archives, tmp_path / "in", ["smoothed_speech"])
+    with pytest.raises(ValueError, match="configs is empty"):
+        convert_felt(data, tmp_path / "a", configs=[], progress=False)
+    with pytest.raises(ValueError, match=r"not a string"):
+        convert_felt(data, tmp_path / "b", configs="smoothed_speech", progress=False)
+    with pytest.raises(FeltOutputError, match="is the input folder"):
+        convert_felt(data, data, progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert [p.name for p in data.iterdir()] == ["smoothed_motion_speech.zip"]  # nothing written among the inputs

@@ -62,7 +62,7 @@ from ..layout import (
     ShardPaths,
     plan_num_shards,
 )
-from ..ravdess import validate_split_actors
+from ..ravdess import actor_ranges, split_rule_text, validate_split_actors
 from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_arrow_schema
 from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .convert_media import MediaRun, plan_media, split_configs, write_media_configs
@@ -165,8 +165,8 @@ def plan_tasks(
         if not any(by_split.values()):  # before anything is written: an earlier build stays whole
             actors = sorted({m.labels.actor for m in members})
             raise FeltOutputError(
-                f"{source}: none of its {len(members)} {config} trial(s) (actors {_actor_ranges(actors)}) belongs "
-                f"to a split of --split-actors ({_split_text(split_actors)}); nothing to convert for {config}"
+                f"{source}: none of its {len(members)} {config} trial(s) (actors {actor_ranges(actors)}) belongs "
+                f"to a split of --split-actors ({split_rule_text(split_actors)}); nothing to convert for {config}"
             )
         for split, ms in by_split.items():
             n = plan_num_shards(len(ms))
@@ -175,21 +175,6 @@ def plan_tasks(
                     ShardTask(config, split, i, n, chunk, os.fspath(out_dir), skip_bad, str(os.getpid()), previews)
                 )
     return tasks
-
-
-def _actor_ranges(actors: Sequence[int]) -> str:
-    """[1, 2, 3, 7] -> "1-3, 7"."""
-    runs: list[list[int]] = []
-    for a in actors:
-        if runs and a == runs[-1][-1] + 1:
-            runs[-1].append(a)
-        else:
-            runs.append([a])
-    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
-
-
-def _split_text(split_actors: dict[str, tuple[int, ...]]) -> str:
-    return " ".join(f"{split}={_actor_ranges(sorted(actors)) or 'none'}" for split, actors in split_actors.items())
 
 
 def trial_set_warnings(members: dict[str, list[CsvMember]]) -> list[str]:
@@ -587,6 +572,8 @@ def convert_felt(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise FeltOutputError(f"{out}: the output path exists and is not a folder")
+    if out.exists() and Path(data_dir).is_dir() and out.resolve() == Path(data_dir).resolve():
+        raise FeltOutputError(f"{out} is the input folder: convert into a folder of its own (e.g. --out felt)")
     scripts = sorted(p.name for p in out.glob("*.py")) if out.is_dir() else []
     if scripts:
         raise FeltOutputError(
@@ -709,6 +696,10 @@ def _resolve_configs(data_dir, configs, skip_bad: bool, au_titles: bool = False)
     Media inputs are found and checked (names, duplicates) here, before any work, like the CSVs.
     By default every config with inputs is converted; media alone (no tracking zip) is allowed.
     """
+    if isinstance(configs, str):
+        raise ValueError(f"configs must be a list of config names, e.g. [{configs!r}], not a string")
+    if configs is not None and not list(configs):
+        raise ValueError("configs is empty: name at least one config, or pass None for every config with inputs")
     if configs:  # a config named twice is converted once (two writers of one shard would collide)
         tracking, media = split_configs(list(dict.fromkeys(configs)))
         return tracking, plan_media(data_dir, media, skip_bad, au_titles) if media else {}
