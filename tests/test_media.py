@@ -550,3 +550,25 @@ def test_au_animation_map_is_recovered_from_matplotlib_titles(small_input, tmp_p
     convert_felt(small_input, plain, configs=configs, progress=False, skip_bad=True)
     row = _load(plain, "au_animation_speech", "train", tmp_path)[i]
     assert row["alignment"] == "dropped_frames_unknown" and row["tracking_index"] is None
+
+
+def test_decoding_helpers_name_a_wrong_row_or_an_empty_cell(media_hub, hf_cache):
+    from felt_hf.media import read_audio, read_video_frames
+
+    video = _load(media_hub, "landmark_plot_speech", "train", hf_cache)
+    audio = _load(media_hub, "audio_speech", "train", hf_cache)
+    tid = video[0]["trial_id"]
+    with pytest.raises(ValueError, match=rf"trial {tid}: this is a video row .* not one with 'audio'"):
+        read_audio(video[0])
+    with pytest.raises(
+        ValueError, match=rf"trial {audio[0]['trial_id']}: this is an audio row .* not one with 'video'"
+    ):
+        read_video_frames(audio[0])
+    with pytest.raises(ValueError, match="no video stream"):
+        read_video_frames(audio[0]["audio"]["bytes"])
+    with pytest.raises(ValueError, match="one row at a time"):
+        read_video_frames(video[:2])
+    empty = dict(video[0], video=None)  # a --skip-bad row
+    with pytest.raises(ValueError, match=rf"trial {tid}: the media cell is empty"):
+        read_video_frames(empty)
+    assert read_video_frames(video[0]).ndim == 4 and read_audio(audio[0])[1] == 48000

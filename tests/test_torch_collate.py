@@ -160,3 +160,32 @@ def test_batches_built_in_a_worker_are_one_shared_memory_block(rows, monkeypatch
     assert b["lengths"].tolist() == [10, 12, 12, 7] and b["mask"].sum().item() == 10 + 12 + 12 + 7
     assert b["emotion"].dtype == torch.int64 and b["trial_id"] == [r["trial_id"] for r in rows]
     np.testing.assert_array_equal(b["features"][1, 1:12].numpy(), rows[1]["action_units"][1:12])
+
+
+def test_misuse_is_named_when_the_collator_is_built(rows):
+    with pytest.raises(ValueError, match=r"unknown label column\(s\) \['emotoin'\]"):
+        FeltCollator(["landmarks"], labels=["emotoin"])
+    with pytest.raises(ValueError, match="labels must be a list of column names"):
+        FeltCollator(["landmarks"], labels="actor")
+    with pytest.raises(ValueError, match="features must be a list"):
+        FeltCollator("landmarks")
+    with pytest.raises(ValueError, match="features is empty"):
+        FeltCollator([])
+    with pytest.raises(ValueError, match="max_frames must be a whole number"):
+        FeltCollator(["landmarks"], max_frames=2.5)
+
+
+def test_misuse_is_named_when_a_batch_is_collated(rows):
+    collate = FeltCollator(["landmarks", "action_units"], labels=["emotion", "actor"])
+    with pytest.raises(TypeError, match="a list of rows"):
+        collate(rows[0])
+    partial = [dict(r) for r in rows[:2]]
+    del partial[1]["actor"]
+    with pytest.raises(KeyError, match=rf"trial {partial[1]['trial_id']}: the row has no \['actor'\] column"):
+        collate(partial)
+    short = [dict(r) for r in rows[:2]]
+    short[0]["action_units"] = short[0]["action_units"][:3]
+    with pytest.raises(ValueError, match=rf"trial {short[0]['trial_id']}: action_units has shape \(3, 20\)"):
+        collate(short)
+    batch = collate(rows)  # and the right use still works, labels included
+    assert batch["emotion"].shape == (4,) and batch["actor"].shape == (4,)

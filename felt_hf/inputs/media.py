@@ -268,19 +268,28 @@ def mp4_audio_to_flac(data: bytes, *, file: str = "<bytes>", archive: str | None
 def media_bytes(row_or_bytes: Any, column: str | None = None) -> bytes:
     """The media bytes of a row (``decode=False``), a ``{"bytes", "path"}`` cell, bytes, or a path."""
     value = row_or_bytes
+    trial = ""
     if isinstance(value, Mapping) and "bytes" not in value:
+        trial = f"trial {value['trial_id']}: " if isinstance(value.get("trial_id"), str) else ""
+        if column is not None and column not in value:
+            other = next((k for k in ("video", "audio") if k in value), None)
+            kind = f"an {other} row" if other == "audio" else f"a {other} row" if other else "a row without media"
+            raise ValueError(f"{trial}this is {kind} (columns {sorted(value)[:6]}...), not one with {column!r}; "
+                             f"load a config that holds {column}")  # fmt: skip
         keys = [column] if column else [k for k in ("video", "audio") if k in value]
         if not keys:
-            raise ValueError("the row has no 'video' or 'audio' column; pass the cell or its bytes")
+            raise ValueError(f"{trial}the row has no 'video' or 'audio' column; pass the cell or its bytes")
         value = value[keys[0]]
+    if isinstance(value, (list, tuple)) or (isinstance(value, Mapping) and isinstance(value.get("bytes"), list)):
+        raise ValueError("one row at a time: this is a batch (a list, or ds[i:j]); use ds[i]")
     if isinstance(value, Mapping):
         if value.get("bytes") is not None:
             return bytes(value["bytes"])
         if value.get("path"):
             return Path(value["path"]).read_bytes()
-        raise ValueError("the media cell is empty (no bytes, no path): this trial's media is missing")
+        raise ValueError(f"{trial}the media cell is empty (no bytes, no path): this trial's media is missing")
     if value is None:
-        raise ValueError("the media cell is empty: this trial's media is missing")
+        raise ValueError(f"{trial}the media cell is empty: this trial's media is missing")
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     return Path(value).read_bytes()
@@ -294,6 +303,8 @@ def read_video_frames(row_or_bytes: Any, *, pix_fmt: str = "rgb24") -> np.ndarra
     import av
 
     with av.open(io.BytesIO(media_bytes(row_or_bytes, "video")), mode="r") as container:
+        if not container.streams.video:
+            raise ValueError("these bytes hold no video stream (an audio cell?)")
         frames = [f.to_ndarray(format=pix_fmt) for f in container.decode(video=0)]
     if not frames:
         raise ValueError("the video has no frames")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ from ..schema import (
     CLASS_LABELS,
     FRAME_ARRAYS_BY_NAME,
     PER_FRAME_INDEX_COLUMNS,
+    TRIAL_COLUMNS,
 )
 from .transforms import Standardizer, face_relative_landmarks
 
@@ -56,6 +58,8 @@ PER_FRAME_COLUMNS = tuple(PER_FRAME_INDEX_COLUMNS) + tuple(FRAME_ARRAYS_BY_NAME)
 PASS_THROUGH = ("window_start", "window_index", "trial_index")
 # ClassLabel names, so rows that carry labels by name (e.g. straight from the reader) still batch.
 CLASS_NAMES = dict(CLASS_LABELS)
+# Columns a batch can carry as labels: one value per trial.
+LABEL_CHOICES = tuple(TRIAL_COLUMNS) + PASS_THROUGH
 
 
 # --- feature layout ------------------------------------------------------------------------------
@@ -143,12 +147,19 @@ class FeltCollator:
         stats: Any | None = None,
         nan_value: float = 0.0,
     ) -> None:
-        self.features = tuple(features)
+        self.features = _names("features", features)
+        if not self.features:
+            raise ValueError(f"features is empty: name at least one of {tuple(FRAME_ARRAYS_BY_NAME)}")
         self.layout = feature_layout(self.features)
         self.dim = feature_dim(self.features)
-        self.labels = tuple(labels)
+        self.labels = _names("labels", labels)
+        unknown = [c for c in self.labels if c not in LABEL_CHOICES]
+        if unknown:
+            raise ValueError(f"unknown label column(s) {unknown}; choose from {LABEL_CHOICES}")
         if crop not in CROPS:
             raise ValueError(f"crop must be one of {CROPS}, not {crop!r}")
+        if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, Integral)):
+            raise ValueError(f"max_frames must be a whole number of frames, not {max_frames!r}")
         if max_frames is not None and max_frames < 1:
             raise ValueError("max_frames must be >= 1")
         if frame_stride < 1:
@@ -202,6 +213,11 @@ class FeltCollator:
             if name == "landmarks" and self.landmarks == "face":
                 box = _as_array(row["face_box"])[take].astype(np.float32, copy=False) if "face_box" in row else None
                 x = face_relative_landmarks(x.astype(np.float32, copy=False), box, **self.landmark_options)
+            width = self.layout[name].stop - self.layout[name].start
+            if x.size != k * width:  # a row from elsewhere, or arrays of different lengths
+                raise ValueError(f"trial {row.get('trial_id', '?')}: {name} has shape {_as_array(row[name]).shape}, "
+                                 f"expected ({len(_as_array(row[self.features[0]]))}, "
+                                 f"{', '.join(map(str, FRAME_ARRAYS_BY_NAME[name].shape))})")  # fmt: skip
             dst[:, self.layout[name]] = x.reshape(k, -1)
 
     def _length(self, row: Mapping[str, Any]) -> int:
@@ -209,6 +225,10 @@ class FeltCollator:
 
     # -- the batch -------------------------------------------------------------------------------
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        if isinstance(rows, Mapping):
+            raise TypeError("FeltCollator takes a list of rows (a batch), not one row; wrap it: collate([row])")
+        for row in rows:
+            _check_row(row, self.features + self.labels)
         lengths = [self._length(r) for r in rows]
         picks = [self._select(n) for n in lengths]
         width = self.max_frames or max((len(p) for p in picks), default=0)
@@ -252,6 +272,23 @@ class FeltCollator:
             batch[k].numpy()[...] = v
         batch.update(other)
         return batch
+
+
+def _names(what: str, names: Sequence[str]) -> tuple[str, ...]:
+    """A list of column names; a bare string would be iterated letter by letter."""
+    if isinstance(names, str):
+        raise ValueError(f"{what} must be a list of column names, e.g. [{names!r}], not a string")
+    return tuple(names)
+
+
+def _check_row(row: Mapping[str, Any], needed: Sequence[str]) -> None:
+    """Every column the collator was built for is in the row (else: which, and which trial)."""
+    if not isinstance(row, Mapping):
+        raise TypeError(f"FeltCollator rows must be mappings of column -> value, not {type(row).__name__}")
+    missing = [c for c in needed if c not in row]
+    if missing:
+        raise KeyError(f"trial {row.get('trial_id', '?')}: the row has no {missing} column(s); load them "
+                       f"(e.g. ds.select_columns(collator.columns)) or build the collator without them")  # fmt: skip
 
 
 def _label_values(values: list, class_names: Sequence[str] | None = None) -> np.ndarray | list:
