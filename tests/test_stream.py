@@ -202,3 +202,30 @@ def test_blocks_split_exactly_once_over_ranks_and_workers(small_groups, rows_per
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=WORKERS)
         seen += [r["trial_id"] for r in loader]
     assert sorted(seen) == sorted(ids)
+
+
+def test_arguments_a_user_might_get_wrong_are_named(sample_hub, tmp_path):
+    shard = sorted((sample_hub / "smoothed_speech").glob("train-*.parquet"))[0]
+    with pytest.raises(ValueError, match="files must be a list of parquet paths"):
+        FeltStream(str(shard))
+    with pytest.raises(ValueError, match="columns must be a list"):
+        FeltStream([str(shard)], columns="landmarks")
+    with pytest.raises(ValueError, match="columns is empty"):
+        FeltStream([str(shard)], columns=[])
+    for name in ("buffer_size", "rows_per_read"):
+        with pytest.raises(ValueError, match=f"{name} must be a whole number >= 1"):
+            FeltStream([str(shard)], **{name: 0})
+    with pytest.raises(FileNotFoundError, match="nope_folder: no such folder"):
+        FeltStream.from_folder(str(tmp_path / "nope_folder"), "smoothed_speech", "train")
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        FeltStream.from_folder("./nope_folder", "smoothed_speech", "train")
+
+
+def test_find_row_names_a_missing_folder_and_a_media_config(sample_hub, tmp_path):
+    from felt_hf.errors import FeltLookupError
+    from felt_hf.view.viewrows import find_row
+
+    with pytest.raises(FeltLookupError, match="no such folder"):
+        find_row(tmp_path / "nope", "01-01-02-02-02-02-21")
+    with pytest.raises(FeltLookupError, match="'audio_speech' is not a tracking config"):
+        find_row(sample_hub, "01-01-02-02-02-02-21", config="audio_speech")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -175,13 +176,23 @@ class FeltStream(torch.utils.data.IterableDataset):
         storage_options: dict | None = None,
     ) -> None:
         super().__init__()
+        if isinstance(files, (str, os.PathLike)):
+            raise ValueError(f"files must be a list of parquet paths, e.g. [{os.fspath(files)!r}], not one path "
+                             "(FeltStream.from_folder takes a folder)")  # fmt: skip
+        if isinstance(columns, str):
+            raise ValueError(f"columns must be a list of column names, e.g. [{columns!r}], not a string")
+        if columns is not None and not list(columns):
+            raise ValueError("columns is empty: name the columns to read, or pass None for all of them")
+        for name, value in (("buffer_size", buffer_size), ("rows_per_read", rows_per_read)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, not {value!r}")
         if not files:
             raise ValueError("FeltStream needs at least one parquet file")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
         self.files = [str(f) for f in files]
         self.storage_options = storage_options
-        self.shuffle, self.seed, self.buffer_size = shuffle, seed, max(1, buffer_size)
+        self.shuffle, self.seed, self.buffer_size = shuffle, seed, buffer_size
         self.rank, self.world_size, self.even = rank, world_size, even
         self.blocks: list[Block] = []
         self.metadata: list[pq.FileMetaData] = []
@@ -192,7 +203,7 @@ class FeltStream(torch.utils.data.IterableDataset):
             schema = schema or pf.schema_arrow
             if pf.schema_arrow.names != schema.names:
                 raise ValueError(f"{path}: columns {pf.schema_arrow.names} differ from {self.files[0]}'s")
-            self.blocks += _blocks(i, pf.metadata, max(1, rows_per_read))
+            self.blocks += _blocks(i, pf.metadata, rows_per_read)
         assert schema is not None
         missing = [c for c in columns or [] if c not in schema.names]
         if missing:
@@ -214,6 +225,12 @@ class FeltStream(torch.utils.data.IterableDataset):
         """
         from datasets import load_dataset_builder
 
+        local = os.fspath(path)
+        looks_local = local.startswith((".", "/", "~")) or local.count("/") > 1  # a repo id is "owner/name"
+        if looks_local and not os.path.isdir(os.path.expanduser(local)):  # (datasets would call it a bad repo id)
+            raise FileNotFoundError(
+                f"{local}: no such folder (a folder written by `felt-hf convert`, or a hub repo id)"
+            )
         builder_kwargs = {k: kwargs.pop(k) for k in ("revision", "token") if k in kwargs}
         builder = load_dataset_builder(path, config, **builder_kwargs)
         data_files = builder.config.data_files or {}

@@ -204,6 +204,10 @@ def find_row(folder: str | os.PathLike, trial_id: str | None, config: str | None
             raise FeltLookupError(f"{folder}: holds trial {row['trial_id']}, not {trial_id}")
         return row
     parse_trial_id(trial_id)
+    if not Path(folder).is_dir():
+        raise FeltLookupError(f"{folder}: no such folder (expected a converted FELT folder or FELT archives)")
+    if config is not None and config not in CONFIG_NAMES:
+        raise FeltLookupError(f"{config!r} is not a tracking config; the pictures need one of {CONFIG_NAMES}")
     order = [config] if config else sorted(CONFIG_NAMES, key=lambda c: not c.startswith("smoothed"))
     for c in order:
         try:
