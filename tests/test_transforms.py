@@ -81,3 +81,20 @@ def test_standardizer_from_stats(felt_fake):
     np.testing.assert_allclose(np.nanstd(z, 0), 1.0, rtol=1e-4)
     zt = standardize(torch.from_numpy(au), mean[:20], std[:20])
     np.testing.assert_allclose(zt.numpy(), z, rtol=1e-5, equal_nan=True)
+
+
+def test_shapes_and_names_a_user_might_get_wrong_are_named():
+    rng = np.random.default_rng(0)
+    lm = rng.normal(size=(16, 68, 2)).astype(np.float32) * 50 + 300
+    box = np.tile(np.array([250, 250, 100, 100], np.float32), (16, 1))
+    with pytest.raises(ValueError, match=r"landmarks must have shape \(\.\.\., T, 68, 2\), not \(16, 136\)"):
+        face_relative_landmarks(lm.reshape(16, 136), box)
+    with pytest.raises(ValueError, match=r"landmarks must have shape"):
+        face_relative_landmarks(box, lm)  # arguments swapped
+    with pytest.raises(ValueError, match=r"face_box must have shape \(\.\.\., T, 4\)"):
+        face_relative_landmarks(lm, box[:10])
+    stats = compute_stats([{"landmarks": lm, "action_units": rng.random((16, 20), dtype=np.float32)}])
+    with pytest.raises(ValueError, match=r"unknown feature\(s\) \['landmark'\]"):
+        Standardizer.from_stats(stats, ["landmark"])
+    with pytest.raises(ValueError, match="one split's FeatureStats"):
+        feature_mean_std({"smoothed_speech": {"train": stats}}, ["landmarks"])

@@ -90,6 +90,11 @@ def face_relative_landmarks(
     ``T`` axis, NaN frames skipped), so head movement within the trial stays visible.
     NaN (no-face) frames stay NaN.
     """
+    if tuple(landmarks.shape[-2:]) != (68, 2):
+        raise ValueError(f"landmarks must have shape (..., T, 68, 2), not {tuple(landmarks.shape)}")
+    if face_box is not None and (face_box.shape[-1] != 4 or tuple(face_box.shape[:-1]) != tuple(landmarks.shape[:-2])):
+        raise ValueError(f"face_box must have shape (..., T, 4) matching landmarks {tuple(landmarks.shape)}, "
+                         f"not {tuple(face_box.shape)}")  # fmt: skip
     c, s = _reference(landmarks, face_box, center, scale)
     if not remove_head_translation:
         c, s = _nanmean(c, axis=-3), _nanmean(s, axis=-3)
@@ -114,6 +119,14 @@ def feature_mean_std(stats: Any, features: Sequence[str], *, skip: Sequence[str]
     landmarks already made face-relative) get mean 0 and std 1. Components without data (all
     NaN) get mean 0 and std 1 too, so they pass through unchanged.
     """
+    if isinstance(features, str):
+        raise ValueError(f"features must be a list of names, e.g. [{features!r}], not a string")
+    unknown = [n for n in features if n not in FRAME_ARRAYS_BY_NAME]
+    if unknown:
+        raise ValueError(f"unknown feature(s) {unknown}; choose from {tuple(FRAME_ARRAYS_BY_NAME)}")
+    if isinstance(stats, dict) and not hasattr(stats, "features"):  # load_stats' {config: {split: ...}}
+        raise ValueError("stats must be one split's FeatureStats, e.g. load_stats(folder)['smoothed_speech']['train'], "
+                         f"not the whole file (keys {sorted(stats)[:4]})")  # fmt: skip
     means, stds = [], []
     for name in features:
         width = FRAME_ARRAYS_BY_NAME[name].width
