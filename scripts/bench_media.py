@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from disk_throttle import ThrottleError, capped_reads, unavailable  # noqa: E402
+from disk_throttle import ThrottleError, capped_reads, evict, unavailable  # noqa: E402
 
 CONFIGS = ("landmark_overlay_speech", "landmark_plot_speech", "au_animation_speech", "audio_speech")
 
@@ -84,12 +84,7 @@ def subset(data: Path, dst: Path, fraction: float) -> Path:
 def drop_from_cache(data: Path) -> None:
     """Evict the input archives from the page cache, so the next pass reads the disk."""
     for z in sorted(data.glob("*.zip")):
-        fd = os.open(z, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+        evict(z)
 
 
 def _read_files(files: list) -> int:

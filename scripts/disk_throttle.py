@@ -78,6 +78,17 @@ def unavailable(path: Path, root: Path = CGROUP_ROOT) -> str | None:
     return None
 
 
+def evict(path: Path) -> None:
+    """Drop one file from the page cache (after an fsync, ``posix_fadvise(DONTNEED)``; no root
+    needed), so its next read comes from the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 def _own_group(controller: Controller) -> Path:
     """This process's current group in that hierarchy (to return to afterwards)."""
     for line in Path("/proc/self/cgroup").read_text().splitlines():
@@ -121,4 +132,4 @@ def capped_reads(path: Path, mb_per_s: float, root: Path = CGROUP_ROOT) -> Itera
             print(f"note: could not remove {group}: {e.strerror}")
 
 
-__all__ = ["ThrottleError", "capped_reads", "find_controller", "unavailable", "whole_disk"]
+__all__ = ["ThrottleError", "capped_reads", "evict", "find_controller", "unavailable", "whole_disk"]

@@ -17,16 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from disk_throttle import ThrottleError, capped_reads, find_controller, unavailable, whole_disk  # noqa: E402
-
-
-def _drop_from_cache(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
+from disk_throttle import ThrottleError, capped_reads, evict, find_controller, unavailable, whole_disk  # noqa: E402
 
 
 def test_capped_read_is_no_faster_than_the_cap_and_the_group_is_left(tmp_path):
@@ -36,7 +27,7 @@ def test_capped_read_is_no_faster_than_the_cap_and_the_group_is_left(tmp_path):
     data = tmp_path / "blob"
     data.write_bytes(os.urandom(24_000_000))
     before = Path("/proc/self/cgroup").read_text()
-    _drop_from_cache(data)
+    evict(data)
     with capped_reads(data, 12) as device:
         t0 = time.perf_counter()
         assert len(data.read_bytes()) == 24_000_000
