@@ -389,3 +389,37 @@ def test_cli_list_and_bad_input(regen, tmp_path, capsys):
 )
 def test_device_for_pyfeat_is_plain_cuda_with_a_gpu_index(device, env, want):
     assert device_and_index(device, env) == want
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--actors", "5-2"], "runs backwards"),
+        (["--actors", ""], "names no actor"),
+        (["--actors", "1,,"], None),  # (a trailing comma is harmless: actor 1)
+        (["--actors", "30"], "actor 30 is not in 1-24"),
+        (["--actors", "1-x"], "expected actors such as 1-4,7"),
+        (["--batch-size", "0"], "expected a whole number, at least 1"),
+        (["--batch-size", "-3", "--fast"], "expected a whole number, at least 1"),
+    ],
+)
+def test_bad_option_values_are_refused_before_any_trial(regen, tmp_path, capsys, extra, message):
+    argv = ["--videos", str(regen["videos"]), "--out", str(tmp_path / "o"), "--backend", "standin", "--device",
+            "cpu", "--list", *extra]  # fmt: skip
+    if message is None:
+        assert main(argv) == 0
+        return
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_any_trial(regen, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    argv = ["--videos", str(regen["videos"]), "--out", str(afile), "--backend", "standin", "--device", "cpu",
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"felt-hf: error: {afile}: the output path exists and is not a folder"], err
+    assert afile.read_text() == "x"

@@ -8,23 +8,48 @@ unreachable weights: one line naming the files and where they were looked for, n
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ..errors import FeltError
 from ..inputs.smoothing import SHORT_CLIP_POLICIES
 from .detectors import BACKENDS
 
 
-def _actors(text: str) -> list[int]:
-    out = []
-    for part in text.split(","):
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            out += range(int(lo), int(hi) + 1)
-        elif part.strip():
-            out.append(int(part))
+def actor_list(text: str) -> list[int]:
+    """``--actors 1-4,7``: RAVDESS actors 1-24; an empty list, a backwards range or an actor
+    outside 1-24 is an option error (an empty list used to mean every actor)."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                if hi < lo:
+                    raise argparse.ArgumentTypeError(f"{text!r}: range {part!r} runs backwards")
+                out += range(lo, hi + 1)
+            elif part.strip():
+                out.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected actors such as 1-4,7") from None
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r}: names no actor")
+    bad = [a for a in out if not 1 <= a <= 24]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{text!r}: actor {bad[0]} is not in 1-24")
     return out
+
+
+def positive_int(text: str) -> int:
+    """``--batch-size``: at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, at least 1")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--fast", action="store_true", help="fast mode: decode once, all models on GPU, big batches (NOT FELT-exact)"
     )
     p.add_argument(
-        "--batch-size", type=int, default=None, help="frames per batch (--fast: default 32; FELT-exact is fixed at 5)"
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help="frames per batch (--fast: default 32; FELT-exact is fixed at 5)",
     )
     p.add_argument(
         "--backend",
@@ -56,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--channel", choices=("speech", "song"), action="append", help="only this vocal channel (repeatable)"
     )
-    p.add_argument("--actors", type=_actors, default=None, help="only these actors, e.g. 1-4,7")
+    p.add_argument("--actors", type=actor_list, default=None, help="only these actors, e.g. 1-4,7")
     p.add_argument(
         "--short-clip",
         choices=SHORT_CLIP_POLICIES,
@@ -98,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .videos import discover_videos
 
     try:
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():  # before any trial is tried
+            raise FeltError(f"{out}: the output path exists and is not a folder")
         shard, num_shards = resolve_shard(args.shard, args.num_shards)
         items = discover_videos(args.videos, channels=args.channel, actors=args.actors)
         if not items:
@@ -116,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.backend, device=device, fast=args.fast, batch_size=args.batch_size, detector=detector
         )
     except (FeltError, FileNotFoundError, ValueError) as e:
+        if os.environ.get("FELT_HF_DEBUG"):  # as felt-hf's own commands: the traceback on request
+            raise
         print(f"felt-hf: error: {e}", file=sys.stderr)
         return 2
     if not tracker.describe().get("felt_exact", False):
