@@ -42,7 +42,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 # (``.tmp-<pid>-<shard>.parquet``, felt_hf.convert.ShardTask.tmp_path). A killed run leaves them;
 # the next conversion removes them whatever pid wrote them, and push/verify never upload them.
 _TEMP_PATTERNS = (
-    re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$"),
+    re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.(tmp|mp4)$"),  # (.mp4: felt_hf.render's, so PyAV sees the format)
     TEMP_SHARD_RE,
 )
 # huggingface_hub's own resumable-upload state and git: never ours to touch.

@@ -167,3 +167,31 @@ def test_a_users_own_csv_renders_and_plots(tmp_path, capsys):
     assert len(list((tmp_path / "fig").glob("my_interview_*.png"))) == 5
     assert main(["show", str(tmp_path)]) != 0
     assert "give a TRIAL_ID" in capsys.readouterr().err
+
+
+def _job_that_dies_half_way(job):
+    """A render job that leaves a half-written video (as a worker killed by Ctrl-C does) and fails."""
+    from pathlib import Path
+
+    from felt_hf.atomic import temp_name
+    from felt_hf.view import render
+
+    row, kinds, out_dir = job
+    final = render.video_path(out_dir, kinds[0], row["trial_id"])
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp_name(Path(final)).with_suffix(".mp4").write_bytes(b"\x00" * 48)
+    raise KeyboardInterrupt
+
+
+def test_an_interrupted_render_leaves_no_half_written_video(sample_archives, tmp_path, monkeypatch):
+    from felt_hf.atomic import temp_leftovers
+    from felt_hf.view import render
+
+    out = tmp_path / "videos"
+    stale = out / "landmark_plot" / "Actor_01" / ".01-01-01-01-01-01-01.mp4.123.0123abcd.mp4"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"x")  # an earlier killed run's
+    monkeypatch.setattr(render, "_render_job", _job_that_dies_half_way)  # (forked workers inherit it)
+    with pytest.raises(KeyboardInterrupt):
+        render_folder(sample_archives, out, kinds=["landmark_plot"], num_proc=1, progress=False)
+    assert temp_leftovers(out) == [] and not stale.exists()

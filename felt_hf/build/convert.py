@@ -606,9 +606,11 @@ def convert_felt(
         results = _run_tasks(tasks, num_proc, progress, merged)
         write_media_configs(media_plans, data_dir, out, split_actors, _tracking_shards(results),
                             skip_bad=skip_bad, progress=progress, run=media_run, workers=media_workers)  # fmt: skip
-        # From here the folder changes: first drop the card, so that a kill at any later moment
-        # leaves a folder without a card (visibly unfinished), never an old card over new shards.
+        # From here the folder changes: first drop the card and the statistics, so that a kill at
+        # any later moment leaves a folder without a card (visibly unfinished), never an old card
+        # or old stats.json over new shards.
         (out / CARD_FILENAME).unlink(missing_ok=True)
+        (out / STATS_FILENAME).unlink(missing_ok=True)
         for r in results:
             os.replace(r.task.tmp_path, r.task.final_path)
         media_run.commit()

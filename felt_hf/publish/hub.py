@@ -292,6 +292,16 @@ def _final_commit(api: Any, plan: PushPlan, card: PlannedFile, remote: Mapping, 
     plan.commits.append(_commit_oid(info))
 
 
+def _check_repo_id(repo_id: str) -> None:
+    """huggingface_hub's own rule for repo ids (a dry run used to accept ``bad repo//id``)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise PushError(f"--repo-id {repo_id!r}: {' '.join(str(e).split())}") from None
+
+
 def push_folder(
     folder: str | Path,
     repo_id: str,
@@ -314,6 +324,7 @@ def push_folder(
     warns there about synthetic or not-FELT-exact data, so a refused folder gets only its error).
     A hub that cannot be reached, or refuses (no token, no rights), is a :class:`FeltHubError`.
     """
+    _check_repo_id(repo_id)  # before any work, and in a dry run too
     files, configs, default = check_folder(folder)
     if verify:
         verify_before_push(folder)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import temp_name
+from ..atomic import remove_temp_leftovers, temp_name
 from ..colormap import COLORMAP, colorize  # noqa: F401  (COLORMAP re-exported: part of this module's API)
 from ..errors import FeltLookupError
 from ..extras import MissingExtraError
@@ -283,6 +283,7 @@ def render_folder(
     done: list[str] = []
     total = len(set(trial_ids)) if trial_ids is not None else count_rows(folder, config)
     bar = tqdm(total=total, unit="trial", desc=f"Rendering {'+'.join(kinds)}", disable=not progress)
+    remove_temp_leftovers(out_dir)  # half-written videos of an earlier, killed run
     try:
         if num_proc == 1:
             for job in jobs:
@@ -293,6 +294,9 @@ def render_folder(
                 for tid, _ in pool.imap_unordered(_render_job, jobs):
                     done.append(tid)
                     bar.update(1)
+    except BaseException:  # Ctrl-C or an error: the pool is gone; so are the videos it left half-written
+        remove_temp_leftovers(out_dir)
+        raise
     finally:
         bar.close()
     missing = sorted(set(trial_ids or ()) - set(done))
