@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -349,3 +350,25 @@ def test_configs_must_be_a_non_empty_list_and_out_not_the_input(sample_archives,
         convert_felt(data, data, progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     assert [p.name for p in data.iterdir()] == ["smoothed_motion_speech.zip"]  # nothing written among the inputs
+
+
+def test_a_run_stopped_while_renaming_leaves_no_old_card_or_statistics(sample_archives, tmp_path, monkeypatch):
+    """The commit phase drops the card and stats.json first: stopped between two renames, the
+    folder is visibly unfinished (no card) and holds no statistics of the earlier build."""
+    import felt_hf.build.convert as convert
+
+    data = _copy_archives(sample_archives, tmp_path / "in", ["smoothed_speech"])
+    out = tmp_path / "felt"
+    convert_felt(data, out, progress=False, num_proc=1)
+    real, calls = os.replace, []
+
+    def stop_after_first(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    monkeypatch.setattr(convert.os, "replace", stop_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        convert_felt(data, out, progress=False, num_proc=1, split_actors={"train": range(1, 21), "test": range(21, 25)})
+    assert not (out / "README.md").exists() and not (out / "stats.json").exists()

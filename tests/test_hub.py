@@ -620,3 +620,9 @@ def test_push_config_rejects_unknown_config():
 def test_set_default_config_requires_the_config():
     with pytest.raises(ValueError, match="not in the card"):
         hub.set_default_config([{"config_name": "raw_song"}], "raw_speech")
+
+
+@pytest.mark.parametrize("repo_id", ["bad repo//id", "a/b/c", "someone/felt!!"])
+def test_a_bad_repo_id_is_refused_even_in_a_dry_run(folder, repo_id):
+    with pytest.raises(hub.PushError, match="--repo-id"):
+        hub.push_folder(folder, repo_id, dry_run=True)
