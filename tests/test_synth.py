@@ -334,3 +334,30 @@ def test_weak_emotion_signal():
     h, s = np.array(happy), np.array(sad)
     assert h[:, 0].mean() > s[:, 0].mean() and h[:, 1].mean() > s[:, 1].mean() and s[:, 2].mean() > h[:, 2].mean()
     assert h[:, 0].min() < s[:, 0].max()  # a little signal, not a giveaway
+
+
+def test_an_interrupted_run_keeps_the_earlier_archives_and_marker(tmp_path, monkeypatch):
+    """Archives and marker are replaced as one set at the end: stopped after the first channel,
+    the folder still holds the earlier run's archives and marker, and no temporary file."""
+    import felt_hf.synthetic.archives as archives
+
+    out = tmp_path / "s"
+    archives.write_sample(out, seed=0)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real, calls = archives._write_channel, []
+
+    def stop_at_the_second_channel(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(archives, "_write_channel", stop_at_the_second_channel)
+    with pytest.raises(KeyboardInterrupt):
+        archives.write_sample(out, seed=7, num_proc=1)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    fresh = tmp_path / "fresh"
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        archives.write_sample(fresh, seed=7, num_proc=1)
+    assert not fresh.exists()  # not even a folder holding only the marker

@@ -20,6 +20,7 @@ Data flows one way: this module writes archives and never imports the reader or 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import zipfile
@@ -197,9 +198,12 @@ class _ZipSink:
         self._flush_before(name)
         _write_deflated(self.zf, _zip_info(name), blob)
 
-    def close(self) -> Path:
+    def finish(self) -> None:
+        """Complete the archive under its temporary name (:meth:`commit` renames it)."""
         self._flush_before(None)
         self.zf.close()
+
+    def commit(self) -> Path:
         os.replace(self.tmp, self.final)
         return self.final
 
@@ -227,7 +231,10 @@ class _FolderSink:
     def add_trial(self, trial_id: str, blob: _Blob) -> None:
         self._write(_csv_name("", trial_id), blob.data)
 
-    def close(self) -> Path:
+    def finish(self) -> None:
+        """Everything is written under the temporary name already."""
+
+    def commit(self) -> Path:
         if self.final.exists():
             shutil.rmtree(self.final)
         os.replace(self.tmp, self.final)
@@ -313,22 +320,34 @@ def write_archives(
     out_dir = Path(out_dir)
     stems = [archive_stem(f"{v}_{c}") for c in channels for v in variants]
     refuse_to_overwrite(out_dir, [out_dir / (stem if extracted else f"{stem}.zip") for stem in stems])
+    made_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_marker(out_dir, seed, actors, trials_per_actor)
     plan = {ch: _trial_list(ch, actors, trials_per_actor, seed) for ch in channels}
-    written: dict[str, Path] = {}
-    with tqdm(total=sum(map(len, plan.values())), desc="FELT synth", unit="trial", disable=not progress) as bar:
-        for channel, trial_ids in plan.items():
-            written.update(
-                _write_channel(
-                    out_dir, channel, trial_ids, variants, seed, extracted, compresslevel, num_proc, junk, bar
+    finished: dict[str, _ZipSink | _FolderSink] = {}
+    try:
+        with tqdm(total=sum(map(len, plan.values())), desc="FELT synth", unit="trial", disable=not progress) as bar:
+            for channel, trial_ids in plan.items():
+                finished.update(
+                    _write_channel(
+                        out_dir, channel, trial_ids, variants, seed, extracted, compresslevel, num_proc, junk, bar
+                    )
                 )
-            )
-    return written
+    except BaseException:  # Ctrl-C or an error while generating: the earlier archives stay as they were
+        for sink in finished.values():
+            sink.abort()
+        if made_dir:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
+    # One set: the marker and every archive are replaced together, only once all are complete, so
+    # an interrupted run never mixes this seed's archives with an earlier run's.
+    _write_marker(out_dir, seed, actors, trials_per_actor)
+    return {config: sink.commit() for config, sink in finished.items()}
 
 
 def _write_channel(out_dir, channel, trial_ids, variants, seed, extracted, level, num_proc, junk, bar) -> dict:
-    """Both variants of one channel from a single pass over its trials."""
+    """Both variants of one channel from a single pass over its trials, complete under temporary
+    names (``{config: sink}``; the caller commits them all at once)."""
     sinks = {}
     for variant in variants:
         stem = archive_stem(f"{variant}_{channel}")
@@ -343,7 +362,9 @@ def _write_channel(out_dir, channel, trial_ids, variants, seed, extracted, level
             for variant, sink in sinks.items():
                 sink.add_trial(tid, blobs[variant])
             bar.update(1)
-        return {f"{variant}_{channel}": sink.close() for variant, sink in sinks.items()}
+        for sink in sinks.values():
+            sink.finish()
+        return {f"{variant}_{channel}": sink for variant, sink in sinks.items()}
     except BaseException:
         for sink in sinks.values():
             sink.abort()
