@@ -12,4 +12,7 @@ This file must never be copied into a generated dataset folder: a ``felt.py`` in
 named ``felt`` makes ``load_dataset("felt", ...)`` try to run it.
 """
 
-from felt_hf.builder import Felt, FeltConfig  # noqa: F401
+# datasets 3.x reads the text after "# From:" as the pip name it asks for when the import fails
+from felt_hf.builder import Felt, FeltConfig  # From: felt-hf
+
+__all__ = ["Felt", "FeltConfig"]
