@@ -626,3 +626,13 @@ def test_set_default_config_requires_the_config():
 def test_a_bad_repo_id_is_refused_even_in_a_dry_run(folder, repo_id):
     with pytest.raises(hub.PushError, match="--repo-id"):
         hub.push_folder(folder, repo_id, dry_run=True)
+
+
+def test_a_refused_push_is_one_line_listing_every_problem(folder, capsys):
+    from felt_hf.cli import main
+
+    (folder / "felt.py").write_text("")
+    (folder / "notes.txt").write_text("x")
+    assert main(["push", str(folder), "--repo-id", "someone/felt", "--dry-run"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "warning" not in line]
+    assert len(err) == 1 and err[0].startswith("felt-hf: error:") and "felt.py" in err[0] and "notes.txt" in err[0], err

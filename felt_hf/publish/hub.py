@@ -162,7 +162,7 @@ def check_folder(folder: str | Path) -> tuple[list[PlannedFile], dict[str, dict]
     if default is None:
         problems.append(f"{CARD_FILENAME}: no default config (mark one `default: true`)")
     if problems:
-        raise PushError(f"{root} cannot be pushed:\n  " + "\n  ".join(problems))
+        raise PushError(f"{root} cannot be pushed: " + "; ".join(problems))  # one line, as every error
     skip = set(leftovers)
     files = [PlannedFile(rel, (root / rel).stat().st_size, root / rel) for rel in _walk(root) if rel not in skip]
     return files, configs, default
@@ -176,7 +176,7 @@ def verify_before_push(folder: str | Path) -> None:
     report = verify_folder(folder)
     if not report.ok:
         failed = [f"{c.name}: {c.summary}" for c in report.checks if c.status == "fail"]
-        raise PushError(f"{folder} fails `felt-hf verify`, not pushed:\n  " + "\n  ".join(failed))
+        raise PushError(f"{folder} fails `felt-hf verify`, not pushed: " + "; ".join(failed))
 
 
 # --- the push --------------------------------------------------------------------------------
