@@ -17,53 +17,9 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+from .argtypes import actor_list, int_list, positive_int, seed_int
 from .errors import EXIT_CHECKS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, FeltError
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, VOCAL_CHANNELS
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    """``1-3,7`` -> (1, 2, 3, 7); a range written backwards (``5-1``) is an error, not nothing."""
-    out: list[int] = []
-    for part in text.split(","):
-        if "-" in part:
-            lo, hi = part.split("-")
-            if int(hi) < int(lo):
-                raise ValueError(f"range {part!r} runs backwards")
-            out.extend(range(int(lo), int(hi) + 1))
-        elif part:
-            out.append(int(part))
-    return tuple(out)
-
-
-def positive_int(text: str) -> int:
-    """``--num-proc``, ``--trials-per-actor``: a whole number, at least 1."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, at least 1")
-    return n
-
-
-def seed_int(text: str) -> int:
-    """``--seed``: a non-negative whole number (numpy's seeds are)."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a non-negative whole number")
-    return n
-
-
-def actors_arg(text: str) -> tuple[int, ...]:
-    """``--actors 1-4,19`` -> (1, 2, 3, 4, 19)."""
-    try:
-        return _int_list(text)
-    except ValueError as e:
-        why = str(e) if "backwards" in str(e) else "expected numbers or ranges such as 1-18,20"
-        raise argparse.ArgumentTypeError(f"{text!r}: {why}") from None
 
 
 def load_line(folder: str | os.PathLike, config: str = DEFAULT_CONFIG) -> str:
@@ -85,7 +41,7 @@ def split_actors_arg(text: str) -> tuple[str, tuple[int, ...]]:
     if not sep or not name or not actors:
         raise argparse.ArgumentTypeError(f"{text!r}: expected SPLIT=ACTORS, e.g. train=1-18 or test=21,22,23,24")
     try:
-        return name, _int_list(actors)
+        return name, int_list(actors)
     except ValueError as e:
         why = str(e) if "backwards" in str(e) else "actors must be numbers or ranges such as 1-18,20"
         raise argparse.ArgumentTypeError(f"{text!r}: {why}") from None
@@ -400,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="write realistic FELT-shaped archives (any actors, full size on request)")
     s.add_argument("out", help="folder to write the archives into (created if missing)")
-    s.add_argument("--actors", type=actors_arg, help="e.g. 1-24 or 1,2,19 (default: all 24)")
+    s.add_argument("--actors", type=actor_list, help="e.g. 1-24 or 1,2,19 (default: all 24)")
     s.add_argument(
         "--channels",
         nargs="+",

@@ -13,43 +13,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..argtypes import actor_list, positive_int
 from ..errors import FeltError
 from ..inputs.smoothing import SHORT_CLIP_POLICIES
 from .detectors import BACKENDS
-
-
-def actor_list(text: str) -> list[int]:
-    """``--actors 1-4,7``: RAVDESS actors 1-24; an empty list, a backwards range or an actor
-    outside 1-24 is an option error (an empty list used to mean every actor)."""
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                if hi < lo:
-                    raise argparse.ArgumentTypeError(f"{text!r}: range {part!r} runs backwards")
-                out += range(lo, hi + 1)
-            elif part.strip():
-                out.append(int(part))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected actors such as 1-4,7") from None
-    if not out:
-        raise argparse.ArgumentTypeError(f"{text!r}: names no actor")
-    bad = [a for a in out if not 1 <= a <= 24]
-    if bad:
-        raise argparse.ArgumentTypeError(f"{text!r}: actor {bad[0]} is not in 1-24")
-    return out
-
-
-def positive_int(text: str) -> int:
-    """``--batch-size``: at least 1."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, at least 1")
-    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
