@@ -40,26 +40,24 @@ def actor_list(text: str) -> list[int]:
     return out
 
 
-def positive_int(text: str) -> int:
-    """``--num-proc``, ``--batch-size``, ``--trials-per-actor``: a whole number, at least 1."""
+def _whole_number(text: str, minimum: int, expected: str) -> int:
     try:
         n = int(text)
     except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, at least 1")
+        n = minimum - 1
+    if n < minimum:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}")
     return n
+
+
+def positive_int(text: str) -> int:
+    """``--num-proc``, ``--batch-size``, ``--trials-per-actor``: a whole number, at least 1."""
+    return _whole_number(text, 1, "a whole number, at least 1")
 
 
 def seed_int(text: str) -> int:
     """``--seed``: a non-negative whole number (numpy's seeds are)."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a non-negative whole number")
-    return n
+    return _whole_number(text, 0, "a non-negative whole number")
 
 
 __all__ = ["actor_list", "int_list", "positive_int", "seed_int"]
