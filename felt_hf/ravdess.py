@@ -145,6 +145,7 @@ def validate_split_actors(split_actors: dict[str, tuple[int, ...]]) -> dict[str,
             raise ValueError(f"bad split name {split!r}")
         if isinstance(actors, (str, bytes)) or not isinstance(actors, Iterable):
             raise ValueError(f"split {split!r}: actors must be whole numbers (e.g. range(1, 19)), not {actors!r}")
+        actors = tuple(actors)  # (a generator is read once: the checks below and the result see the same)
         if any(isinstance(a, bool) or not isinstance(a, Integral) for a in actors):
             raise ValueError(f"split {split!r}: actors must be whole numbers, not {list(actors)!r}")
         for a in actors:

@@ -64,3 +64,8 @@ def test_default_splits_are_actor_disjoint_and_balanced_by_sex():
     assert split_of_actor(18) == "train" and split_of_actor(20) == "validation" and split_of_actor(21) == "test"
     with pytest.raises(ValueError, match="actor-disjoint"):
         validate_split_actors({"train": (1, 2), "test": (2, 3)})
+
+
+def test_a_split_rule_given_as_generators_keeps_its_actors():
+    rule = validate_split_actors({"train": (a for a in range(1, 5)), "test": iter([21, 22])})
+    assert rule == {"train": (1, 2, 3, 4), "test": (21, 22)}
