@@ -20,7 +20,7 @@ import datasets
 import pyarrow as pa
 
 from ..inputs.sources import CsvMember, config_members, iter_records, members_by_split
-from ..ravdess import actor_ranges, split_rule_text, validate_split_actors
+from ..ravdess import validate_split_actors
 from ..schema import CONFIG_NAMES, DEFAULT_CONFIG, DEFAULT_SPLIT_ACTORS, config_parts, trial_features
 from .rows import rows_table, trial_row
 
@@ -95,12 +95,7 @@ class Felt(datasets.ArrowBasedBuilder):
             )
         members = config_members(os.path.expanduser(data_dir), self.config.name)
         # validated here too: datasets may set a config's fields without running FeltConfig.__init__
-        rule = validate_split_actors(self.config.split_actors)
-        by_split = members_by_split(members, rule)
-        if not any(by_split.values()):
-            actors = actor_ranges({m.labels.actor for m in members})
-            raise ValueError(f"none of the {len(members)} {self.config.name} trial(s) in {data_dir} (actors {actors}) "
-                             f"belongs to a split of split_actors ({split_rule_text(rule)})")  # fmt: skip
+        by_split = members_by_split(members, validate_split_actors(self.config.split_actors))
         return [datasets.SplitGenerator(name=split, gen_kwargs={"members": ms}) for split, ms in by_split.items() if ms]
 
     def _generate_tables(self, members: list[CsvMember]) -> Iterator[tuple[str, pa.Table]]:

@@ -62,7 +62,7 @@ from ..layout import (
     ShardPaths,
     plan_num_shards,
 )
-from ..ravdess import actor_ranges, split_rule_text, validate_split_actors
+from ..ravdess import validate_split_actors
 from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_arrow_schema
 from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .convert_media import MediaRun, plan_media, split_configs, write_media_configs
@@ -161,14 +161,8 @@ def plan_tasks(
             raise FeltFormatError(str(source), why + f": nothing to convert for {config}")
         if members_out is not None:
             members_out[config] = members
-        by_split = members_by_split(members, split_actors)
-        if not any(by_split.values()):  # before anything is written: an earlier build stays whole
-            actors = sorted({m.labels.actor for m in members})
-            raise FeltOutputError(
-                f"{source}: none of its {len(members)} {config} trial(s) (actors {actor_ranges(actors)}) belongs "
-                f"to a split of --split-actors ({split_rule_text(split_actors)}); nothing to convert for {config}"
-            )
-        for split, ms in by_split.items():
+        # (a rule that selects none of them stops here, before anything is written)
+        for split, ms in members_by_split(members, split_actors, "--split-actors").items():
             n = plan_num_shards(len(ms))
             for i, chunk in enumerate(_split_evenly(ms, n) if n else []):
                 tasks.append(
@@ -614,12 +608,10 @@ def convert_felt(
         for r in results:
             os.replace(r.task.tmp_path, r.task.final_path)
         media_run.commit()
-    except BaseException:  # nor a folder this run made (the output folder itself, config folders)
+    except BaseException:  # no temporary shard left behind, nor a folder this run made
         _remove_temporaries(tasks, media_run)
         remove_new_empty_folders(out, existing, made)
         raise
-    finally:  # after a failure, no temporary shard is left behind
-        _remove_temporaries(tasks, media_run)
     keep = {r.task.relpath for r in results} | {s.relpath for s in media_run.shards}
     _remove_stale(out, configs + list(media_plans), keep)
     for name in lingering:  # only reached with overwrite

@@ -22,12 +22,13 @@ from ..errors import (
     FeltDuplicateTrialError,
     FeltError,
     FeltFormatError,
+    FeltLookupError,
     FeltMissingColumnsError,
     FeltNameError,
     FeltPathError,
     FeltWarning,
 )
-from ..ravdess import TrialLabels, parse_trial_id, split_of_actor
+from ..ravdess import TrialLabels, actor_ranges, parse_trial_id, split_of_actor, split_rule_text
 from ..schema import archive_stem, config_parts
 from .csv_fast import read_trial_csv_fast
 from .csv_reader import TrialRecord
@@ -193,15 +194,24 @@ def config_members(data_dir: str | os.PathLike, config_name: str) -> list[CsvMem
 
 
 def members_by_split(
-    members: Iterable[CsvMember], split_actors: dict[str, tuple[int, ...]]
+    members: Iterable[CsvMember], split_actors: dict[str, tuple[int, ...]], rule_name: str = "split_actors"
 ) -> dict[str, list[CsvMember]]:
     """Members grouped by the split of their actor, every split of the rule present (maybe empty);
-    actors the rule leaves out are dropped."""
+    actors the rule leaves out are dropped.
+
+    A rule that selects none of the members is an error naming their archive, their actors and
+    the rule (``rule_name``: how the caller's user spells it): building nothing from it would
+    replace an earlier build with an empty one, or give an empty DatasetDict."""
+    members = list(members)
     by_split: dict[str, list[CsvMember]] = {s: [] for s in split_actors}
     for m in members:
         split = split_of_actor(m.labels.actor, split_actors)
         if split is not None:
             by_split[split].append(m)
+    if members and not any(by_split.values()):
+        actors = actor_ranges({m.labels.actor for m in members})
+        raise FeltLookupError(f"{members[0].source}: none of its {len(members)} trial(s) (actors {actors}) belongs "
+                              f"to a split of {rule_name} ({split_rule_text(split_actors)})")  # fmt: skip
     return by_split
 
 

@@ -556,11 +556,15 @@ def read_card(root: Path) -> tuple[dict, dict[str, dict], str]:
         data = card.data.to_dict()
     except Exception as e:  # any YAML/parse error means the card cannot drive load_dataset
         raise FeltFormatError(str(readme), f"the dataset card cannot be parsed: {e}") from None
-    entries = data.get("configs") or []
-    bad = [i for i, c in enumerate(entries if isinstance(entries, list) else [entries]) if not isinstance(c, dict)]
-    if not isinstance(entries, list) or bad:  # datasets' load_dataset raises on such a card
-        what = "is not a list" if not isinstance(entries, list) else f"entry {bad[0] + 1} is not a mapping"
-        raise FeltFormatError(str(readme), f"the card's YAML `configs` {what}; load_dataset cannot read this card")
+    entries = data.get("configs") or []  # datasets' load_dataset raises on a card shaped otherwise
+    if not isinstance(entries, list):
+        raise FeltFormatError(
+            str(readme), "the card's YAML `configs` is not a list; load_dataset cannot read this card"
+        )
+    bad = next((i for i, c in enumerate(entries, 1) if not isinstance(c, dict)), None)
+    if bad is not None:
+        raise FeltFormatError(str(readme), f"the card's YAML `configs` entry {bad} is not a mapping; load_dataset "
+                              "cannot read this card")  # fmt: skip
     configs = {c.get("config_name", "default"): c for c in entries}
     return data, configs, card.text
 

@@ -31,7 +31,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from ..errors import FeltOutputError
-from ..layout import SHARD_SUFFIX, STATS_FILENAME, SYNTHETIC_MARKER
+from ..layout import STATS_FILENAME, SYNTHETIC_MARKER, has_shards
 from ..ravdess import parse_trial_id
 from ..schema import (
     NUM_ACTORS,
@@ -267,7 +267,7 @@ def refuse_to_overwrite(out_dir: Path, targets: Iterable[Path]) -> None:
     download, and never into a converted dataset folder."""
     if out_dir.exists() and not out_dir.is_dir():
         raise FeltOutputError(f"{out_dir}: exists and is not a folder")
-    if (out_dir / STATS_FILENAME).exists() or any(out_dir.glob(f"*/*{SHARD_SUFFIX}")):
+    if (out_dir / STATS_FILENAME).exists() or has_shards(out_dir):
         raise FeltOutputError(f"{out_dir} is a converted dataset folder; write the synthetic archives elsewhere")
     if (out_dir / MARKER_FILENAME).exists():
         return

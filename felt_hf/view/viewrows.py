@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -110,18 +111,23 @@ def _table_rows(table: pa.Table, shapes: dict[str, tuple[int, ...]]) -> Iterator
 def _hub_rows(folder: Path, config: str, trial_ids: Sequence[str] | None) -> Iterator[dict]:
     files = sorted((folder / config).glob("*.parquet"))
     for path in files:
-        try:
+        with _naming_shard(path):
             yield from _file_rows(path, trial_ids)
-        except (OSError, pa.ArrowException) as e:  # a damaged shard: name it, in one line
-            raise FeltFormatError(str(path), f"cannot read this parquet shard: {e}") from None
+
+
+@contextmanager
+def _naming_shard(path: Path) -> Iterator[None]:
+    """A damaged shard read inside the block is one error naming it."""
+    try:
+        yield
+    except (OSError, pa.ArrowException) as e:
+        raise FeltFormatError(str(path), f"cannot read this parquet shard: {e}") from None
 
 
 def _shard_rows(path: Path) -> int:
-    """Rows of one shard from its footer; a damaged shard is named."""
-    try:
+    """Rows of one shard from its footer."""
+    with _naming_shard(path):
         return pq.ParquetFile(path).metadata.num_rows
-    except (OSError, pa.ArrowException) as e:
-        raise FeltFormatError(str(path), f"cannot read this parquet shard: {e}") from None
 
 
 def _file_rows(path: Path, trial_ids: Sequence[str] | None) -> Iterator[dict]:
