@@ -215,6 +215,7 @@ def test_arguments_a_user_might_get_wrong_are_named(sample_hub, tmp_path):
     for name in ("buffer_size", "rows_per_read"):
         with pytest.raises(ValueError, match=f"{name} must be a whole number >= 1"):
             FeltStream([str(shard)], **{name: 0})
+        assert FeltStream([str(shard)], **{name: np.int64(8)}).num_rows > 0  # numpy integers are whole numbers
     with pytest.raises(FileNotFoundError, match="nope_folder: no such folder"):
         FeltStream.from_folder(str(tmp_path / "nope_folder"), "smoothed_speech", "train")
     with pytest.raises(FileNotFoundError, match="no such folder"):

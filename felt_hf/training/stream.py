@@ -33,6 +33,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -184,7 +185,7 @@ class FeltStream(torch.utils.data.IterableDataset):
         if columns is not None and not list(columns):
             raise ValueError("columns is empty: name the columns to read, or pass None for all of them")
         for name, value in (("buffer_size", buffer_size), ("rows_per_read", rows_per_read)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
                 raise ValueError(f"{name} must be a whole number >= 1, not {value!r}")
         if not files:
             raise ValueError("FeltStream needs at least one parquet file")
