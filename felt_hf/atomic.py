@@ -77,6 +77,15 @@ def remove_temp_leftovers(root: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def check_output_folder(path: str | os.PathLike) -> None:
+    """An output folder may exist (it is written into) or not (it is made), but may not be a file;
+    said before any work, in one line."""
+    from .errors import FeltOutputError
+
+    if Path(path).exists() and not Path(path).is_dir():
+        raise FeltOutputError(f"{path}: the output path exists and is not a folder")
+
+
 # --- folders a failed run made ------------------------------------------------------------------
 def folders(root: str | os.PathLike) -> set[Path]:
     """Every folder under ``root``, ``root`` included (none if it does not exist): taken before a

@@ -47,7 +47,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_write_bytes, folders, remove_new_empty_folders, remove_temp_leftovers
+from ..atomic import atomic_write_bytes, check_output_folder, folders, remove_new_empty_folders, remove_temp_leftovers
 from ..errors import FeltError, FeltFormatError, FeltOutputError, FeltPathError, FeltWarning
 from ..inputs.csv_fast import prepare_worker_process
 from ..inputs.sources import CsvMember, MemberReader, find_source, members_by_split, scan_members
@@ -564,8 +564,7 @@ def convert_felt(
     configs, media_plans = _resolve_configs(data_dir, configs, skip_bad, au_titles)
     split_actors = validate_split_actors(split_actors or DEFAULT_SPLIT_ACTORS)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise FeltOutputError(f"{out}: the output path exists and is not a folder")
+    check_output_folder(out)
     if out.exists() and Path(data_dir).is_dir() and out.resolve() == Path(data_dir).resolve():
         raise FeltOutputError(f"{out} is the input folder: convert into a folder of its own (e.g. --out felt)")
     scripts = sorted(p.name for p in out.glob("*.py")) if out.is_dir() else []

@@ -11,9 +11,9 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from ..argtypes import actor_list, positive_int
+from ..atomic import check_output_folder
 from ..errors import FeltError
 from ..inputs.smoothing import SHORT_CLIP_POLICIES
 from .detectors import BACKENDS
@@ -93,9 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .videos import discover_videos
 
     try:
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():  # before any trial is tried
-            raise FeltError(f"{out}: the output path exists and is not a folder")
+        check_output_folder(args.out)  # before any trial is tried
         shard, num_shards = resolve_shard(args.shard, args.num_shards)
         items = discover_videos(args.videos, channels=args.channel, actors=args.actors)
         if not items:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+from ..atomic import check_output_folder
 from ..errors import FeltOutputError
 from ..layout import STATS_FILENAME, SYNTHETIC_MARKER, has_shards
 from ..ravdess import parse_trial_id
@@ -265,8 +266,7 @@ def refuse_to_overwrite(out_dir: Path, targets: Iterable[Path]) -> None:
     """Synthetic archives go only into a folder that holds none of their names, or over a sample
     this package made (its :data:`MARKER_FILENAME` is there): never over what may be a real FELT
     download, and never into a converted dataset folder."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FeltOutputError(f"{out_dir}: exists and is not a folder")
+    check_output_folder(out_dir)
     if (out_dir / STATS_FILENAME).exists() or has_shards(out_dir):
         raise FeltOutputError(f"{out_dir} is a converted dataset folder; write the synthetic archives elsewhere")
     if (out_dir / MARKER_FILENAME).exists():

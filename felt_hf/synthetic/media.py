@@ -275,6 +275,12 @@ class _Sink:
         return self.final
 
 
+def _archive_names(channel: str) -> tuple[str, str, str]:
+    """The sample's videos, audio-only wavs and full-AV mp4s of one channel (names without
+    ``.zip``; the videos may be a folder of that name)."""
+    return f"felt_videos_{channel}", f"Audio_{channel.title()}_Actors", f"RAVDESS_{channel}_av"
+
+
 def write_media(
     out_dir,
     trial_ids: Sequence[str],
@@ -303,15 +309,14 @@ def write_media(
     by_channel: dict[str, list[str]] = {}
     for tid in sorted(trial_ids):
         by_channel.setdefault(parse_trial_id(tid).vocal_channel, []).append(tid)
-    targets = [out_dir / n for ch in by_channel for n in (f"felt_videos_{ch}", f"felt_videos_{ch}.zip",
-               f"Audio_{ch.title()}_Actors.zip", f"RAVDESS_{ch}_av.zip")]  # fmt: skip
+    targets = [out_dir / n for ch in by_channel for stem in _archive_names(ch) for n in (stem, f"{stem}.zip")]
     refuse_to_overwrite(out_dir, targets)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for channel, ids in by_channel.items():
         trials = [media_trial(t, seed=seed) for t in ids]
         if kinds:
-            name = f"felt_videos_{channel}"
+            name = _archive_names(channel)[0]
             sink = _Sink(out_dir / (name if channel in folders else f"{name}.zip"), channel not in folders)
             for kind in kinds:
                 for t in trials:
@@ -320,14 +325,14 @@ def write_media(
                              render_video(kind, t, size, codec, grain))  # fmt: skip
             written[name] = sink.close()
         if channel in wav_channels:
-            name = f"Audio_{channel.title()}_Actors"
+            name = _archive_names(channel)[1]
             sink = _Sink(out_dir / f"{name}.zip", True)
             for t in trials:
                 actor = parse_trial_id(t.trial_id).actor
                 sink.add(f"Actor_{actor:02d}/03{t.trial_id[2:]}.wav", render_wav(t.trial_id, t.num_frames, seed=seed))
             written[name] = sink.close()
         if channel in full_av_channels:
-            name = f"RAVDESS_{channel}_av"
+            name = _archive_names(channel)[2]
             sink = _Sink(out_dir / f"{name}.zip", True)
             for t in trials:
                 actor = parse_trial_id(t.trial_id).actor
