@@ -245,3 +245,35 @@ def test_conversion_is_byte_identical_with_either_reader(sample_archives, tmp_pa
     fast, strict = files(tmp_path / "fast"), files(tmp_path / "strict")
     assert fast.keys() == strict.keys() and any(k.endswith(".parquet") for k in fast)
     assert fast == strict
+
+
+def test_without_polars_the_strict_reader_converts_the_same(sample_archives, tmp_path):
+    """A broken install without polars (seen on a machine where felt-hf ran from its source
+    tree) converts with the strict reader, in the workers too, to the same bytes: the layout,
+    which imports polars, must not be planned when polars cannot be imported."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from felt_hf.convert import convert_felt
+
+    data = tmp_path / "in"
+    data.mkdir()
+    shutil.copy(sample_archives / "raw_motion_speech.zip", data)
+    convert_felt(data, tmp_path / "fast", progress=False, num_proc=1)
+    code = (
+        "import sys; sys.modules['polars'] = None\n"  # import polars now raises ImportError
+        "from felt_hf.cli import main\n"
+        f"raise SystemExit(main(['convert', {str(data)!r}, '--out', {str(tmp_path / 'nopl')!r}, "
+        "'--num-proc', '2', '--no-progress']))"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+
+    def files(folder):
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    assert files(tmp_path / "nopl") == files(tmp_path / "fast")

@@ -200,9 +200,9 @@ def _parse(data: bytes, layout: _Layout):
 def read_trial_csv_fast(data: bytes, name: str) -> TrialRecord:
     """Same result as :func:`felt_hf.csv_reader.read_trial_csv` on bytes, parsed by polars when
     the file is plain (see the module docstring); otherwise exactly the strict reader."""
-    layout = _layout(data, name)
-    if not _plain_text(data) or not polars_available():
+    if not polars_available() or not _plain_text(data):  # before _layout, which imports polars
         return read_trial_csv(data, name=name)
+    layout = _layout(data, name)
     df = _parse(data, layout)
     if df is None or df.height == 0:
         return read_trial_csv(data, name=name)
