@@ -423,3 +423,29 @@ def test_an_output_path_that_is_a_file_is_refused_before_any_trial(regen, tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"felt-hf: error: {afile}: the output path exists and is not a folder"], err
     assert afile.read_text() == "x"
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_no_progress_also_silences_pyfeats_own_bar(regen, tmp_path, capsys, monkeypatch, progress):
+    """Py-Feat 0.6.2's detect_video draws ``tqdm(data_loader)`` unconditionally; here a
+    ``feat.detector`` module does the same with the real tqdm, and --no-progress must silence it
+    (the regen-env test checks the real Py-Feat's stderr)."""
+    import types
+
+    from tqdm import tqdm
+
+    fake = types.ModuleType("feat.detector")
+    fake.tqdm = tqdm
+    monkeypatch.setitem(sys.modules, "feat.detector", fake)
+
+    class BarDetector(StandInDetector):
+        def detect_video(self, *args, **kwargs):
+            for _ in sys.modules["feat.detector"].tqdm(range(3), desc="pyfeat-bar"):
+                pass
+            return super().detect_video(*args, **kwargs)
+
+    det = BarDetector(faces=schedule, device="cpu")
+    run([item(regen, CLEAN)], FeltExactTracker(det, device="cpu"), tmp_path / "out", progress=progress)
+    err = capsys.readouterr().err
+    assert ("pyfeat-bar" in err) is progress
+    assert fake.tqdm is tqdm  # restored

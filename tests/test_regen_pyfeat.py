@@ -125,6 +125,7 @@ def test_exact_run_through_the_real_constructor_writes_felt_files(exact):
     out, proc = exact
     rec = manifest(out)
     assert rec["status"] == "ok", rec.get("error")
+    assert "%|" not in proc.stderr, proc.stderr[-2000:]  # --no-progress: no bar, Py-Feat's own included
     assert rec["provenance"] == {"detector": "pyfeat-0.6.2", "weights": "random", "felt_exact": True}
     assert rec["settings"]["weights"] == "random" and rec["settings"]["mode"] == "felt-exact"
     assert rec["versions"]["py-feat"] == "0.6.2" and rec["versions"]["numpy"].startswith("1.")

@@ -16,12 +16,14 @@ equivalent method on the detector instance instead.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata as md
 import platform
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import FeltError
@@ -154,6 +156,25 @@ def patch_detect_identity(detector: Any) -> Any:
     fn = detached_detect_identity(convert_image_to_tensor, extract_face_from_bbox, is_list_of_lists_empty)
     detector.detect_identity = types.MethodType(fn, detector)
     return detector
+
+
+@contextmanager
+def pyfeat_progress_bars(enabled: bool) -> Iterator[None]:
+    """Py-Feat 0.6.2's ``detect_video`` wraps its loader in ``tqdm(data_loader)`` with no switch
+    (``feat/detector.py``), so ``regenerate.py --no-progress`` still printed a bar per video
+    (seen on the GPU machine). Turned off, the ``tqdm`` name inside ``feat.detector`` is bound to
+    a disabled tqdm while the block runs and restored after; site-packages is not touched. A
+    no-op when bars are wanted or Py-Feat 0.6.2 is not loaded (stand-in, pyfeat2)."""
+    module = sys.modules.get("feat.detector")
+    original = getattr(module, "tqdm", None) if module is not None else None
+    if enabled or original is None:
+        yield
+        return
+    module.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        module.tqdm = original
 
 
 def environment_versions() -> dict[str, str | None]:

@@ -36,7 +36,7 @@ from ..errors import FeltError
 from ..inputs.csv_writer import approx_time_text, felt_csv_bytes
 from ..inputs.smoothing import forward_fill, smooth_columns
 from ..schema import APPROX_TIME_COLUMN, FACE_BOX_COLUMNS, FRAME_COLUMN, INPUT_COLUMN, NUMERIC_COLUMNS
-from .compat import environment_versions
+from .compat import environment_versions, pyfeat_progress_bars
 from .detectors import tracker_provenance
 from .tracks import columns_from_frame, face_counts, numeric_block, with_block
 from .videos import VideoItem
@@ -285,7 +285,8 @@ def run(
     t_run = time.perf_counter()
     for item in todo:
         started = time.time()
-        res = process_trial(item, tracker, out, short_clip=short_clip)
+        with pyfeat_progress_bars(progress):
+            res = process_trial(item, tracker, out, short_clip=short_clip)
         record = {
             **base,
             "trial_id": item.trial_id,
