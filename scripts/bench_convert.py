@@ -14,6 +14,10 @@ pyarrow use_threads=False), members handed out in chunks so every core stays bus
   inflate-zlib     zlib inflate (zipfile, as `unzip -p`)
   isal+pyarrow     ISA-L inflate + pyarrow read_csv, explicit float32 column types
   isal+polars      ISA-L inflate + polars read_csv, schema with Float32 columns
+  isal+polars-rowgroup   the same, but the files of one header line in each chunk of 8 (the
+                   converter's row group) joined and parsed in one read_csv call, as the
+                   converter does: polars spends much of a call per column, and a FELT file has
+                   about 120 rows of 689 columns
   naive-pandas     zlib inflate + pandas.read_csv (float64), what FELT's own scripts do
   convert          felt-hf convert (num_proc = the same worker count) into the hub layout:
                    parse, statistics, parquet, card
@@ -124,6 +128,20 @@ def parse_polars(data):
     schema = {c: (pl.String if c in STRINGS else pl.Float32) for c in names}
     return pl.read_csv(data, has_header=False, skip_rows=1, schema=schema).height
 
+def parse_polars_groups(datas):
+    # what the converter does: the files of one header line parsed in one call (a row group of 8)
+    import polars as pl
+    groups = {}
+    for data in datas:
+        groups.setdefault(data[: data.index(b"\n") + 1], []).append(data)
+    rows = 0
+    for head, same in groups.items():
+        names = header(same[0])
+        schema = {c: (pl.String if c in STRINGS else pl.Float32) for c in names}
+        text = b"".join([head, *(memoryview(d)[len(head):] for d in same)])
+        rows += pl.read_csv(text, has_header=False, skip_rows=1, schema=schema).height
+    return rows
+
 def parse_pandas(data):
     import pandas as pd
     return len(pd.read_csv(io.BytesIO(data)))
@@ -131,11 +149,14 @@ def parse_pandas(data):
 ROUTES = {
     "inflate-isal": ("isal", None), "inflate-zlib": ("zlib", None),
     "isal+pyarrow": ("isal", parse_pyarrow), "isal+polars": ("isal", parse_polars),
-    "naive-pandas": ("zlib", parse_pandas),
+    "naive-pandas": ("zlib", parse_pandas), "isal+polars-rowgroup": ("isal", parse_polars_groups),
 }
+GROUPED = {"isal+polars-rowgroup"}
 
 def work(chunk):
     inflater, parse = ROUTES[route]
+    if route in GROUPED:
+        return parse([member_bytes(path, name, inflater) for path, name in chunk])
     rows = 0
     for path, name in chunk:
         data = member_bytes(path, name, inflater)
@@ -145,7 +166,8 @@ def work(chunk):
 if __name__ == "__main__":
     from felt_hf.sources import list_members
     members = [(z, m.member) for z in zips for m in list_members(z)]
-    chunks = [members[i : i + 4] for i in range(0, len(members), 4)]
+    size = 8 if route in GROUPED else 4  # the converter's row group; 4 balances the others' work
+    chunks = [members[i : i + size] for i in range(0, len(members), size)]
     with mp.get_context("fork").Pool(nproc) as pool:
         rows = sum(pool.imap_unordered(work, chunks))
     assert route.startswith("inflate") or rows > 0
@@ -157,7 +179,7 @@ from felt_hf.convert import convert_felt
 convert_felt(sys.argv[1], sys.argv[2], progress=False, num_proc=int(sys.argv[3]))
 """
 
-PARSE_ROUTES = ("isal+pyarrow", "isal+polars")
+PARSE_ROUTES = ("isal+pyarrow", "isal+polars", "isal+polars-rowgroup")
 ONE_THREAD = {"POLARS_MAX_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
@@ -210,6 +232,11 @@ def ratios(med: dict) -> dict:
         "convert_over_fastest_wall": c["wall_s"] / med[fastest]["wall_s"],
         "convert_over_fastest_cpu": c["cpu_s"] / med[fastest]["cpu_s"],
     }
+    out["convert_over_each_route"] = {
+        r: {"wall": c["wall_s"] / med[r]["wall_s"], "cpu": c["cpu_s"] / med[r]["cpu_s"]}
+        for r in PARSE_ROUTES
+        if r in med
+    }
     if "naive-pandas" in med:
         out["naive_over_convert_wall"] = med["naive-pandas"]["wall_s"] / c["wall_s"]
     return out
@@ -256,7 +283,7 @@ STAGES = r"""
 import io, pickle, sys, time
 import pyarrow.parquet as pq
 from felt_hf.convert import ROW_GROUP_ROWS, parquet_writer_options
-from felt_hf.csv_fast import read_trial_csv_fast
+from felt_hf.csv_fast import read_trial_csv_fast, read_trial_csvs_fast
 from felt_hf.csv_reader import read_trial_csv
 from felt_hf.rows import rows_table, trial_row
 from felt_hf.schema import trial_features
@@ -272,22 +299,26 @@ def clock(stage, fn, *args):
     out = fn(*args)
     cost[stage] = cost.get(stage, 0.0) + time.process_time() - t
     return out
-stats, batch = FeatureStats(), []
+def parse_group(files):
+    records = read_trial_csvs_fast(files)
+    return [r if r is not None else read_trial_csv_fast(d, n) for r, (d, n) in zip(records, files)]
+stats = FeatureStats()
 with pq.ParquetWriter(io.BytesIO(), schema, **parquet_writer_options(schema)) as writer:
-    for m in members:
-        data = clock("inflate (ISA-L)", reader.read_bytes, m)
-        clock("parse, strict pyarrow reader (not used)", read_trial_csv, data, m.member)
-        record = clock("parse, polars fast path + record", read_trial_csv_fast, data, m.member)
-        batch.append(clock("trial row", trial_row, record, m.labels))
-        if len(batch) == ROW_GROUP_ROWS or m is members[-1]:
-            clock("statistics", stats.update_rows, batch)
-            table = clock("Arrow assembly", rows_table, batch)
-            clock("parquet write (zstd, BYTE_STREAM_SPLIT)", writer.write_table, table, ROW_GROUP_ROWS)
-            batch = []
+    for i in range(0, len(members), ROW_GROUP_ROWS):
+        group = members[i : i + ROW_GROUP_ROWS]
+        files = [(clock("inflate (ISA-L)", reader.read_bytes, m), m.member) for m in group]
+        for data, name in files:
+            clock("parse, strict pyarrow reader (not used)", read_trial_csv, data, name)
+            clock("parse, polars file by file + record (not used)", read_trial_csv_fast, data, name)
+        records = clock("parse, polars a row group per call + record", parse_group, files)
+        batch = [clock("trial row", trial_row, r, m.labels) for r, m in zip(records, group)]
+        clock("statistics", stats.update_rows, batch)
+        table = clock("Arrow assembly", rows_table, batch)
+        clock("parquet write (zstd, BYTE_STREAM_SPLIT)", writer.write_table, table, ROW_GROUP_ROWS)
 clock("shard stats pickled for the parent", pickle.dumps, stats)
 print(f"  per-stage CPU per trial, one process, {len(members)} trials (process_time):")
 for stage, secs in cost.items():
-    print(f"    {stage:<42} {secs / len(members) * 1e3:6.2f} ms")
+    print(f"    {stage:<48} {secs / len(members) * 1e3:6.2f} ms")
 """
 
 
@@ -337,13 +368,13 @@ def main() -> int:
 
     from felt_hf.synth import write_archives
 
-    from felt_hf.cli import _int_list
+    from felt_hf.argtypes import int_list
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="felt-bench-"))
     archives = work / "archives"
     if not archives.exists() or not any(archives.glob("*.zip")):
         t0 = time.perf_counter()
-        write_archives(archives, actors=_int_list(args.actors), compresslevel=args.compresslevel, progress=False)
+        write_archives(archives, actors=int_list(args.actors), compresslevel=args.compresslevel, progress=False)
         print(f"generated archives for actors {args.actors} in {time.perf_counter() - t0:.0f} s")
     if args.generate_only:
         return 0
@@ -369,6 +400,12 @@ def main() -> int:
         f" (target <= 1.5 at 1/6 size, <= 1.3 full size), cpu {r['convert_over_fastest_cpu']:.2f};"
         f"  naive / convert: {naive} (target >= 2)"
     )
+    each = r["convert_over_each_route"]
+    if len(each) > 1:
+        print(
+            "  convert / each parse route: "
+            + ", ".join(f"{k} wall {v['wall']:.2f} cpu {v['cpu']:.2f}" for k, v in each.items())
+        )
     runs = results["by_workers"][top]["runs"]
     if args.repeat > 1:  # each repetition's own pair: the routes ran back to back, under the same load
         pairs = [

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from felt_hf.cli import _int_list
+from felt_hf.argtypes import int_list
 from felt_hf.publish.verify import verify_download
 from felt_hf.synthetic.archives import write_archives
 
@@ -31,7 +31,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.workdir or tmp)
         root.mkdir(parents=True, exist_ok=True)
-        write_archives(root, actors=_int_list(args.actors), progress=False)
+        write_archives(root, actors=int_list(args.actors), progress=False)
         times = {}
         for procs in (1, os.cpu_count() or 1):
             t0 = time.perf_counter()

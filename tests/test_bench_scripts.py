@@ -70,3 +70,31 @@ def test_bench_media_prints_each_config_from_memory_and_disk(tmp_path):
 def test_bench_media_rejects_a_bad_disk_rate(tmp_path):
     out = _run(str(REPO / "scripts" / "bench_media.py"), "--disk-mbps", "fast", cwd=tmp_path)
     assert out.returncode == 2 and "--disk-mbps" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bench_convert_runs_every_parse_route_and_the_stages(sample_archives, tmp_path):
+    """End to end on the sample (copied where the script keeps its archives): each route, the
+    ratios the README quotes, and the per-stage costs with the converter's row-group parse."""
+    import shutil
+
+    shutil.copytree(sample_archives, tmp_path / "w" / "archives")
+    out = _run(str(REPO / "scripts" / "bench_convert.py"), "--workdir", str(tmp_path / "w"), "--num-proc", "1",
+               "--routes", "isal+polars,isal+polars-rowgroup,naive-pandas,convert", "--stages", "3", "--no-read",
+               cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    for route in ("isal+polars", "isal+polars-rowgroup", "naive-pandas", "convert"):
+        assert re.search(rf"\n  {re.escape(route)}\s+[\d.]+ s\s+\d+ MB/s", out.stdout), (route, out.stdout)
+    assert re.search(r"convert / fastest inflate\+parse \(isal\+polars(-rowgroup)?\): wall [\d.]+", out.stdout)
+    assert re.search(r"naive / convert: [\d.]+", out.stdout)
+    assert re.search(
+        r"convert / each parse route: isal\+polars wall [\d.]+ cpu [\d.]+, isal\+polars-rowgroup", out.stdout
+    )
+    assert re.search(r"parse, polars a row group per call \+ record\s+[\d.]+ ms", out.stdout)
+    assert (tmp_path / "w" / "felt" / "README.md").is_file()
+
+
+def test_bench_verify_runs_on_one_actor(tmp_path):
+    out = _run(str(REPO / "scripts" / "bench_verify.py"), "--actors", "1", "--workdir", str(tmp_path / "w"),
+               cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert re.search(r"1 worker\(s\): [\d.]+ s for \d+ trial pairs, [\d.]+ trials/s", out.stdout), out.stdout

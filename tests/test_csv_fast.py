@@ -277,3 +277,111 @@ def test_without_polars_the_strict_reader_converts_the_same(sample_archives, tmp
         return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
     assert files(tmp_path / "nopl") == files(tmp_path / "fast")
+
+
+# --- several files in one polars call (the converter reads a row group at a time) ----------------
+
+
+def _assert_equal_records(a, b) -> None:
+    for arr in FRAME_ARRAYS:
+        x, y = a.arrays[arr.name], b.arrays[arr.name]
+        assert x.dtype == y.dtype == np.float32 and x.shape == y.shape, arr.name
+        np.testing.assert_array_equal(x.view(np.uint32), y.view(np.uint32), err_msg=arr.name)
+    np.testing.assert_array_equal(a.frame, b.frame)
+    assert a.frame.dtype == b.frame.dtype
+    np.testing.assert_array_equal(a.num_faces, b.num_faces)
+    assert (a.source_video, a.num_csv_rows, a.filled, a.name) == (b.source_video, b.num_csv_rows, b.filled, b.name)
+
+
+def _no_identity(data: bytes) -> bytes:
+    lines = data.split(b"\r\n")
+    keep = [k for k, c in enumerate(lines[0].split(b",")) if not c.startswith(b"Identity")]
+    return b"\r\n".join(b",".join(line.split(b",")[k] for k in keep) if line else line for line in lines)
+
+
+@pytest.fixture(scope="module")
+def plain_files(clean) -> list[tuple[bytes, str]]:
+    """Every quirk a plain file can have, in mixed header layouts, shuffled: generated raw and
+    smoothed trials (two-face frames, leading no-face rows, NaN rows), every header variant, the
+    real Py-Feat outputs, files without identity columns (a warning each), LF line ends."""
+    files = []
+    for channel in ("speech", "song"):
+        for tid in select_trials(channel, 4, 6, seed=2):
+            t = make_trial(tid, seed=2)
+            files += [(t.raw_csv(), f"raw/{tid}.csv"), (t.smoothed_csv(), f"smoothed/{tid}.csv")]
+    files += [(felt_csv_bytes(clean.raw_columns, layout), f"{layout}.csv") for layout in CSV_LAYOUTS]
+    files += [(_no_identity(clean.raw_csv()), f"noid{k}.csv") for k in range(3)]
+    files += [(clean.raw_csv().replace(b"\r\n", b"\n"), "lf.csv")]
+    fixtures = REPO_SHARED / "fixtures" / "pyfeat"
+    files += [((fixtures / f).read_bytes(), f) for f in ("001.csv", "Feat_Test.csv") if (fixtures / f).is_file()]
+    order = np.random.default_rng(5).permutation(len(files))
+    return [files[i] for i in order]
+
+
+REPO_SHARED = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def test_batches_give_the_file_by_file_records_and_warnings(plain_files, strict_calls):
+    with warnings.catch_warnings(record=True) as w_batch:
+        warnings.simplefilter("always")
+        got = []
+        for i in range(0, len(plain_files), 8):
+            got += csv_fast.read_trial_csvs_fast(plain_files[i : i + 8])
+        records = [r if r is not None else read_trial_csv_fast(*f) for r, f in zip(got, plain_files, strict=True)]
+    with warnings.catch_warnings(record=True) as w_strict:
+        warnings.simplefilter("always")
+        want = [read_trial_csv(d, name=n) for d, n in plain_files]
+    assert strict_calls == []
+    # every file that shares its header line with another file of its batch is read in the batch
+    for i in range(0, len(plain_files), 8):
+        heads = [d.split(b"\n", 1)[0] for d, _ in plain_files[i : i + 8]]
+        for k, h in enumerate(heads):
+            assert (got[i + k] is not None) == (heads.count(h) > 1), plain_files[i + k][1]
+    assert sum(r is not None for r in got) >= len(plain_files) // 2
+    for record, expected in zip(records, want, strict=True):
+        _assert_equal_records(expected, record)
+    assert sorted(str(w.message) for w in w_batch) == sorted(str(w.message) for w in w_strict)
+    assert sum("noid" in str(w.message) for w in w_batch) == 3
+
+
+def test_a_group_with_anything_unusual_is_read_file_by_file(clean):
+    tids = select_trials("speech", 2, 3, seed=4)
+    good = [(felt_csv_bytes(make_trial(t, seed=4, num_frames=30).raw_columns, "raw"), f"{t}.csv") for t in tids]
+    plain = felt_csv_bytes(clean.raw_columns, "raw")
+    rows = _rows(plain)
+
+    def with_cell(row: int, column: str, value: str) -> bytes:
+        r = [list(x) for x in rows]
+        r[row][rows[0].index(column)] = value
+        return _write(r)
+
+    def outcome(odd: bytes) -> list[bool]:
+        return [r is not None for r in csv_fast.read_trial_csvs_fast([*good, (odd, "odd.csv")])]
+
+    n = len(good)
+    # the odd file alone: overflow to inf, a frame going back, a frame that is not whole
+    assert outcome(with_cell(3, "AU12", "1e39")) == [True] * n + [False]
+    assert outcome(with_cell(4, "frame", "1")) == [True] * n + [False]
+    assert outcome(with_cell(4, "frame", "2.5")) == [True] * n + [False]
+    # the whole group: a blank line, a short row, an empty last cell, no final line end, a quote
+    for odd in (
+        plain.replace(b"\r\n", b"\r\n\r\n", 3),
+        _write([*rows[:4], rows[4][:10], *rows[5:]]),
+        with_cell(2, "approx_time", ""),
+        plain.rstrip(b"\r\n"),
+        with_cell(2, "input", 'a "b".mp4'),
+    ):
+        assert outcome(odd) == [False] * (n + 1)
+    # whatever the group did, the file's own read gives the strict reader's record or located error
+    for odd in (with_cell(4, "frame", "1"), with_cell(3, "AU12", "1e39"), with_cell(2, "approx_time", "")):
+        assert_same_outcome(odd, name="odd.csv")
+
+
+def test_one_file_or_no_polars_is_not_batched(clean):
+    one = [(clean.raw_csv(), "a.csv")]
+    assert csv_fast.read_trial_csvs_fast(one) == [None]
+    csv_fast.use_polars(False)
+    try:
+        assert csv_fast.read_trial_csvs_fast(one * 3) == [None] * 3
+    finally:
+        csv_fast.use_polars(True)

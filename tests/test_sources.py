@@ -109,3 +109,48 @@ def test_parse_errors_name_the_archive(tmp_path, csvs):
     with pytest.raises(FeltFormatError) as e:
         MemberReader().read_record(list_members(z)[0])
     assert e.value.archive == str(z) and e.value.row == 1 and str(z) in str(e.value)
+
+
+def test_read_records_batches_keep_each_members_error_and_warning(tmp_path, csvs):
+    """A row group read at once: good members parsed together, a bad one's located error in its
+    place (not raised), and the warnings of files read in one call name
+    each file's archive."""
+    import warnings
+
+    def no_identity(data: bytes) -> bytes:
+        lines = data.split(b"\r\n")
+        keep = [k for k, c in enumerate(lines[0].split(b",")) if not c.startswith(b"Identity")]
+        return b"\r\n".join(b",".join(line.split(b",")[k] for k in keep) if line else line for line in lines)
+
+    bad = csvs[IDS[1]].replace(b"\r\n", b"\r\nnot,a,row\r\n", 1)
+    z = _zip(tmp_path / "r.zip", {
+        f"Actor_01/{IDS[0]}.csv": csvs[IDS[0]],
+        f"Actor_02/{IDS[1]}.csv": bad,
+        f"Actor_19/{IDS[2]}.csv": csvs[IDS[2]],
+        "Actor_03/01-01-03-01-01-01-03.csv": no_identity(csvs[IDS[0]]),
+        "Actor_04/01-01-03-01-01-01-04.csv": no_identity(csvs[IDS[0]]),
+    })  # fmt: skip
+    members = list_members(z)
+    reader = MemberReader()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = reader.read_records(members)
+    one_by_one = []
+    for m in members:
+        try:
+            one_by_one.append(reader.read_record(m))
+        except FeltFormatError as e:
+            one_by_one.append(e)
+    reader.close()
+    by_id = {m.trial_id: r for m, r in zip(members, got, strict=True)}
+    err = by_id[IDS[1]]
+    assert isinstance(err, FeltFormatError) and err.archive == str(z) and err.row == 1
+    for record, alone in zip(got, one_by_one, strict=True):
+        if isinstance(alone, FeltFormatError):
+            assert str(record) == str(alone)
+        else:
+            assert record.name == alone.name and (record.frame == alone.frame).all()
+    assert sorted(str(w.message) for w in caught) == [
+        f"{z}:Actor_03/01-01-03-01-01-01-03.csv: no identity_embedding (Identity_1..Identity_512) columns; filled with NaN",
+        f"{z}:Actor_04/01-01-03-01-01-01-04.csv: no identity_embedding (Identity_1..Identity_512) columns; filled with NaN",
+    ]

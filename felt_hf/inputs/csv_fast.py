@@ -14,6 +14,13 @@ column. The checks that decide this are small named functions (:func:`_plain_tex
 :func:`_complete_rows`, :func:`_finite_values`, :func:`_plain_frames`); a file that fails one is
 not an error here, only a slower read. Real FELT files pass all of them.
 
+Batches: :func:`read_trial_csvs_fast` parses several files that share a header line in one
+polars call (the converter hands it a row group of 8 trials at a time), because with about 120
+rows of 689 columns per file polars spends much of a call per column: about 3 ms a trial less
+(``scripts/bench_convert.py --stages``). Each file's record comes from its own rows through the
+same checks and ``_record``; any doubt about where one file ends sends the batch back to the
+file-by-file path above.
+
 Threads: polars sizes its thread pool from ``POLARS_MAX_THREADS`` when first imported. The
 converter's workers set it to 1 (one process per core is how conversion scales); a process that
 imports this module itself gets polars' default.
@@ -27,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.csv as pacsv
 
-from ..errors import FeltWarning
+from ..errors import FeltFormatError, FeltWarning
 from ..schema import FACE_SCORE_COLUMN, FRAME_ARRAYS, INPUT_COLUMN, FrameArray
 from .csv_reader import (
     TrialRecord,
@@ -219,6 +226,94 @@ def read_trial_csv_fast(data: bytes, name: str) -> TrialRecord:
     return _record(layout, name, matrix, frame_values, columns.get(INPUT_COLUMN))
 
 
+def read_trial_csvs_fast(files: list[tuple[bytes, str]]) -> list[TrialRecord | None]:
+    """Several files parsed by one polars call per header line; each file's record, or ``None``
+    where that file must be read alone (by :func:`read_trial_csv_fast`, which gives the same
+    record or the located error).
+
+    Why batched: a FELT file is about 120 rows of 689 columns, so polars spends much of a call
+    per column, not per value. Measured on FELT-shaped files (one thread, ``scripts/bench_convert.py
+    --stages``), parsing and extracting 8 files in one call costs less a file than file by file
+    (figures in the README). The records are the per-file path's, value for value
+    (``tests/test_csv_fast.py``): the same layout, checks and ``_record``, each on its own file's
+    rows. Files are grouped by their header line (FELT's archives mix two layouts); a group
+    with anything unusual (text that is not plain, a row count not certain from the bytes, a
+    refused parse, a missing last field) gives ``None`` for each of its files, and a file whose
+    values or frames need the strict reader gives ``None`` alone.
+    """
+    out: list[TrialRecord | None] = [None] * len(files)
+    if len(files) < 2 or not polars_available():
+        return out
+    groups: dict[bytes, list[int]] = {}
+    for i, (data, _) in enumerate(files):
+        groups.setdefault(data[: data.find(b"\n") + 1], []).append(i)
+    for positions in groups.values():
+        if len(positions) > 1:
+            records = _read_group([files[i] for i in positions])
+            for i, record in zip(positions, records, strict=True):
+                out[i] = record
+    return out
+
+
+def _read_group(files: list[tuple[bytes, str]]) -> list[TrialRecord | None]:
+    """:func:`read_trial_csvs_fast` for files that share one header line.
+
+    The files' data rows are joined with a separator line of empty fields between files, which
+    polars reads as a row of nulls: the separators' positions are where one file ends, found from
+    the last column's nulls (no scan of the text, which cost about 0.5 ms a file with
+    ``bytes.count``). A file's own short or blank line would be another null there, so anything
+    but exactly one null per separator sends the whole group file by file, as does a file whose
+    last line has no line end.
+    """
+    data0, name0 = files[0]
+    header = data0[: data0.find(b"\n") + 1]
+    if not all(_plain_text(d) and d.endswith(b"\n") and len(d) > len(header) for d, _ in files):
+        return [None] * len(files)
+    try:
+        layout = _layout(data0, name0)
+    except Exception:  # a bad header: each file reports it alone
+        return [None] * len(files)
+    separator = b"," * (len(layout.names) - 1) + b"\n"
+    parts = [header]
+    for i, (data, _) in enumerate(files):
+        if i:
+            parts.append(separator)
+        parts.append(memoryview(data)[len(header) :])
+    df = _parse(b"".join(parts), layout)
+    if df is None:
+        return [None] * len(files)
+    columns = {c: df.drop_in_place(c) for c in layout.others}
+    last = columns[layout.names[-1]] if layout.names[-1] in columns else df.get_column(layout.names[-1])
+    ends = last.is_null().arg_true().to_numpy()
+    if ends.size != len(files) - 1:
+        return [None] * len(files)
+    matrix = df.to_numpy(order="fortran")
+    frames = columns[layout.frame_col].to_numpy() if layout.frame_col else None
+    inputs = columns.get(INPUT_COLUMN)
+    out: list[TrialRecord | None] = []
+    starts = [0, *(int(e) + 1 for e in ends)]
+    stops = [*(int(e) for e in ends), df.height]
+    for (_, name), start, end in zip(files, starts, stops, strict=True):
+        out.append(_one_of_batch(layout, name, matrix[start:end], frames, inputs, start, end) if end > start else None)
+    return out
+
+
+def _one_of_batch(layout: _Layout, name: str, rows: np.ndarray, frames, inputs, start: int, end: int):
+    """One file's record from its rows of a batched parse; ``None`` where the per-file path decides."""
+    matrix = np.ascontiguousarray(rows[:, layout.order])
+    if not _finite_values(matrix):
+        return None
+    frame_values = frames[start:end] if frames is not None else None
+    if frame_values is not None and not _plain_frames(frame_values):
+        return None
+    try:
+        return _record(
+            layout, name, matrix, frame_values, inputs.slice(start, end - start) if inputs is not None else None
+        )
+    except FeltFormatError:  # frames that go back: the per-file path raises it, with its row
+        return None
+
+
 def _first_input(column) -> str | None:
     """The first ``input`` cell that the strict reader would not read as null (pyarrow counts
     ``NA``, ``nan``, ``null``... as null in a string column; polars only the empty cell)."""
@@ -266,4 +361,4 @@ def _record(layout: _Layout, name: str, matrix: np.ndarray, frame_values, inputs
     )
 
 
-__all__ = ["prepare_worker_process", "read_trial_csv_fast", "polars_available", "use_polars"]
+__all__ = ["prepare_worker_process", "read_trial_csv_fast", "read_trial_csvs_fast", "polars_available", "use_polars"]

@@ -12,7 +12,7 @@ import os
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -30,7 +30,7 @@ from ..errors import (
 )
 from ..ravdess import TrialLabels, actor_ranges, parse_trial_id, split_of_actor, split_rule_text
 from ..schema import archive_stem, config_parts
-from .csv_fast import read_trial_csv_fast
+from .csv_fast import read_trial_csv_fast, read_trial_csvs_fast
 from .csv_reader import TrialRecord
 from .inflate import read_member
 
@@ -324,7 +324,38 @@ class MemberReader:
 
     def read_record(self, m: CsvMember) -> TrialRecord:
         """Read and parse one member; errors name the archive as well as the member."""
-        data = self.read_bytes(m)
+        return self._parse(m, self.read_bytes(m))
+
+    def read_records(self, members: Sequence[CsvMember]) -> list[TrialRecord | FeltError]:
+        """:meth:`read_record` of each member, in order, with each member's error in its place
+        instead of raised (the caller decides: raise the first, or skip and report).
+
+        The members' CSVs are parsed together where they can be
+        (:func:`felt_hf.csv_fast.read_trial_csvs_fast`: the same records, faster); every other
+        member, and every error, goes through :meth:`read_record`'s own path.
+        """
+        out: list[TrialRecord | FeltError | None] = [None] * len(members)
+        read: list[tuple[int, bytes]] = []
+        for i, m in enumerate(members):
+            try:
+                read.append((i, self.read_bytes(m)))
+            except FeltError as e:
+                out[i] = e
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            records = read_trial_csvs_fast([(data, members[i].member) for i, data in read])
+        self._rewarn(caught, [members[i] for i, _ in read])
+        for (i, data), record in zip(read, records, strict=True):
+            if record is None:
+                try:
+                    record = self._parse(members[i], data)
+                except FeltError as e:
+                    out[i] = e
+                    continue
+            out[i] = record
+        return out
+
+    def _parse(self, m: CsvMember, data: bytes) -> TrialRecord:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -333,12 +364,19 @@ class MemberReader:
             if e.archive is None:
                 e = _with_archive(e, m.source)
             raise e from None
-        for w in caught:  # the readers' warnings name the member; say which archive it is in too
-            text = str(w.message)
-            if issubclass(w.category, FeltWarning) and text.startswith(f"{m.member}:"):
-                text = f"{m.source}:{text}"
-            warnings.warn(text, w.category, stacklevel=2)
+        self._rewarn(caught, [m])
         return record
+
+    @staticmethod
+    def _rewarn(caught: list[warnings.WarningMessage], members: Sequence[CsvMember]) -> None:
+        """The readers' warnings again, each naming the archive of the member it names."""
+        for w in caught:
+            text = str(w.message)
+            if issubclass(w.category, FeltWarning):
+                source = next((m.source for m in members if text.startswith(f"{m.member}:")), None)
+                if source is not None:
+                    text = f"{source}:{text}"
+            warnings.warn(text, w.category, stacklevel=3)
 
     def close(self) -> None:
         for zf, raw in self._zips.values():
