@@ -117,6 +117,8 @@ def test_read_records_batches_keep_each_members_error_and_warning(tmp_path, csvs
     each file's archive."""
     import warnings
 
+    from felt_hf.errors import FeltWarning
+
     def no_identity(data: bytes) -> bytes:
         lines = data.split(b"\r\n")
         keep = [k for k, c in enumerate(lines[0].split(b",")) if not c.startswith(b"Identity")]
@@ -150,7 +152,22 @@ def test_read_records_batches_keep_each_members_error_and_warning(tmp_path, csvs
             assert str(record) == str(alone)
         else:
             assert record.name == alone.name and (record.frame == alone.frame).all()
-    assert sorted(str(w.message) for w in caught) == [
+    assert sorted(str(w.message) for w in caught if issubclass(w.category, FeltWarning)) == [
         f"{z}:Actor_03/01-01-03-01-01-01-03.csv: no identity_embedding (Identity_1..Identity_512) columns; filled with NaN",
         f"{z}:Actor_04/01-01-03-01-01-01-04.csv: no identity_embedding (Identity_1..Identity_512) columns; filled with NaN",
     ]
+
+
+def test_iter_records_yields_in_order_up_to_the_first_error(tmp_path, csvs):
+    bad = csvs[IDS[1]].replace(b"\r\n", b"\r\nnot,a,row\r\n", 1)
+    z = _zip(tmp_path / "i.zip", {f"Actor_01/{IDS[0]}.csv": csvs[IDS[0]], f"Actor_02/{IDS[1]}.csv": bad,
+                                  f"Actor_19/{IDS[2]}.csv": csvs[IDS[2]]})  # fmt: skip
+    members = list_members(z)
+    seen = []
+    with pytest.raises(FeltFormatError) as e:
+        for m, record in iter_records(members, group=8):
+            seen.append((m.trial_id, record.name))
+    assert seen == [(members[0].trial_id, members[0].member)]
+    assert e.value.archive == str(z) and e.value.file == members[1].member and e.value.row == 1
+    good = [m for m in members if m.trial_id != IDS[1]]
+    assert [m.trial_id for m, _ in iter_records(good, group=1)] == [m.trial_id for m in good]
