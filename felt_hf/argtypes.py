@@ -1,24 +1,40 @@
-"""argparse value types shared by ``felt-hf`` and ``scripts/regenerate.py``.
+"""argparse value types and parser shared by ``felt-hf`` and ``scripts/regenerate.py``.
 
-A bad value is an option error before any work (argparse prints the usage and exits 2), never a
-silent default: an empty actor list used to mean every actor, ``--num-proc 0`` ran anyway.
+A bad value is an option error before any work (one line, exit status 2), never a silent
+default: an empty actor list used to mean every actor, ``--num-proc 0`` ran anyway.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+from typing import NoReturn
 
 from .schema import NUM_ACTORS
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line, like every other error of felt-hf:
+    ``felt-hf: error: <what> (see `<prog> --help`)``, exit status 2. argparse's own prints the
+    whole usage block first, two lines or more, before the line that says what is wrong.
+    Subcommand parsers are of the same class (argparse makes them with the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"felt-hf: error: {message} (see `{self.prog} --help`)\n")
+
+
+class BackwardsRangeError(ValueError):
+    """A range such as ``5-1``: an error of its own, so its message is kept as it is."""
+
+
 def int_list(text: str) -> tuple[int, ...]:
-    """``1-3,7`` -> (1, 2, 3, 7); a range written backwards (``5-1``) is a ValueError, not nothing."""
+    """``1-3,7`` -> (1, 2, 3, 7); a range written backwards (``5-1``) is an error, not nothing."""
     out: list[int] = []
     for part in text.split(","):
         if "-" in part:
             lo, hi = (int(x) for x in part.split("-", 1))
             if hi < lo:
-                raise ValueError(f"range {part!r} runs backwards")
+                raise BackwardsRangeError(f"range {part!r} runs backwards")
             out.extend(range(lo, hi + 1))
         elif part.strip():
             out.append(int(part))
@@ -29,9 +45,10 @@ def actor_list(text: str) -> list[int]:
     """``--actors 1-4,7``: RAVDESS actors, at least one, each in 1-24."""
     try:
         out = list(int_list(text))
-    except ValueError as e:
-        why = str(e) if "backwards" in str(e) else "expected actors such as 1-4,7"
-        raise argparse.ArgumentTypeError(f"{text!r}: {why}") from None
+    except BackwardsRangeError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected actors such as 1-4,7") from None
     if not out:
         raise argparse.ArgumentTypeError(f"{text!r}: names no actor")
     bad = [a for a in out if not 1 <= a <= NUM_ACTORS]
@@ -60,4 +77,24 @@ def seed_int(text: str) -> int:
     return _whole_number(text, 0, "a non-negative whole number")
 
 
-__all__ = ["actor_list", "int_list", "positive_int", "seed_int"]
+_DEVICE = re.compile(r"cpu|cuda|cuda:\d+|mps|auto")
+
+
+def torch_device(text: str) -> str:
+    """``--device``: what Py-Feat 0.6.2 takes (``cpu``, ``cuda``, ``mps``, ``auto``) or ``cuda:N``
+    (regenerate maps it to ``torch.cuda.set_device``). Checked here because the stand-in backend
+    never hands it to torch, and ``cuda:x`` used to fail inside the run."""
+    if not _DEVICE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected cpu, cuda, cuda:N, mps or auto")
+    return text
+
+
+__all__ = [
+    "BackwardsRangeError",
+    "OneLineParser",
+    "actor_list",
+    "int_list",
+    "positive_int",
+    "seed_int",
+    "torch_device",
+]

@@ -17,7 +17,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from .argtypes import actor_list, int_list, positive_int, seed_int
+from .argtypes import OneLineParser, actor_list, int_list, positive_int, seed_int
 from .errors import EXIT_CHECKS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, FeltError
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, VOCAL_CHANNELS
 
@@ -336,7 +336,7 @@ def add_view_parsers(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="felt-hf",
         description="FELT facial tracking as a Hugging Face dataset",
         epilog="exit status: 0 success, 1 failed checks (e.g. a regeneration trial failed), "

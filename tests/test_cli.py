@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from felt_hf.cli import main
 
@@ -33,10 +38,6 @@ def test_build_prints_a_summary(sample_archives, tmp_path, capsys):
 
 # --- one CLI, no dead ends (issue 10) ---------------------------------------------------------------
 import argparse  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-import pytest  # noqa: E402
 
 from felt_hf.cli import build_parser, load_line  # noqa: E402
 from felt_hf.regen.cli import build_parser as regen_parser  # noqa: E402
@@ -133,3 +134,38 @@ def test_convert_split_override_and_load_line(sample_archives, tmp_path, capsys)
 )
 def test_load_line_is_never_a_bare_name(folder, expected):
     assert load_line(folder).startswith("load_dataset(") and expected in load_line(folder)
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["convert"], "the following arguments are required: data_dir (see `felt-hf convert --help`)"),
+        (["convert", "x", "--num-proc", "0"], "argument --num-proc: '0': expected a whole number, at least 1"),
+        (["no-such-command"], "argument COMMAND: invalid choice: 'no-such-command'"),
+        (["regenerate", "--videos", "v", "--out", "o", "--device", "cuda:x"],
+         "argument --device: 'cuda:x': expected cpu, cuda, cuda:N, mps or auto"),
+        (["synth", "o", "--actors", "5-1"], "argument --actors: '5-1': range '5-1' runs backwards"),
+    ],
+)  # fmt: skip
+def test_usage_errors_are_one_line_in_the_real_process(tmp_path, args, says):
+    r = subprocess.run([sys.executable, "-m", "felt_hf.cli", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("felt-hf: error: ") and says in r.stderr, r.stderr
+
+
+def test_regenerate_script_refuses_a_device_torch_would_not_take(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "regenerate.py"
+    args = [
+        sys.executable,
+        str(script),
+        "--videos",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "o"),
+        "--backend",
+        "standin",
+    ]
+    r = subprocess.run([*args, "--device", "banana"], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert r.stderr.startswith("felt-hf: error: argument --device: 'banana'") and "regenerate.py --help" in r.stderr
+    assert not (tmp_path / "o").exists()

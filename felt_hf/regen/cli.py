@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..argtypes import actor_list, positive_int
+from ..argtypes import OneLineParser, actor_list, positive_int, torch_device
 from ..atomic import check_output_folder
 from ..errors import FeltError
 from ..inputs.smoothing import SHORT_CLIP_POLICIES
@@ -20,7 +20,7 @@ from .detectors import BACKENDS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="regenerate.py",
         description="Track RAVDESS full-AV videos with Py-Feat and write FELT's raw and smoothed CSVs.",
     )
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--videos", nargs="+", required=True, help="Video_*_Actor_NN.zip files, or folders of Actor_NN/ (or of zips)"
     )
     p.add_argument("--out", required=True, help="output root: raw_motion_*/, smoothed_motion_*/, manifest/")
-    p.add_argument("--device", default="cuda", help="torch device: cuda (GPU LOCAL_RANK under torchrun), cuda:N, cpu")
+    p.add_argument("--device", default="cuda", type=torch_device, help="torch device: cuda (GPU LOCAL_RANK under torchrun), cuda:N, cpu")
     p.add_argument("--shard", type=int, default=None, help="this worker's shard (default: RANK or SLURM_ARRAY_TASK_ID)")
     p.add_argument(
         "--num-shards", type=int, default=None, help="shard count (default: WORLD_SIZE or SLURM_ARRAY_TASK_COUNT)"
