@@ -28,7 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--videos", nargs="+", required=True, help="Video_*_Actor_NN.zip files, or folders of Actor_NN/ (or of zips)"
     )
     p.add_argument("--out", required=True, help="output root: raw_motion_*/, smoothed_motion_*/, manifest/")
-    p.add_argument("--device", default="cuda", type=torch_device, help="torch device: cuda (GPU LOCAL_RANK under torchrun), cuda:N, cpu")
+    p.add_argument(
+        "--device",
+        default="cuda",
+        type=torch_device,
+        help="torch device: cuda (GPU LOCAL_RANK under torchrun), cuda:N, cpu",
+    )
     p.add_argument("--shard", type=int, default=None, help="this worker's shard (default: RANK or SLURM_ARRAY_TASK_ID)")
     p.add_argument(
         "--num-shards", type=int, default=None, help="shard count (default: WORLD_SIZE or SLURM_ARRAY_TASK_COUNT)"
