@@ -13,7 +13,11 @@ a few megabytes per trial (inflated CSV text, polars columns, numpy arrays, Arro
   of the garbage collector's view; full collections, which the per-trial allocations trigger,
   then walk only the trial's objects (they were 3% of a worker's samples under ``perf``).
 
-Both apply only inside worker processes: a user's own process (``num_proc=1``, a notebook)
+The ``felt-hf`` command also puts pyarrow's own buffers (the parquet writer's pages) on that
+glibc heap, by choosing Arrow's system memory pool before pyarrow loads
+(``felt_hf.cli.use_system_arrow_pool``; a worker cannot change the pool it inherits).
+
+Both settings here apply only inside worker processes: a user's own process (``num_proc=1``, a notebook)
 keeps its allocator and collector as they were.
 
 Every process pool of the package also starts its workers with :func:`ignore_interrupts`; the

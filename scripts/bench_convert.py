@@ -19,7 +19,7 @@ pyarrow use_threads=False), members handed out in chunks so every core stays bus
                    converter does: polars spends much of a call per column, and a FELT file has
                    about 120 rows of 689 columns
   naive-pandas     zlib inflate + pandas.read_csv (float64), what FELT's own scripts do
-  convert          felt-hf convert (num_proc = the same worker count) into the hub layout:
+  convert          felt-hf convert (its entry point, --num-proc = the same worker count) into the hub layout:
                    parse, statistics, parquet, card
 
 Each route is timed --repeat times (routes interleaved within a repetition; medians printed):
@@ -174,9 +174,11 @@ if __name__ == "__main__":
 """
 
 CONVERT = r"""
-import sys
-from felt_hf.convert import convert_felt
-convert_felt(sys.argv[1], sys.argv[2], progress=False, num_proc=int(sys.argv[3]))
+import contextlib, io, sys
+from felt_hf.cli import main  # the command's own entry, so its settings apply (the Arrow memory pool)
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(["convert", sys.argv[1], "--out", sys.argv[2], "--num-proc", sys.argv[3], "--no-progress"])
+sys.exit(code)
 """
 
 PARSE_ROUTES = ("isal+pyarrow", "isal+polars", "isal+polars-rowgroup")

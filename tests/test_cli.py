@@ -169,3 +169,38 @@ def test_regenerate_script_refuses_a_device_torch_would_not_take(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     assert r.stderr.startswith("felt-hf: error: argument --device: 'banana'") and "regenerate.py --help" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def _pool_after(code: str, **env: str) -> str:
+    base = {k: v for k, v in __import__("os").environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    tail = "import os, pyarrow as pa; print(pa.default_memory_pool().backend_name, os.environ.get('ARROW_DEFAULT_MEMORY_POOL'))"
+    r = subprocess.run([sys.executable, "-c", f"{code}\n{tail}"], capture_output=True, text=True, env={**base, **env})
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()[-2:]
+
+
+def test_the_command_uses_the_system_arrow_pool_unless_told_otherwise():
+    run = "from felt_hf.cli import main; main(['--version'])"
+    assert _pool_after(run) == ["system", "system"]
+    assert _pool_after(run, ARROW_DEFAULT_MEMORY_POOL="mimalloc") == ["mimalloc", "mimalloc"]
+    # pyarrow already loaded (a notebook): its pool is fixed, and the variable is not touched
+    first = _pool_after("import pyarrow\n" + run)
+    assert first[1] == "None" and first[0] != "system"
+
+
+def test_the_arrow_pool_does_not_change_a_byte(sample_archives, tmp_path):
+    import os
+
+    data = tmp_path / "in"
+    data.mkdir()
+    shutil.copy(sample_archives / "smoothed_motion_speech.zip", data)
+    outs = {}
+    for pool in ("system", "mimalloc"):
+        env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": pool}
+        cmd = [sys.executable, "-m", "felt_hf.cli", "convert", str(data), "--out", str(tmp_path / pool),
+               "--num-proc", "2", "--no-progress"]  # fmt: skip
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs[pool] = {p.relative_to(tmp_path / pool).as_posix(): p.read_bytes()
+                      for p in sorted((tmp_path / pool).rglob("*")) if p.is_file()}  # fmt: skip
+    assert outs["system"] == outs["mimalloc"] and any(k.endswith(".parquet") for k in outs["system"])
