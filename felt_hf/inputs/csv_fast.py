@@ -213,17 +213,31 @@ def read_trial_csv_fast(data: bytes, name: str) -> TrialRecord:
     df = _parse(data, layout)
     if df is None or df.height == 0:
         return read_trial_csv(data, name=name)
-    columns = {c: df.drop_in_place(c) for c in layout.others}  # df keeps the float columns only
-    last = columns[layout.names[-1]] if layout.names[-1] in columns else df.get_column(layout.names[-1])
+    columns, last = _take_columns(df, layout)
     if not _complete_rows(last.null_count()):
         return read_trial_csv(data, name=name)
-    matrix = np.ascontiguousarray(df.to_numpy(order="fortran")[:, layout.order])
+    frames = columns[layout.frame_col].to_numpy() if layout.frame_col else None
+    record = _checked_record(layout, name, df.to_numpy(order="fortran"), frames, columns.get(INPUT_COLUMN))
+    return record if record is not None else read_trial_csv(data, name=name)
+
+
+def _take_columns(df, layout: _Layout) -> tuple[dict, object]:
+    """The non-float columns taken out of ``df`` (which keeps the float columns only), and the
+    last column, whose nulls tell a short row (or, in a batch, a separator row)."""
+    columns = {c: df.drop_in_place(c) for c in layout.others}
+    last = columns[layout.names[-1]] if layout.names[-1] in columns else df.get_column(layout.names[-1])
+    return columns, last
+
+
+def _checked_record(layout: _Layout, name: str, rows: np.ndarray, frames, inputs) -> TrialRecord | None:
+    """One file's record from its parsed float rows (CSV column order), frame values and inputs;
+    ``None`` where its values or frames are the strict reader's to decide."""
+    matrix = np.ascontiguousarray(rows[:, layout.order])
     if not _finite_values(matrix):  # (also makes every NaN canonical, in place)
-        return read_trial_csv(data, name=name)
-    frame_values = columns[layout.frame_col].to_numpy() if layout.frame_col else None
-    if frame_values is not None and not _plain_frames(frame_values):
-        return read_trial_csv(data, name=name)
-    return _record(layout, name, matrix, frame_values, columns.get(INPUT_COLUMN))
+        return None
+    if frames is not None and not _plain_frames(frames):
+        return None
+    return _record(layout, name, matrix, frames, inputs)
 
 
 def read_trial_csvs_fast(files: list[tuple[bytes, str]]) -> list[TrialRecord | None]:
@@ -247,16 +261,16 @@ def read_trial_csvs_fast(files: list[tuple[bytes, str]]) -> list[TrialRecord | N
     groups: dict[bytes, list[int]] = {}
     for i, (data, _) in enumerate(files):
         groups.setdefault(data[: data.find(b"\n") + 1], []).append(i)
-    for positions in groups.values():
+    for header, positions in groups.items():
         if len(positions) > 1:
-            records = _read_group([files[i] for i in positions])
+            records = _read_group(header, [files[i] for i in positions])
             for i, record in zip(positions, records, strict=True):
                 out[i] = record
     return out
 
 
-def _read_group(files: list[tuple[bytes, str]]) -> list[TrialRecord | None]:
-    """:func:`read_trial_csvs_fast` for files that share one header line.
+def _read_group(header: bytes, files: list[tuple[bytes, str]]) -> list[TrialRecord | None]:
+    """:func:`read_trial_csvs_fast` for files that share one ``header`` line.
 
     The files' data rows are joined with a separator line of empty fields between files, which
     polars reads as a row of nulls: the separators' positions are where one file ends, found from
@@ -265,12 +279,10 @@ def _read_group(files: list[tuple[bytes, str]]) -> list[TrialRecord | None]:
     but exactly one null per separator sends the whole group file by file, as does a file whose
     last line has no line end.
     """
-    data0, name0 = files[0]
-    header = data0[: data0.find(b"\n") + 1]
     if not all(_plain_text(d) and d.endswith(b"\n") and len(d) > len(header) for d, _ in files):
         return [None] * len(files)
     try:
-        layout = _layout(data0, name0)
+        layout = _layout(*files[0])
     except Exception:  # a bad header: each file reports it alone
         return [None] * len(files)
     separator = b"," * (len(layout.names) - 1) + b"\n"
@@ -282,8 +294,7 @@ def _read_group(files: list[tuple[bytes, str]]) -> list[TrialRecord | None]:
     df = _parse(b"".join(parts), layout)
     if df is None:
         return [None] * len(files)
-    columns = {c: df.drop_in_place(c) for c in layout.others}
-    last = columns[layout.names[-1]] if layout.names[-1] in columns else df.get_column(layout.names[-1])
+    columns, last = _take_columns(df, layout)
     ends = last.is_null().arg_true().to_numpy()
     if ends.size != len(files) - 1:
         return [None] * len(files)
@@ -300,15 +311,10 @@ def _read_group(files: list[tuple[bytes, str]]) -> list[TrialRecord | None]:
 
 def _one_of_batch(layout: _Layout, name: str, rows: np.ndarray, frames, inputs, start: int, end: int):
     """One file's record from its rows of a batched parse; ``None`` where the per-file path decides."""
-    matrix = np.ascontiguousarray(rows[:, layout.order])
-    if not _finite_values(matrix):
-        return None
-    frame_values = frames[start:end] if frames is not None else None
-    if frame_values is not None and not _plain_frames(frame_values):
-        return None
+    file_frames = frames[start:end] if frames is not None else None
     try:
-        return _record(
-            layout, name, matrix, frame_values, inputs.slice(start, end - start) if inputs is not None else None
+        return _checked_record(
+            layout, name, rows, file_frames, inputs.slice(start, end - start) if inputs is not None else None
         )
     except FeltFormatError:  # frames that go back: the per-file path raises it, with its row
         return None
