@@ -17,7 +17,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from .argtypes import OneLineParser, actor_list, int_list, positive_int, seed_int
+from .argtypes import BackwardsRangeError, OneLineParser, actor_list, int_list, positive_int, seed_int
 from .errors import EXIT_CHECKS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, FeltError
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, VOCAL_CHANNELS
 
@@ -42,9 +42,10 @@ def split_actors_arg(text: str) -> tuple[str, tuple[int, ...]]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected SPLIT=ACTORS, e.g. train=1-18 or test=21,22,23,24")
     try:
         return name, int_list(actors)
-    except ValueError as e:
-        why = str(e) if "backwards" in str(e) else "actors must be numbers or ranges such as 1-18,20"
-        raise argparse.ArgumentTypeError(f"{text!r}: {why}") from None
+    except BackwardsRangeError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: actors must be numbers or ranges such as 1-18,20") from None
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -489,10 +490,10 @@ _PYTHON_FORMAT_WARNING = warnings.formatwarning
 ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 
 
-def use_system_arrow_pool() -> bool:
+def use_system_arrow_pool() -> None:
     """Arrow's C++ default memory pool set to the system allocator for this process and the
     workers forked from it, unless the user chose one (the variable) or pyarrow is already
-    loaded (it fixes its pool on import). Returns whether the variable now says ``system``.
+    loaded (it fixes its pool on import).
 
     Why: the parquet writer's page and compression buffers come from that C++ pool, which
     pyarrow's ``set_memory_pool`` does not reach; with mimalloc, its default, each row group
@@ -505,7 +506,6 @@ def use_system_arrow_pool() -> bool:
     """
     if "pyarrow" not in sys.modules:
         os.environ.setdefault(ARROW_POOL_VARIABLE, "system")
-    return os.environ.get(ARROW_POOL_VARIABLE) == "system"
 
 
 def main(argv: list[str] | None = None) -> int:
