@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from felt_hf.errors import FeltError  # noqa: E402
 from felt_hf.regen.compare import compare_tables  # noqa: E402
 from felt_hf.regen.compat import environment_versions  # noqa: E402
 from felt_hf.regen.detectors import build_tracker, make_pyfeat_detector  # noqa: E402
@@ -93,7 +94,11 @@ def main(argv=None) -> int:
         report["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
     tables = {}
     for mode in args.modes:
-        det, used = make_detector(args.backend, args.weights, args.device, args.seed)
+        try:
+            det, used = make_detector(args.backend, args.weights, args.device, args.seed)
+        except FeltError as e:  # no py-feat, a full disk for the random weights: one line, no traceback
+            print(f"bench_regen: error: {e}", file=sys.stderr)
+            return 2
         report["weights"] = used
         tracker = build_tracker(
             args.backend,

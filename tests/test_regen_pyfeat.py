@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -78,9 +79,14 @@ def offline_env(tmp: Path) -> dict:
 
 
 def run_py(args: list[str], tmp: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, *args], cwd=REPO, env=offline_env(tmp), capture_output=True, text=True, timeout=TIMEOUT
-    )
+    """Runs in a private ``$TMPDIR`` and checks the random weights' folder (about 0.9 GB) is gone afterwards:
+    the benchmark once left one per run, and 27 of them filled a CI machine's disk."""
+    env = offline_env(tmp)
+    env["TMPDIR"] = str(Path(tempfile.mkdtemp(dir=tmp, prefix="tmpdir-")))
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    left = sorted(p.name for p in Path(env["TMPDIR"]).glob("felt-random-weights-*"))
+    assert not left, f"{args[0]} left {left} in $TMPDIR"
+    return proc
 
 
 @pytest.fixture(scope="module")

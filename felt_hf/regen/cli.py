@@ -80,15 +80,9 @@ def _random_detector(args: argparse.Namespace, device: str):
     """Py-Feat 0.6.2's real Detector over random weight files in a private folder removed at exit."""
     if args.backend != "pyfeat":
         raise FeltError(f"--weights random applies to --backend pyfeat (Py-Feat 0.6.2), not {args.backend!r}")
-    import atexit
-    import shutil
-    import tempfile
-
     from .random_weights import make_random_pyfeat_detector
 
-    root = tempfile.mkdtemp(prefix="felt-random-weights-")
-    atexit.register(shutil.rmtree, root, True)
-    return make_random_pyfeat_detector(device, root=root)
+    return make_random_pyfeat_detector(device)  # its folder is private and removed at exit (random_weights)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,9 +24,11 @@ instances, only for random weights); and the landmark network's last bias is Py-
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -111,13 +113,38 @@ def activate_random_weights(root: str | os.PathLike | None = None, *, seed: int 
 
     Also points torch hub (``TORCH_HOME``) into ``root`` so torchvision's ``resnet18`` is the random one.
     Must run before ``feat`` is imported in this process: afterwards its resource paths are fixed.
+    ``root`` given: the files stay there for the caller (a folder with the same seed is reused); none: a
+    private folder, removed when the process exits or at once if the set-up fails.
     """
     if "feat" in sys.modules:
         where = getattr(sys.modules["feat"], "__path__", ["?"])[0]
         raise FeltRegenError(
             f"--weights random must be set up before py-feat is imported (feat already loaded from {where})"
         )
-    root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="felt-random-weights-"))
+    if root is not None:
+        return _activate(Path(root), seed)
+    root = private_weights_folder()
+    try:
+        return _activate(root, seed)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)  # a failed set-up frees its ~0.9 GB at once, not at exit
+        raise
+
+
+def private_weights_folder() -> Path:
+    """A new temporary folder for one process's random weights (about 0.9 GB), removed when it exits.
+
+    The folder's creator owns its removal: every caller (``regenerate.py``, ``bench_regen.py``, a
+    notebook) gets it, so no run leaves a gigabyte behind in ``$TMPDIR``. (Before this, the benchmark
+    left one per run; 27 of them filled a CI machine's disk.) A process killed by a signal cannot run
+    ``atexit``; its folder, named ``felt-random-weights-*``, is safe to delete once it has ended.
+    """
+    root = Path(tempfile.mkdtemp(prefix="felt-random-weights-"))
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
+def _activate(root: Path, seed: int) -> Path:
     pkg = build_overlay(root)
     os.environ["TORCH_HOME"] = str(root / "torch")
     import torch
@@ -164,12 +191,32 @@ def write_random_weights(resources: Path, checkpoints: Path, *, seed: int = 0) -
 
 
 def _save(obj: Any, path: Path) -> str:
+    """``torch.save`` through a temporary name; a failed write (a full disk) is one error naming the file."""
     import torch
 
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    try:
+        torch.save(obj, tmp)
+    except (OSError, RuntimeError) as e:  # torch reports a full disk as RuntimeError from its zip writer
+        tmp.unlink(missing_ok=True)
+        free = shutil.disk_usage(path.parent).free / 1e6
+        raise FeltRegenError(
+            f"random weights: could not write {path} ({free:.0f} MB free on its disk; the weights take about "
+            f"0.9 GB): {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from e
     tmp.replace(path)
     return path.name
+
+
+def _same_file(src: Path, dst: Path) -> str:
+    """``dst`` as a hard link to ``src`` (a copy where links are refused): both img2pose files hold the
+    same random state, and a link saves its 160 MB of disk and write time."""
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+    return dst.name
 
 
 def _write_resnet18(path: Path) -> str:
@@ -199,7 +246,7 @@ def _write_img2pose(res: Path, rng: np.random.Generator) -> list[str]:
         "WIDER_train_pose_stddev_v1.npy",
         "reference_3d_68_points_trans.npy",
         _save(state, res / "img2pose_v1.pth"),
-        _save(state, res / "img2pose_v1_ft_300w_lp.pth"),
+        _same_file(res / "img2pose_v1.pth", res / "img2pose_v1_ft_300w_lp.pth"),
     ]
 
 
