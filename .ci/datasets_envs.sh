@@ -66,6 +66,7 @@ env_for() {  # prints the venv path, building it on first use
     "$venv/bin/python" -m pip install -q -r "$venv/requirements.txt"
     touch "$venv/.complete"
   fi
+  bash "$REPO/.ci/prune_envs.sh" "$venv"
   echo "$venv"
 }
 

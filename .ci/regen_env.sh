@@ -20,6 +20,7 @@ if [ ! -f "$venv/.felt-complete" ]; then
 else
     echo "regen env reused: $venv" 1>&2
 fi
+bash .ci/prune_envs.sh "$venv"
 if [ "${1:-}" = "--test" ]; then
     PYTHONPATH="$PWD" exec "$venv/bin/python" -m pytest -q -p no:cacheprovider -m pyfeat
 fi
