@@ -246,7 +246,21 @@ DAMAGE = {
         lambda f: _edit_stats(f, lambda s: s["features"]["landmarks"]["histogram"].update(data="%%%")),
         "stats",
     ),
+    # a hand-edited value the counts do not show (each passed before; a missing feature was a traceback)
+    "stats feature missing": (lambda f: _edit_stats(f, lambda s: s["features"].pop("emotions")), "stats"),
+    "stats std": (lambda f: _edit_stats(f, lambda s: _set(s, "head_pose", "std", 9.0)), "stats"),
+    "stats m2": (lambda f: _edit_stats(f, lambda s: _set(s, "face_box", "m2", 1.0)), "stats"),
+    "stats max lowered": (lambda f: _edit_stats(f, lambda s: _set(s, "emotions", "max", 0.5)), "stats"),
+    "stats quantile": (
+        lambda f: _edit_stats(f, lambda s: s["features"]["face_box"]["quantiles"]["0.5"].__setitem__(0, 1.0)),
+        "stats",
+    ),
+    "stats unit": (lambda f: _edit_stats(f, lambda s: s["features"]["face_box"].update(unit="cm")), "stats"),
 }
+
+
+def _set(split: dict, feature: str, key: str, value: float) -> None:
+    split["features"][feature][key][0] = value
 
 
 def _edit_doc(folder: Path, change) -> None:
@@ -265,6 +279,22 @@ def test_each_damage_fails_its_check(folder, damage, capsys):
     rc = main(["push", str(folder), "--repo-id", "someone/felt", "--dry-run"])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("felt-hf: error:") and "Traceback" not in err
+
+
+def test_stats_problems_name_the_feature_key_and_index(folder):
+    _edit_stats(folder, lambda s: _set(s, "head_pose", "std", 9.0))
+    problems = check(verify_folder(folder), "stats").details
+    assert any(p.startswith("smoothed_speech/train: head_pose.std[0] (stored 9.0, expected ") for p in problems), (
+        problems
+    )
+
+
+def test_a_sampled_check_still_catches_an_entry_at_odds_with_itself(folder):
+    _edit_stats(folder, lambda s: _set(s, "face_box", "m2", 1.0))  # std no longer follows from m2
+    assert check(verify_folder(folder, sample=1), "stats").status == "fail"
+    assert (
+        check(verify_folder(folder, sample=1), "stats").details[0].startswith("smoothed_speech/train: face_box.std[0]")
+    )
 
 
 def test_folder_without_card_is_reported_not_pushed(folder, capsys):

@@ -263,6 +263,43 @@ class ComponentStats:
         return out
 
 
+def document_problems(name: str, d: Mapping) -> list[str]:
+    """Where one feature's stored entry disagrees with what its own state implies.
+
+    ``std`` and ``quantiles`` are derived from ``count``/``m2`` and the histogram, ``shape`` and
+    ``unit`` come from the schema, and ``mean``/``m2``/``min``/``max`` are stored at full precision,
+    so an entry written by :meth:`ComponentStats.to_dict` reads back and re-serialises to itself
+    exactly; any key that does not was edited (or written by other code), and is named with its
+    first differing index.
+    """
+    try:
+        again = ComponentStats.from_dict(name, d).to_dict()
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, zlib.error, binascii.Error) as e:
+        return [f"{name}: unreadable ({type(e).__name__}: {e})"]
+    out = []
+    for key in sorted(set(again) | set(d)):
+        if key not in d or key not in again:
+            out.append(f"{name}.{key}: {'missing' if key not in d else 'not a key this version writes'}")
+        elif d[key] != again[key]:
+            out.append(f"{name}.{key}{_first_difference(d[key], again[key])}: not what the entry's own data give")
+    return out
+
+
+def _first_difference(stored, derived) -> str:
+    """``[i]`` / ``.key`` of the first place two JSON values differ, with both values."""
+    if isinstance(stored, dict) and isinstance(derived, dict):
+        for k in sorted(set(stored) | set(derived), key=str):
+            if stored.get(k) != derived.get(k):
+                return f".{k}{_first_difference(stored.get(k), derived.get(k))}"
+    if isinstance(stored, list) and isinstance(derived, list) and len(stored) == len(derived):
+        for i, (a, b) in enumerate(zip(stored, derived, strict=True)):
+            if a != b:
+                return f"[{i}]{_first_difference(a, b)}"
+    if isinstance(stored, (dict, list)) or isinstance(derived, (dict, list)):
+        return ""
+    return f" (stored {stored!r}, expected {derived!r})"
+
+
 def _hist_quantile(
     hist: np.ndarray, q: float, spec: HistogramSpec, vmin: float, vmax: float, cum: np.ndarray | None = None
 ) -> float:
@@ -472,6 +509,7 @@ __all__ = [
     "ComponentStats",
     "FeatureStats",
     "compute_stats",
+    "document_problems",
     "stats_document",
     "write_stats_json",
     "load_stats",

@@ -770,7 +770,7 @@ def _check_stats(report: Report, root: Path, configs: dict, footers: dict, sampl
     except (ValueError, KeyError, OSError, TypeError) as e:
         report.add("stats", "fail", f"{STATS_FILENAME} unreadable: {e}")
         return
-    problems, checked = [], 0
+    problems, checked = _stored_entry_problems(root / STATS_FILENAME), 0
     for name in configs:
         if name not in schema.CONFIG_NAMES:
             continue  # other configs (e.g. media) carry no per-frame statistics
@@ -803,15 +803,47 @@ def _check_stats(report: Report, root: Path, configs: dict, footers: dict, sampl
                problems)  # fmt: skip
 
 
+def _stored_entry_problems(path: Path) -> list[str]:
+    """Each feature entry of ``stats.json`` against what its own stored state implies (an edited
+    ``std``, quantile, unit or shape; :func:`felt_hf.build.stats.document_problems`)."""
+    import json
+
+    from ..build.stats import document_problems
+
+    doc = json.loads(path.read_text(encoding="utf-8"))  # load_stats has read it already
+    return [
+        f"{cfg}/{split}: {problem}"
+        for cfg, splits in doc["configs"].items()
+        for split, entry in splits.items()
+        for name, d in entry["features"].items()
+        for problem in document_problems(name, d)
+    ]
+
+
 def _compare_stats(where: str, st, sampled, *, whole: bool) -> list[str]:
-    out = []
+    """The data re-read (``sampled``) against the stored statistics ``st``: every value of the sample
+    inside the stored range and histogram; with the whole split re-read, counts, min, max and
+    histogram exactly equal and mean and m2 equal to float64 rounding of a different summation order."""
+    out = [f"{where}: {n}: missing from stats.json" for n in sampled.features if n not in st.features]
+    out += [f"{where}: {n}: not a per-frame array of this schema" for n in st.features if n not in sampled.features]
     for name, acc in sampled.features.items():
-        ref = st.features[name]
+        ref = st.features.get(name)
+        if ref is None:
+            continue
         has = acc.count > 0
         if np.any(acc.count > ref.count):
             out.append(f"{where}: {name}: the sample has more values than stats.json counts")
         if whole and not np.array_equal(acc.count, ref.count):
             out.append(f"{where}: {name}: counts differ from the data")
+        if np.any(acc.hist > ref.hist) or (whole and not np.array_equal(acc.hist, ref.hist)):
+            out.append(f"{where}: {name}: histogram differs from the data")
+        if whole and np.any(has & ~np.isclose(ref.m2, acc.m2, rtol=1e-6, atol=1e-9)):
+            out.append(f"{where}: {name}: m2 (spread) differs from the data")
+        if whole and np.any(has & ((acc.min != ref.min) | (acc.max != ref.max))):
+            i = int(np.flatnonzero(has & ((acc.min != ref.min) | (acc.max != ref.max)))[0])
+            out.append(f"{where}: {name}[{i}]: data range [{acc.min[i]:g}, {acc.max[i]:g}], stats.json's "
+                       f"[{ref.min[i]:g}, {ref.max[i]:g}]")  # fmt: skip
+            continue
         lo_bad = has & (acc.min < ref.min)
         hi_bad = has & (acc.max > ref.max)
         if np.any(lo_bad | hi_bad):
