@@ -264,3 +264,30 @@ def test_two_face_rows_of_one_frame_stay_accepted(clean):
     rows.insert(11, list(rows[10]))  # frame 9 twice, adjacent: Py-Feat's two-face frame
     rec = read_trial_csv(_write(rows), name="x.csv")
     assert rec.num_frames == 40 and int(rec.num_faces[9]) == 2 and rows[11][col] == rows[10][col]
+
+
+@pytest.mark.parametrize("eol", ["\r\n", "\n"])
+@pytest.mark.parametrize("fault", ["cell", "ragged", "frame"])
+def test_rows_are_counted_in_the_files_lines_past_blank_lines(clean, fault, eol):
+    """pyarrow skips blank lines, so its row numbers ran behind the file's after one; every reader
+    path (strict, polars file by file, polars by row group) must name the row a user finds."""
+    from felt_hf.inputs.csv_fast import read_trial_csv_fast, read_trial_csvs_fast
+
+    rows = _rows(clean.raw_csv())
+    rows.insert(3, [])  # blank line: data row 3
+    rows.insert(1, [])  # and data row 1
+    target = 9
+    if fault == "cell":
+        rows[target][rows[0].index("AU12")] = "abc"
+    elif fault == "ragged":
+        rows[target] = rows[target][:10]
+    else:
+        rows[target][0] = "1.5"
+    data = _write(rows, eol)
+    lines = data.splitlines()
+    assert lines[1] == lines[4] == b"" and lines[target] != b""
+    for read in (read_trial_csv, read_trial_csv_fast):
+        with pytest.raises(FeltFormatError) as e:
+            read(data, "b.csv")
+        assert e.value.row == target, (read.__name__, str(e.value))
+    assert read_trial_csvs_fast([(data, "b.csv"), (clean.raw_csv(), "c.csv")])[0] is None  # left to the above

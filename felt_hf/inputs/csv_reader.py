@@ -249,6 +249,38 @@ def read_trial_csv(source: bytes | str | os.PathLike, name: str | None = None) -
     present, absent = _plan(names, name)
     if len(data) - start < 64 and not data[start:].strip():
         raise FeltFormatError(name, "no data rows after the header")
+    try:
+        return _read_body(data, names, start, present, absent, name)
+    except FeltFormatError as e:
+        raise _at_file_row(e, data, start) from None
+
+
+def _at_file_row(error: FeltFormatError, data: bytes, start: int) -> FeltFormatError:
+    """``error`` with its row counted in the file's lines rather than the parsed rows.
+
+    pyarrow skips blank lines, so its row numbers (and the table's row indices every later check
+    reports) run behind the file's from the first blank line on; only here, on the error path, are
+    the blank lines counted back in (a data row ``r`` is line ``r + 1`` of the file).
+    """
+    if error.row is None or error.row < 1:
+        return error
+    count = 0
+    for line_no, line in enumerate(data[start:].split(b"\n"), start=1):
+        if line.rstrip(b"\r"):
+            count += 1
+            if count == error.row:
+                if line_no == error.row:
+                    return error
+                return FeltFormatError(
+                    error.file, error.reason, row=line_no, column=error.column, archive=error.archive
+                )
+    return error
+
+
+def _read_body(
+    data: bytes, names: list[str], start: int, present: list[FrameArray], absent: list[FrameArray], name: str
+) -> TrialRecord:
+    """:func:`read_trial_csv` past the header: parse, frame and value checks, the record."""
     frame_col = _frame_source(set(names))
     types: dict[str, pa.DataType] = {c: pa.float32() for arr in present for c in arr.csv_columns}
     include = list(types)
@@ -276,7 +308,7 @@ def read_trial_csv(source: bytes | str | os.PathLike, name: str | None = None) -
         arrays[arr.name] = np.full((rows.shape[0], *arr.shape), np.nan, dtype=np.float32)
     if absent:
         groups = ", ".join(f"{a.name} ({a.csv_columns[0]}..{a.csv_columns[-1]})" for a in absent)
-        warnings.warn(f"{name}: no {groups} columns; filled with NaN", FeltWarning, stacklevel=2)
+        warnings.warn(f"{name}: no {groups} columns; filled with NaN", FeltWarning, stacklevel=3)
     source_video = first_input(table)
     return TrialRecord(
         name=name,
