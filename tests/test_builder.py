@@ -134,3 +134,28 @@ def test_a_bad_split_rule_is_refused_not_applied(sample_archives, tmp_path, rule
                        split_actors=rule)  # fmt: skip
         with pytest.raises(ValueError, match="actor|split"):
             builder.download_and_prepare()
+
+
+def test_a_replaced_archive_is_rebuilt_not_served_from_the_cache(sample_archives, tmp_path):
+    """datasets keys its cache on data_dir's path; a different archive at that path must not come
+    back with the old numbers (it did: same trial count and values after the archive changed)."""
+    import shutil
+    import zipfile
+
+    data = tmp_path / "data"
+    shutil.copytree(sample_archives, data)
+    archive = data / "smoothed_motion_speech.zip"
+    cache = str(tmp_path / "cache")
+    first = load_felt(data, "smoothed_speech", cache_dir=cache, split="train")
+    dropped, *keep = sorted(first["trial_id"])
+    smaller = tmp_path / "smaller.zip"
+    with zipfile.ZipFile(archive) as src, zipfile.ZipFile(smaller, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            if info.filename.endswith(".csv") and dropped in info.filename:
+                continue  # one train trial fewer
+            dst.writestr(info, src.read(info))
+    shutil.move(smaller, archive)
+    again = load_felt(data, "smoothed_speech", cache_dir=cache, split="train")
+    assert sorted(again["trial_id"]) == keep and again.num_rows == first.num_rows - 1
+    same = load_felt(data, "smoothed_speech", cache_dir=cache, split="train")  # unchanged archive: the cache
+    assert same.cache_files[0]["filename"] == again.cache_files[0]["filename"]

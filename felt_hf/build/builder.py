@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import datasets
 import pyarrow as pa
 
-from ..inputs.sources import CsvMember, config_members, iter_records, members_by_split
+from ..inputs.sources import CsvMember, config_members, iter_records, members_by_split, source_fingerprint
 from ..ravdess import validate_split_actors
 from ..schema import CONFIG_NAMES, DEFAULT_CONFIG, DEFAULT_SPLIT_ACTORS, config_parts, trial_features
 from .rows import rows_table, trial_row
@@ -61,6 +61,18 @@ class FeltConfig(datasets.BuilderConfig):
         self.variant = variant
         self.channel = channel
         self.split_actors = validate_split_actors(split_actors or DEFAULT_SPLIT_ACTORS)
+
+    def create_config_id(self, config_kwargs: dict, custom_features: datasets.Features | None = None) -> str:
+        """``datasets``' config id (the cache folder's name), with the archive's size and modification
+        time in it: ``datasets`` keys the cache on ``data_dir``'s path only, so a replaced archive was
+        served from the old cache, old numbers and all (:func:`felt_hf.sources.source_fingerprint`)."""
+        data_dir = config_kwargs.get("data_dir")
+        name = config_kwargs.get("name", self.name)
+        if data_dir and name in CONFIG_NAMES:
+            fingerprint = source_fingerprint(os.path.expanduser(data_dir), name)
+            if fingerprint is not None:
+                config_kwargs = {**config_kwargs, "source": fingerprint}
+        return super().create_config_id(config_kwargs, custom_features=custom_features)
 
 
 TABLE_ROWS = 8  # trials per yielded table: the converter's row group, ~2.5 MB of float32

@@ -100,6 +100,28 @@ def find_source(data_dir: str | os.PathLike, config_name: str) -> Path:
     )
 
 
+def source_fingerprint(data_dir: str | os.PathLike, config_name: str) -> str | None:
+    """Size and modification time of a config's archive (or of every file of its extracted folder),
+    hashed; ``None`` when there is no source (the caller's own error follows).
+
+    ``datasets`` names a builder's cache after ``data_dir`` alone, so a rebuilt or replaced archive
+    at the same path was served from the old cache with its old numbers; the builder puts this in
+    its config id instead. Stat calls only: no byte is read (1440 files of a folder in milliseconds).
+    """
+    import hashlib
+
+    try:
+        source = find_source(data_dir, config_name)
+    except FeltPathError:
+        return None
+    paths = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+    digest = hashlib.sha256()
+    for path in paths:
+        st = path.stat()
+        digest.update(f"{path.relative_to(source.parent).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
 def _open_zip(path: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
@@ -413,6 +435,7 @@ __all__ = [
     "MemberReader",
     "config_members",
     "find_source",
+    "source_fingerprint",
     "is_junk",
     "is_macos_junk",
     "duplicate_of",
