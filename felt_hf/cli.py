@@ -21,6 +21,8 @@ from .argtypes import BackwardsRangeError, OneLineParser, actor_list, int_list, 
 from .errors import EXIT_CHECKS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, FeltError
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, VOCAL_CHANNELS
 
+NO_PROGRESS_HELP = "no progress bar (there is none anyway when stderr is not a terminal)"
+
 
 def load_line(folder: str | os.PathLike, config: str = DEFAULT_CONFIG) -> str:
     """The exact ``load_dataset(...)`` call for a folder just written.
@@ -114,6 +116,10 @@ def summarize(dataset_dict, title: str) -> str:
 def cmd_build(args: argparse.Namespace) -> int:
     from .build.builder import load_felt
 
+    if args.no_progress or not sys.stderr.isatty():  # as felt-hf's own bars: none in logs and pipes
+        import datasets
+
+        datasets.disable_progress_bars()
     ds = load_felt(args.data_dir, args.config, cache_dir=args.cache_dir)
     print(summarize(ds, f"FELT {args.config} from {args.data_dir}"))
     return 0
@@ -332,7 +338,7 @@ def add_view_parsers(sub) -> None:
     s.add_argument("--trials", nargs="+", help="only these trial ids (default: every trial)")
     s.add_argument("--out", default="videos", help="output folder (default: videos)")
     s.add_argument("--num-proc", type=positive_int, help="worker processes (default: all cores)")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     s.set_defaults(func=cmd_render)
 
 
@@ -375,13 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--extracted", action="store_true", help="write folders of CSVs instead of zips")
     s.add_argument("--compresslevel", type=int, default=6, help="zip deflate level 0-9 (default 6, as FELT's zips)")
     s.add_argument("--num-proc", type=positive_int, help="worker processes (default: all cores)")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("build", help="build one config with the Felt builder and print a summary")
     s.add_argument("data_dir", help="folder with the FELT zips (or extracted folders)")
     s.add_argument("--config", default=DEFAULT_CONFIG, choices=CONFIG_NAMES, help=f"default {DEFAULT_CONFIG}")
     s.add_argument("--cache-dir", help="datasets cache folder (default: datasets' own, under HF_HOME)")
+    s.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     s.set_defaults(func=cmd_build)
 
     s = sub.add_parser("convert", help="convert FELT archives to the hub layout (parquet configs + card)")
@@ -400,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPLIT=ACTORS",
         help="actor-disjoint split rule replacing the default train=1-18 validation=19-20 test=21-24",
     )
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     s.add_argument(
         "--au-titles",
         action="store_true",
@@ -425,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="sample -> builder -> hub folder -> load_dataset, all offline")
     s.add_argument("--workdir", default="felt_demo", help="where to write everything (default felt_demo)")
     s.add_argument("--seed", type=seed_int, default=0, help="seed of the sample archives (default 0)")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     s.set_defaults(func=cmd_demo)
 
     add_verify_parser(sub)
@@ -455,7 +462,7 @@ def add_verify_parser(sub) -> None:
     s.add_argument("--seed", type=seed_int, default=0, help="seed of --sample (default 0)")
     s.add_argument("--num-proc", type=positive_int, help="worker processes (default: all cores)")
     s.add_argument("--json", dest="json_path", metavar="PATH", help="write the full report as JSON")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     s.set_defaults(func=cmd_verify)
 
 

@@ -204,3 +204,30 @@ def test_the_arrow_pool_does_not_change_a_byte(sample_archives, tmp_path):
         outs[pool] = {p.relative_to(tmp_path / pool).as_posix(): p.read_bytes()
                       for p in sorted((tmp_path / pool).rglob("*")) if p.is_file()}  # fmt: skip
     assert outs["system"] == outs["mimalloc"] and any(k.endswith(".parquet") for k in outs["system"])
+
+
+@pytest.mark.parametrize("command", ["convert", "build"])
+def test_a_bad_cell_is_one_line_on_stderr_without_a_bar_in_a_pipe(sample_archives, tmp_path, command):
+    """stderr is a pipe here, as in CI logs: no progress bar before the error (there was one)."""
+    import zipfile
+
+    data = tmp_path / "in"
+    data.mkdir()
+    src = sample_archives / "smoothed_motion_speech.zip"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(data / src.name, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            body = zin.read(info)
+            if info.filename.endswith(".csv") and "/._" not in info.filename and b"," in body:
+                lines = body.split(b"\n")
+                cells = lines[3].split(b",")
+                cells[7] = b"abc"
+                lines[3] = b",".join(cells)
+                body = b"\n".join(lines)
+            zout.writestr(info, body)
+    args = [command, str(data), "--num-proc", "1", "--out", str(tmp_path / "o")]
+    if command == "build":
+        args = ["build", str(data), "--cache-dir", str(tmp_path / "cache")]
+    r = subprocess.run([sys.executable, "-m", "felt_hf.cli", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("felt-hf: error: "), r.stderr
+    assert "row 3" in r.stderr and "not a number" in r.stderr and "smoothed_motion_speech.zip" in r.stderr

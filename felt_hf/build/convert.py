@@ -492,7 +492,7 @@ def _run_tasks(tasks: list[ShardTask], num_proc: int, progress: bool, stats: Sta
     from tqdm.auto import tqdm
 
     total = sum(len(t.members) for t in tasks)
-    bar = tqdm(total=total, unit="trial", desc="Converting FELT", disable=not progress)
+    bar = tqdm(total=total, unit="trial", desc="Converting FELT", disable=None if progress else True)
     if num_proc <= 1:
         results, reader = [], MemberReader()  # this process's own, closed when done
         try:

@@ -593,7 +593,9 @@ def write_media_configs(
         start = len(run.shards)
         run.shards.extend(job.shard for job in jobs)  # (so that a failure discards every temporary file)
         total = sum(len(job.shard.trial_ids) for job in jobs)
-        with tqdm(total=total, unit="trial", desc="Converting media", disable=not progress or not jobs) as bar:
+        with tqdm(
+            total=total, unit="trial", desc="Converting media", disable=None if progress and jobs else True
+        ) as bar:
             results = run_jobs(jobs, workers, bar)
         run.shards[start:] = [shard for shard, _ in results]  # workers send back copies with the counts
         for job, (_, skipped) in zip(jobs, results, strict=True):

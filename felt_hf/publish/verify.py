@@ -411,7 +411,7 @@ def _trial_task(task: tuple) -> dict:
 def _run_trials(tasks: list[tuple], num_proc: int, progress: bool) -> list[dict]:
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks), unit="trial", desc="Verifying FELT", disable=not progress)
+    bar = tqdm(total=len(tasks), unit="trial", desc="Verifying FELT", disable=None if progress else True)
     results = []
     try:
         if num_proc <= 1:
