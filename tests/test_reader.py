@@ -291,3 +291,40 @@ def test_rows_are_counted_in_the_files_lines_past_blank_lines(clean, fault, eol)
             read(data, "b.csv")
         assert e.value.row == target, (read.__name__, str(e.value))
     assert read_trial_csvs_fast([(data, "b.csv"), (clean.raw_csv(), "c.csv")])[0] is None  # left to the above
+
+
+@pytest.mark.parametrize("word", ["NA", "N/A", "n/a", "NULL", "null", "#N/A", "#NA"])
+def test_missing_value_words_are_not_numbers(clean, word):
+    """pyarrow's default null list made these NaN unseen; a FELT cell holds a number or is empty."""
+    from felt_hf.inputs.csv_fast import read_trial_csv_fast
+
+    rows = _rows(clean.raw_csv())
+    rows[5][rows[0].index("x_3")] = word
+    for read in (read_trial_csv, read_trial_csv_fast):
+        with pytest.raises(FeltFormatError) as e:
+            read(_write(rows), "w.csv")
+        assert (e.value.row, e.value.column) == (5, "x_3") and repr(word) in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("spelling", ["", "nan", "NaN", "-nan", "-NaN", "1.#QNAN", "-1.#IND"])
+def test_nan_spellings_are_nan(clean, spelling):
+    rows = _rows(clean.raw_csv())
+    rows[5][rows[0].index("x_3")] = spelling
+    record = read_trial_csv(_write(rows), "n.csv")
+    assert np.isnan(record.arrays["landmarks"][4, 3, 0]) and np.isfinite(record.arrays["landmarks"][4, 4, 0])
+
+
+@pytest.mark.parametrize("where", ["appended", "in place of another"])
+def test_a_data_column_twice_is_refused_naming_it(clean, where):
+    from felt_hf.inputs.csv_fast import read_trial_csv_fast
+
+    rows = _rows(clean.raw_csv())
+    j = rows[0].index("x_3")
+    if where == "appended":
+        rows = [r + (["x_3"] if i == 0 else ["999"]) for i, r in enumerate(rows)]
+    else:
+        rows[0][j + 1] = "x_3"
+    for read in (read_trial_csv, read_trial_csv_fast):
+        with pytest.raises(FeltFormatError, match=r"column 'x_3' appears twice \(columns ") as e:
+            read(_write(rows), "d.csv")
+        assert (e.value.row, e.value.column) == (0, "x_3")

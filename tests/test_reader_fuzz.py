@@ -23,9 +23,8 @@ from hypothesis import strategies as st
 from felt_hf.errors import FeltError
 from felt_hf.schema import FACE_SCORE_COLUMN, FRAME_ARRAYS, FRAME_COLUMN, SECOND_FRAME_COLUMN
 
-# The strings pyarrow reads as null in a float column (its default null_values).
-ARROW_NULLS = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "N/A", "NA",
-               "NULL", "NaN", "n/a", "nan", "null"}  # fmt: skip
+# The cells a float column reads as NaN: empty and the spellings of NaN (no words such as NA or null).
+ARROW_NULLS = {"", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "NaN", "nan"}
 BASES = {
     "raw": make_trial("01-01-05-02-01-02-03", seed=3, num_frames=22).raw_csv(),
     # A trial with no-face rows (re-saved layouts) and one with two-face frames.

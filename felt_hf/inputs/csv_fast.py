@@ -32,11 +32,11 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow.csv as pacsv
 
 from ..errors import FeltFormatError, FeltWarning
 from ..schema import FACE_SCORE_COLUMN, FRAME_ARRAYS, INPUT_COLUMN, FrameArray
 from .csv_reader import (
+    NAN_SPELLINGS,
     TrialRecord,
     _frame_source,
     _frames,
@@ -48,7 +48,7 @@ from .csv_reader import (
 )
 
 INT32_MAX = np.iinfo(np.int32).max
-_ARROW_NULLS = frozenset(pacsv.ConvertOptions().null_values)
+_ARROW_NULLS = frozenset(NAN_SPELLINGS)  # what the strict reader reads as null
 
 
 _USE_POLARS = True

@@ -102,7 +102,34 @@ def _header(data: bytes, name: str) -> tuple[list[str], int]:
         raise FeltFormatError(name, f"header line is not valid CSV ({e})", row=0) from None
     if len(names) < 2:
         raise FeltFormatError(name, f"first line is not a CSV header: {text[:80]!r}", row=0)
+    _refuse_duplicate_data_columns(names, name)
     return dedupe_header(names), (len(data) if end < 0 else end + 1)
+
+
+# The cells read as NaN: empty (what pandas' to_csv, and so Py-Feat and FELT, write for NaN) and the
+# spellings of NaN itself (C's and MSVC's printf). pyarrow's default list also turned the words NA,
+# N/A, n/a, NULL, null, #N/A, #N/A N/A and #NA into NaN without a word; they are not numbers, so a
+# cell holding one is now an error naming its row and column, like any other text.
+NAN_SPELLINGS = ("", "nan", "NaN", "-nan", "-NaN", "1.#QNAN", "-1.#QNAN", "1.#IND", "-1.#IND")
+
+_READ_COLUMNS = frozenset(c for arr in FRAME_ARRAYS for c in arr.csv_columns) | {INPUT_COLUMN}
+
+
+def _refuse_duplicate_data_columns(names: list[str], name: str) -> None:
+    """A column the reader takes values from may appear once: with two, which one holds the data is
+    a guess (pandas would keep the first and rename the second ``x_3.1``, dropping its values
+    unseen). ``frame`` is FELT's own duplicate (the raw files' index column) and stays allowed."""
+    first: dict[str, int] = {}
+    for i, col in enumerate(names):
+        if col in _READ_COLUMNS and col in first:
+            raise FeltFormatError(
+                name,
+                f"column {col!r} appears twice (columns {first[col] + 1} and {i + 1}); which one holds the data "
+                "is ambiguous",
+                row=0,
+                column=col,
+            )
+        first.setdefault(col, i)
 
 
 def _frame_source(names: set[str]) -> str | None:
@@ -132,7 +159,9 @@ def _plan(names: list[str], name: str) -> tuple[list[FrameArray], list[FrameArra
 
 def _read_table(data: bytes, names: list[str], start: int, include: list[str], types: dict, name: str) -> pa.Table:
     read_options = pacsv.ReadOptions(column_names=names, use_threads=False, block_size=max(1 << 20, len(data) + 1))
-    convert_options = pacsv.ConvertOptions(column_types=types, include_columns=include, strings_can_be_null=True)
+    convert_options = pacsv.ConvertOptions(
+        column_types=types, include_columns=include, strings_can_be_null=True, null_values=NAN_SPELLINGS
+    )
     try:
         body = pa.py_buffer(data).slice(start)  # zero-copy: a FELT CSV is ~1.6 MB
         return pacsv.read_csv(pa.BufferReader(body), read_options=read_options, convert_options=convert_options)

@@ -52,7 +52,7 @@ from ..schema import (
     LANDMARK_Y_COLUMNS,
     POSE_COLUMNS,
 )
-from .csv_reader import TrialRecord, first_input, select_faces
+from .csv_reader import NAN_SPELLINGS, TrialRecord, first_input, select_faces
 
 EMOTIONS_V2 = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger")  # Detectorv2 order
 EMOTION_FROM_V2 = {  # FELT name -> 2.x name
@@ -189,7 +189,9 @@ def _read(data: bytes, names: list[str], start: int, wanted: list[str], name: st
         types[INPUT_COLUMN] = pa.string()
         include.append(INPUT_COLUMN)
     read = pacsv.ReadOptions(column_names=names, use_threads=False, block_size=max(1 << 20, len(data) + 1))
-    convert = pacsv.ConvertOptions(column_types=types, include_columns=include, strings_can_be_null=True)
+    convert = pacsv.ConvertOptions(
+        column_types=types, include_columns=include, strings_can_be_null=True, null_values=NAN_SPELLINGS
+    )
     try:
         return pacsv.read_csv(
             pa.BufferReader(pa.py_buffer(data).slice(start)), read_options=read, convert_options=convert
