@@ -61,6 +61,15 @@ def test_folder_reads_the_same_as_zip(tmp_path, csvs):
     assert [m.trial_id for m in config_members(tmp_path, "smoothed_speech")] == sorted(IDS)
 
 
+def test_a_broken_link_in_a_folder_is_an_error_not_a_missing_trial(tmp_path, csvs):
+    folder = tmp_path / "smoothed_motion_speech" / "Actor_01"
+    folder.mkdir(parents=True)
+    (folder / f"{IDS[0]}.csv").write_bytes(csvs[IDS[0]])
+    (folder / "01-01-02-01-02-02-01.csv").symlink_to(tmp_path / "gone.csv")
+    with pytest.raises(FileNotFoundError, match=r"01-01-02-01-02-02-01\.csv: a symbolic link whose target .*gone\.csv"):
+        config_members(tmp_path, "smoothed_speech")
+
+
 def test_missing_archive_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="raw_motion_song.zip"):
         find_source(tmp_path, "raw_song")

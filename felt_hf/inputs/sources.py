@@ -131,7 +131,11 @@ def _open_zip(path: str) -> zipfile.ZipFile:
 
 def _member_names(source: Path) -> list[str]:
     if source.is_dir():
-        return sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file())
+        entries = list(source.rglob("*"))
+        broken = [p for p in entries if p.is_symlink() and not p.exists()]
+        if broken:  # is_file() is False for them: the trial would be left out without a word
+            raise FeltPathError(f"{broken[0]}: a symbolic link whose target {os.readlink(broken[0])} does not exist")
+        return sorted(p.relative_to(source).as_posix() for p in entries if p.is_file())
     with _open_zip(str(source)) as zf:
         return [i.filename for i in zf.infolist() if not i.is_dir()]
 
