@@ -77,6 +77,13 @@ def seed_int(text: str) -> int:
     return _whole_number(text, 0, "a non-negative whole number")
 
 
+def folder_path(text: str) -> str:
+    """``--out``: a path with something in it; an empty one meant the current folder, unasked."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a folder path (use . for the current folder)")
+    return text
+
+
 _DEVICE = re.compile(r"cpu|cuda|cuda:\d+|mps|auto")
 
 

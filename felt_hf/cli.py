@@ -17,7 +17,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from .argtypes import BackwardsRangeError, OneLineParser, actor_list, int_list, positive_int, seed_int
+from .argtypes import BackwardsRangeError, OneLineParser, actor_list, folder_path, int_list, positive_int, seed_int
 from .errors import EXIT_CHECKS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, FeltError
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, VOCAL_CHANNELS
 
@@ -328,7 +328,7 @@ def add_view_parsers(sub) -> None:
     s.add_argument("folder", help="converted folder (felt-hf convert), folder of FELT archives, or one tracking CSV")
     s.add_argument("trial_id", nargs="?", help="RAVDESS trial id, e.g. 01-01-03-02-01-01-12 (not for one CSV)")
     s.add_argument("--config", choices=CONFIG_NAMES, help="default: the first config that has the trial")
-    s.add_argument("--out", default="fig", help="output folder (default: fig)")
+    s.add_argument("--out", default="fig", type=folder_path, help="output folder (default: fig)")
     s.set_defaults(func=cmd_show)
 
     s = sub.add_parser("render", help="mp4s from tracking: landmark plots and AU heat maps at 29.97 fps")
@@ -336,7 +336,7 @@ def add_view_parsers(sub) -> None:
     s.add_argument("--config", default=DEFAULT_CONFIG, choices=CONFIG_NAMES, help="tracking config to render")
     s.add_argument("--kind", nargs="+", default=list(KINDS), choices=KINDS, help="which videos (default: all kinds)")
     s.add_argument("--trials", nargs="+", help="only these trial ids (default: every trial)")
-    s.add_argument("--out", default="videos", help="output folder (default: videos)")
+    s.add_argument("--out", default="videos", type=folder_path, help="output folder (default: videos)")
     s.add_argument("--num-proc", type=positive_int, help="worker processes (default: all cores)")
     s.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     s.set_defaults(func=cmd_render)
@@ -353,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", help="one of:")
 
     s = sub.add_parser("sample", help="write the small built-in sample archives (generated, no download)")
-    s.add_argument("out", help="folder to write the four sample archives into (created if missing)")
+    s.add_argument("out", type=folder_path, help="folder to write the four sample archives into (created if missing)")
     s.add_argument(
         "--seed", type=seed_int, default=0, help="random seed; the same seed gives the same bytes (default 0)"
     )
@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("synth", help="write realistic FELT-shaped archives (any actors, full size on request)")
-    s.add_argument("out", help="folder to write the archives into (created if missing)")
+    s.add_argument("out", type=folder_path, help="folder to write the archives into (created if missing)")
     s.add_argument("--actors", type=actor_list, help="e.g. 1-24 or 1,2,19 (default: all 24)")
     s.add_argument(
         "--channels",
@@ -393,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("convert", help="convert FELT archives to the hub layout (parquet configs + card)")
     s.add_argument("data_dir", help="folder with the FELT zips (or extracted folders, or regeneration output)")
-    s.add_argument("--out", default="felt", help="output folder (default: felt)")
+    s.add_argument("--out", default="felt", type=folder_path, help="output folder (default: felt)")
     s.add_argument(
         "--configs", nargs="+", choices=CONFIG_NAMES + MEDIA_CONFIG_NAMES, help="default: every config with inputs"
     )

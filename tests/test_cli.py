@@ -145,6 +145,8 @@ def test_load_line_is_never_a_bare_name(folder, expected):
         (["regenerate", "--videos", "v", "--out", "o", "--device", "cuda:x"],
          "argument --device: 'cuda:x': expected cpu, cuda, cuda:N, mps or auto"),
         (["synth", "o", "--actors", "5-1"], "argument --actors: '5-1': range '5-1' runs backwards"),
+        (["convert", "x", "--out", ""], "argument --out: '': expected a folder path (use . for the current folder)"),
+        (["sample", " "], "argument out: ' ': expected a folder path"),
     ],
 )  # fmt: skip
 def test_usage_errors_are_one_line_in_the_real_process(tmp_path, args, says):

@@ -352,6 +352,23 @@ def test_configs_must_be_a_non_empty_list_and_out_not_the_input(sample_archives,
     assert [p.name for p in data.iterdir()] == ["smoothed_motion_speech.zip"]  # nothing written among the inputs
 
 
+def test_out_may_not_hold_the_inputs_or_sit_inside_an_extracted_config(sample_archives, tmp_path):
+    import zipfile
+
+    data = _copy_archives(sample_archives, tmp_path / "in", ["smoothed_speech"])
+    with pytest.raises(FeltOutputError, match="is inside the output folder"):
+        convert_felt(data, tmp_path, progress=False)
+    extracted = tmp_path / "ex"
+    with zipfile.ZipFile(data / "smoothed_motion_speech.zip") as zf:
+        zf.extractall(extracted)
+    before = sorted(p.relative_to(extracted) for p in extracted.rglob("*"))
+    with pytest.raises(FeltOutputError, match="is inside the extracted input folder"):
+        convert_felt(extracted, extracted / "smoothed_motion_speech" / "felt", progress=False)
+    assert sorted(p.relative_to(extracted) for p in extracted.rglob("*")) == before
+    convert_felt(data, data / "felt", configs=["smoothed_speech"], progress=False)  # beside the archives: fine
+    assert (data / "felt" / "README.md").is_file()
+
+
 def test_a_run_stopped_while_renaming_leaves_no_old_card_or_statistics(sample_archives, tmp_path, monkeypatch):
     """The commit phase drops the card and stats.json first: stopped between two renames, the
     folder is visibly unfinished (no card) and holds no statistics of the earlier build."""

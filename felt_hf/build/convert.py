@@ -577,8 +577,7 @@ def convert_felt(
     split_actors = validate_split_actors(split_actors or DEFAULT_SPLIT_ACTORS)
     out = Path(out_dir)
     check_output_folder(out)
-    if out.exists() and Path(data_dir).is_dir() and out.resolve() == Path(data_dir).resolve():
-        raise FeltOutputError(f"{out} is the input folder: convert into a folder of its own (e.g. --out felt)")
+    _refuse_overlap(out, Path(data_dir), configs)
     scripts = sorted(p.name for p in out.glob("*.py")) if out.is_dir() else []
     if scripts:
         raise FeltOutputError(
@@ -693,6 +692,32 @@ def _finish(
 def _looks_synthetic(data_dir) -> bool:
     """The generator (:mod:`felt_hf.synth`) leaves this marker next to the archives it writes."""
     return (Path(data_dir) / SYNTHETIC_MARKER).exists()
+
+
+def _refuse_overlap(out: Path, data_dir: Path, configs: Sequence[str]) -> None:
+    """The output folder apart from the inputs, said before any work: not the input folder, not a
+    folder holding it (the hub folder would then carry the input archives, which ``verify`` and
+    ``push`` refuse as strays), and not inside an extracted config folder (its own CSVs would be
+    among the inputs). A folder *beside* the archives, ``data/felt`` for ``data``, is fine."""
+    if not data_dir.is_dir():
+        return
+    o, d = out.resolve(), data_dir.resolve()
+    if o == d:
+        raise FeltOutputError(f"{out} is the input folder: convert into a folder of its own (e.g. --out felt)")
+    if o in d.parents:
+        raise FeltOutputError(
+            f"the input folder {data_dir} is inside the output folder {out}: the dataset folder would hold the "
+            "inputs; convert into a folder of its own (e.g. --out felt)"
+        )
+    for config in configs:
+        try:
+            source = find_source(data_dir, config).resolve()
+        except FileNotFoundError:
+            continue  # said later, with the config's own message
+        if source.is_dir() and (o == source or source in o.parents):
+            raise FeltOutputError(
+                f"{out} is inside the extracted input folder {source}: convert into a folder of its own"
+            )
 
 
 def _resolve_configs(data_dir, configs, skip_bad: bool, au_titles: bool = False) -> tuple[list[str], dict]:

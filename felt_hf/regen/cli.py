@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..argtypes import OneLineParser, actor_list, positive_int, torch_device
+from ..argtypes import OneLineParser, actor_list, folder_path, positive_int, torch_device
 from ..atomic import check_output_folder
 from ..errors import FeltError
 from ..inputs.smoothing import SHORT_CLIP_POLICIES
@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--videos", nargs="+", required=True, help="Video_*_Actor_NN.zip files, or folders of Actor_NN/ (or of zips)"
     )
-    p.add_argument("--out", required=True, help="output root: raw_motion_*/, smoothed_motion_*/, manifest/")
+    p.add_argument(
+        "--out", required=True, type=folder_path, help="output root: raw_motion_*/, smoothed_motion_*/, manifest/"
+    )
     p.add_argument(
         "--device",
         default="cuda",
