@@ -17,7 +17,7 @@ from felt_hf.convert import ROW_GROUP_ROWS, SYNTHETIC_MARKER, convert_felt, plan
 from felt_hf.sources import config_members
 from felt_hf.synth import MARKER_FILENAME
 
-from felt_hf.errors import FeltFormatError, FeltOutputError
+from felt_hf.errors import FeltError, FeltFormatError, FeltOutputError
 from felt_hf.ravdess import split_of_actor
 from felt_hf.schema import CONFIG_NAMES, DEFAULT_CONFIG, FRAME_ARRAYS, archive_stem
 
@@ -179,6 +179,24 @@ def test_corrupt_member_fails_cleanly_and_skip_bad_reports_it(sample_archives, t
     assert [s["member"] for s in report["skipped"]] == [member] and summary["skipped"] == 1
     total = sum(s["num_examples"] for s in summary["configs"]["raw_speech"]["splits"].values())
     assert total == len(config_members(data, "raw_speech")) - 1
+
+
+def test_skip_bad_with_every_trial_bad_is_an_error_and_writes_nothing(sample_archives, tmp_path):
+    data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech", "smoothed_speech"])
+    zip_path = data / "raw_motion_speech.zip"
+    with zipfile.ZipFile(zip_path) as zin, zipfile.ZipFile(tmp_path / "bad.zip", "w") as zout:
+        for info in zin.infolist():  # every CSV's body replaced by text that is no number
+            body = zin.read(info)
+            if info.filename.endswith(".csv") and "/._" not in info.filename:
+                body = body[: body.index(b"\n") + 1] + b"abc\n"
+            zout.writestr(info, body)
+    (tmp_path / "bad.zip").replace(zip_path)
+    out = tmp_path / "felt"
+    with pytest.raises(
+        FeltError, match=r"every trial of raw_speech is unreadable \(\d+ skipped; the first, .*raw_motion_speech\.zip:"
+    ):
+        convert_felt(data, out, progress=False, skip_bad=True, num_proc=1)
+    assert not out.exists()
 
 
 def test_synthetic_input_is_labelled_in_the_card(sample_hub):

@@ -608,6 +608,7 @@ def convert_felt(
     try:
         merged = StatsInTaskOrder(tasks)
         results = _run_tasks(tasks, num_proc, progress, merged)
+        _refuse_configs_of_skipped_trials_only(results)
         write_media_configs(media_plans, data_dir, out, split_actors, _tracking_shards(results),
                             skip_bad=skip_bad, progress=progress, run=media_run, workers=media_workers)  # fmt: skip
         # From here the folder changes: first drop the card and the statistics, so that a kill at
@@ -631,6 +632,23 @@ def convert_felt(
         out, data_dir, results, merged.documents, configs, split_actors, source_description, synthetic, skipped, notes,
         media_run,
     )  # fmt: skip
+
+
+def _refuse_configs_of_skipped_trials_only(results: Sequence[ShardResult]) -> None:
+    """With ``--skip-bad``, a config whose every trial was skipped is an error, not an empty config
+    written with exit status 0 (``verify`` would then pass a dataset without a single row)."""
+    rows: dict[str, int] = {}
+    skipped: dict[str, list[dict]] = {}
+    for r in results:
+        rows[r.task.config] = rows.get(r.task.config, 0) + r.num_rows
+        skipped.setdefault(r.task.config, []).extend(r.skipped)
+    for config, n in rows.items():
+        if n == 0 and skipped[config]:
+            first = skipped[config][0]
+            raise FeltError(
+                f"every trial of {config} is unreadable ({len(skipped[config])} skipped; the first, "
+                f"{first['archive']}:{first['member']}: {first['error']}); nothing was written"
+            )
 
 
 def _remove_temporaries(tasks: Sequence[ShardTask], media_run: MediaRun) -> None:
