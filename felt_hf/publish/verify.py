@@ -324,6 +324,29 @@ def header_layout(line: bytes) -> tuple[str | None, list[str]]:
     return None, names
 
 
+def header_difference(names: list[str]) -> str:
+    """How a header that is no known layout differs from the closest one: the columns it lacks and
+    those it has in excess (or, with the same columns, the first place the order differs)."""
+    if not names or names == [""]:
+        return "the header line is empty"
+    best = min(KNOWN_LAYOUTS.items(), key=lambda kv: len(set(kv[1]) ^ set(names)))
+    layout, header = best
+    missing = [c for c in header if c not in names]
+    extra = [c for c in names if c not in header]
+    if missing or extra or len(names) != len(header):
+        parts = [f"lacks {_few_names(missing)}" if missing else "", f"has {_few_names(extra)} besides" if extra else ""]
+        if not missing and not extra:
+            parts = [f"has {len(names)} columns, not {len(header)} (a column appears twice?)"]
+        return f"closest is {layout}, which it {' and '.join(p for p in parts if p)}"
+    i = next(i for i, (a, b) in enumerate(zip(names, header, strict=True)) if a != b)
+    return f"closest is {layout}: column {i + 1} is {names[i]!r}, not {header[i]!r}"
+
+
+def _few_names(names: list[str], n: int = 5) -> str:
+    shown = ", ".join(repr(c) for c in names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
 def _read_float_columns(data: bytes, wanted: Sequence[str], name: str) -> dict[str, np.ndarray]:
     """Selected columns as float64, every row in file order (two-face frames included), as FELT's
     pandas code saw them. Kept apart from the converter's reader on purpose: it must see rows the
@@ -390,8 +413,10 @@ def _trial_task(task: tuple) -> dict:
             continue
         try:
             blob = _member_bytes(m, header_only=not (sampled and raw and smoothed))
-            layout, _ = header_layout(blob.split(b"\n", 1)[0])
+            layout, names = header_layout(blob.split(b"\n", 1)[0])
             out["headers"][variant] = {"member": m.where(), "layout": layout}
+            if layout is None:
+                out["headers"][variant]["why"] = header_difference(names)
             if layout is not None and layout not in LAYOUTS_OF_VARIANT[variant]:
                 out["errors"].append(f"{m.where()}: a {layout} header in a {variant} archive")
             data[variant] = blob
@@ -476,7 +501,7 @@ def verify_download(
 
 def _check_headers(report: Report, results: list[dict]) -> None:
     layouts = Counter(h["layout"] for r in results for h in r["headers"].values())
-    unknown = [h["member"] for r in results for h in r["headers"].values() if h["layout"] is None]
+    unknown = [f"{h['member']} ({h['why']})" for r in results for h in r["headers"].values() if h["layout"] is None]
     errors = [e for r in results for e in r["errors"]]
     counts = ", ".join(f"{k} {v}" for k, v in sorted(layouts.items(), key=lambda kv: str(kv[0])) if k)
     details = {"layouts": {str(k): v for k, v in layouts.items()}, "unknown": unknown, "errors": errors}
