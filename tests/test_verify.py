@@ -236,6 +236,8 @@ DAMAGE = {
         "stats",
     ),
     "synthetic tag removed": (lambda f: _edit_card(f, "- synthetic\n", ""), "synthetic"),
+    "card licence": (lambda f: _edit_card(f, "license: cc-by-nc-sa-4.0", "license: mit"), "card"),
+    "card default removed": (lambda f: _edit_card(f, "  default: true\n", ""), "card"),
     "card configs null entry": (lambda f: _edit_card(f, "\nconfigs:\n", "\nconfigs:\n- null\n"), "card"),
     # valid JSON of the wrong shape (each gave a traceback before)
     "stats is a list": (lambda f: (f / "stats.json").write_text("[1, 2]"), "stats"),

@@ -22,6 +22,7 @@ import pyarrow as pa
 from ..inputs.sources import CsvMember, config_members, iter_records, members_by_split, source_fingerprint
 from ..ravdess import validate_split_actors
 from ..schema import CONFIG_NAMES, DEFAULT_CONFIG, DEFAULT_SPLIT_ACTORS, config_parts, trial_features
+from .card import LICENSE
 from .rows import rows_table, trial_row
 
 _CITATION = """\
@@ -49,7 +50,6 @@ _DESCRIPTION = (
     "one row per trial with per-frame arrays and the RAVDESS labels."
 )
 _HOMEPAGE = "https://doi.org/10.5281/zenodo.13243600"
-_LICENSE = "cc-by-nc-sa-4.0"
 
 
 class FeltConfig(datasets.BuilderConfig):
@@ -95,7 +95,7 @@ class Felt(datasets.ArrowBasedBuilder):
             features=trial_features(),
             homepage=_HOMEPAGE,
             citation=_CITATION,
-            license=_LICENSE,
+            license=LICENSE,
         )
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:

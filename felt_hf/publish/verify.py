@@ -637,6 +637,23 @@ def _is_parquet(path: Path) -> bool:
         return head == b"PAR1" and fh.read(4) == b"PAR1"
 
 
+def _card_summary(data: dict, configs: dict) -> tuple[str, str, str]:
+    """The card's configs, default and licence: one default, ``smoothed_speech`` where the folder has
+    it (what ``load_dataset(repo)`` with no name gives), and FELT's own licence, which the data keep."""
+    from ..build.card import LICENSE
+
+    defaults = [n for n, c in configs.items() if c.get("default")]
+    problems = []
+    if len(defaults) != 1 and len(configs) > 1:
+        problems.append(f"{len(defaults)} default configs, not 1")
+    elif schema.DEFAULT_CONFIG in configs and defaults and defaults != [schema.DEFAULT_CONFIG]:
+        problems.append(f"default is {defaults[0]}, not {schema.DEFAULT_CONFIG}")
+    if data.get("license") != LICENSE:
+        problems.append(f"license is {data.get('license')!r}, not FELT's {LICENSE!r}")
+    what = f"{len(configs)} config(s): {', '.join(configs)}; default {defaults or 'none'}"
+    return ("card", "fail", f"{'; '.join(problems)} ({what})") if problems else ("card", "pass", what)
+
+
 def verify_folder(path: str | os.PathLike, *, sample: int | None = None) -> Report:
     """Every check of a converted folder; ``sample`` bounds how many trials per split are re-read
     to check ``stats.json`` against the data (default: 64)."""
@@ -650,9 +667,7 @@ def verify_folder(path: str | os.PathLike, *, sample: int | None = None) -> Repo
     if not configs:
         report.add("card", "fail", "the card declares no `configs`, so load_dataset could not find the data")
         return report
-    defaults = [n for n, c in configs.items() if c.get("default")]
-    report.add("card", "pass" if len(defaults) == 1 or len(configs) == 1 else "fail",
-               f"{len(configs)} config(s): {', '.join(configs)}; default {defaults or 'none'}")  # fmt: skip
+    report.add(*_card_summary(data, configs))
     problems, leftovers, files = folder_problems(root, configs)
     report.add("files", "fail" if problems else "pass",
                f"{len(problems)} problem(s): {problems[0]}" if problems else
