@@ -361,3 +361,11 @@ def test_an_interrupted_run_keeps_the_earlier_archives_and_marker(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         archives.write_sample(fresh, seed=7, num_proc=1)
     assert not fresh.exists()  # not even a folder holding only the marker
+
+
+def test_a_channel_without_trials_for_the_actors_is_refused_before_writing(tmp_path):
+    from felt_hf.synthetic.archives import write_archives
+
+    with pytest.raises(ValueError, match=r"no RAVDESS song trials for actor\(s\) 18; nothing to write"):
+        write_archives(tmp_path / "o", actors=[18], channels=("song",), progress=False)
+    assert not (tmp_path / "o").exists()

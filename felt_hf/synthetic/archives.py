@@ -288,6 +288,10 @@ def _write_marker(out_dir: Path, seed: int, actors: tuple[int, ...], trials_per_
     (out_dir / MARKER_FILENAME).write_bytes(text.encode())
 
 
+def _actor_text(actors) -> str:
+    return ", ".join(str(a) for a in actors) if actors is not None else "1-24"
+
+
 def write_archives(
     out_dir,
     *,
@@ -318,11 +322,14 @@ def write_archives(
         raise ValueError(f"compresslevel must be 0-9, not {compresslevel}")
     num_proc = (os.cpu_count() or 1) if num_proc is None else max(1, int(num_proc))
     out_dir = Path(out_dir)
+    plan = {ch: _trial_list(ch, actors, trials_per_actor, seed) for ch in channels}
+    empty = [ch for ch, ids in plan.items() if not ids]
+    if empty:  # e.g. song for actor 18 alone, who recorded none in RAVDESS: an archive without trials
+        raise ValueError(f"no RAVDESS {' or '.join(empty)} trials for actor(s) {_actor_text(actors)}; nothing to write")
     stems = [archive_stem(f"{v}_{c}") for c in channels for v in variants]
     refuse_to_overwrite(out_dir, [out_dir / (stem if extracted else f"{stem}.zip") for stem in stems])
     made_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = {ch: _trial_list(ch, actors, trials_per_actor, seed) for ch in channels}
     finished: dict[str, _ZipSink | _FolderSink] = {}
     try:
         with tqdm(total=sum(map(len, plan.values())), desc="FELT synth", unit="trial", disable=not progress) as bar:
