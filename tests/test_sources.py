@@ -181,3 +181,13 @@ def test_iter_records_yields_in_order_up_to_the_first_error(tmp_path, csvs):
     assert e.value.archive == str(z) and e.value.file == members[k].member and e.value.row == 1
     good = [m for m in members if m.trial_id != IDS[1]]
     assert [m.trial_id for m, _ in iter_records(good, group=1)] == [m.trial_id for m in good]
+
+
+def test_a_zip_beside_its_extracted_folder_wins_with_a_warning(tmp_path, csvs):
+    from felt_hf.errors import FeltWarning
+
+    _zip(tmp_path / "smoothed_motion_speech.zip", {f"Actor_01/{IDS[0]}.csv": csvs[IDS[0]]})
+    (tmp_path / "smoothed_motion_speech" / "Actor_02").mkdir(parents=True)
+    (tmp_path / "smoothed_motion_speech" / "Actor_02" / f"{IDS[1]}.csv").write_bytes(csvs[IDS[1]])
+    with pytest.warns(FeltWarning, match=r"both smoothed_motion_speech\.zip and smoothed_motion_speech/ are there"):
+        assert find_source(tmp_path, "smoothed_speech") == tmp_path / "smoothed_motion_speech.zip"

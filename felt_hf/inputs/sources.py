@@ -88,10 +88,17 @@ def duplicate_of(
 def find_source(data_dir: str | os.PathLike, config_name: str) -> Path:
     """The archive (``<stem>.zip``) or extracted folder (``<stem>/``) of a config in ``data_dir``.
 
-    The zip wins when both exist (they hold the same files).
+    The zip wins when both exist (the folder is normally the zip extracted), with a warning: they
+    may differ, and the folder's trials would otherwise be left out without a word.
     """
     data_dir = Path(data_dir)
     stem = archive_stem(config_name)
+    if (data_dir / f"{stem}.zip").exists() and (data_dir / stem).is_dir():
+        warnings.warn(
+            f"{data_dir}: both {stem}.zip and {stem}/ are there; reading {stem}.zip, the folder is ignored",
+            FeltWarning,
+            stacklevel=1,  # this line: Python's default filter then says it once per process, not once per caller
+        )
     for candidate in (data_dir / f"{stem}.zip", data_dir / stem):
         if candidate.exists():
             return candidate
