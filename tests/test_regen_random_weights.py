@@ -88,3 +88,22 @@ def test_the_two_img2pose_files_share_their_bytes(tmp_path):
     dst.write_bytes(b"stale")
     assert random_weights._same_file(src, dst) == dst.name
     assert dst.read_bytes() == src.read_bytes() and dst.stat().st_ino == src.stat().st_ino
+
+
+def test_day_old_folders_of_killed_runs_are_swept_recent_ones_kept(private_tmp):
+    import os
+    import time
+
+    old, recent, other = (private_tmp / f"felt-random-weights-{n}" for n in ("old", "recent", "x"))
+    for folder in (old, recent):
+        (folder / "feat").mkdir(parents=True)
+    stale = time.time() - 2 * 24 * 3600
+    os.utime(old, (stale, stale))
+    (private_tmp / "unrelated-old").mkdir()
+    os.utime(private_tmp / "unrelated-old", (stale, stale))
+    other.write_text("a file, not a folder")
+    os.utime(other, (stale, stale))
+    root = random_weights.private_weights_folder()
+    assert sorted(p.name for p in private_tmp.iterdir()) == sorted(
+        [root.name, "felt-random-weights-recent", "felt-random-weights-x", "unrelated-old"]
+    )

@@ -137,11 +137,38 @@ def private_weights_folder() -> Path:
     The folder's creator owns its removal: every caller (``regenerate.py``, ``bench_regen.py``, a
     notebook) gets it, so no run leaves a gigabyte behind in ``$TMPDIR``. (Before this, the benchmark
     left one per run; 27 of them filled a CI machine's disk.) A process killed by a signal cannot run
-    ``atexit``; its folder, named ``felt-random-weights-*``, is safe to delete once it has ended.
+    ``atexit``; its folder, named ``felt-random-weights-*``, is removed by the next run once it is a day
+    old (:func:`_remove_stale_weight_folders`), or by hand at any time after the process ended.
     """
-    root = Path(tempfile.mkdtemp(prefix="felt-random-weights-"))
+    _remove_stale_weight_folders(Path(tempfile.gettempdir()))
+    root = Path(tempfile.mkdtemp(prefix=WEIGHTS_PREFIX))
     atexit.register(shutil.rmtree, root, True)
     return root
+
+
+WEIGHTS_PREFIX = "felt-random-weights-"
+STALE_AFTER_S = 24 * 3600
+
+
+def _remove_stale_weight_folders(tmp: Path) -> None:
+    """Folders of this kind left by killed processes (or by code before this fix), this user's and
+    untouched for a day, are removed: a random-weights run is a dry run of minutes, so a day-old
+    folder has no process left using it, and each holds about 0.9 GB."""
+    import time
+
+    now = time.time()
+    for folder in tmp.glob(f"{WEIGHTS_PREFIX}*"):
+        try:
+            st = folder.lstat()
+            if (
+                folder.is_dir()
+                and not folder.is_symlink()
+                and st.st_uid == os.getuid()
+                and now - st.st_mtime > STALE_AFTER_S
+            ):
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
 
 
 def _activate(root: Path, seed: int) -> Path:
