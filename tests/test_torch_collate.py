@@ -189,3 +189,55 @@ def test_misuse_is_named_when_a_batch_is_collated(rows):
         collate(short)
     batch = collate(rows)  # and the right use still works, labels included
     assert batch["emotion"].shape == (4,) and batch["actor"].shape == (4,)
+
+
+def _rows_of(n_frames: list[int], seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [
+        {"trial_id": f"t{i}", "emotion": 3, "actor": 1, "action_units": rng.random((n, 20), dtype=np.float32)}
+        for i, n in enumerate(n_frames)
+    ]
+
+
+def test_cropped_says_whether_frames_were_cut_off_whatever_the_random_phase():
+    """A trial padded under a stride was reported cropped whenever its random phase was not 0."""
+    import torch
+
+    torch.manual_seed(0)
+    collate = FeltCollator(["action_units"], ["emotion"], max_frames=50, crop="random", frame_stride=3)
+    batch = collate(_rows_of([113] * 8 + [200]))
+    lengths, padded, cropped = batch["lengths"].numpy(), batch["padded"].numpy(), batch["cropped"].numpy()
+    assert (cropped[:8] == (lengths[:8] == 50)).all() and not cropped[:8].any() and padded[:8].all()
+    assert cropped[8] and not padded[8] and lengths[8] == 50
+
+
+def test_padding_is_nan_value_after_standardisation():
+    from felt_hf.stats import compute_stats
+
+    rows = _rows_of([10, 4])
+    collate = FeltCollator(["action_units"], ["emotion"], stats=compute_stats(rows), nan_value=0.0)
+    out = collate(rows)["features"].numpy()
+    assert (out[1, 4:] == 0.0).all() and np.abs(out[1, :4]).max() > 0
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"emotion": "furious"}, "emotion 'furious' is not one of"),
+        ({"emotion": None}, "label emotion is None, not a whole number"),
+        ({"emotion": np.float32(5.9)}, "label emotion is 5.9, not a whole number"),
+        ({"actor": 2.5}, "label actor is 2.5"),
+    ],
+)
+def test_a_bad_label_value_is_refused_naming_the_trial(change, says):
+    rows = _rows_of([5, 5])
+    rows[1].update(change)
+    with pytest.raises(ValueError, match=r"trial t1: ") as e:
+        FeltCollator(["action_units"], ["emotion", "actor"])(rows)
+    assert says in str(e.value)
+
+
+@pytest.mark.parametrize("stride", [1.5, "2", 0, True])
+def test_frame_stride_must_be_a_whole_number(stride):
+    with pytest.raises(ValueError, match="frame_stride must be a whole number >= 1"):
+        FeltCollator(["action_units"], frame_stride=stride)

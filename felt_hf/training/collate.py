@@ -46,6 +46,7 @@ from ..schema import (
     CLASS_LABELS,
     FRAME_ARRAYS_BY_NAME,
     PER_FRAME_INDEX_COLUMNS,
+    TRIAL_COLUMN_TABLE,
     TRIAL_COLUMNS,
 )
 from .transforms import Standardizer, face_relative_landmarks
@@ -60,6 +61,9 @@ PASS_THROUGH = ("window_start", "window_index", "trial_index")
 CLASS_NAMES = dict(CLASS_LABELS)
 # Columns a batch can carry as labels: one value per trial.
 LABEL_CHOICES = tuple(TRIAL_COLUMNS) + PASS_THROUGH
+# labels that must hold whole numbers (ClassLabel indices and integer columns): never truncated
+WHOLE_LABELS = frozenset(c.name for c in TRIAL_COLUMN_TABLE if c.dtype == "class" or c.dtype.startswith("int"))
+WHOLE_LABELS |= frozenset(PASS_THROUGH)
 
 
 # --- feature layout ------------------------------------------------------------------------------
@@ -162,8 +166,8 @@ class FeltCollator:
             raise ValueError(f"max_frames must be a whole number of frames, not {max_frames!r}")
         if max_frames is not None and max_frames < 1:
             raise ValueError("max_frames must be >= 1")
-        if frame_stride < 1:
-            raise ValueError("frame_stride must be >= 1")
+        if isinstance(frame_stride, bool) or not isinstance(frame_stride, Integral) or frame_stride < 1:
+            raise ValueError(f"frame_stride must be a whole number >= 1, not {frame_stride!r}")
         if landmarks not in ("pixels", "face"):
             raise ValueError("landmarks must be 'pixels' or 'face'")
         self.max_frames, self.crop, self.frame_stride = max_frames, crop, frame_stride
@@ -182,13 +186,14 @@ class FeltCollator:
         return list(dict.fromkeys(cols))
 
     # -- one trial -------------------------------------------------------------------------------
-    def _select(self, length: int) -> np.ndarray:
-        """Frame indices kept for one trial: stride, then crop to ``max_frames``."""
+    def _select(self, length: int) -> tuple[np.ndarray, bool]:
+        """Frame indices kept for one trial (stride, then crop to ``max_frames``) and whether the
+        crop dropped any: decided here, on the strided frames of this trial's own phase."""
         random = self.crop == "random"
         phase = int(torch.randint(self.frame_stride, ()).item()) if random and self.frame_stride > 1 else 0
         idx = _strided_indices(length, self.frame_stride, phase)
         if self.max_frames is None or len(idx) <= self.max_frames:
-            return idx
+            return idx, False
         extra = len(idx) - self.max_frames
         if random:
             start = int(torch.randint(extra + 1, ()).item())
@@ -196,7 +201,7 @@ class FeltCollator:
             start = extra // 2
         else:
             start = 0
-        return idx[start : start + self.max_frames]
+        return idx[start : start + self.max_frames], True
 
     def _fill(self, dst: np.ndarray, row: Mapping[str, Any], idx: np.ndarray) -> None:
         """Write the trial's chosen frames of every feature into ``dst`` (``(len(idx), dim)``).
@@ -230,7 +235,7 @@ class FeltCollator:
         for row in rows:
             _check_row(row, self.features + self.labels)
         lengths = [self._length(r) for r in rows]
-        picks = [self._select(n) for n in lengths]
+        picks, cropped = zip(*(self._select(n) for n in lengths), strict=True) if rows else ((), ())
         width = self.max_frames or max((len(p) for p in picks), default=0)
         b = len(rows)
         small: dict[str, np.ndarray] = {
@@ -238,15 +243,14 @@ class FeltCollator:
             "num_frames": np.array(lengths, dtype=np.int64),
             "start": np.array([int(p[0]) if len(p) else 0 for p in picks], dtype=np.int64),
             "padded": np.array([len(p) < width for p in picks], dtype=bool),
-            "cropped": np.array(
-                [len(p) < len(_strided_indices(n, self.frame_stride)) for p, n in zip(picks, lengths, strict=True)],
-                dtype=bool,
-            ),
+            "cropped": np.array(cropped, dtype=bool),
         }
         other: dict[str, Any] = {}
         for col in self.labels + tuple(c for c in PASS_THROUGH if rows and c in rows[0]) + ("trial_id",):
             if rows and col in rows[0] and col not in small:
-                values = _label_values([r[col] for r in rows], CLASS_NAMES.get(col))
+                values = _label_values(
+                    col, rows, CLASS_NAMES.get(col), whole=col in self.labels and col in WHOLE_LABELS
+                )
                 (small if isinstance(values, np.ndarray) else other)[col] = values
         specs = {"features": ((b, width, self.dim), torch.float32), "mask": ((b, width), torch.bool)}
         specs["face_mask"] = ((b, width), torch.bool)
@@ -256,11 +260,12 @@ class FeltCollator:
         mask[:] = False
         for i, (row, idx) in enumerate(zip(rows, picks, strict=True)):
             self._fill(out[i, : len(idx)], row, idx)
-            out[i, len(idx) :] = self.nan_value
             mask[i, : len(idx)] = True
         if self.standardizer is not None:
             np.subtract(out, self.standardizer.mean, out=out)
             np.divide(out, self.standardizer.std, out=out)
+        for i, idx in enumerate(picks):  # after standardising: padding is nan_value, not -mean/std
+            out[i, len(idx) :] = self.nan_value
         # A frame's sum is finite exactly when all its values are (FELT values are far from
         # overflow): one reduction instead of an elementwise mask over the whole batch.
         face = batch["face_mask"].numpy()
@@ -291,20 +296,43 @@ def _check_row(row: Mapping[str, Any], needed: Sequence[str]) -> None:
                        f"(e.g. ds.select_columns(collator.columns)) or build the collator without them")  # fmt: skip
 
 
-def _label_values(values: list, class_names: Sequence[str] | None = None) -> np.ndarray | list:
-    """Integers (ClassLabels, actor...) become an int64 array (a tensor in the batch); anything else stays a list."""
-    if class_names is not None and isinstance(values[0], str):
-        values = [class_names.index(v) for v in values]
-    first = values[0]
-    if isinstance(first, torch.Tensor):
-        first = first.item() if first.ndim == 0 else first
-    if isinstance(first, np.ndarray) and first.ndim == 0:
-        first = first.item()
+def _label_values(
+    col: str, rows: Sequence[Mapping[str, Any]], class_names: Sequence[str] | None = None, *, whole: bool = False
+) -> np.ndarray | list:
+    """Integers (ClassLabels, actor...) become an int64 array (a tensor in the batch); anything else stays a list.
+
+    A ClassLabel given by name must be one of its names; with ``whole`` (a label the collator was
+    asked for) every value must be a whole number, never truncated: the error names the trial.
+    """
+    values = [r[col] for r in rows]
+    if class_names is not None and any(isinstance(v, str) for v in values):
+        unknown = next((i for i, v in enumerate(values) if isinstance(v, str) and v not in class_names), None)
+        if unknown is not None:
+            raise ValueError(f"trial {rows[unknown].get('trial_id', '?')}: {col} {values[unknown]!r} is not one of "
+                             f"{tuple(class_names)}")  # fmt: skip
+        values = [class_names.index(v) if isinstance(v, str) else v for v in values]
+    first = _scalar(values[0])
+    if whole:
+        bad = next((i for i, v in enumerate(values) if not _is_whole(_scalar(v))), None)
+        if bad is not None:
+            raise ValueError(f"trial {rows[bad].get('trial_id', '?')}: label {col} is {str(values[bad])}, not a whole "
+                             "number or class name")  # fmt: skip
     if isinstance(first, (bool, int, np.integer)):
         return np.array([int(v) for v in values], dtype=np.int64)
     if isinstance(first, (bytes, np.bytes_)):
         return [v.decode() for v in values]
     return [str(v) if isinstance(v, np.str_) else v for v in values]
+
+
+def _scalar(value: Any) -> Any:
+    """A 0-d tensor or array as its Python value (what rows from ``with_format`` hold)."""
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0:
+        return value.item()
+    return value
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) or isinstance(value, (bool, np.bool_))
 
 
 def seed_everything(seed: int) -> torch.Generator:
