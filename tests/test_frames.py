@@ -51,3 +51,12 @@ def test_unknown_feature_is_rejected(hub):
     ds = load_dataset(str(folder), "smoothed_speech", split="validation")
     with pytest.raises(ValueError, match="not in the dataset"):
         to_frames(ds, features=["landmark"])
+
+
+def test_features_as_a_string_or_a_whole_dataset_dict_are_named(hub):
+    folder, _ = hub
+    ds = load_dataset(str(folder), "smoothed_speech")
+    with pytest.raises(TypeError, match=r"to_frames takes one split \(e.g. ds\['train'\]\), not a DatasetDict"):
+        to_frames(ds)
+    with pytest.raises(ValueError, match=r"features must be a list of column names, e.g. \['landmarks'\]"):
+        to_frames(ds["validation"], features="landmarks")

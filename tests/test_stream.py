@@ -230,3 +230,14 @@ def test_find_row_names_a_missing_folder_and_a_media_config(sample_hub, tmp_path
         find_row(tmp_path / "nope", "01-01-02-02-02-02-21")
     with pytest.raises(FeltLookupError, match="'audio_speech' is not a tracking config"):
         find_row(sample_hub, "01-01-02-02-02-02-21", config="audio_speech")
+
+
+def test_from_folder_of_archives_says_convert_first(sample_archives):
+    with pytest.raises(FileNotFoundError, match="not a folder written by `felt-hf convert`"):
+        FeltStream.from_folder(str(sample_archives), "smoothed_speech", "train")
+
+
+@pytest.mark.parametrize(("rank", "world_size"), [("0", 1), (0, 0), (-1, 2), (2, 2)])
+def test_a_bad_rank_is_named(sample_hub, rank, world_size):
+    with pytest.raises(ValueError, match="rank|world_size"):
+        FeltStream.from_folder(str(sample_hub), "smoothed_speech", "train", rank=rank, world_size=world_size)

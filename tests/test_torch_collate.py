@@ -241,3 +241,24 @@ def test_a_bad_label_value_is_refused_naming_the_trial(change, says):
 def test_frame_stride_must_be_a_whole_number(stride):
     with pytest.raises(ValueError, match="frame_stride must be a whole number >= 1"):
         FeltCollator(["action_units"], frame_stride=stride)
+
+
+def test_helpers_name_a_bad_argument():
+    from felt_hf.training import aggregate_windows, face_relative_landmarks, feature_dim, trial_windows
+
+    with pytest.raises(ValueError, match="unknown feature 'x'"):
+        feature_dim(["x"])
+    assert feature_dim(["action_units", "head_pose"]) == 23
+    with pytest.raises(ValueError, match="window must be a whole number >= 1, not 2.5"):
+        trial_windows([{"action_units": np.zeros((3, 20))}], window=2.5)
+    with pytest.raises(ValueError, match="window must be a whole number >= 1, not 0"):
+        trial_windows(_EmptyStream(), window=0)  # a stream: said now, not at its first row
+    with pytest.raises(ValueError, match=r"got shape \(3, 2\) and 2 key\(s\)"):
+        aggregate_windows(torch.zeros(3, 2), ["a", "b"])
+    with pytest.raises(TypeError, match="numpy arrays or torch tensors"):
+        face_relative_landmarks([[1, 2]])
+
+
+class _EmptyStream(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        return iter(())

@@ -70,3 +70,38 @@ def test_shard_plan_is_checked():
         check_shard_plan(7, 2, 0)
     with pytest.warns(UserWarning, match="unequal"):
         check_shard_plan(6, 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "says"),
+    [
+        ({"buffer_size": -3}, ValueError, "buffer_size must be a whole number >= 1, not -3"),
+        ({"buffer_size": 0}, ValueError, "buffer_size must be a whole number >= 1"),
+        ({"num_workers": -1}, ValueError, "num_workers must be a whole number >= 0"),
+        ({"world_size": 0}, ValueError, "world_size must be a whole number >= 1"),
+        ({"rank": 5, "world_size": 2}, ValueError, r"rank 5 is not in \[0, 2\)"),
+        ({"format": "nump"}, ValueError, "Format type should be one of"),
+    ],
+)
+def test_prepare_stream_refuses_bad_arguments_before_any_row(hub, kwargs, error, says):
+    """A negative buffer once yielded 1 trial of 4 without a word; the others failed deep inside."""
+    folder, _ = hub
+    ds = load_dataset(str(folder), "smoothed_speech", split="train", streaming=True)
+    with pytest.raises(error, match=says):
+        prepare_stream(ds, **kwargs)
+
+
+def test_prepare_stream_takes_one_streaming_split(hub):
+    folder, _ = hub
+    with pytest.raises(TypeError, match="takes one split of a streaming dataset"):
+        prepare_stream(load_dataset(str(folder), "smoothed_speech", split="train"))
+    with pytest.raises(TypeError, match="not IterableDatasetDict"):
+        prepare_stream(load_dataset(str(folder), "smoothed_speech", streaming=True))
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5])
+def test_batch_decoded_stream_needs_a_whole_decode_batch(hub, n):
+    folder, _ = hub
+    ds = load_dataset(str(folder), "smoothed_speech", split="train", streaming=True)
+    with pytest.raises(ValueError, match="decode_batch must be a whole number >= 1"):
+        BatchDecodedStream(ds, decode_batch=n)

@@ -49,6 +49,7 @@ from ..schema import (
     TRIAL_COLUMN_TABLE,
     TRIAL_COLUMNS,
 )
+from .args import column_names, whole
 from .transforms import Standardizer, face_relative_landmarks
 
 DEFAULT_FEATURES = ("landmarks", "action_units")
@@ -80,7 +81,9 @@ def feature_layout(features: Sequence[str]) -> dict[str, slice]:
 
 
 def feature_dim(features: Sequence[str]) -> int:
-    return sum(FRAME_ARRAYS_BY_NAME[n].width for n in features)
+    """Width of ``batch["features"]`` for these features (unknown names: the same error as the layout's)."""
+    layout = feature_layout(column_names("features", features))
+    return max((s.stop for s in layout.values()), default=0)
 
 
 def _as_array(x: Any) -> np.ndarray:
@@ -151,12 +154,12 @@ class FeltCollator:
         stats: Any | None = None,
         nan_value: float = 0.0,
     ) -> None:
-        self.features = _names("features", features)
+        self.features = column_names("features", features)
         if not self.features:
             raise ValueError(f"features is empty: name at least one of {tuple(FRAME_ARRAYS_BY_NAME)}")
         self.layout = feature_layout(self.features)
         self.dim = feature_dim(self.features)
-        self.labels = _names("labels", labels)
+        self.labels = column_names("labels", labels)
         unknown = [c for c in self.labels if c not in LABEL_CHOICES]
         if unknown:
             raise ValueError(f"unknown label column(s) {unknown}; choose from {LABEL_CHOICES}")
@@ -166,8 +169,7 @@ class FeltCollator:
             raise ValueError(f"max_frames must be a whole number of frames, not {max_frames!r}")
         if max_frames is not None and max_frames < 1:
             raise ValueError("max_frames must be >= 1")
-        if isinstance(frame_stride, bool) or not isinstance(frame_stride, Integral) or frame_stride < 1:
-            raise ValueError(f"frame_stride must be a whole number >= 1, not {frame_stride!r}")
+        frame_stride = whole("frame_stride", frame_stride)
         if landmarks not in ("pixels", "face"):
             raise ValueError("landmarks must be 'pixels' or 'face'")
         self.max_frames, self.crop, self.frame_stride = max_frames, crop, frame_stride
@@ -277,13 +279,6 @@ class FeltCollator:
             batch[k].numpy()[...] = v
         batch.update(other)
         return batch
-
-
-def _names(what: str, names: Sequence[str]) -> tuple[str, ...]:
-    """A list of column names; a bare string would be iterated letter by letter."""
-    if isinstance(names, str):
-        raise ValueError(f"{what} must be a list of column names, e.g. [{names!r}], not a string")
-    return tuple(names)
 
 
 def _check_row(row: Mapping[str, Any], needed: Sequence[str]) -> None:

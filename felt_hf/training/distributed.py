@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..layout import plan_num_shards
+from .args import rank_in, whole
 
 try:
     import torch
@@ -97,6 +98,19 @@ def prepare_stream(
     ``format`` is applied here because ``with_format`` returns a new dataset whose epoch starts at
     0: call ``set_epoch`` on the object this returns, the one given to the DataLoader.
     """
+    import datasets
+    from datasets.formatting import get_formatter
+
+    if not isinstance(ds, datasets.IterableDataset):
+        raise TypeError(
+            f"prepare_stream takes one split of a streaming dataset (load_dataset(..., split=..., streaming=True)), "
+            f"not {type(ds).__name__}"
+        )
+    rank, world_size = rank_in(rank, world_size)
+    num_workers = whole("num_workers", num_workers, 0)
+    buffer_size = whole("buffer_size", buffer_size, 1)
+    if format is not None:
+        get_formatter(format)  # an unknown format: datasets' own message, now rather than at the first row
     check_shard_plan(ds.num_shards, world_size, num_workers)
     if format is not None:
         ds = ds.with_format(format)
@@ -121,7 +135,7 @@ class BatchDecodedStream(torch.utils.data.IterableDataset):
     """
 
     def __init__(self, ds: Any, decode_batch: int = 16) -> None:
-        self.ds, self.decode_batch = ds, decode_batch
+        self.ds, self.decode_batch = ds, whole("decode_batch", decode_batch, 1)
 
     def set_epoch(self, epoch: int) -> None:
         self.ds.set_epoch(epoch)

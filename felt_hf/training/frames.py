@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..schema import FRAME_ARRAYS_BY_NAME, PER_FRAME_INDEX_COLUMNS, TRIAL_COLUMNS
+from .args import column_names
 
 # Trial columns copied onto every frame row by default: the labels and the trial's id.
 DEFAULT_FRAME_LABELS = tuple(c for c in TRIAL_COLUMNS if c not in ("num_frames", "source_video"))
@@ -77,8 +78,10 @@ def to_frames(
     """
     import datasets
 
-    features = tuple(features) if features is not None else tuple(FRAME_ARRAYS_BY_NAME)
-    labels = tuple(labels)
+    if isinstance(ds, (datasets.DatasetDict, datasets.IterableDatasetDict)):
+        raise TypeError(f"to_frames takes one split (e.g. ds['train']), not a {type(ds).__name__} of {list(ds)}")
+    features = column_names("features", features) if features is not None else tuple(FRAME_ARRAYS_BY_NAME)
+    labels = column_names("labels", labels)
     missing = [c for c in (*labels, *PER_FRAME_INDEX_COLUMNS, *features) if c not in ds.features]
     if missing:
         raise ValueError(f"columns {missing} are not in the dataset (has {list(ds.features)})")

@@ -33,7 +33,6 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -48,7 +47,9 @@ except ImportError as _e:  # say which extra brings it
 
     raise MissingExtraError("felt_hf.training.stream", "torch") from _e
 
+from ..layout import CARD_FILENAME  # noqa: E402
 from ..parquet_reads import read_row_groups  # noqa: E402 (after the extra's check)
+from .args import rank_in, whole  # noqa: E402
 
 OPEN_FILES = 4  # parquet files a worker keeps open (row groups of a shuffled epoch hop between files)
 
@@ -184,13 +185,10 @@ class FeltStream(torch.utils.data.IterableDataset):
             raise ValueError(f"columns must be a list of column names, e.g. [{columns!r}], not a string")
         if columns is not None and not list(columns):
             raise ValueError("columns is empty: name the columns to read, or pass None for all of them")
-        for name, value in (("buffer_size", buffer_size), ("rows_per_read", rows_per_read)):
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, not {value!r}")
+        buffer_size, rows_per_read = whole("buffer_size", buffer_size), whole("rows_per_read", rows_per_read)
         if not files:
             raise ValueError("FeltStream needs at least one parquet file")
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} is not in [0, {world_size})")
+        rank, world_size = rank_in(rank, world_size)
         self.files = [str(f) for f in files]
         self.storage_options = storage_options
         self.shuffle, self.seed, self.buffer_size = shuffle, seed, buffer_size
@@ -232,6 +230,13 @@ class FeltStream(torch.utils.data.IterableDataset):
             raise FileNotFoundError(
                 f"{local}: no such folder (a folder written by `felt-hf convert`, or a hub repo id)"
             )
+        if os.path.isdir(os.path.expanduser(local)) and not os.path.isfile(
+            os.path.join(os.path.expanduser(local), CARD_FILENAME)
+        ):
+            raise FileNotFoundError(  # datasets would say "BuilderConfig 'smoothed_speech' not found"
+                f"{local}: no {CARD_FILENAME}, so not a folder written by `felt-hf convert` (FELT's archives "
+                "are converted first: felt-hf convert ARCHIVES --out felt)"
+            )
         builder_kwargs = {k: kwargs.pop(k) for k in ("revision", "token") if k in kwargs}
         builder = load_dataset_builder(path, config, **builder_kwargs)
         data_files = builder.config.data_files or {}
@@ -243,8 +248,7 @@ class FeltStream(torch.utils.data.IterableDataset):
 
     def split_by_node(self, rank: int, world_size: int) -> FeltStream:
         """This stream's part for one DDP rank (the counterpart of ``split_dataset_by_node``)."""
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} is not in [0, {world_size})")
+        rank, world_size = rank_in(rank, world_size)
         out = copy.copy(self)
         out.rank, out.world_size = rank, world_size
         out._epoch = self._epoch.clone().share_memory_()

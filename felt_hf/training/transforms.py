@@ -90,6 +90,8 @@ def face_relative_landmarks(
     ``T`` axis, NaN frames skipped), so head movement within the trial stays visible.
     NaN (no-face) frames stay NaN.
     """
+    if not hasattr(landmarks, "shape") or (face_box is not None and not hasattr(face_box, "shape")):
+        raise TypeError("landmarks and face_box must be numpy arrays or torch tensors (e.g. np.asarray(rows))")
     if tuple(landmarks.shape[-2:]) != (68, 2):
         raise ValueError(f"landmarks must have shape (..., T, 68, 2), not {tuple(landmarks.shape)}")
     if face_box is not None and (face_box.shape[-1] != 4 or tuple(face_box.shape[:-1]) != tuple(landmarks.shape[:-2])):

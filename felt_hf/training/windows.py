@@ -13,6 +13,7 @@ except ImportError as _e:  # say which extra brings it
 
     raise MissingExtraError("felt_hf.training.windows", "torch") from _e
 
+from .args import whole
 from .collate import PER_FRAME_COLUMNS, _strided_indices
 
 
@@ -23,11 +24,8 @@ def window_starts(num_frames: int, window: int, hop: int | None = None, frame_st
     Windows are ``window`` frames long after taking every ``frame_stride``-th frame; a trial
     shorter than one window gives a single window at 0 (the collator pads it).
     """
-    if window < 1 or frame_stride < 1:
-        raise ValueError("window and frame_stride must be >= 1")
-    hop = window if hop is None else hop
-    if hop < 1:
-        raise ValueError("hop must be >= 1")
+    window, frame_stride = whole("window", window), whole("frame_stride", frame_stride)
+    hop = window if hop is None else whole("hop", hop)
     n = len(_strided_indices(num_frames, frame_stride))
     if n <= window:
         return [0]
@@ -100,6 +98,8 @@ def trial_windows(ds: Any, window: int, hop: int | None = None, frame_stride: in
     with ``FeltCollator(max_frames=window, crop="start")`` and average the logits of a trial's
     windows with :func:`aggregate_windows`.
     """
+    window, frame_stride = whole("window", window), whole("frame_stride", frame_stride)
+    hop = None if hop is None else whole("hop", hop)  # checked now, not at the stream's first row
     if isinstance(ds, torch.utils.data.IterableDataset) or not hasattr(ds, "__getitem__"):
         return _WindowedStream(ds, window, hop, frame_stride)
     return _WindowedMap(ds, window, hop, frame_stride)
@@ -107,6 +107,11 @@ def trial_windows(ds: Any, window: int, hop: int | None = None, frame_stride: in
 
 def aggregate_windows(logits: torch.Tensor, keys: Sequence[Any]) -> tuple[list[Any], torch.Tensor]:
     """Mean of the window logits of each trial; keys in first-seen order."""
+    if logits.ndim != 2 or len(keys) != logits.shape[0]:
+        raise ValueError(
+            f"logits must be (windows, classes) with one key per window: got shape {tuple(logits.shape)} and "
+            f"{len(keys)} key(s)"
+        )
     order: dict[Any, int] = {}
     ids = torch.tensor([order.setdefault(k, len(order)) for k in keys], dtype=torch.int64, device=logits.device)
     sums = torch.zeros(len(order), logits.shape[-1], dtype=logits.dtype, device=logits.device)

@@ -1,0 +1,34 @@
+"""Argument checks shared by the training helpers: a wrong value is one clear ``ValueError``
+naming the argument, raised when the helper is built, not a ``TypeError`` from numpy or torch at
+the first batch, nor a silent loss (a negative shuffle buffer once yielded one trial of four)."""
+
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Any
+
+
+def whole(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as a whole number of at least ``minimum`` (``True`` is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+    return int(value)
+
+
+def rank_in(rank: Any, world_size: Any) -> tuple[int, int]:
+    """A DDP ``rank`` of ``world_size`` ranks, both whole numbers, ``0 <= rank < world_size``."""
+    world_size = whole("world_size", world_size, 1)
+    rank = whole("rank", rank, 0)
+    if rank >= world_size:
+        raise ValueError(f"rank {rank} is not in [0, {world_size})")
+    return rank, world_size
+
+
+def column_names(what: str, names: Any) -> tuple[str, ...]:
+    """A list of column names; a bare string would be iterated letter by letter."""
+    if isinstance(names, str):
+        raise ValueError(f"{what} must be a list of column names, e.g. [{names!r}], not a string")
+    return tuple(names)
+
+
+__all__ = ["whole", "rank_in", "column_names"]
