@@ -233,3 +233,10 @@ def test_a_bad_cell_is_one_line_on_stderr_without_a_bar_in_a_pipe(sample_archive
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("felt-hf: error: "), r.stderr
     assert "row 3" in r.stderr and "not a number" in r.stderr and "smoothed_motion_speech.zip" in r.stderr
+
+
+def test_render_error_is_one_line_in_a_pipe(sample_hub, tmp_path):
+    args = ["render", str(sample_hub), "--config", "smoothed_speech", "--trials", "01-01-99-02-02-02-21"]
+    args += ["--out", str(tmp_path / "v"), "--num-proc", "1"]
+    r = subprocess.run([sys.executable, "-m", "felt_hf.cli", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("felt-hf: error: "), r.stderr

@@ -425,12 +425,14 @@ def test_an_output_path_that_is_a_file_is_refused_before_any_trial(regen, tmp_pa
     assert afile.read_text() == "x"
 
 
-@pytest.mark.parametrize("progress", [False, True])
-def test_no_progress_also_silences_pyfeats_own_bar(regen, tmp_path, capsys, monkeypatch, progress):
+@pytest.mark.parametrize(("progress", "terminal"), [(False, True), (True, True), (True, False)])
+def test_no_progress_also_silences_pyfeats_own_bar(regen, tmp_path, capsys, monkeypatch, progress, terminal):
     """Py-Feat 0.6.2's detect_video draws ``tqdm(data_loader)`` unconditionally; here a
     ``feat.detector`` module does the same with the real tqdm, and --no-progress must silence it
-    (the regen-env test checks the real Py-Feat's stderr)."""
+    (the regen-env test checks the real Py-Feat's stderr), as must a stderr that is no terminal."""
     import types
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
 
     from tqdm import tqdm
 
@@ -447,5 +449,5 @@ def test_no_progress_also_silences_pyfeats_own_bar(regen, tmp_path, capsys, monk
     det = BarDetector(faces=schedule, device="cpu")
     run([item(regen, CLEAN)], FeltExactTracker(det, device="cpu"), tmp_path / "out", progress=progress)
     err = capsys.readouterr().err
-    assert ("pyfeat-bar" in err) is progress
+    assert ("pyfeat-bar" in err) is (progress and terminal)
     assert fake.tqdm is tqdm  # restored

@@ -285,7 +285,7 @@ def run(
     t_run = time.perf_counter()
     for item in todo:
         started = time.time()
-        with pyfeat_progress_bars(progress):
+        with pyfeat_progress_bars(progress and sys.stderr.isatty()):
             res = process_trial(item, tracker, out, short_clip=short_clip)
         record = {
             **base,
@@ -324,4 +324,5 @@ def _progress(total: int, enabled: bool, shard: int, num_shards: int):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=f"shard {shard}/{num_shards}", unit="trial", dynamic_ncols=True)
+    # disable=None: no bar where stderr is no terminal (a batch log), as felt-hf's other commands
+    return tqdm(total=total, desc=f"shard {shard}/{num_shards}", unit="trial", dynamic_ncols=True, disable=None)

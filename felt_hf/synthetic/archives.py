@@ -332,7 +332,9 @@ def write_archives(
     out_dir.mkdir(parents=True, exist_ok=True)
     finished: dict[str, _ZipSink | _FolderSink] = {}
     try:
-        with tqdm(total=sum(map(len, plan.values())), desc="FELT synth", unit="trial", disable=not progress) as bar:
+        with tqdm(
+            total=sum(map(len, plan.values())), desc="FELT synth", unit="trial", disable=None if progress else True
+        ) as bar:
             for channel, trial_ids in plan.items():
                 finished.update(
                     _write_channel(

@@ -282,7 +282,7 @@ def render_folder(
     num_proc = max(1, num_proc or os.cpu_count() or 1)
     done: list[str] = []
     total = len(set(trial_ids)) if trial_ids is not None else count_rows(folder, config)
-    bar = tqdm(total=total, unit="trial", desc=f"Rendering {'+'.join(kinds)}", disable=not progress)
+    bar = tqdm(total=total, unit="trial", desc=f"Rendering {'+'.join(kinds)}", disable=None if progress else True)
     remove_temp_leftovers(out_dir)  # half-written videos of an earlier, killed run
     try:
         if num_proc == 1:
