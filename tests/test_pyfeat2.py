@@ -138,3 +138,17 @@ def test_from_fex_reads_a_v2_table_like_the_csv_reader(trial):
             np.testing.assert_array_equal(row[k], v, err_msg=k)
         else:
             assert row[k] == v, k
+
+
+def test_a_bad_cell_after_a_blank_line_is_named_at_its_file_row(trial):
+    lines = _csv(v2_frame(trial)).split(b"\n")
+    header = lines[0].decode().split(",")
+    col = next(c for c in header if c.startswith("AU"))  # a float column v2 files have
+    cells = lines[6].split(b",")
+    cells[header.index(col)] = b"abc"
+    lines[6] = b",".join(cells)
+    lines.insert(2, b"")  # data row 2 is blank, so the bad cell is on data row 7
+    with pytest.raises(FeltFormatError) as e, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        read_trial_csv(b"\n".join(lines), name="v2.csv")
+    assert (e.value.row, e.value.column) == (7, col), str(e.value)

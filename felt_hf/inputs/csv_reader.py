@@ -274,7 +274,10 @@ def read_trial_csv(source: bytes | str | os.PathLike, name: str | None = None) -
     from .pyfeat2 import detect_layout, read_pyfeat2  # Py-Feat 2.x output: its own layout module
 
     if detect_layout(names, name) == "pyfeat2":
-        return read_pyfeat2(data, names, start, name)
+        try:
+            return read_pyfeat2(data, names, start, name)
+        except FeltFormatError as e:  # the same pyarrow row counting as below
+            raise _at_file_row(e, data, start) from None
     present, absent = _plan(names, name)
     if len(data) - start < 64 and not data[start:].strip():
         raise FeltFormatError(name, "no data rows after the header")
