@@ -54,3 +54,15 @@ def test_default_output_has_no_preview(sample_hub):
     for path in (sample_hub / "smoothed_speech").glob("*.parquet"):
         assert PREVIEW_COLUMN not in pq.read_schema(path).names
     assert "preview" not in (sample_hub / "README.md").read_text()
+
+
+def test_a_folder_with_previews_passes_verify_and_a_dry_run_push(previews_hub, capsys):
+    """verify compared the card's features with the schema without the preview column, so every
+    --previews folder failed it and `felt-hf push` refused to upload it."""
+    from felt_hf.cli import main
+    from felt_hf.publish.verify import verify_folder
+
+    report = verify_folder(previews_hub)
+    assert report.ok, report.table()
+    assert main(["push", str(previews_hub), "--repo-id", "someone/felt", "--dry-run"]) == 0
+    assert "DRY RUN" in capsys.readouterr().out

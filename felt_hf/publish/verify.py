@@ -733,13 +733,17 @@ def _check_footers(report: Report, root: Path, data: dict, configs: dict[str, di
         info = {data["dataset_info"].get("config_name", "default"): data["dataset_info"]}
     footers: dict[str, dict[str, list[tuple[str, dict]]]] = {}
     count_problems, feature_problems = [], []
+    from ..build.previews import preview_features
+
     expected_tracking = schema.trial_features()
+    # a tracking config is the schema's rows, or those rows plus the `preview` image (--previews)
+    tracking_shapes = (expected_tracking, preview_features())
     for name, cfg in configs.items():
         ci = info.get(name)
         if ci is None:
             count_problems.append(f"config {name!r}: no dataset_info in the card")
         card_features = _card_features(ci, name, feature_problems)
-        if name in schema.CONFIG_NAMES and card_features is not None and card_features != expected_tracking:
+        if name in schema.CONFIG_NAMES and card_features is not None and card_features not in tracking_shapes:
             feature_problems.append(f"card dataset_info of {name!r}: features differ from felt_hf.schema")
         splits = {s.get("name"): s for s in (ci or {}).get("splits", [])}
         total_size = 0
