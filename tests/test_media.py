@@ -572,3 +572,16 @@ def test_decoding_helpers_name_a_wrong_row_or_an_empty_cell(media_hub, hf_cache)
     with pytest.raises(ValueError, match=rf"trial {tid}: the media cell is empty"):
         read_video_frames(empty)
     assert read_video_frames(video[0]).ndim == 4 and read_audio(audio[0])[1] == 48000
+
+
+def test_videos_in_a_misspelt_kind_folder_are_not_dropped_without_a_word(small_input):
+    from felt_hf.build.convert_media import plan_media
+    from felt_hf.errors import FeltWarning
+
+    for folder in list((small_input / "videos").rglob("Landmark_Plot")):
+        folder.rename(folder.with_name("Landmark_Plots"))
+    with pytest.warns(
+        FeltWarning, match=r"full-AV mp4 file\(s\) not used, .*Landmark_Plots.*folder named Landmark_Overlay"
+    ):
+        plans = plan_media(small_input, None)
+    assert "landmark_plot_speech" not in plans and "audio_speech" in plans

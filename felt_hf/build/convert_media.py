@@ -25,6 +25,7 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +34,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import FeltError, FeltFormatError, FeltMediaError
+from ..errors import FeltError, FeltFormatError, FeltMediaError, FeltWarning
 from ..inputs.csv_fast import prepare_worker_process
-from ..inputs.media import FULL_AV, WAV, MediaFile, find_media, mp4_audio_to_flac, probe_video, wav_to_flac
+from ..inputs.media import (
+    FULL_AV,
+    KIND_FOLDERS,
+    WAV,
+    MediaFile,
+    find_media,
+    mp4_audio_to_flac,
+    probe_video,
+    wav_to_flac,
+)
 from ..inputs.sources import MemberReader, config_members, duplicate_of, find_source
 from ..layout import ShardPaths
 from ..parquet_reads import read_table
@@ -110,10 +120,20 @@ def plan_media(
             target.setdefault(f"{AUDIO_KIND}_{channel}", {}).setdefault(f.trial_id, []).append(f)
         else:
             by_config.setdefault(f"{f.kind}_{channel}", {}).setdefault(f.trial_id, []).append(f)
+    unused = []
     for config, per_trial in fallback.items():
         merged = by_config.setdefault(config, {})
         for tid, files in per_trial.items():
+            if tid in merged:
+                unused += files
             merged.setdefault(tid, files)
+    if unused:  # e.g. FELT videos in a misspelt folder: read as full-AV mp4s, then not needed
+        warnings.warn(
+            f"{len(unused)} full-AV mp4 file(s) not used, the audio coming from the RAVDESS wavs (first: "
+            f"{unused[0].where()}); a FELT video must sit in a folder named {', '.join(KIND_FOLDERS)}",
+            FeltWarning,
+            stacklevel=2,
+        )
     wanted = list(configs) if configs is not None else [c for c in MEDIA_CONFIG_NAMES if c in by_config]
     plans = {}
     for config in wanted:

@@ -37,6 +37,9 @@ WAV = "wav"  # the kinds of audio input
 FULL_AV = "full_av"
 _NAME_RE = re.compile(r"^\d\d-\d\d-\d\d-\d\d-\d\d-\d\d-\d\d$")
 _KIND_BY_FOLDER = {f.lower(): k.name for k in VIDEO_KINDS for f in k.folders}
+KIND_FOLDERS = tuple(
+    f for k in VIDEO_KINDS for f in k.folders
+)  # for messages: the names a FELT video's folder may have
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,12 @@ def mp4_audio_to_flac(data: bytes, *, file: str = "<bytes>", archive: str | None
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.audio:
-                raise FeltFormatError(file, "the mp4 has no audio stream", archive=archive)
+                raise FeltFormatError(
+                    file,
+                    "the mp4 has no audio stream (read as a RAVDESS full-AV video for its audio; a FELT video "
+                    f"must sit in a folder named {', '.join(KIND_FOLDERS)})",
+                    archive=archive,
+                )
             stream = container.streams.audio[0]
             rate = stream.codec_context.sample_rate
             # FFmpeg's own conversion to planar 16-bit at the stream's rate and layout (no resampling).
