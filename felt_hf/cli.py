@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .argtypes import BackwardsRangeError, OneLineParser, actor_list, folder_path, int_list, positive_int, seed_int
 from .errors import EXIT_CHECKS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, FeltError
+from .progress import bars_wanted
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, VOCAL_CHANNELS
 
 NO_PROGRESS_HELP = "no progress bar (there is none anyway when stderr is not a terminal)"
@@ -116,7 +117,7 @@ def summarize(dataset_dict, title: str) -> str:
 def cmd_build(args: argparse.Namespace) -> int:
     from .build.builder import load_felt
 
-    if args.no_progress or not sys.stderr.isatty():  # as felt-hf's own bars: none in logs and pipes
+    if not bars_wanted(not args.no_progress):  # felt_hf.progress: none in logs and pipes
         import datasets
 
         datasets.disable_progress_bars()

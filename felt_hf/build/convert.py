@@ -63,6 +63,7 @@ from ..layout import (
     ShardPaths,
     plan_num_shards,
 )
+from ..progress import bars_wanted
 from ..ravdess import validate_split_actors
 from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_arrow_schema
 from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
@@ -492,7 +493,7 @@ def _run_tasks(tasks: list[ShardTask], num_proc: int, progress: bool, stats: Sta
     from tqdm.auto import tqdm
 
     total = sum(len(t.members) for t in tasks)
-    bar = tqdm(total=total, unit="trial", desc="Converting FELT", disable=None if progress else True)
+    bar = tqdm(total=total, unit="trial", desc="Converting FELT", disable=not bars_wanted(progress))
     if num_proc <= 1:
         results, reader = [], MemberReader()  # this process's own, closed when done
         try:

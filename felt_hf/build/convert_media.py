@@ -49,6 +49,7 @@ from ..inputs.media import (
 from ..inputs.sources import MemberReader, config_members, duplicate_of, find_source
 from ..layout import ShardPaths
 from ..parquet_reads import read_table
+from ..progress import bars_wanted
 from ..ravdess import split_of_actor
 from ..schema import (
     AUDIO_KIND,
@@ -614,7 +615,7 @@ def write_media_configs(
         run.shards.extend(job.shard for job in jobs)  # (so that a failure discards every temporary file)
         total = sum(len(job.shard.trial_ids) for job in jobs)
         with tqdm(
-            total=total, unit="trial", desc="Converting media", disable=None if progress and jobs else True
+            total=total, unit="trial", desc="Converting media", disable=not (jobs and bars_wanted(progress))
         ) as bar:
             results = run_jobs(jobs, workers, bar)
         run.shards[start:] = [shard for shard, _ in results]  # workers send back copies with the counts

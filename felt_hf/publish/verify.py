@@ -40,6 +40,7 @@ from ..errors import FeltArchiveError, FeltError, FeltFormatError, FeltPathError
 from ..inputs.sources import CsvMember, check_member_info, find_source, max_member_bytes, scan_members
 from ..layout import CARD_FILENAME, EXTRA_FILES, SHARD_SUFFIX, SKIPPED_FILENAME, SYNTHETIC_MARKER, has_shards
 from ..parquet_reads import read_table
+from ..progress import bars_wanted
 from ..workers import ignore_interrupts
 
 # --- the FELT record's published files (seeds/FELT_zenodo_record.txt, docs FELT_FORMAT.md) -------
@@ -436,7 +437,7 @@ def _trial_task(task: tuple) -> dict:
 def _run_trials(tasks: list[tuple], num_proc: int, progress: bool) -> list[dict]:
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks), unit="trial", desc="Verifying FELT", disable=None if progress else True)
+    bar = tqdm(total=len(tasks), unit="trial", desc="Verifying FELT", disable=not bars_wanted(progress))
     results = []
     try:
         if num_proc <= 1:

@@ -35,6 +35,7 @@ from ..atomic import atomic_write_bytes
 from ..errors import FeltError
 from ..inputs.csv_writer import approx_time_text, felt_csv_bytes
 from ..inputs.smoothing import forward_fill, smooth_columns
+from ..progress import bars_wanted
 from ..schema import APPROX_TIME_COLUMN, FACE_BOX_COLUMNS, FRAME_COLUMN, INPUT_COLUMN, NUMERIC_COLUMNS
 from .compat import environment_versions, pyfeat_progress_bars
 from .detectors import tracker_provenance
@@ -285,7 +286,7 @@ def run(
     t_run = time.perf_counter()
     for item in todo:
         started = time.time()
-        with pyfeat_progress_bars(progress and sys.stderr.isatty()):
+        with pyfeat_progress_bars(bars_wanted(progress)):
             res = process_trial(item, tracker, out, short_clip=short_clip)
         record = {
             **base,
@@ -320,9 +321,8 @@ def run(
 
 
 def _progress(total: int, enabled: bool, shard: int, num_shards: int):
-    if not enabled:
+    if not bars_wanted(enabled):  # felt_hf.progress: none in a batch log, as felt-hf's other commands
         return None
     from tqdm.auto import tqdm
 
-    # disable=None: no bar where stderr is no terminal (a batch log), as felt-hf's other commands
-    return tqdm(total=total, desc=f"shard {shard}/{num_shards}", unit="trial", dynamic_ncols=True, disable=None)
+    return tqdm(total=total, desc=f"shard {shard}/{num_shards}", unit="trial", dynamic_ncols=True)

@@ -33,6 +33,7 @@ from pathlib import Path
 from ..atomic import check_output_folder
 from ..errors import FeltOutputError
 from ..layout import STATS_FILENAME, SYNTHETIC_MARKER, has_shards
+from ..progress import bars_wanted
 from ..ravdess import parse_trial_id
 from ..schema import (
     NUM_ACTORS,
@@ -333,7 +334,7 @@ def write_archives(
     finished: dict[str, _ZipSink | _FolderSink] = {}
     try:
         with tqdm(
-            total=sum(map(len, plan.values())), desc="FELT synth", unit="trial", disable=None if progress else True
+            total=sum(map(len, plan.values())), desc="FELT synth", unit="trial", disable=not bars_wanted(progress)
         ) as bar:
             for channel, trial_ids in plan.items():
                 finished.update(

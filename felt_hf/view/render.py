@@ -26,6 +26,7 @@ from ..atomic import remove_temp_leftovers, temp_name
 from ..colormap import COLORMAP, colorize  # noqa: F401  (COLORMAP re-exported: part of this module's API)
 from ..errors import FeltLookupError
 from ..extras import MissingExtraError
+from ..progress import bars_wanted
 from ..schema import AU_DESCRIPTIONS, AU_NAMES, FPS
 from ..workers import ignore_interrupts
 from .viewrows import count_rows, iter_rows, row_title
@@ -282,7 +283,7 @@ def render_folder(
     num_proc = max(1, num_proc or os.cpu_count() or 1)
     done: list[str] = []
     total = len(set(trial_ids)) if trial_ids is not None else count_rows(folder, config)
-    bar = tqdm(total=total, unit="trial", desc=f"Rendering {'+'.join(kinds)}", disable=None if progress else True)
+    bar = tqdm(total=total, unit="trial", desc=f"Rendering {'+'.join(kinds)}", disable=not bars_wanted(progress))
     remove_temp_leftovers(out_dir)  # half-written videos of an earlier, killed run
     try:
         if num_proc == 1:
