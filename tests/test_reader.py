@@ -328,3 +328,14 @@ def test_a_data_column_twice_is_refused_naming_it(clean, where):
         with pytest.raises(FeltFormatError, match=r"column 'x_3' appears twice \(columns ") as e:
             read(_write(rows), "d.csv")
         assert (e.value.row, e.value.column) == (0, "x_3")
+
+
+def test_an_error_moved_past_blank_lines_keeps_its_kind(clean):
+    from felt_hf.errors import FeltValueRangeError
+
+    rows = _rows(clean.raw_csv())
+    rows[6][rows[0].index("AU12")] = "1e39"  # beyond float32
+    rows.insert(2, [])
+    with pytest.raises(FeltValueRangeError) as e:
+        read_trial_csv(_write(rows), "v.csv")
+    assert (e.value.row, e.value.column) == (7, "AU12")

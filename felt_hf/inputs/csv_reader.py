@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..errors import FeltFormatError, FeltMissingColumnsError, FeltWarning
+from ..errors import FeltFormatError, FeltMissingColumnsError, FeltWarning, _rebuild_format_error
 from ..schema import (
     FACE_SCORE_COLUMN,
     FPS,
@@ -303,8 +303,9 @@ def _at_file_row(error: FeltFormatError, data: bytes, start: int) -> FeltFormatE
             if count == error.row:
                 if line_no == error.row:
                     return error
-                return FeltFormatError(
-                    error.file, error.reason, row=line_no, column=error.column, archive=error.archive
+                # the same error (its subclass kept, e.g. a value beyond float32) at the file's row
+                return _rebuild_format_error(
+                    error.file, error.reason, line_no, error.column, error.archive, type(error)
                 )
     return error
 
