@@ -42,6 +42,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -461,6 +462,12 @@ def load_stats(path_or_folder: str | os.PathLike) -> dict[str, dict[str, Feature
         path = path / STATS_FILENAME
     with open(path, encoding="utf-8") as f:
         doc = json.load(f)
+    return stats_from_document(doc, path)
+
+
+def stats_from_document(doc: Any, path: Path) -> dict[str, dict[str, FeatureStats]]:
+    """:func:`load_stats` of a document already parsed (``verify`` also checks its raw entries);
+    ``path`` names the file in errors."""
     if not isinstance(doc, dict):
         raise ValueError(f"{path}: not a FELT stats file (JSON {_json_type(doc)}, not an object)")
     if doc.get("format") != STATS_FORMAT:
@@ -513,5 +520,6 @@ __all__ = [
     "stats_document",
     "write_stats_json",
     "load_stats",
+    "stats_from_document",
     "STATS_FILENAME",
 ]

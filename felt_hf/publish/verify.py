@@ -804,18 +804,22 @@ def _check_stats(report: Report, root: Path, configs: dict, footers: dict, sampl
     """``stats.json`` covers every config and split, its counts equal the data, and a sample of
     trials lies inside its min/max (exactly equal when the sample is the whole split)."""
 
-    from ..build.stats import FeatureStats, load_stats
+    import json
+
+    from ..build.stats import FeatureStats, stats_from_document
     from ..layout import STATS_FILENAME
 
-    if not (root / STATS_FILENAME).is_file():
+    path = root / STATS_FILENAME
+    if not path.is_file():
         report.add("stats", "fail", f"no {STATS_FILENAME}")
         return
     try:
-        stats = load_stats(root)
+        doc = json.loads(path.read_text(encoding="utf-8"))  # parsed once: the statistics and the raw entries
+        stats = stats_from_document(doc, path)
     except (ValueError, KeyError, OSError, TypeError) as e:
         report.add("stats", "fail", f"{STATS_FILENAME} unreadable: {e}")
         return
-    problems, checked = _stored_entry_problems(root / STATS_FILENAME), 0
+    problems, checked = _stored_entry_problems(doc), 0
     for name in configs:
         if name not in schema.CONFIG_NAMES:
             continue  # other configs (e.g. media) carry no per-frame statistics
@@ -848,14 +852,11 @@ def _check_stats(report: Report, root: Path, configs: dict, footers: dict, sampl
                problems)  # fmt: skip
 
 
-def _stored_entry_problems(path: Path) -> list[str]:
+def _stored_entry_problems(doc: dict) -> list[str]:
     """Each feature entry of ``stats.json`` against what its own stored state implies (an edited
     ``std``, quantile, unit or shape; :func:`felt_hf.build.stats.document_problems`)."""
-    import json
-
     from ..build.stats import document_problems
 
-    doc = json.loads(path.read_text(encoding="utf-8"))  # load_stats has read it already
     return [
         f"{cfg}/{split}: {problem}"
         for cfg, splits in doc["configs"].items()
