@@ -40,7 +40,7 @@ import pickle
 import threading
 import warnings
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,8 +50,7 @@ import pyarrow.parquet as pq
 from ..atomic import atomic_write_bytes, check_output_folder, folders, remove_new_empty_folders, remove_temp_leftovers
 from ..errors import FeltError, FeltFormatError, FeltOutputError, FeltPathError, FeltWarning
 from ..inputs.csv_fast import prepare_worker_process
-from ..inputs.csv_reader import TrialRecord
-from ..inputs.sources import CsvMember, MemberReader, find_source, members_by_split, scan_members
+from ..inputs.sources import CsvMember, MemberReader, find_source, members_by_split, read_in_groups, scan_members
 from ..layout import (
     CARD_FILENAME,
     SHARD_RE,
@@ -364,7 +363,7 @@ def convert_shard(task: ShardTask, reader: MemberReader | None = None) -> ShardR
     shard = _ShardFile(task)
     try:
         batch: list[dict] = []
-        for m, record in _records(reader, task.members):
+        for m, record in read_in_groups(reader, task.members, ROW_GROUP_ROWS):  # a row group at a time
             try:
                 if isinstance(record, FeltError):
                     raise record
@@ -390,15 +389,6 @@ def convert_shard(task: ShardTask, reader: MemberReader | None = None) -> ShardR
         raise
     result.stats = _pack_stats(stats)
     return result
-
-
-def _records(reader: MemberReader, members: Sequence[CsvMember]) -> Iterator[tuple[CsvMember, TrialRecord | FeltError]]:
-    """Each member with its record or its error, read a row group at a time: the reader parses
-    a group's CSVs in one call where it can (about 3 ms a trial less, ``--stages`` of
-    ``scripts/bench_convert.py``)."""
-    for i in range(0, len(members), ROW_GROUP_ROWS):
-        group = members[i : i + ROW_GROUP_ROWS]
-        yield from zip(group, reader.read_records(group), strict=True)
 
 
 def _add_group(shard: _ShardFile, rows: list[dict], stats: FeatureStats) -> None:
