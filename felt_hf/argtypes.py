@@ -100,6 +100,7 @@ __all__ = [
     "BackwardsRangeError",
     "OneLineParser",
     "actor_list",
+    "folder_path",
     "int_list",
     "positive_int",
     "seed_int",

@@ -48,7 +48,7 @@ from .csv_reader import (
 )
 
 INT32_MAX = np.iinfo(np.int32).max
-_ARROW_NULLS = frozenset(NAN_SPELLINGS)  # what the strict reader reads as null
+_NULL_CELLS = frozenset(NAN_SPELLINGS)  # what the strict reader reads as null
 
 
 _USE_POLARS = True
@@ -324,7 +324,7 @@ def _first_input(column) -> str | None:
     """The first ``input`` cell that the strict reader would not read as null (pyarrow counts
     ``NA``, ``nan``, ``null``... as null in a string column; polars only the empty cell)."""
     for value in column:
-        if value is not None and value not in _ARROW_NULLS:
+        if value is not None and value not in _NULL_CELLS:
             return value
     return None
 

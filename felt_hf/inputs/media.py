@@ -37,9 +37,8 @@ WAV = "wav"  # the kinds of audio input
 FULL_AV = "full_av"
 _NAME_RE = re.compile(r"^\d\d-\d\d-\d\d-\d\d-\d\d-\d\d-\d\d$")
 _KIND_BY_FOLDER = {f.lower(): k.name for k in VIDEO_KINDS for f in k.folders}
-KIND_FOLDERS = tuple(
-    f for k in VIDEO_KINDS for f in k.folders
-)  # for messages: the names a FELT video's folder may have
+# for messages: the names a FELT video's folder may have
+KIND_FOLDERS = tuple(f for k in VIDEO_KINDS for f in k.folders)
 
 
 @dataclass(frozen=True)

@@ -729,13 +729,13 @@ def _check_footers(report: Report, root: Path, data: dict, configs: dict[str, di
     """Row counts and sizes in the card's ``dataset_info`` against the footers; features likewise."""
     from datasets import Features
 
+    from ..build.previews import preview_features
+
     info = {i.get("config_name", "default"): i for i in data.get("dataset_info") or [] if isinstance(i, dict)}
     if isinstance(data.get("dataset_info"), dict):
         info = {data["dataset_info"].get("config_name", "default"): data["dataset_info"]}
     footers: dict[str, dict[str, list[tuple[str, dict]]]] = {}
     count_problems, feature_problems = [], []
-    from ..build.previews import preview_features
-
     expected_tracking = schema.trial_features()
     # a tracking config is the schema's rows, or those rows plus the `preview` image (--previews)
     tracking_shapes = (expected_tracking, preview_features())
@@ -885,8 +885,9 @@ def _compare_stats(where: str, st, sampled, *, whole: bool) -> list[str]:
             out.append(f"{where}: {name}: histogram differs from the data")
         if whole and np.any(has & ~np.isclose(ref.m2, acc.m2, rtol=1e-6, atol=1e-9)):
             out.append(f"{where}: {name}: m2 (spread) differs from the data")
-        if whole and np.any(has & ((acc.min != ref.min) | (acc.max != ref.max))):
-            i = int(np.flatnonzero(has & ((acc.min != ref.min) | (acc.max != ref.max)))[0])
+        off = has & ((acc.min != ref.min) | (acc.max != ref.max)) if whole else None
+        if off is not None and off.any():
+            i = int(np.flatnonzero(off)[0])
             out.append(f"{where}: {name}[{i}]: data range [{acc.min[i]:g}, {acc.max[i]:g}], stats.json's "
                        f"[{ref.min[i]:g}, {ref.max[i]:g}]")  # fmt: skip
             continue

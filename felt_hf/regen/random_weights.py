@@ -29,6 +29,7 @@ import importlib.util
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -159,13 +160,8 @@ def _remove_stale_weight_folders(tmp: Path) -> None:
     now = time.time()
     for folder in tmp.glob(f"{WEIGHTS_PREFIX}*"):
         try:
-            st = folder.lstat()
-            if (
-                folder.is_dir()
-                and not folder.is_symlink()
-                and st.st_uid == os.getuid()
-                and now - st.st_mtime > STALE_AFTER_S
-            ):
+            st = folder.lstat()  # a folder itself, not a link to one
+            if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and now - st.st_mtime > STALE_AFTER_S:
                 shutil.rmtree(folder, ignore_errors=True)
         except OSError:  # gone meanwhile, or not ours to read
             continue

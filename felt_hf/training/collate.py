@@ -327,7 +327,7 @@ def _scalar(value: Any) -> Any:
 
 
 def _is_whole(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) or isinstance(value, (bool, np.bool_))
+    return isinstance(value, (int, np.integer, np.bool_))  # (bool is an int)
 
 
 def seed_everything(seed: int) -> torch.Generator:

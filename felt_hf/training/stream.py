@@ -49,7 +49,7 @@ except ImportError as _e:  # say which extra brings it
 
 from ..layout import CARD_FILENAME  # noqa: E402
 from ..parquet_reads import read_row_groups  # noqa: E402 (after the extra's check)
-from .args import rank_in, whole  # noqa: E402
+from .args import column_names, rank_in, whole  # noqa: E402
 
 OPEN_FILES = 4  # parquet files a worker keeps open (row groups of a shuffled epoch hop between files)
 
@@ -181,9 +181,8 @@ class FeltStream(torch.utils.data.IterableDataset):
         if isinstance(files, (str, os.PathLike)):
             raise ValueError(f"files must be a list of parquet paths, e.g. [{os.fspath(files)!r}], not one path "
                              "(FeltStream.from_folder takes a folder)")  # fmt: skip
-        if isinstance(columns, str):
-            raise ValueError(f"columns must be a list of column names, e.g. [{columns!r}], not a string")
-        if columns is not None and not list(columns):
+        columns = column_names("columns", columns) if columns is not None else None
+        if columns is not None and not columns:
             raise ValueError("columns is empty: name the columns to read, or pass None for all of them")
         buffer_size, rows_per_read = whole("buffer_size", buffer_size), whole("rows_per_read", rows_per_read)
         if not files:
@@ -225,14 +224,13 @@ class FeltStream(torch.utils.data.IterableDataset):
         from datasets import load_dataset_builder
 
         local = os.fspath(path)
+        folder = os.path.expanduser(local)
         looks_local = local.startswith((".", "/", "~")) or local.count("/") > 1  # a repo id is "owner/name"
-        if looks_local and not os.path.isdir(os.path.expanduser(local)):  # (datasets would call it a bad repo id)
+        if looks_local and not os.path.isdir(folder):  # (datasets would call it a bad repo id)
             raise FileNotFoundError(
                 f"{local}: no such folder (a folder written by `felt-hf convert`, or a hub repo id)"
             )
-        if os.path.isdir(os.path.expanduser(local)) and not os.path.isfile(
-            os.path.join(os.path.expanduser(local), CARD_FILENAME)
-        ):
+        if os.path.isdir(folder) and not os.path.isfile(os.path.join(folder, CARD_FILENAME)):
             raise FileNotFoundError(  # datasets would say "BuilderConfig 'smoothed_speech' not found"
                 f"{local}: no {CARD_FILENAME}, so not a folder written by `felt-hf convert` (FELT's archives "
                 "are converted first: felt-hf convert ARCHIVES --out felt)"

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..schema import FRAME_ARRAYS_BY_NAME
+from .args import column_names
 
 # iBUG 68-point indices (0-based): the subject's right eye is 36-41, the left eye 42-47.
 RIGHT_EYE = slice(36, 42)
@@ -121,8 +122,7 @@ def feature_mean_std(stats: Any, features: Sequence[str], *, skip: Sequence[str]
     landmarks already made face-relative) get mean 0 and std 1. Components without data (all
     NaN) get mean 0 and std 1 too, so they pass through unchanged.
     """
-    if isinstance(features, str):
-        raise ValueError(f"features must be a list of names, e.g. [{features!r}], not a string")
+    features = column_names("features", features)
     unknown = [n for n in features if n not in FRAME_ARRAYS_BY_NAME]
     if unknown:
         raise ValueError(f"unknown feature(s) {unknown}; choose from {tuple(FRAME_ARRAYS_BY_NAME)}")
