@@ -459,7 +459,11 @@ def add_verify_parser(sub) -> None:
         description="Prints a table of checks; exit 0 all passed, 1 a check failed, 2 bad input.",
     )
     s.add_argument("path", help="folder with the FELT archives, or a folder written by `felt-hf convert`")
-    s.add_argument("--sample", type=int, help="compare smoothing on N seeded-random trials (default: all)")
+    s.add_argument(
+        "--sample",
+        type=int,
+        help="a download: compare smoothing on N seeded-random trials (default: all); a converted folder: re-read N trials and decode N media cells per split (default 64)",
+    )
     s.add_argument("--seed", type=seed_int, default=0, help="seed of --sample (default 0)")
     s.add_argument("--num-proc", type=positive_int, help="worker processes (default: all cores)")
     s.add_argument("--json", dest="json_path", metavar="PATH", help="write the full report as JSON")

@@ -42,6 +42,7 @@ from ..layout import CARD_FILENAME, EXTRA_FILES, SHARD_SUFFIX, SKIPPED_FILENAME,
 from ..parquet_reads import read_table
 from ..progress import bars_wanted
 from ..workers import ignore_interrupts
+from .verify_media import check_media
 
 # --- the FELT record's published files (seeds/FELT_zenodo_record.txt, docs FELT_FORMAT.md) -------
 # Six files, in the record's order, md5 and displayed size. The record text does not say which
@@ -678,6 +679,7 @@ def verify_folder(path: str | os.PathLike, *, sample: int | None = None) -> Repo
                "`felt-hf convert` removes them" if leftovers else "no temporary files", leftovers)  # fmt: skip
     footers = _check_footers(report, root, data, configs, files)
     _check_stats(report, root, configs, footers, sample if sample is not None else 64)
+    check_media(report, root, configs, footers, sample if sample is not None else 64)
     _check_synthetic(report, root, data, body)
     _check_skipped(report, root, body)
     return report

@@ -1,0 +1,148 @@
+"""``felt-hf verify`` of media configs: a converted folder whose media rows were reordered, whose
+facts no longer match their cells, or whose frame maps no longer fit the tracking must fail, with
+the shard file, row and column named. Each corruption below passed the footer and feature checks
+before the media checks existed (the row counts and types stay right)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from felt_hf.build.convert import convert_felt
+from felt_hf.cli import main
+from felt_hf.publish.verify import verify_folder
+from felt_hf.synthetic.media import write_sample_media
+
+CONFIGS = ["smoothed_speech", "landmark_plot_speech", "au_animation_speech", "audio_speech"]
+
+
+@pytest.fixture(scope="module")
+def media_folder(sample_archives, tmp_path_factory) -> Path:
+    data = tmp_path_factory.mktemp("verify_media_in")
+    for p in sample_archives.iterdir():
+        shutil.copy(p, data / p.name)
+    write_sample_media(data)
+    out = tmp_path_factory.mktemp("verify_media") / "felt"
+    convert_felt(data, out, configs=CONFIGS, progress=False, num_proc=1)
+    return out
+
+
+@pytest.fixture()
+def folder(media_folder, tmp_path) -> Path:
+    out = tmp_path / "felt"
+    shutil.copytree(media_folder, out)
+    return out
+
+
+def _checks(path: Path) -> dict:
+    return {c.name: c for c in verify_folder(path).checks}
+
+
+def _rewrite(path: Path, change) -> None:
+    """Rewrite one shard with ``change(table) -> table``, keeping its schema and features metadata."""
+    table = pq.read_table(path)
+    new = change(table)
+    pq.write_table(new.replace_schema_metadata(table.schema.metadata), path, row_group_size=4)
+
+
+def _set(table: pa.Table, column: str, row: int, value) -> pa.Table:
+    values = table.column(column).to_pylist()
+    values[row] = value
+    i = table.schema.get_field_index(column)
+    return table.set_column(i, table.schema.field(i), pa.array(values, type=table.schema.field(i).type))
+
+
+def _first_shard(folder: Path, config: str) -> Path:
+    return sorted((folder / config).glob("train-*.parquet"))[0]
+
+
+def test_a_converted_media_folder_passes(media_folder):
+    checks = _checks(media_folder)
+    assert checks["media_order"].status == "pass", checks["media_order"].summary
+    assert checks["media_cells"].status == "pass", checks["media_cells"].summary
+    assert "in the tracking's row order" in checks["media_order"].summary
+    decoded = int(checks["media_cells"].summary.split()[0])
+    assert decoded >= 3 * 8  # every sampled row of every media split of the sample
+
+
+def test_reordered_media_rows_fail_naming_shard_row_and_column(folder):
+    shard = _first_shard(folder, "landmark_plot_speech")
+    _rewrite(shard, lambda t: t.take([1, 0, *range(2, t.num_rows)]))
+    check = _checks(folder)["media_order"]
+    assert check.status == "fail"
+    assert f"landmark_plot_speech/{shard.name} row 0, column 'trial_id'" in check.summary
+    assert "smoothed_speech/train row 0" in check.summary
+
+
+def test_a_label_that_contradicts_the_trial_id_fails(folder):
+    shard = _first_shard(folder, "audio_speech")
+    emotion = pq.read_table(shard).column("emotion").to_pylist()[2]
+    _rewrite(shard, lambda t: _set(t, "emotion", 2, (emotion + 1) % 8))
+    check = _checks(folder)["media_order"]
+    assert check.status == "fail" and f"{shard.name} row 2, column 'emotion'" in check.summary
+
+
+@pytest.mark.parametrize(
+    ("config", "column", "value"),
+    [
+        ("landmark_plot_speech", "num_video_frames", 3),
+        ("landmark_plot_speech", "width", 17),
+        ("landmark_plot_speech", "fps", 25.0),
+        ("audio_speech", "sample_rate", 44_100),
+        ("audio_speech", "num_samples", 5),
+        ("audio_speech", "duration_s", 99.0),
+    ],
+)
+def test_a_fact_that_differs_from_the_cell_fails(folder, config, column, value):
+    shard = _first_shard(folder, config)
+    _rewrite(shard, lambda t: _set(t, column, 1, value))
+    check = _checks(folder)["media_cells"]
+    assert check.status == "fail", check.summary
+    assert f"{config}/{shard.name} row 1, column {column!r}: {value!r}" in check.summary
+
+
+def test_undecodable_media_bytes_fail(folder):
+    shard = _first_shard(folder, "landmark_plot_speech")
+
+    def garble(t: pa.Table) -> pa.Table:
+        cells = t.column("video").to_pylist()
+        cells[0] = {"bytes": b"not an mp4 at all" * 10, "path": cells[0]["path"]}
+        i = t.schema.get_field_index("video")
+        return t.set_column(i, t.schema.field(i), pa.array(cells, type=t.schema.field(i).type))
+
+    _rewrite(shard, garble)
+    check = _checks(folder)["media_cells"]
+    assert check.status == "fail" and f"{shard.name} row 0, column 'video': PyAV cannot read" in check.summary
+
+
+def test_a_frame_map_that_no_longer_fits_the_tracking_fails(folder):
+    shard = _first_shard(folder, "landmark_plot_speech")
+    table = pq.read_table(shard)
+    assert table.column("alignment").to_pylist()[0] == "exact"
+    index = table.column("tracking_index").to_pylist()[0]
+    shifted = [min(i + 1, index[-1]) for i in index]  # still in range and increasing: only the tracking shows it
+    _rewrite(shard, lambda t: _set(t, "tracking_index", 0, shifted))
+    check = _checks(folder)["media_cells"]
+    assert check.status == "fail" and f"{shard.name} row 0, column 'tracking_index': entry 0" in check.summary
+
+
+def test_a_map_where_the_alignment_says_unknown_fails(folder):
+    shard = _first_shard(folder, "au_animation_speech")
+    table = pq.read_table(shard)
+    assert table.column("alignment").to_pylist()[0] == "dropped_frames_unknown"
+    n = table.column("num_video_frames").to_pylist()[0]
+    _rewrite(shard, lambda t: _set(t, "tracking_index", 0, list(range(n))))  # a guess
+    check = _checks(folder)["media_cells"]
+    assert check.status == "fail" and "must be null" in check.summary and f"{shard.name} row 0" in check.summary
+
+
+def test_the_command_exits_1_on_a_media_problem(folder, capsys):
+    shard = _first_shard(folder, "audio_speech")
+    _rewrite(shard, lambda t: _set(t, "num_channels", 0, 2))
+    assert main(["verify", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  media_cells" in out and "column 'num_channels'" in out
