@@ -133,18 +133,25 @@ class SplitSummary:
 class ConfigSummary:
     splits: dict[str, SplitSummary] = field(default_factory=dict)
     previews: bool = False  # the `preview` image column (felt-hf convert --previews)
+    # media configs only: what the media turned out to be, {fact: {value: files}}, e.g.
+    # {"fps": {"30 fps": 1440}, "sample_rate": {"48000 Hz": 1440}} (build/convert_media.py)
+    media_facts: dict[str, dict[str, int]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"splits": {k: v.to_dict() for k, v in self.splits.items()}}
         if self.previews:
             d["previews"] = True
+        if self.media_facts is not None:
+            d["media_facts"] = {k: dict(v) for k, v in self.media_facts.items()}
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ConfigSummary:
+        facts = d.get("media_facts")
         return cls(
             splits={k: SplitSummary(**dict(v)) for k, v in (d.get("splits") or {}).items()},
             previews=bool(d.get("previews", False)),
+            media_facts=None if facts is None else {k: dict(v) for k, v in facts.items()},
         )
 
 

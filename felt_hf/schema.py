@@ -394,7 +394,7 @@ VIDEO_COLUMN_TABLE: tuple[RowColumn, ...] = (
 )  # fmt: skip
 AUDIO_COLUMN_TABLE: tuple[RowColumn, ...] = (
     _SOURCE_FILE,
-    RowColumn("audio", "audio", "FLAC bytes", "FLAC, lossless, 48 kHz as recorded"),
+    RowColumn("audio", "audio", "FLAC bytes", "FLAC, lossless, at the rate recorded (see `sample_rate`)"),
     RowColumn("audio_source", "string", "-", "where the audio came from: " + ", ".join(AUDIO_SOURCES)),
     RowColumn("sample_rate", "int32", "Hz", "samples per second (48000 in RAVDESS)"),
     RowColumn("num_channels", "int8", "count", "audio channels"),

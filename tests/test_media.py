@@ -585,3 +585,71 @@ def test_videos_in_a_misspelt_kind_folder_are_not_dropped_without_a_word(small_i
     ):
         plans = plan_media(small_input, None)
     assert "landmark_plot_speech" not in plans and "audio_speech" in plans
+
+
+# --- what the media turned out to be: said in the card, warned about when FELT/RAVDESS would differ ----
+def _reencode_first_video(small_input: Path, fps: float, drop: int = 0) -> Path:
+    """The first Landmark_Plot video re-encoded at ``fps``, its last ``drop`` frames left out."""
+    from felt_hf.synthetic.media import encode_video
+
+    video = _first_video(small_input)
+    frames = read_video_frames(video.read_bytes())
+    video.write_bytes(encode_video(list(frames[: len(frames) - drop]), fps=fps))
+    return video
+
+
+def test_media_facts_are_counted_into_the_summary_and_the_card(small_input, tmp_path):
+    summary = convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False)
+    facts = summary.configs["landmark_plot_speech"].media_facts
+    n = summary.configs["landmark_plot_speech"].splits["train"].num_examples
+    total = sum(s.num_examples for s in summary.configs["landmark_plot_speech"].splits.values())
+    assert n > 0 and facts["fps"] == {"30 fps": total} and facts["alignment"] == {"exact": total}
+    assert summary.configs["audio_speech"].media_facts["sample_rate"] == {"48000 Hz": total}
+    assert summary.warnings == []
+    card = (tmp_path / "felt" / "README.md").read_text()
+    assert f"| 48000 Hz ({total}); 1 channel ({total}); ravdess_wav ({total}) |" in card
+
+
+def test_a_44khz_stereo_wav_is_kept_said_in_the_card_and_warned_about(small_input, tmp_path):
+    def to_44k_stereo(wav: bytes) -> bytes:
+        samples, _ = sf.read(io.BytesIO(wav), dtype="int16")
+        buf = io.BytesIO()
+        sf.write(buf, np.stack([samples, samples], axis=1), 44_100, format="WAV", subtype="PCM_16")
+        return buf.getvalue()
+
+    src, first = _replace_first_wav(small_input, to_44k_stereo)
+    with pytest.warns(Warning, match=rf"audio_speech: 1 of \d+ file\(s\) at 44100 Hz, not 48000 Hz like RAVDESS's "
+                      rf"audio \(first: {src}:{first}\)") as caught:  # fmt: skip
+        summary = convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False)
+    assert sum("44100" in str(w.message) for w in caught) == 1  # once per config, not once per file
+    facts = summary.configs["audio_speech"].media_facts
+    assert facts["sample_rate"]["44100 Hz"] == 1 and facts["channels"] == {"1 channel": facts["sample_rate"]["48000 Hz"],
+                                                                        "2 channels": 1}  # fmt: skip
+    card = (tmp_path / "felt" / "README.md").read_text()
+    assert "44100 Hz (1)" in card and "2 channels (1)" in card and "rate: 44100 or 48000" in card
+    assert any("44100 Hz" in w for w in summary.warnings) and "44100 Hz, not 48000 Hz" in card  # the card's warnings
+    rows = [
+        r for p in sorted((tmp_path / "felt" / "audio_speech").glob("*.parquet")) for r in pq.read_table(p).to_pylist()
+    ]
+    row = next(r for r in rows if r["source_file"].endswith(first))
+    samples, rate = read_audio(row)
+    assert (rate, samples.shape[1], row["sample_rate"], row["num_channels"]) == (44_100, 2, 44_100, 2)
+
+
+def test_a_video_at_another_rate_is_warned_about(small_input, tmp_path):
+    video = _reencode_first_video(small_input, fps=25)
+    with pytest.warns(Warning, match=r"landmark_plot_speech: 1 of \d+ file\(s\) at 25 fps, not 30 fps like FELT's "
+                      rf"videos \(first: {small_input}:{video.relative_to(small_input).as_posix()}\)"):  # fmt: skip
+        summary = convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False)
+    assert summary.configs["landmark_plot_speech"].media_facts["fps"]["25 fps"] == 1
+
+
+def test_a_frame_count_that_contradicts_the_rows_is_warned_about_not_mapped(small_input, tmp_path):
+    video = _reencode_first_video(small_input, fps=30, drop=2)
+    with pytest.warns(Warning, match=r"landmark_plot_speech: 1 of \d+ video\(s\) have a frame count that contradicts "
+                      r"their trial's CSV rows \(first: .*" + video.name + r" \((\d+) frames for (\d+) CSV rows\)\)"):  # fmt: skip
+        convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False)
+    shards = sorted((tmp_path / "felt" / "landmark_plot_speech").glob("*.parquet"))
+    row = next(r for p in shards for r in pq.read_table(p).to_pylist() if r["trial_id"] == video.stem)
+    assert row["alignment"] == "count_mismatch" and row["tracking_index"] is None
+    assert row["num_video_frames"] == row["num_tracking_rows"] - 2

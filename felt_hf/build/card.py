@@ -592,6 +592,19 @@ def _media_columns_table(kind: str) -> str:
     )
 
 
+def facts_text(cfg: Mapping[str, Any]) -> str:
+    """What the converter found the media to be, from the build summary's ``media_facts``:
+    ``30 fps (60); 320x180 (60); exact (60)``. Written from the data, so the card never states a
+    rate or size the files do not have (a 44.1 kHz wav is said as such)."""
+    facts = cfg.get("media_facts") or {}
+    return "; ".join(f"{v} ({n:,})" for counts in facts.values() for v, n in counts.items()) or "-"
+
+
+def _rates(cfg: Mapping[str, Any]) -> str:
+    rates = list((cfg.get("media_facts") or {}).get("sample_rate", {}))
+    return " or ".join(r.replace(" Hz", "") for r in rates) or str(schema.AUDIO_SAMPLE_RATE)
+
+
 def media_section(summary: Mapping[str, Any]) -> str:
     """Every media config present: what it shows, how it was made, alignment, sizes, terms, decoding."""
     media = _media_configs(summary)
@@ -606,13 +619,16 @@ def media_section(summary: Mapping[str, Any]) -> str:
         "`concatenate_datasets([tracking, media.remove_columns(labels)], axis=1)` pairs them row by row. "
         "The media sit inside the Parquet (`datasets.Video` / `datasets.Audio` cells holding the bytes).",
         "",
-        "| config | what it shows | how it was made | trials | media MB |",
-        "|---|---|---|---|---|",
+        "| config | what it shows | how it was made | as found (files) | trials | media MB |",
+        "|---|---|---|---|---|---|",
     ]
     for name, cfg in media.items():
         kind, _ = _config_parts(name)
         if kind == schema.AUDIO_KIND:
-            shows = "the trial's RAVDESS audio (speech or song), 48 kHz as recorded"
+            shows = (
+                f"the trial's RAVDESS audio (speech or song), at the rate recorded ({schema.AUDIO_SAMPLE_RATE} "
+                "Hz 16-bit in RAVDESS)"
+            )
             made = "RAVDESS audio-only wav (16-bit PCM) re-packed losslessly as FLAC with soundfile; or the AAC "
             made += "track of the full-AV mp4 decoded with PyAV (see `audio_source`)"
         else:
@@ -620,7 +636,7 @@ def media_section(summary: Mapping[str, Any]) -> str:
             shows, made = vk.description, vk.made_with + "; mp4 bytes copied unchanged (h264, 1280x720 in FELT)"
         n = sum(int(s["num_examples"]) for s in cfg["splits"].values())
         mb = sum(int(s.get("media_bytes", 0)) for s in cfg["splits"].values()) / 1e6
-        lines.append(f"| `{name}` | {_md(shows)} | {_md(made)} | {n:,} | {mb:,.1f} |")
+        lines.append(f"| `{name}` | {_md(shows)} | {_md(made)} | {_md(facts_text(cfg))} | {n:,} | {mb:,.1f} |")
     kinds = {_config_parts(n)[0] for n in media}
     video_kinds = [k for k in schema.VIDEO_KINDS if k.name in kinds]
     if video_kinds:
@@ -682,7 +698,7 @@ def media_section(summary: Mapping[str, Any]) -> str:
         split = next(iter(media[audio]["splits"]))
         lines += [
             f'sounds = load_dataset("{repo}", "{audio}", split="{split}").cast_column("audio", Audio(decode=False))',
-            f"samples, rate = read_audio(sounds[0])  # float32 in [-1, 1], {schema.AUDIO_SAMPLE_RATE}",
+            f"samples, rate = read_audio(sounds[0])  # float32 in [-1, 1]; rate: {_rates(media[audio])}",
         ]
     lines += ["```", ""]
     return "\n".join(lines)

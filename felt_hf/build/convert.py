@@ -670,6 +670,7 @@ def _finish(
     if media is not None:  # media configs carry no feature statistics
         summary_configs.update(media.summary())
         skipped.extend(media.skipped)
+        notes = [*notes, *media.notes()]
     write_stats_json(out / STATS_FILENAME, stats)
     report = out / SKIPPED_FILENAME
     if skipped:

@@ -53,9 +53,11 @@ from ..progress import bars_wanted
 from ..ravdess import split_of_actor
 from ..schema import (
     AUDIO_KIND,
+    AUDIO_SAMPLE_RATE,
     CLASS_LABELS,
     CONFIG_NAMES,
     MEDIA_CONFIG_NAMES,
+    VIDEO_FPS,
     VIDEO_KINDS_BY_NAME,
     media_config_parts,
     media_features,
@@ -251,10 +253,78 @@ class MediaShard(ShardPaths):
     num_frames: int = 0
     num_bytes: int = 0
     media_bytes: int = 0
+    facts: dict[str, dict[str, int]] = field(default_factory=dict)  # see count_facts
+    firsts: dict[str, str] = field(default_factory=dict)  # "fact=value" -> the first file that had it
 
     @property
     def temp_tag(self) -> str:
         return f"{self.run_tag}-media"
+
+    def count_facts(self, row: dict, f: MediaFile) -> None:
+        """Count what the media turned out to be (rates, sizes, alignments), the first file per value
+        kept, so the card states what was found and the converter can warn about what FELT and
+        RAVDESS would not have (:func:`media_notes`)."""
+        for fact, value in _facts_of(row):
+            counts = self.facts.setdefault(fact, {})
+            counts[value] = counts.get(value, 0) + 1
+            self.firsts.setdefault(f"{fact}={value}", _first_detail(fact, row, f))
+
+
+# The facts counted per media config: (fact, column it comes from, how its value is written).
+VIDEO_FACTS = (("fps", lambda r: f"{r['fps']:g} fps"), ("frame_size", lambda r: f"{r['width']}x{r['height']}"),
+               ("alignment", lambda r: r["alignment"]))  # fmt: skip
+AUDIO_FACTS = (("sample_rate", lambda r: f"{r['sample_rate']} Hz"),
+               ("channels", lambda r: f"{r['num_channels']} channel" + ("s" if r["num_channels"] != 1 else "")),
+               ("audio_source", lambda r: r["audio_source"]))  # fmt: skip
+
+
+def _facts_of(row: dict) -> list[tuple[str, str]]:
+    table = AUDIO_FACTS if "audio" in row else VIDEO_FACTS
+    return [(fact, how(row)) for fact, how in table]
+
+
+def _first_detail(fact: str, row: dict, f: MediaFile) -> str:
+    if fact == "alignment" and row.get("num_tracking_rows") is not None:
+        return f"{f.where()} ({row['num_video_frames']} frames for {row['num_tracking_rows']} CSV rows)"
+    return f.where()
+
+
+def merge_facts(shards: Sequence[MediaShard]) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
+    """The shards' fact counts summed, and the first file per value in shard order."""
+    facts: dict[str, dict[str, int]] = {}
+    firsts: dict[str, str] = {}
+    for s in shards:
+        for fact, counts in s.facts.items():
+            into = facts.setdefault(fact, {})
+            for value, n in counts.items():
+                into[value] = into.get(value, 0) + n
+        for key, where in s.firsts.items():
+            firsts.setdefault(key, where)
+    return {k: dict(sorted(v.items())) for k, v in facts.items()}, firsts
+
+
+def media_notes(config: str, facts: dict[str, dict[str, int]], firsts: dict[str, str]) -> list[str]:
+    """Warnings for media that FELT or RAVDESS would not have produced: videos not at FELT's
+    30 fps, frame counts that contradict the CSV rows where one frame per row was expected, audio
+    not at RAVDESS's 48 kHz. Each is kept as it is (the columns hold each file's own facts) and
+    said once per config, with a count and the first file, never silently."""
+    notes = []
+    total = sum(next(iter(facts.values()), {}).values())
+    expected = {"fps": f"{VIDEO_FPS:g} fps", "sample_rate": f"{AUDIO_SAMPLE_RATE} Hz"}
+    for fact, usual in expected.items():
+        odd = {v: n for v, n in facts.get(fact, {}).items() if v != usual}
+        if odd:
+            first = next(iter(odd))
+            whose = "FELT's videos" if fact == "fps" else "RAVDESS's audio"
+            notes.append(f"{config}: {sum(odd.values())} of {total} file(s) at {', '.join(odd)}, not {usual} like "
+                         f"{whose} (first: {firsts[f'{fact}={first}']}); kept as they are, `{fact}` holds each "
+                         "file's own")  # fmt: skip
+    n = facts.get("alignment", {}).get("count_mismatch", 0)
+    if n:
+        notes.append(f"{config}: {n} of {total} video(s) have a frame count that contradicts their trial's CSV rows "
+                     f"(first: {firsts['alignment=count_mismatch']}); their `tracking_index` is left null (alignment "
+                     "count_mismatch)")  # fmt: skip
+    return notes
 
 
 def plan_shards(config: str, ids: Sequence[str], sizes: dict[str, int], out_dir, run_tag: str, split: str):
@@ -399,6 +469,7 @@ def write_shard(shard: MediaShard, plan: MediaConfigPlan, order: TrackingOrder, 
                             "tracking has (rows must match the tracking one to one; --skip-bad leaves it empty)"
                         )
                     row.update(_media_row(plan, f, reader, order))
+                    shard.count_facts(row, f)
                 except FeltError as e:
                     if not skip_bad:
                         raise
@@ -550,7 +621,8 @@ class MediaRun:
             s.tmp_path.unlink(missing_ok=True)
 
     def summary(self) -> dict[str, dict]:
-        """``{config: {"splits": {split: {num_examples, num_frames, num_bytes, media_bytes, files}}}}``."""
+        """``{config: {"splits": {split: {num_examples, num_frames, num_bytes, media_bytes, files}},
+        "media_facts": {fact: {value: count}}}}``."""
         out: dict[str, dict] = {}
         for s in self.shards:
             split = out.setdefault(s.config, {"splits": {}})["splits"].setdefault(
@@ -561,6 +633,15 @@ class MediaRun:
             split["num_bytes"] += s.num_bytes
             split["media_bytes"] += s.media_bytes
             split["files"].append(s.relpath)
+        for config, entry in out.items():
+            entry["media_facts"] = merge_facts([s for s in self.shards if s.config == config])[0]
+        return out
+
+    def notes(self) -> list[str]:
+        """The warnings of :func:`media_notes`, config by config in the order written."""
+        out = []
+        for config in dict.fromkeys(s.config for s in self.shards):
+            out += media_notes(config, *merge_facts([s for s in self.shards if s.config == config]))
         return out
 
 
@@ -629,6 +710,8 @@ def write_media_configs(
             if o.reader is not None:
                 o.reader.close()
     run.skipped = [s for p in plans.values() for s in p.skipped]
+    for note in run.notes():
+        warnings.warn(note, FeltWarning, stacklevel=2)
     return run
 
 
