@@ -212,6 +212,24 @@ def test_float32_overflow_is_located(value):
     assert (e.value.file, e.value.row, e.value.column) == ("t.csv", 5, "x_12")
 
 
+def test_an_overflow_read_from_an_archive_keeps_its_type_and_names_the_archive(tmp_path):
+    """The reader adds the archive to an error raised while parsing a member; the error's type
+    must survive that (a caller catching FeltValueRangeError must still catch it)."""
+    from felt_hf.inputs.sources import MemberReader, list_members
+
+    data = _replace_cell(make_trial(TRIAL, seed=3, num_frames=40).raw_csv(), 5, "x_12", "1e39")
+    archive = tmp_path / "raw_motion_speech.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(f"{TRIAL}.csv", data)
+    reader = MemberReader()
+    try:
+        with pytest.raises(FeltValueRangeError) as e:
+            reader.read_record(list_members(archive)[0])
+    finally:
+        reader.close()
+    assert (e.value.archive, e.value.file, e.value.row, e.value.column) == (str(archive), f"{TRIAL}.csv", 5, "x_12")
+
+
 def test_largest_float32_still_reads():
     data = _replace_cell(make_trial(TRIAL, seed=3, num_frames=40).raw_csv(), 5, "x_12", "3.4e38")
     assert float(read_trial_csv(data).arrays["landmarks"][4, 12, 0]) == pytest.approx(3.4e38, rel=1e-6)

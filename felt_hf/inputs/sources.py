@@ -28,6 +28,7 @@ from ..errors import (
     FeltNameError,
     FeltPathError,
     FeltWarning,
+    _rebuild_format_error,
 )
 from ..ravdess import TrialLabels, actor_ranges, parse_trial_id, split_of_actor, split_rule_text
 from ..schema import archive_stem, config_parts
@@ -420,9 +421,11 @@ class MemberReader:
 
 
 def _with_archive(e: FeltFormatError, archive: str) -> FeltFormatError:
+    """``e`` with the archive named, its type kept (a caller catching ``FeltValueRangeError`` still
+    catches it once the archive is added)."""
     if isinstance(e, FeltMissingColumnsError):
         return FeltMissingColumnsError(e.file, e.missing, archive=archive)
-    return FeltFormatError(e.file, e.reason, row=e.row, column=e.column, archive=archive)
+    return _rebuild_format_error(e.file, e.reason, e.row, e.column, archive, type(e))
 
 
 def read_in_groups(
