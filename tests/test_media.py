@@ -653,3 +653,47 @@ def test_a_frame_count_that_contradicts_the_rows_is_warned_about_not_mapped(smal
     row = next(r for p in shards for r in pq.read_table(p).to_pylist() if r["trial_id"] == video.stem)
     assert row["alignment"] == "count_mismatch" and row["tracking_index"] is None
     assert row["num_video_frames"] == row["num_tracking_rows"] - 2
+
+
+# --- media configs that would come out empty -------------------------------------------------------
+def test_a_split_rule_that_selects_none_of_the_media_stops_before_anything_is_written(media_archives, tmp_path, capsys):
+    """Media alone, a rule leaving out every actor that has media: an earlier build stays whole
+    (it lost its card and shards before), and a new folder is not made."""
+    data = tmp_path / "in"
+    data.mkdir()
+    shutil.copy(media_archives / "felt_videos_speech.zip", data)
+    out = tmp_path / "felt"
+    assert main(["convert", str(data), "--out", str(out), "--num-proc", "1", "--no-progress"]) == 0
+    before = _files(out)
+    args = ["convert", str(data), "--num-proc", "1", "--no-progress", "--split-actors", "train=5-6", "validation=7"]
+    capsys.readouterr()
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("felt-hf: error: landmark_overlay_speech: none of its ")
+    assert "belongs to a split of --split-actors (train=5-6 validation=7); nothing was written" in err[0]
+    assert _files(out) == before
+    assert main([*args, "--out", str(tmp_path / "new")]) == 2 and not (tmp_path / "new").exists()
+
+
+def test_a_requested_media_config_outside_the_rule_is_not_dropped_silently(media_archives, tmp_path):
+    data = tmp_path / "in"
+    data.mkdir()
+    shutil.copy(media_archives / "felt_videos_speech.zip", data)
+    wav = data / "audio" / "Actor_21" / "03-02-02-02-01-02-21.wav"
+    wav.parent.mkdir(parents=True)
+    sf.write(wav, np.zeros(4800, np.int16), 48_000, subtype="PCM_16")
+    with pytest.raises(
+        Exception, match=r"audio_song: none of its 1 file\(s\) \(actors 21; first .*03-02-02-02-01-02-21"
+    ):
+        convert_felt(data, tmp_path / "felt", configs=["landmark_plot_speech", "audio_song"],
+                     split_actors={"train": (1, 2), "validation": (19, 20)}, progress=False)  # fmt: skip
+    assert not (tmp_path / "felt").exists()
+
+
+def test_skip_bad_refuses_a_media_config_whose_every_file_is_unreadable(small_input, tmp_path):
+    for video in (small_input / "videos").rglob("*.mp4"):
+        video.write_bytes(b"")
+    with pytest.raises(Exception, match=r"every file of landmark_plot_speech is unreadable or unpaired \(\d+ skipped; "
+                       r"the first, .*\.mp4: .*\); nothing was written"):  # fmt: skip
+        convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False, skip_bad=True)
+    assert not (tmp_path / "felt").exists()

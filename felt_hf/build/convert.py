@@ -66,7 +66,7 @@ from ..progress import bars_wanted
 from ..ravdess import validate_split_actors
 from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_arrow_schema
 from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
-from .convert_media import MediaRun, plan_media, split_configs, write_media_configs
+from .convert_media import MediaRun, plan_media, refuse_plans_outside_splits, split_configs, write_media_configs
 from .rows import rows_table, trial_row
 from .schema_handoff import SchemaHandoff
 from .stats import FeatureStats, write_stats_json
@@ -566,6 +566,7 @@ def convert_felt(
     """
     configs, media_plans = _resolve_configs(data_dir, configs, skip_bad, au_titles)
     split_actors = validate_split_actors(split_actors or DEFAULT_SPLIT_ACTORS)
+    refuse_plans_outside_splits(media_plans, split_actors)
     out = Path(out_dir)
     check_output_folder(out)
     _refuse_overlap(out, Path(data_dir), configs)

@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import FeltError, FeltFormatError, FeltMediaError, FeltWarning
+from ..errors import FeltError, FeltFormatError, FeltLookupError, FeltMediaError, FeltWarning
 from ..inputs.csv_fast import prepare_worker_process
 from ..inputs.media import (
     FULL_AV,
@@ -50,7 +50,7 @@ from ..inputs.sources import MemberReader, config_members, duplicate_of, find_so
 from ..layout import ShardPaths
 from ..parquet_reads import read_table
 from ..progress import bars_wanted
-from ..ravdess import split_of_actor
+from ..ravdess import actor_ranges, split_of_actor, split_rule_text
 from ..schema import (
     AUDIO_KIND,
     AUDIO_SAMPLE_RATE,
@@ -157,6 +157,35 @@ def plan_media(
     return plans
 
 
+def refuse_plans_outside_splits(plans: dict[str, MediaConfigPlan], split_actors) -> None:
+    """A media config none of whose files belongs to a split of the rule is an error before any
+    work, naming the config, its actors and the rule, as for a tracking archive: converting it
+    would write nothing for a config the user asked for (or, media alone, replace an earlier build
+    with an empty one)."""
+    for config, plan in plans.items():
+        files = list(plan.files.values())
+        if files and not any(split_of_actor(f.labels.actor, split_actors) is not None for f in files):
+            actors = actor_ranges({f.labels.actor for f in files})
+            raise FeltLookupError(
+                f"{config}: none of its {len(files)} file(s) (actors {actors}; first {files[0].where()}) belongs to "
+                f"a split of --split-actors ({split_rule_text(split_actors)}); nothing was written"
+            )
+
+
+def refuse_configs_of_skipped_files_only(plans: dict[str, MediaConfigPlan], shards: Sequence[MediaShard]) -> None:
+    """With ``--skip-bad``, a media config whose every file was unreadable is an error, not a config
+    of empty cells written with exit status 0 (the tracking configs have the same rule)."""
+    with_media: dict[str, int] = {}
+    for s in shards:
+        with_media[s.config] = with_media.get(s.config, 0) + s.num_with_media
+    for config, plan in plans.items():
+        if plan.skipped and with_media.get(config, 0) == 0:
+            first = plan.skipped[0]
+            where = f"{first['archive']}:{first['member']}: " if first.get("member") else ""
+            raise FeltError(f"every file of {config} is unreadable or unpaired ({len(plan.skipped)} skipped; the first, "
+                            f"{where}{first['error']}); nothing was written")  # fmt: skip
+
+
 # --- the tracking rows a media config follows ------------------------------------------------------
 @dataclass
 class TrackingOrder:
@@ -253,6 +282,7 @@ class MediaShard(ShardPaths):
     num_frames: int = 0
     num_bytes: int = 0
     media_bytes: int = 0
+    num_with_media: int = 0  # rows whose media cell is filled (--skip-bad leaves the others empty)
     facts: dict[str, dict[str, int]] = field(default_factory=dict)  # see count_facts
     firsts: dict[str, str] = field(default_factory=dict)  # "fact=value" -> the first file that had it
 
@@ -479,6 +509,7 @@ def write_shard(shard: MediaShard, plan: MediaConfigPlan, order: TrackingOrder, 
                 shard.num_frames += int(row.get("num_video_frames") or 0)
                 cell = row.get("video") or row.get("audio")
                 shard.media_bytes += len(cell["bytes"]) if cell else 0
+                shard.num_with_media += cell is not None
                 if len(batch) == ROW_GROUP_ROWS:
                     shard.num_bytes += _write_group(writer, batch, schema)
                     batch = []
@@ -702,6 +733,7 @@ def write_media_configs(
         run.shards[start:] = [shard for shard, _ in results]  # workers send back copies with the counts
         for job, (_, skipped) in zip(jobs, results, strict=True):
             job.plan.skipped.extend(skipped)
+        refuse_configs_of_skipped_files_only(plans, run.shards[start:])
     except BaseException:
         run.discard()
         raise
@@ -717,6 +749,7 @@ def write_media_configs(
 
 __all__ = [
     "MediaRun",
+    "refuse_plans_outside_splits",
     "ROW_GROUP_ROWS",
     "TARGET_SHARD_BYTES",
     "plan_media",
