@@ -146,3 +146,81 @@ def test_the_command_exits_1_on_a_media_problem(folder, capsys):
     assert main(["verify", str(folder)]) == 1
     out = capsys.readouterr().out
     assert "FAIL  media_cells" in out and "column 'num_channels'" in out
+
+
+def _set_cell(t: pa.Table, column: str, row: int, cell) -> pa.Table:
+    cells = t.column(column).to_pylist()
+    cells[row] = cell
+    i = t.schema.get_field_index(column)
+    return t.set_column(i, t.schema.field(i), pa.array(cells, type=t.schema.field(i).type))
+
+
+def test_an_emptied_cell_that_no_skip_lists_fails(folder):
+    shard = _first_shard(folder, "landmark_plot_speech")
+    _rewrite(shard, lambda t: _set_cell(t, "video", 0, None))
+    checks = _checks(folder)
+    assert checks["media_cells"].status == "fail"
+    assert (f"{shard.name} row 0, column 'video': empty, and skipped_trials.json does not list trial"
+            in checks["media_cells"].summary)  # fmt: skip
+
+
+def test_cells_left_empty_by_skip_bad_and_listed_pass(sample_archives, tmp_path):
+    data = tmp_path / "in"
+    data.mkdir()
+    for p in sample_archives.iterdir():
+        shutil.copy(p, data / p.name)
+    write_sample_media(data)
+    video_zip = data / "felt_videos_speech.zip"
+    import zipfile
+
+    with zipfile.ZipFile(video_zip) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    bad = sorted(n for n in members if "/Landmark_Plot/" in n and n.endswith(".mp4"))[0]
+    members[bad] = b"not an mp4"
+    with zipfile.ZipFile(video_zip, "w") as zf:
+        for n, d in members.items():
+            zf.writestr(n, d)
+    out = tmp_path / "felt"
+    convert_felt(data, out, configs=CONFIGS, progress=False, num_proc=1, skip_bad=True)
+    checks = _checks(out)
+    assert checks["media_cells"].status == "pass", checks["media_cells"].summary
+    assert checks["skipped"].status == "warn"
+
+
+@pytest.mark.parametrize(
+    ("config", "label", "expected"),
+    [
+        ("landmark_plot_speech", "count_mismatch", "exact"),  # a map thrown away where the counts prove it
+        ("landmark_plot_speech", "no_tracking", "exact"),  # the trial's tracking is in the folder
+        ("landmark_plot_speech", "dropped_frames_unknown", "exact"),  # a kind with a frame per row
+        ("au_animation_speech", "exact", "dropped_frames_unknown"),
+    ],
+)
+def test_an_alignment_the_counts_contradict_fails(folder, config, label, expected):
+    shard = _first_shard(folder, config)
+
+    def relabel(t: pa.Table) -> pa.Table:
+        t = _set(t, "alignment", 0, label)
+        return _set(t, "tracking_index", 0, None) if label != "exact" else t
+
+    _rewrite(shard, relabel)
+    check = _checks(folder)["media_cells"]
+    assert check.status == "fail"
+    assert f"{shard.name} row 0, column 'alignment': {label!r}, but " in check.summary
+    assert f"make it {expected!r}" in check.summary
+
+
+def test_wav_bytes_in_an_audio_cell_fail(folder):
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    shard = _first_shard(folder, "audio_speech")
+    row = pq.read_table(shard).slice(0, 1).to_pylist()[0]
+    samples, rate = sf.read(io.BytesIO(row["audio"]["bytes"]), dtype="int16")
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(samples), rate, format="WAV", subtype="PCM_16")
+    _rewrite(shard, lambda t: _set_cell(t, "audio", 0, {"bytes": buf.getvalue(), "path": row["audio"]["path"]}))
+    check = _checks(folder)["media_cells"]
+    assert check.status == "fail" and f"{shard.name} row 0, column 'audio': not FLAC (starts b'RIFF')" in check.summary

@@ -410,7 +410,7 @@ def _media_row(plan: MediaConfigPlan, f: MediaFile, reader: MemberReader, order:
         return row
     info = probe_video(data, file=f.member, archive=f.source)
     expansion = order.expansion(f.trial_id) if order.from_tracking else None
-    alignment, index = _alignment(plan.kind, info.num_frames, expansion)
+    alignment, index = alignment_of(plan.kind, info.num_frames, expansion)
     if alignment == "dropped_frames_unknown" and plan.au_titles:
         alignment, index = _from_titles(data, expansion, alignment)
     row.update(
@@ -427,7 +427,7 @@ def _media_row(plan: MediaConfigPlan, f: MediaFile, reader: MemberReader, order:
     return row
 
 
-def _alignment(kind: str, num_video_frames: int, expansion: np.ndarray | None) -> tuple[str, list[int] | None]:
+def alignment_of(kind: str, num_video_frames: int, expansion: np.ndarray | None) -> tuple[str, list[int] | None]:
     """The map from video frames to tracking rows, only where the counts prove it.
 
     A renderer that wrote one frame per CSV row gives video frame ``i`` -> CSV row ``i`` ->

@@ -58,6 +58,7 @@ def check_media(report, root: Path, configs: dict, footers: dict, sample: int) -
     media = [c for c in configs if c in schema.MEDIA_CONFIG_NAMES]
     if not media:
         return
+    skipped = _skipped_pairs(root)
     order_problems: list[str] = []
     cell_problems: list[str] = []
     compared, decoded = [], 0
@@ -66,9 +67,11 @@ def check_media(report, root: Path, configs: dict, footers: dict, sample: int) -
         kind, channel = schema.media_config_parts(name)
         ref = next((f"{v}_{channel}" for v in ("smoothed", "raw") if f"{v}_{channel}" in configs), None)
         for split, got in footers.get(name, {}).items():
-            where = _row_places(root, got)
-            ids = [tid for _, _, tid in where]
+            cell = "audio" if kind == schema.AUDIO_KIND else "video"
+            where = _row_places(root, got, cell)
+            ids = [tid for _, _, tid, _ in where]
             order_problems += _label_problems(root, got)
+            cell_problems += _empty_cell_problems(name, where, skipped, cell)
             tracking = None
             if ref is not None:
                 key = (ref, split)
@@ -100,13 +103,43 @@ def _spread(n: int, sample: int) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, n - 1, sample).round()})
 
 
-def _row_places(root: Path, got: Sequence[tuple[str, dict]]) -> list[tuple[str, int, str]]:
-    """``(shard relpath, row in shard, trial_id)`` for every row of a split, in order."""
+def _row_places(root: Path, got: Sequence[tuple[str, dict]], cell: str) -> list[tuple[str, int, str, bool]]:
+    """``(shard relpath, row in shard, trial_id, cell filled)`` for every row of a split, in order.
+
+    Whether the media cell is filled is read from its small ``path`` field (``<cell>.path``): an
+    empty cell is a null struct, and reading the bytes of every row would read the whole split."""
     out = []
     for rel, _ in got:
-        ids = read_table(root / rel, columns=["trial_id"]).column("trial_id").to_pylist()
-        out += [(rel, i, tid) for i, tid in enumerate(ids)]
+        t = read_table(root / rel, columns=["trial_id", f"{cell}.path"])
+        ids, filled = t.column("trial_id").to_pylist(), t.column(cell).is_valid().to_pylist()
+        out += [(rel, i, tid, ok) for i, (tid, ok) in enumerate(zip(ids, filled, strict=True))]
     return out
+
+
+def _skipped_pairs(root: Path) -> set[tuple[str, str]]:
+    """``(config, trial_id)`` of the media rows the converter left empty (``--skip-bad``), as
+    ``skipped_trials.json`` lists them; an unreadable list is the ``skipped`` check's to report."""
+    import json
+
+    from ..layout import SKIPPED_FILENAME
+
+    try:
+        entries = json.loads((root / SKIPPED_FILENAME).read_text(encoding="utf-8"))["skipped"]
+        return {(e["config"], e["trial_id"]) for e in entries if isinstance(e, dict) and "config" in e}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _empty_cell_problems(name: str, where, skipped: set[tuple[str, str]], cell: str) -> list[str]:
+    """An empty media cell is only right for a trial the converter skipped and listed."""
+    from ..layout import SKIPPED_FILENAME
+
+    bad = [(rel, row, tid) for rel, row, tid, filled in where if not filled and (name, tid) not in skipped]
+    if not bad:
+        return []
+    rel, row, tid = bad[0]
+    return [f"{rel} row {row}, column {cell!r}: empty, and {SKIPPED_FILENAME} does not list trial {tid} of {name} "
+            f"({len(bad)} such row(s) in the split)"]  # fmt: skip
 
 
 def _tracking_trials(root: Path, got: Sequence[tuple[str, dict]]) -> dict[str, TrackingTrial]:
@@ -120,12 +153,10 @@ def _tracking_trials(root: Path, got: Sequence[tuple[str, dict]]) -> dict[str, T
     return out
 
 
-def _order_problems(
-    name: str, split: str, where: list[tuple[str, int, str]], ref_ids: list[str], ref: str
-) -> list[str]:
+def _order_problems(name: str, split: str, where: list[tuple], ref_ids: list[str], ref: str) -> list[str]:
     """The first row where the media's trial differs from the tracking's, and a count mismatch."""
     problems = []
-    for i, ((rel, row, tid), want) in enumerate(zip(where, ref_ids, strict=False)):  # lengths compared below
+    for i, ((rel, row, tid, _), want) in enumerate(zip(where, ref_ids, strict=False)):  # lengths compared below
         if tid != want:
             problems.append(f"{rel} row {row}, column 'trial_id': {tid}, where {ref}/{split} row {i} has {want} "
                             "(rows must follow the tracking's order)")  # fmt: skip
@@ -182,21 +213,42 @@ def _cell_problems(root: Path, got, kind: str, positions: list[int], tracking) -
                     table = read_row_groups(pf, [g])
                     for r in rows_here:
                         row = table.slice(r - first, 1).to_pylist()[0]
-                        problems += _row_problems(f"{rel} row {r}", kind, row, tracking)
-                        decoded += 1
+                        found, was_decoded = _row_problems(f"{rel} row {r}", kind, row, tracking)
+                        problems += found
+                        decoded += was_decoded
                 first += n
         start = stop
     return problems, decoded
 
 
-def _row_problems(where: str, kind: str, row: dict, tracking) -> list[str]:
+def _row_problems(where: str, kind: str, row: dict, tracking) -> tuple[list[str], bool]:
+    """The row's problems, and whether a cell was decoded (an empty one is _empty_cell_problems')."""
     cell = row.get("audio" if kind == schema.AUDIO_KIND else "video")
     if cell is None or cell.get("bytes") is None:
-        return []  # a trial left empty by --skip-bad: listed in skipped_trials.json
+        return [], False
     data = bytes(cell["bytes"])
     if kind == schema.AUDIO_KIND:
-        return _audio_problems(where, row, data)
-    return _video_problems(where, row, data, tracking)
+        return _audio_problems(where, row, data), True
+    return _video_problems(where, row, data, tracking, kind), True
+
+
+def _alignment_problem(where: str, row: dict, tracking, kind: str) -> str | None:
+    """The stored ``alignment`` against the converter's own rule (:func:`alignment_of`) applied to
+    the frame count and the trial's tracking in the folder: a map thrown away where the counts
+    prove it, ``no_tracking`` beside the trial's tracking, ``dropped_frames_unknown`` for a kind
+    that has a frame per row. ``from_titles`` stands where the rule says the map is unknown."""
+    from ..build.convert_media import alignment_of
+
+    trial = None if tracking is None else tracking.get(row["trial_id"])
+    if trial is None:
+        return None  # no tracking of this trial in the folder to apply the rule to
+    rows = trial.csv_rows()
+    expected, _ = alignment_of(kind, int(row.get("num_video_frames") or 0), rows)
+    stored = row.get("alignment")
+    if stored == expected or (stored == "from_titles" and expected == "dropped_frames_unknown"):
+        return None
+    return (f"{where}, column 'alignment': {stored!r}, but {row.get('num_video_frames')} frames of a {kind} video "
+            f"for the {len(rows)} CSV rows of the trial's tracking make it {expected!r}")  # fmt: skip
 
 
 def _mismatch(where: str, column: str, stored, actual, how: str) -> str:
@@ -210,6 +262,8 @@ def _close(a, b) -> bool:
 def _audio_problems(where: str, row: dict, data: bytes) -> list[str]:
     import soundfile as sf
 
+    if not data.startswith(b"fLaC"):  # soundfile would read a wav too; the card promises FLAC
+        return [f"{where}, column 'audio': not FLAC (starts {data[:4]!r})"]
     try:
         samples, rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=True)
     except Exception as e:  # soundfile raises several types for bad bytes
@@ -224,7 +278,7 @@ def _audio_problems(where: str, row: dict, data: bytes) -> list[str]:
     return problems
 
 
-def _video_problems(where: str, row: dict, data: bytes, tracking) -> list[str]:
+def _video_problems(where: str, row: dict, data: bytes, tracking, kind: str) -> list[str]:
     from ..errors import FeltFormatError
     from ..inputs.media import probe_video
 
@@ -241,14 +295,17 @@ def _video_problems(where: str, row: dict, data: bytes, tracking) -> list[str]:
         actual = getattr(info, column)
         if not _close(row.get(column), actual) and not (np.isnan(actual) and row.get(column) is None):
             problems.append(_mismatch(where, column, row.get(column), actual, "mp4 (PyAV)"))
-    return problems + _map_problems(where, row, tracking)
+    return problems + _map_problems(where, row, tracking, kind)
 
 
-def _map_problems(where: str, row: dict, tracking) -> list[str]:
+def _map_problems(where: str, row: dict, tracking, kind: str) -> list[str]:
     """The row's ``alignment`` / ``tracking_index`` / ``num_tracking_rows`` against its trial's tracking."""
     alignment, index = row.get("alignment"), row.get("tracking_index")
     if alignment not in schema.ALIGNMENTS:
         return [f"{where}, column 'alignment': {alignment!r} is not one of {', '.join(schema.ALIGNMENTS)}"]
+    wrong = _alignment_problem(where, row, tracking, kind)
+    if wrong:
+        return [wrong]
     if alignment not in _KNOWN_MAP:
         return [] if index is None else [f"{where}, column 'tracking_index': a map, but alignment is {alignment!r} "
                                           "(the map is unknown there and must be null)"]  # fmt: skip
