@@ -20,7 +20,7 @@ from datasets import Audio, Video, concatenate_datasets, get_dataset_config_name
 from felt_hf.build.convert import convert_felt
 from felt_hf.build.convert_media import ROW_GROUP_ROWS
 from felt_hf.cli import main
-from felt_hf.errors import FeltDuplicateTrialError, FeltFormatError, FeltMediaError, FeltNameError
+from felt_hf.errors import FeltDuplicateTrialError, FeltFormatError, FeltMediaError, FeltNameError, FeltOutputError
 from felt_hf.inputs.media import FULL_AV, WAV, classify, find_media, probe_video, read_audio, read_video_frames
 from felt_hf.schema import FPS, LABEL_COLUMNS, MEDIA_CONFIG_NAMES, VIDEO_FPS, media_features
 from felt_hf.synthetic.media import KIND_FOLDERS, decode_barcode, media_trial, write_sample_media
@@ -365,12 +365,14 @@ def test_media_file_without_a_trial_and_trial_without_media(small_input, tmp_pat
     video = _first_video(small_input)
     orphan = video.with_name("01-01-03-01-01-01-05.mp4")  # actor 5 has no tracking in the sample
     shutil.copy(video, orphan)
-    with pytest.raises(FeltFormatError, match="not in the speech tracking") as e:
+    with pytest.raises(FeltFormatError, match="is not in smoothed_speech, whose rows the media follow") as e:
         convert_felt(small_input, tmp_path / "a", configs=CONFIGS, progress=False)
     assert e.value.file == orphan.relative_to(small_input).as_posix()
     orphan.unlink()
     video.unlink()
-    with pytest.raises(FeltMediaError, match=f"no speech landmark_plot file for trial {video.stem}"):
+    with pytest.raises(
+        FeltMediaError, match=f"no speech landmark_plot file for trial {video.stem}, which smoothed_speech has"
+    ):
         convert_felt(small_input, tmp_path / "b", configs=CONFIGS, progress=False)
     summary = convert_felt(small_input, tmp_path / "c", configs=CONFIGS, progress=False, skip_bad=True)
     assert summary["skipped"] == 1
@@ -587,6 +589,28 @@ def test_videos_in_a_misspelt_kind_folder_are_not_dropped_without_a_word(small_i
     assert "landmark_plot_speech" not in plans and "audio_speech" in plans
 
 
+def test_ravdess_full_av_mp4s_beside_the_wavs_are_the_normal_case_not_a_warning(media_archives, tmp_path):
+    """Both RAVDESS downloads at hand: the wavs give the audio and the full-AV mp4s (in Actor_NN/
+    folders, as RAVDESS ships them) are simply not needed; no warning suggesting a misplaced video."""
+    import warnings
+
+    from felt_hf.build.convert_media import plan_media
+
+    data = tmp_path / "in"
+    data.mkdir()
+    shutil.copy(media_archives / "RAVDESS_song_av.zip", data)
+    with zipfile.ZipFile(media_archives / "RAVDESS_song_av.zip") as zf:
+        names = [n for n in zf.namelist() if Path(n).name.startswith("01-")]
+    for n in names:
+        wav = data / "Audio_Song" / Path(n).parent / ("03" + Path(n).stem[2:] + ".wav")
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(wav, np.zeros(4800, np.int16), 48_000, subtype="PCM_16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plans = plan_media(data, None)
+    assert {f.kind for f in plans["audio_song"].files.values()} == {WAV} and len(names) > 0
+
+
 # --- what the media turned out to be: said in the card, warned about when FELT/RAVDESS would differ ----
 def _reencode_first_video(small_input: Path, fps: float, drop: int = 0) -> Path:
     """The first Landmark_Plot video re-encoded at ``fps``, its last ``drop`` frames left out."""
@@ -697,3 +721,26 @@ def test_skip_bad_refuses_a_media_config_whose_every_file_is_unreadable(small_in
                        r"the first, .*\.mp4: .*\); nothing was written"):  # fmt: skip
         convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False, skip_bad=True)
     assert not (tmp_path / "felt").exists()
+
+
+def test_messages_name_whose_rows_the_media_follow(media_archives, tmp_path):
+    """Media alone: rows come from the tracking archive, or from the other media of the channel;
+    the messages say which, and an earlier build's refusal lists the media configs asked for."""
+    data = tmp_path / "in"
+    data.mkdir()
+    shutil.copy(media_archives / "felt_videos_speech.zip", data)
+    convert_felt(data, tmp_path / "felt", progress=False, num_proc=1)
+    with pytest.raises(FeltOutputError, match=r"that this conversion \(landmark_plot_speech\) does not write"):
+        convert_felt(data, tmp_path / "felt", configs=["landmark_plot_speech"], progress=False)
+    wav = data / "audio" / "Actor_01" / "03-01-01-01-01-01-01.wav"
+    wav.parent.mkdir(parents=True)
+    sf.write(wav, np.zeros(4800, np.int16), 48_000, subtype="PCM_16")
+    with pytest.raises(FeltMediaError, match=r"_speech: no speech \w+ file for trial 01-\S+, which the other "
+                       r"speech media \(no speech tracking in this conversion\) has"):  # fmt: skip
+        convert_felt(data, tmp_path / "other", progress=False, num_proc=1)
+    shutil.copy(media_archives / "smoothed_motion_speech.zip", data)
+    from felt_hf.inputs.sources import list_members
+
+    wav.rename(wav.with_name("03" + list_members(data / "smoothed_motion_speech.zip")[-1].trial_id[2:] + ".wav"))
+    with pytest.raises(FeltMediaError, match=r"which the smoothed_speech tracking \(smoothed_motion_speech.zip\) has"):
+        convert_felt(data, tmp_path / "other", configs=["audio_speech"], progress=False, num_proc=1)

@@ -614,9 +614,12 @@ def media_section(summary: Mapping[str, Any]) -> str:
     lines = [
         "## Media configs",
         "",
-        "One row per trial of the same channel's tracking configs, **in the same splits and the same row "
-        "order**, with the same label columns (`" + "`, `".join(schema.LABEL_COLUMNS) + "`), so "
-        "`concatenate_datasets([tracking, media.remove_columns(labels)], axis=1)` pairs them row by row. "
+        "One row per trial of the channel's `smoothed_<channel>` config (its `raw_<channel>` config where the "
+        "folder has no smoothed one), **in the same splits and the same row order**, with the same label "
+        "columns (`" + "`, `".join(schema.LABEL_COLUMNS) + "`), so "
+        "`concatenate_datasets([tracking, media.remove_columns(labels)], axis=1)` pairs them row by row. Raw "
+        "and smoothed hold the same trials, unless a bad file was skipped from one of them (`--skip-bad`; "
+        "then a warning above says which). "
         "The media sit inside the Parquet (`datasets.Video` / `datasets.Audio` cells holding the bytes).",
         "",
         "| config | what it shows | how it was made | as found (files) | trials | media MB |",

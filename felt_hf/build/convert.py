@@ -580,7 +580,7 @@ def convert_felt(
     if lingering and not overwrite:
         raise FeltOutputError(
             f"{out} holds an earlier build's config(s) {', '.join(lingering)} that this conversion "
-            f"({', '.join(configs)}) does not write; convert them too (--configs), or pass --overwrite "
+            f"({', '.join(configs + list(media_plans))}) does not write; convert them too (--configs), or pass --overwrite "
             "to remove them"
         )
     skipped: list[dict] = []

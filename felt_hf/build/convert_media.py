@@ -25,10 +25,11 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pyarrow as pa
@@ -65,6 +66,7 @@ from ..schema import (
 from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 
 TARGET_SHARD_BYTES = 300_000_000
+_FELT_LIKE_FOLDER_RE = re.compile(r"landmark|overlay|plot|action.?unit|animation|activation", re.IGNORECASE)
 ROW_GROUP_ROWS = 4
 _STATS_COLUMNS = ["trial_id", "actor", "emotion"]
 
@@ -130,7 +132,10 @@ def plan_media(
             if tid in merged:
                 unused += files
             merged.setdefault(tid, files)
-    if unused:  # e.g. FELT videos in a misspelt folder: read as full-AV mp4s, then not needed
+    # Having RAVDESS's full-AV mp4s beside its audio-only wavs is the normal case: only unused mp4s
+    # under a folder named like a FELT kind folder (misspelt) are worth a word.
+    unused = [f for f in unused if _FELT_LIKE_FOLDER_RE.search(PurePosixPath(f.member).parent.as_posix())]
+    if unused:
         warnings.warn(
             f"{len(unused)} full-AV mp4 file(s) not used, the audio coming from the RAVDESS wavs (first: "
             f"{unused[0].where()}); a FELT video must sit in a folder named {', '.join(KIND_FOLDERS)}",
@@ -201,6 +206,7 @@ class TrackingOrder:
     from_tracking: bool
     members: dict = field(default_factory=dict)  # trial_id -> CsvMember, read lazily
     reader: MemberReader | None = None
+    source: str = "the tracking"  # whose rows these are, for messages: a config, an archive, or the media's own
 
     def __getstate__(self) -> dict:
         """Sent to worker processes without the open reader (each opens its own when needed)."""
@@ -247,6 +253,7 @@ def tracking_order(channel: str, data_dir, tracking_shards: dict[str, dict[str, 
         if shards:
             order = _order_from_shards(shards)
             order.splits = {s: order.splits.get(s, []) for s in split_actors}
+            order.source = f"{variant}_{channel}"
             return order
     for variant in ("smoothed", "raw"):
         try:
@@ -255,8 +262,10 @@ def tracking_order(channel: str, data_dir, tracking_shards: dict[str, dict[str, 
             continue
         members = config_members(data_dir, f"{variant}_{channel}")
         splits = _by_split([m.trial_id for m in members], split_actors)
-        return TrackingOrder(splits, {}, True, {m.trial_id: m for m in members})
-    return TrackingOrder(_by_split(sorted(media_ids), split_actors), {}, False)
+        source = f"the {variant}_{channel} tracking ({Path(find_source(data_dir, f'{variant}_{channel}')).name})"
+        return TrackingOrder(splits, {}, True, {m.trial_id: m for m in members}, source=source)
+    return TrackingOrder(_by_split(sorted(media_ids), split_actors), {}, False,
+                         source=f"the other {channel} media (no {channel} tracking in this conversion)")  # fmt: skip
 
 
 def _by_split(trial_ids: Sequence[str], split_actors) -> dict[str, list[str]]:
@@ -495,8 +504,9 @@ def write_shard(shard: MediaShard, plan: MediaConfigPlan, order: TrackingOrder, 
                 try:
                     if f is None:
                         raise FeltMediaError(
-                            f"{plan.config}: no {plan.channel} {plan.kind} file for trial {tid}, which the "
-                            "tracking has (rows must match the tracking one to one; --skip-bad leaves it empty)"
+                            f"{plan.config}: no {plan.channel} {plan.kind} file for trial {tid}, which "
+                            f"{order.source} has (media rows pair with its rows one to one; --skip-bad leaves "
+                            "the cell empty)"
                         )
                     row.update(_media_row(plan, f, reader, order))
                     shard.count_facts(row, f)
@@ -713,8 +723,8 @@ def write_media_configs(
             known = order.trial_ids
             for tid, f in sorted(plan.files.items()):
                 if order.from_tracking and tid not in known and split_of_actor(f.labels.actor, split_actors):
-                    err = FeltFormatError(f.member, f"{plan.config}: trial {tid} is not in the {plan.channel} "
-                                          "tracking of this conversion (a media file with no trial)", archive=f.source)  # fmt: skip
+                    err = FeltFormatError(f.member, f"{plan.config}: trial {tid} is not in {order.source}, whose rows "
+                                          "the media follow (a media file with no trial)", archive=f.source)  # fmt: skip
                     if not skip_bad:
                         raise err
                     _skip(plan, f, tid, str(err))
