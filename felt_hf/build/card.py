@@ -669,8 +669,9 @@ def media_section(summary: Mapping[str, Any]) -> str:
         *(f"| `{k}` | {_md(v)} |" for k, v in schema.ALIGNMENTS.items()),
         "",
         "- Audio and video come from the same RAVDESS recording: audio sample `s` is at `s / sample_rate` s, "
-        "tracking row `r` at `time_s[r]`. Audio taken from the full-AV mp4 (AAC) may be up to about 2048 "
-        "samples longer (encoder padding).",
+        "tracking row `r` at `time_s[r]`. Audio taken from the full-AV mp4 (AAC) starts with the recording "
+        "(the encoder's priming samples, which the mp4's edit list hides, are not decoded) and may run up to "
+        "1023 samples longer at its end (AAC codes whole frames of 1024 samples).",
         "",
         "### Personal data and terms",
         "",

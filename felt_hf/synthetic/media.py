@@ -195,6 +195,10 @@ def encode_video(
                 chunk = samples[i : i + step].reshape(1, -1)
                 frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="s16", layout="mono")
                 frame.sample_rate = rate
+                # timestamps from 0, so the muxer writes the edit list that hides the AAC encoder's
+                # priming samples, as real encoders do: without them the decoded audio started 1024
+                # samples (21 ms) late and could not reveal a priming bug in the reader
+                frame.pts, frame.time_base = i, Fraction(1, rate)
                 for packet in astream.encode(frame):
                     out.mux(packet)
             for packet in astream.encode():
