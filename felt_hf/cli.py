@@ -153,7 +153,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         parts = [f"{s} {v.num_examples} trials/{v.num_bytes / 1e6:.1f} MB" for s, v in info.splits.items()]
         print(f"{config}: " + ", ".join(parts))
     if summary.skipped:
-        print(f"skipped {summary.skipped} bad trial(s): see {Path(args.out) / SKIPPED_FILENAME}")
+        print(f"skipped {summary.skipped} bad input file(s): see {Path(args.out) / SKIPPED_FILENAME}")
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")
     for line in _provenance_lines(summary):
         print(line, file=sys.stderr)

@@ -380,7 +380,7 @@ VIDEO_COLUMN_TABLE: tuple[RowColumn, ...] = (
     _SOURCE_FILE,
     RowColumn("video", "video", "mp4 bytes", "the mp4 exactly as FELT published it (h264 bytes, not re-encoded)"),
     RowColumn("num_video_frames", "int32", "frames", "video frames in the mp4 (its sample index less edit-list-hidden samples, read with PyAV)"),
-    RowColumn("fps", "float32", "frames/s", "frame rate the mp4 declares (30 in FELT; the tracking is 29.97)"),
+    RowColumn("fps", "float32", "frames/s", "the video stream's average frame rate (PyAV's `average_rate`: frames over duration; 30 in FELT, whose tracking is 29.97)"),
     RowColumn("width", "int32", "px", "frame width in pixels"),
     RowColumn("height", "int32", "px", "frame height in pixels"),
     _DURATION,

@@ -307,7 +307,7 @@ def test_skip_bad_reports_bad_names_and_bad_members_with_reasons(sample_archives
     assert all(s["archive"] == str(z) for s in report) and summary["skipped"] == 5
     total = sum(s["num_examples"] for s in summary["configs"]["raw_speech"]["splits"].values())
     assert total == len(members) - 2
-    assert "5 trial(s) could not be converted" in (tmp_path / "o" / "README.md").read_text()
+    assert "5 input file(s) could not be converted" in (tmp_path / "o" / "README.md").read_text()
     from felt_hf.publish.verify import verify_folder
 
     report = verify_folder(tmp_path / "o")

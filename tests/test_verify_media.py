@@ -185,6 +185,8 @@ def test_cells_left_empty_by_skip_bad_and_listed_pass(sample_archives, tmp_path)
     checks = _checks(out)
     assert checks["media_cells"].status == "pass", checks["media_cells"].summary
     assert checks["skipped"].status == "warn"
+    card = (out / "README.md").read_text()
+    assert "**1 input file(s) could not be converted and were skipped**" in card and "media cell empty" in card
 
 
 @pytest.mark.parametrize(

@@ -294,7 +294,10 @@ def skipped_note(summary: Mapping[str, Any]) -> str:
     lines = [f"**Warning:** {_md(w)}" for w in summary.get("warnings") or ()]  # e.g. raw/smoothed trial sets differ
     if n:
         lines.insert(
-            0, f"**{n} trial(s) could not be converted and are missing**; `{SKIPPED_FILENAME}` lists them and why."
+            0,
+            f"**{n} input file(s) could not be converted and were skipped**: a skipped tracking file's trial is "
+            "missing from its config, a skipped media file leaves its row's media cell empty (rows still pair); "
+            f"`{SKIPPED_FILENAME}` lists them and why.",
         )
     return "\n\n".join(lines)
 

@@ -690,7 +690,8 @@ def _check_skipped(report: Report, root: Path, body: str) -> None:
     import re
 
     path = root / SKIPPED_FILENAME
-    m = re.search(r"\*\*(\d+) trial\(s\) could not be converted", body)
+    # (earlier builds' cards said "trial(s)" for the same count: each entry is one input file)
+    m = re.search(r"\*\*(\d+) (?:input file|trial)\(s\) could not be converted", body)
     in_card = int(m.group(1)) if m else 0
     try:
         listed = len(json.loads(path.read_text(encoding="utf-8"))["skipped"]) if path.exists() else 0
