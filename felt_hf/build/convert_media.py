@@ -54,16 +54,15 @@ from ..progress import bars_wanted
 from ..ravdess import actor_ranges, split_of_actor, split_rule_text
 from ..schema import (
     AUDIO_KIND,
-    AUDIO_SAMPLE_RATE,
     CLASS_LABELS,
     CONFIG_NAMES,
     MEDIA_CONFIG_NAMES,
-    VIDEO_FPS,
     VIDEO_KINDS_BY_NAME,
     media_config_parts,
     media_features,
 )
 from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
+from .media_facts import count_row, media_notes, merge_facts
 
 TARGET_SHARD_BYTES = 300_000_000
 _FELT_LIKE_FOLDER_RE = re.compile(r"landmark|overlay|plot|action.?unit|animation|activation", re.IGNORECASE)
@@ -300,70 +299,8 @@ class MediaShard(ShardPaths):
         return f"{self.run_tag}-media"
 
     def count_facts(self, row: dict, f: MediaFile) -> None:
-        """Count what the media turned out to be (rates, sizes, alignments), the first file per value
-        kept, so the card states what was found and the converter can warn about what FELT and
-        RAVDESS would not have (:func:`media_notes`)."""
-        for fact, value in _facts_of(row):
-            counts = self.facts.setdefault(fact, {})
-            counts[value] = counts.get(value, 0) + 1
-            self.firsts.setdefault(f"{fact}={value}", _first_detail(fact, row, f))
-
-
-# The facts counted per media config: (fact, column it comes from, how its value is written).
-VIDEO_FACTS = (("fps", lambda r: f"{r['fps']:g} fps"), ("frame_size", lambda r: f"{r['width']}x{r['height']}"),
-               ("alignment", lambda r: r["alignment"]))  # fmt: skip
-AUDIO_FACTS = (("sample_rate", lambda r: f"{r['sample_rate']} Hz"),
-               ("channels", lambda r: f"{r['num_channels']} channel" + ("s" if r["num_channels"] != 1 else "")),
-               ("audio_source", lambda r: r["audio_source"]))  # fmt: skip
-
-
-def _facts_of(row: dict) -> list[tuple[str, str]]:
-    table = AUDIO_FACTS if "audio" in row else VIDEO_FACTS
-    return [(fact, how(row)) for fact, how in table]
-
-
-def _first_detail(fact: str, row: dict, f: MediaFile) -> str:
-    if fact == "alignment" and row.get("num_tracking_rows") is not None:
-        return f"{f.where()} ({row['num_video_frames']} frames for {row['num_tracking_rows']} CSV rows)"
-    return f.where()
-
-
-def merge_facts(shards: Sequence[MediaShard]) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
-    """The shards' fact counts summed, and the first file per value in shard order."""
-    facts: dict[str, dict[str, int]] = {}
-    firsts: dict[str, str] = {}
-    for s in shards:
-        for fact, counts in s.facts.items():
-            into = facts.setdefault(fact, {})
-            for value, n in counts.items():
-                into[value] = into.get(value, 0) + n
-        for key, where in s.firsts.items():
-            firsts.setdefault(key, where)
-    return {k: dict(sorted(v.items())) for k, v in facts.items()}, firsts
-
-
-def media_notes(config: str, facts: dict[str, dict[str, int]], firsts: dict[str, str]) -> list[str]:
-    """Warnings for media that FELT or RAVDESS would not have produced: videos not at FELT's
-    30 fps, frame counts that contradict the CSV rows where one frame per row was expected, audio
-    not at RAVDESS's 48 kHz. Each is kept as it is (the columns hold each file's own facts) and
-    said once per config, with a count and the first file, never silently."""
-    notes = []
-    total = sum(next(iter(facts.values()), {}).values())
-    expected = {"fps": f"{VIDEO_FPS:g} fps", "sample_rate": f"{AUDIO_SAMPLE_RATE} Hz"}
-    for fact, usual in expected.items():
-        odd = {v: n for v, n in facts.get(fact, {}).items() if v != usual}
-        if odd:
-            first = next(iter(odd))
-            whose = "FELT's videos" if fact == "fps" else "RAVDESS's audio"
-            notes.append(f"{config}: {sum(odd.values())} of {total} file(s) at {', '.join(odd)}, not {usual} like "
-                         f"{whose} (first: {firsts[f'{fact}={first}']}); kept as they are, `{fact}` holds each "
-                         "file's own")  # fmt: skip
-    n = facts.get("alignment", {}).get("count_mismatch", 0)
-    if n:
-        notes.append(f"{config}: {n} of {total} video(s) have a frame count that contradicts their trial's CSV rows "
-                     f"(first: {firsts['alignment=count_mismatch']}); their `tracking_index` is left null (alignment "
-                     "count_mismatch)")  # fmt: skip
-    return notes
+        """Count what the media turned out to be (:mod:`felt_hf.build.media_facts`)."""
+        count_row(self.facts, self.firsts, row, f.where())
 
 
 def plan_shards(config: str, ids: Sequence[str], sizes: dict[str, int], out_dir, run_tag: str, split: str):
