@@ -50,6 +50,7 @@ def _rewrite(path: Path, change) -> None:
 
 
 def _set(table: pa.Table, column: str, row: int, value) -> pa.Table:
+    """``table`` with one cell of ``column`` replaced (a media cell: a ``{bytes, path}`` dict or None)."""
     values = table.column(column).to_pylist()
     values[row] = value
     i = table.schema.get_field_index(column)
@@ -108,13 +109,8 @@ def test_a_fact_that_differs_from_the_cell_fails(folder, config, column, value):
 def test_undecodable_media_bytes_fail(folder):
     shard = _first_shard(folder, "landmark_plot_speech")
 
-    def garble(t: pa.Table) -> pa.Table:
-        cells = t.column("video").to_pylist()
-        cells[0] = {"bytes": b"not an mp4 at all" * 10, "path": cells[0]["path"]}
-        i = t.schema.get_field_index("video")
-        return t.set_column(i, t.schema.field(i), pa.array(cells, type=t.schema.field(i).type))
-
-    _rewrite(shard, garble)
+    path = pq.read_table(shard).column("video").to_pylist()[0]["path"]
+    _rewrite(shard, lambda t: _set(t, "video", 0, {"bytes": b"not an mp4 at all" * 10, "path": path}))
     check = _checks(folder)["media_cells"]
     assert check.status == "fail" and f"{shard.name} row 0, column 'video': PyAV cannot read" in check.summary
 
@@ -148,16 +144,9 @@ def test_the_command_exits_1_on_a_media_problem(folder, capsys):
     assert "FAIL  media_cells" in out and "column 'num_channels'" in out
 
 
-def _set_cell(t: pa.Table, column: str, row: int, cell) -> pa.Table:
-    cells = t.column(column).to_pylist()
-    cells[row] = cell
-    i = t.schema.get_field_index(column)
-    return t.set_column(i, t.schema.field(i), pa.array(cells, type=t.schema.field(i).type))
-
-
 def test_an_emptied_cell_that_no_skip_lists_fails(folder):
     shard = _first_shard(folder, "landmark_plot_speech")
-    _rewrite(shard, lambda t: _set_cell(t, "video", 0, None))
+    _rewrite(shard, lambda t: _set(t, "video", 0, None))
     checks = _checks(folder)
     assert checks["media_cells"].status == "fail"
     assert (f"{shard.name} row 0, column 'video': empty, and skipped_trials.json does not list trial"
@@ -223,6 +212,6 @@ def test_wav_bytes_in_an_audio_cell_fail(folder):
     samples, rate = sf.read(io.BytesIO(row["audio"]["bytes"]), dtype="int16")
     buf = io.BytesIO()
     sf.write(buf, np.asarray(samples), rate, format="WAV", subtype="PCM_16")
-    _rewrite(shard, lambda t: _set_cell(t, "audio", 0, {"bytes": buf.getvalue(), "path": row["audio"]["path"]}))
+    _rewrite(shard, lambda t: _set(t, "audio", 0, {"bytes": buf.getvalue(), "path": row["audio"]["path"]}))
     check = _checks(folder)["media_cells"]
     assert check.status == "fail" and f"{shard.name} row 0, column 'audio': not FLAC (starts b'RIFF')" in check.summary
