@@ -215,3 +215,133 @@ def test_wav_bytes_in_an_audio_cell_fail(folder):
     _rewrite(shard, lambda t: _set(t, "audio", 0, {"bytes": buf.getvalue(), "path": row["audio"]["path"]}))
     check = _checks(folder)["media_cells"]
     assert check.status == "fail" and f"{shard.name} row 0, column 'audio': not FLAC (starts b'RIFF')" in check.summary
+
+
+# --- damaged folders: a FAIL naming the place, never a traceback or a user-error exit -------------------
+def _verify_cli(folder: Path, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["verify", str(folder)])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    return code, out.out
+
+
+@pytest.mark.parametrize(
+    ("change", "check", "message"),
+    [
+        (lambda t: _set(t, "trial_id", 0, None), "media_order", "row 0, column 'trial_id': None is not a RAVDESS"),
+        (lambda t: _set(t, "trial_id", 0, "garbage"), "media_order", "row 0, column 'trial_id': "),
+        (lambda t: t.drop_columns(["trial_id"]), "features", "column 'trial_id' missing"),
+        (lambda t: t.drop_columns(["emotion"]), "features", "column 'emotion' missing"),
+        (lambda t: t.drop_columns(["video"]), "features", "column 'video' missing"),
+        (
+            lambda t: _set(t, "fps", 0, None).cast(
+                t.schema.set(t.schema.get_field_index("fps"), pa.field("fps", pa.float64()))
+            ),
+            "features",
+            "column 'fps' is double, the features say float",
+        ),  # fmt: skip
+        (
+            lambda t: _set(t, "tracking_index", 0, [None, *t.column("tracking_index").to_pylist()[0][1:]]),
+            "media_cells",
+            "row 0, column 'tracking_index': ",
+        ),
+        (
+            lambda t: _set(t, "video", 0, {"bytes": None, "path": "x.mp4"}),
+            "media_cells",
+            "row 0, column 'video': the cell is there but holds no bytes",
+        ),
+    ],
+)
+def test_damaged_media_rows_fail_cleanly(folder, capsys, change, check, message):
+    shard = _first_shard(folder, "landmark_plot_speech")
+    _rewrite(shard, change)
+    code, out = _verify_cli(folder, capsys)
+    assert code == 1
+    line = next(ln for ln in out.splitlines() if f" {check} " in ln)
+    assert "FAIL" in line and message in line and shard.name in line, line
+
+
+def test_a_damaged_page_is_a_fail_naming_the_shard(folder, capsys):
+    shard = _first_shard(folder, "landmark_plot_speech")
+    data = bytearray(shard.read_bytes())
+    data[100:4000] = b"\xab" * 3900
+    shard.write_bytes(bytes(data))
+    code, out = _verify_cli(folder, capsys)
+    assert code == 1 and f"landmark_plot_speech/{shard.name}: unreadable" in out
+
+
+def test_a_damaged_tracking_shard_does_not_crash_the_media_checks(folder, capsys):
+    shard = _first_shard(folder, "smoothed_speech")
+    _rewrite(shard, lambda t: _set(t, "num_faces", 0, None))
+    code, out = _verify_cli(folder, capsys)
+    assert "PASS  media_order" in out and "PASS  media_cells" in out
+
+
+def test_frames_damaged_inside_an_mp4_fail_where_videos_are_decoded(folder):
+    shard = _first_shard(folder, "landmark_plot_speech")
+
+    def damage(t: pa.Table) -> pa.Table:
+        cell = t.column("video").to_pylist()[0]
+        data = bytearray(cell["bytes"])
+        at = data.find(b"mdat") + 8
+        data[at : at + 3000] = b"\xab" * 3000
+        return _set(t, "video", 0, {"bytes": bytes(data), "path": cell["path"]})
+
+    _rewrite(shard, damage)
+    check = _checks(folder)["media_cells"]
+    assert check.status == "fail" and f"{shard.name} row 0, column 'video': " in check.summary
+    assert "decode" in check.summary
+
+
+def test_num_tracking_rows_is_checked_where_the_map_is_unknown(folder):
+    shard = _first_shard(folder, "au_animation_speech")
+    _rewrite(shard, lambda t: _set(t, "num_tracking_rows", 0, 999))
+    check = _checks(folder)["media_cells"]
+    assert check.status == "fail" and f"{shard.name} row 0, column 'num_tracking_rows': 999" in check.summary
+
+
+def test_a_skipped_rows_facts_must_be_null(media_folder, tmp_path):
+    """A row the converter left empty (listed in skipped_trials.json) with facts written into it."""
+    import json
+
+    folder = tmp_path / "felt"
+    shutil.copytree(media_folder, folder)
+    shard = _first_shard(folder, "landmark_plot_speech")
+    tid = pq.read_table(shard).column("trial_id").to_pylist()[0]
+    (folder / "skipped_trials.json").write_text(json.dumps({"skipped": [
+        {"config": "landmark_plot_speech", "trial_id": tid, "archive": "a.zip", "member": "m.mp4", "error": "bad"}]}))  # fmt: skip
+    facts = ["num_video_frames", "fps", "width", "height", "duration_s", "num_tracking_rows", "alignment",
+             "tracking_index"]  # fmt: skip
+
+    def empty(t: pa.Table) -> pa.Table:
+        for column in ["video", *facts]:
+            t = _set(t, column, 0, None)
+        return t
+
+    _rewrite(shard, empty)
+    assert _checks(folder)["media_cells"].status == "pass"  # empty, listed, facts null: what --skip-bad writes
+    _rewrite(shard, lambda t: _set(t, "num_video_frames", 0, 5))
+    check = _checks(folder)["media_cells"]
+    assert check.status == "fail" and "column 'num_video_frames'" in check.summary and "is empty" in check.summary
+
+
+def test_a_titles_map_may_not_show_a_row_more_often_than_it_had_csv_rows():
+    import numpy as np
+
+    from felt_hf.publish.verify_media import TrackingTrial, _index_problems
+
+    trial = TrackingTrial(4, np.array([1, 2, 1, 1], dtype=np.uint8))  # CSV rows 0, 1, 1, 2, 3
+    assert _index_problems("w", np.array([0, 1, 1, 3]), trial, "from_titles") == []
+    assert (
+        "tracking row 0 shown by 3 frames, but it had 1 CSV row(s)"
+        in _index_problems("w", np.array([0, 0, 0, 2]), trial, "from_titles")[0]
+    )
+
+
+def test_a_tracking_shard_whose_columns_differ_from_its_features_fails_and_is_not_read(folder, capsys):
+    """The metadata says Array3D landmarks, the file has none: datasets would fill nulls silently."""
+    shard = _first_shard(folder, "smoothed_speech")
+    _rewrite(shard, lambda t: t.drop_columns(["landmarks"]))
+    code, out = _verify_cli(folder, capsys)
+    assert code == 1 and f"smoothed_speech/{shard.name}: column 'landmarks' missing" in out

@@ -709,10 +709,33 @@ def _footer(path: Path) -> dict:
     import pyarrow.parquet as pq
 
     meta = pq.read_metadata(path)
-    hf = (meta.schema.to_arrow_schema().metadata or {}).get(b"huggingface")
+    arrow = meta.schema.to_arrow_schema()
+    hf = (arrow.metadata or {}).get(b"huggingface")
     features = json.loads(hf)["info"]["features"] if hf else None
     return {"num_rows": meta.num_rows, "size": path.stat().st_size, "features": features,
-            "row_groups": meta.num_row_groups}  # fmt: skip
+            "row_groups": meta.num_row_groups, "arrow_schema": arrow}  # fmt: skip
+
+
+def schema_difference(got, want) -> str | None:
+    """How a file's Arrow schema differs from the features' (first difference), or None.
+
+    The ``huggingface`` metadata can say one thing while the columns hold another (a column
+    dropped or retyped after the fact): ``datasets`` then fills a missing column with nulls
+    without a word, so the columns themselves are compared, not only the metadata."""
+    got, want = got.remove_metadata(), want.remove_metadata()
+    if got.equals(want):
+        return None
+    missing = [n for n in want.names if n not in got.names]
+    if missing:
+        return f"column {missing[0]!r} missing"
+    extra = [n for n in got.names if n not in want.names]
+    if extra:
+        return f"column {extra[0]!r} not in the features"
+    for a in got:
+        b = want.field(a.name)
+        if not a.type.equals(b.type):
+            return f"column {a.name!r} is {a.type}, the features say {b.type}"
+    return "columns in another order than the features"
 
 
 def _card_features(ci: dict | None, name: str, problems: list[str]):
@@ -768,6 +791,9 @@ def _check_footers(report: Report, root: Path, data: dict, configs: dict[str, di
                     feature_problems.append(f"{rel}: no typed features (huggingface metadata) in the file")
                 elif want is not None and Features.from_dict(f["features"]) != want:
                     feature_problems.append(f"{rel}: features in the file differ from the card/schema")
+                elif want is not None and (diff := schema_difference(f["arrow_schema"], want.arrow_schema)):
+                    feature_problems.append(f"{rel}: {diff}")
+                    f["schema_ok"] = False  # the data checks after this one leave the file alone
             footers.setdefault(name, {})[split] = got
             rows = sum(f["num_rows"] for _, f in got)
             if split in splits and int(splits[split].get("num_examples", -1)) != rows:
@@ -831,17 +857,24 @@ def _check_stats(report: Report, root: Path, configs: dict, footers: dict, sampl
             if st is None:
                 problems.append(f"{name}/{split}: missing from {STATS_FILENAME}")
                 continue
+            if not all(f.get("schema_ok", True) for _, f in got):
+                continue  # columns that are not the features': the features check failed them
             rows = sum(f["num_rows"] for _, f in got)
             frames, remaining, sampled = 0, sample, FeatureStats()
             for rel, _ in got:
-                nf = read_table(root / rel, columns=["num_frames"]).column("num_frames")
-                frames += int(np.asarray(nf.to_numpy(), dtype=np.int64).sum())
-                if remaining > 0:
-                    table = read_table(root / rel).slice(0, remaining)
-                    arrays = _rows_from_table(table, st.features)
-                    for i in range(table.num_rows):
-                        sampled.update_row({n: arrays[n][i] for n in arrays})
-                    remaining -= table.num_rows
+                try:
+                    nf = read_table(root / rel, columns=["num_frames"]).column("num_frames")
+                    if nf.null_count:
+                        problems.append(f"{rel}, column 'num_frames': {nf.null_count} null value(s)")
+                    frames += int(np.asarray(nf.drop_null().to_numpy(), dtype=np.int64).sum())
+                    if remaining > 0:
+                        table = read_table(root / rel).slice(0, remaining)
+                        arrays = _rows_from_table(table, st.features)
+                        for i in range(table.num_rows):
+                            sampled.update_row({n: arrays[n][i] for n in arrays})
+                        remaining -= table.num_rows
+                except Exception as e:  # pyarrow and numpy raise several types for a damaged file
+                    problems.append(f"{rel}: unreadable: {type(e).__name__}: {e}")
             checked += sampled.num_trials
             if st.num_trials != rows or st.num_frames != frames:
                 problems.append(f"{name}/{split}: {STATS_FILENAME} counts {st.num_trials} trials/{st.num_frames} "

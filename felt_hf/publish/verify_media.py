@@ -10,14 +10,19 @@ longer fits its trial, has the right row count and types. So this module
 * compares each split's ``trial_id`` column, row by row, with the tracking config of the same
   channel in the folder (``smoothed_*`` first, else ``raw_*``; both are one order), and the label
   columns with the trial id they are parsed from;
-* decodes a sample of cells the way a user's helpers do (PyAV for video, soundfile for audio) and
-  compares what they hold with ``num_video_frames``, ``fps``, ``width``, ``height``,
-  ``duration_s`` / ``sample_rate``, ``num_channels``, ``num_samples``;
-* checks each sampled video row's map against its trial's tracking: ``exact`` maps must be the
-  CSV-row expansion of the tracking's frames (two-face frames twice), ``from_titles`` maps an
-  increasing run inside the trial, and every other ``alignment`` leaves the map null.
+* requires every empty media cell to be one ``skipped_trials.json`` lists, with null facts;
+* decodes a sample of cells the way a user's helpers do and compares what they hold with
+  ``num_video_frames``, ``fps``, ``width``, ``height``, ``duration_s`` / ``sample_rate``,
+  ``num_channels``, ``num_samples``: every sampled audio cell is decoded whole (soundfile, ~ms);
+  every sampled video is opened with PyAV (its sample index, as the converter reads it), and the
+  first :data:`FULL_DECODES` of each split are decoded frame by frame too (a 720p video costs about
+  0.4 s to decode, so all of them would take minutes);
+* checks each sampled video row's ``alignment`` against the converter's own rule and its map
+  against the trial's tracking.
 
-Every problem names the shard file, the row inside it and the column.
+Every problem names the shard file, the row inside it and the column. Shards whose columns differ
+from the features are the ``features`` check's to report and are not read here; anything else
+that cannot be read is a problem naming the shard, never a traceback.
 """
 
 from __future__ import annotations
@@ -34,7 +39,12 @@ from ..parquet_reads import read_row_groups, read_table
 
 # Relative tolerance for float32 columns against the float64 facts read back (float32 keeps ~7 digits).
 FLOAT_RTOL = 1e-5
+FULL_DECODES = 4  # sampled videos per split decoded frame by frame, the first ones in row order
 _KNOWN_MAP = ("exact", "from_titles")
+
+
+class ShardUnreadable(Exception):
+    """A shard (or part of one) that pyarrow cannot read; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -49,49 +59,74 @@ class TrackingTrial:
         return np.repeat(np.arange(self.num_frames, dtype=np.int64), np.maximum(self.num_faces.astype(np.int64), 1))
 
 
+@dataclass
+class _Tally:
+    order: list[str]
+    cells: list[str]
+    compared: int = 0
+    opened: int = 0
+    decoded: int = 0
+
+
 def check_media(report, root: Path, configs: dict, footers: dict, sample: int) -> None:
     """Add the ``media_order`` and ``media_cells`` lines to ``report`` (nothing without media configs).
 
-    ``footers``: ``{config: {split: [(relpath, footer), ...]}}`` in shard order, from the footer check.
+    ``footers``: ``{config: {split: [(relpath, footer), ...]}}`` in shard order, from the footer
+    check (each footer says whether the file's columns equal the features, ``schema_ok``).
     ``sample``: rows per config and split whose cells are decoded, spread evenly over the split.
     """
     media = [c for c in configs if c in schema.MEDIA_CONFIG_NAMES]
     if not media:
         return
+    tally = _Tally([], [])
     skipped = _skipped_pairs(root)
-    order_problems: list[str] = []
-    cell_problems: list[str] = []
-    compared, decoded = [], 0
-    tracking_cache: dict[tuple[str, str], dict[str, TrackingTrial] | None] = {}
+    tracking_cache: dict[tuple[str, str], dict[str, TrackingTrial | None]] = {}
     for name in media:
         kind, channel = schema.media_config_parts(name)
         ref = next((f"{v}_{channel}" for v in ("smoothed", "raw") if f"{v}_{channel}" in configs), None)
         for split, got in footers.get(name, {}).items():
-            cell = "audio" if kind == schema.AUDIO_KIND else "video"
-            where = _row_places(root, got, cell)
-            ids = [tid for _, _, tid, _ in where]
-            order_problems += _label_problems(root, got)
-            cell_problems += _empty_cell_problems(name, where, skipped, cell)
-            tracking = None
-            if ref is not None:
-                key = (ref, split)
-                if key not in tracking_cache:
-                    tracking_cache[key] = _tracking_trials(root, footers.get(ref, {}).get(split, []))
-                tracking = tracking_cache[key]
-                order_problems += _order_problems(name, split, where, list(tracking), ref)
-                compared.append(f"{name}/{split}")
-            problems, n = _cell_problems(root, got, kind, _spread(len(ids), sample), tracking)
-            cell_problems += problems
-            decoded += n
-    report.add("media_order", "fail" if order_problems else "pass",
-               f"{len(order_problems)} problem(s): {order_problems[0]}" if order_problems else
-               (f"{len(compared)} media split(s) in the tracking's row order; labels agree with trial ids"
-                if compared else "no tracking config of the media's channel in the folder: order not compared; "
-                "labels agree with trial ids"), order_problems)  # fmt: skip
-    report.add("media_cells", "fail" if cell_problems else "pass",
-               f"{len(cell_problems)} problem(s): {cell_problems[0]}" if cell_problems else
-               f"{decoded} media cell(s) decoded (PyAV, soundfile): frames, rate, size, duration and the frame "
-               "maps agree with their columns and the tracking", cell_problems)  # fmt: skip
+            ref_got = footers.get(ref, {}).get(split, []) if ref else []
+            if not all(f.get("schema_ok", True) for _, f in [*got, *ref_got]):
+                continue  # columns that are not the features': the features check failed them
+            try:
+                tracking = None
+                if ref is not None:
+                    if (ref, split) not in tracking_cache:
+                        tracking_cache[(ref, split)] = _tracking_trials(root, ref_got)
+                    tracking = tracking_cache[(ref, split)]
+                _check_split(tally, root, name, kind, split, got, ref, tracking, skipped, sample)
+            except ShardUnreadable as e:
+                tally.cells.append(str(e))
+    report.add("media_order", "fail" if tally.order else "pass",
+               f"{len(tally.order)} problem(s): {tally.order[0]}" if tally.order else
+               (f"{tally.compared} media split(s) in the tracking's row order; labels agree with trial ids"
+                if tally.compared else "no tracking config of the media's channel in the folder: order not "
+                "compared; labels agree with trial ids"), tally.order)  # fmt: skip
+    report.add("media_cells", "fail" if tally.cells else "pass",
+               f"{len(tally.cells)} problem(s): {tally.cells[0]}" if tally.cells else
+               f"{tally.opened} media cell(s) read back ({tally.decoded} decoded whole: every audio cell, "
+               f"{FULL_DECODES} videos per split; the other videos opened with PyAV): frames, rate, size, duration "
+               "and the frame maps agree with their columns and the tracking; empty cells are listed skips",
+               tally.cells)  # fmt: skip
+
+
+def _check_split(tally: _Tally, root: Path, name: str, kind: str, split: str, got, ref: str | None, tracking,
+                 skipped: set[tuple[str, str]], sample: int) -> None:  # fmt: skip
+    cell = "audio" if kind == schema.AUDIO_KIND else "video"
+    rows = _split_rows(root, got, cell, kind)
+    tally.order += _label_problems(root, got)
+    tally.cells += _empty_cell_problems(name, rows, skipped, cell)
+    if tracking is not None:
+        tally.order += _order_problems(name, split, rows, list(tracking), ref)
+        tally.compared += 1
+    _sampled_cells(tally, root, got, kind, _spread(len(rows), sample), tracking)
+
+
+def _read(root: Path, rel: str, columns: Sequence[str] | None = None):
+    try:
+        return read_table(root / rel, columns=columns)
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        raise ShardUnreadable(f"{rel}: unreadable: {e}") from None
 
 
 def _spread(n: int, sample: int) -> list[int]:
@@ -103,17 +138,87 @@ def _spread(n: int, sample: int) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, n - 1, sample).round()})
 
 
-def _row_places(root: Path, got: Sequence[tuple[str, dict]], cell: str) -> list[tuple[str, int, str, bool]]:
-    """``(shard relpath, row in shard, trial_id, cell filled)`` for every row of a split, in order.
+@dataclass(frozen=True)
+class _Row:
+    """One row of a media split without its media bytes: where it is, its trial, whether its cell
+    is filled, and its fact columns (small, so every row is read)."""
 
-    Whether the media cell is filled is read from its small ``path`` field (``<cell>.path``): an
-    empty cell is a null struct, and reading the bytes of every row would read the whole split."""
+    rel: str
+    index: int
+    trial_id: str | None
+    filled: bool
+    facts: dict
+
+
+def _fact_columns(kind: str) -> list[str]:
+    skip = {"source_file", "video", "audio"}
+    return [c.name for c in schema.media_column_table(kind) if c.name not in skip]
+
+
+def _split_rows(root: Path, got: Sequence[tuple[str, dict]], cell: str, kind: str) -> list[_Row]:
+    """Every row of a split, in order. Whether a media cell is filled is read from its small
+    ``path`` field (``<cell>.path``): an empty cell is a null struct, and reading the bytes of every
+    row would read the whole split (a present cell whose bytes are null is caught where sampled)."""
+    facts = _fact_columns(kind)
     out = []
     for rel, _ in got:
-        t = read_table(root / rel, columns=["trial_id", f"{cell}.path"])
+        t = _read(root, rel, ["trial_id", f"{cell}.path", *facts])
+        values = {c: t.column(c).to_pylist() for c in facts}
         ids, filled = t.column("trial_id").to_pylist(), t.column(cell).is_valid().to_pylist()
-        out += [(rel, i, tid, ok) for i, (tid, ok) in enumerate(zip(ids, filled, strict=True))]
+        for i, (tid, ok) in enumerate(zip(ids, filled, strict=True)):
+            out.append(_Row(rel, i, tid, ok, {c: values[c][i] for c in facts}))
     return out
+
+
+def _tracking_trials(root: Path, got: Sequence[tuple[str, dict]]) -> dict[str, TrackingTrial | None]:
+    """``{trial_id: TrackingTrial}`` of a tracking split, in its row order (dicts keep it); a trial
+    whose counts are null is left unknown (the tracking's own checks are elsewhere)."""
+    out: dict[str, TrackingTrial | None] = {}
+    for rel, _ in got:
+        t = _read(root, rel, ["trial_id", "num_frames", "num_faces"])
+        for tid, n, faces in zip(t["trial_id"].to_pylist(), t["num_frames"].to_pylist(),
+                                 t["num_faces"].to_pylist(), strict=True):  # fmt: skip
+            if isinstance(tid, str) and n is not None and faces is not None and None not in faces:
+                out[tid] = TrackingTrial(int(n), np.asarray(faces, dtype=np.uint8))
+            elif isinstance(tid, str):
+                out[tid] = None  # in the order, its counts unknown
+    return out
+
+
+def _order_problems(name: str, split: str, rows: list[_Row], ref_ids: list[str], ref: str) -> list[str]:
+    """The first row where the media's trial differs from the tracking's, and a count mismatch."""
+    problems = []
+    for i, (row, want) in enumerate(zip(rows, ref_ids, strict=False)):  # lengths compared below
+        if row.trial_id != want:
+            problems.append(f"{row.rel} row {row.index}, column 'trial_id': {row.trial_id}, where {ref}/{split} row "
+                            f"{i} has {want} (rows must follow the tracking's order)")  # fmt: skip
+            break
+    if len(rows) != len(ref_ids):
+        problems.append(f"{name}/{split}: {len(rows)} rows, {ref}/{split} has {len(ref_ids)}")
+    return problems
+
+
+def _label_problems(root: Path, got: Sequence[tuple[str, dict]]) -> list[str]:
+    """Label cells that are not what the row's ``trial_id`` says (ClassLabel columns as names)."""
+    from ..errors import FeltError
+    from ..ravdess import parse_trial_id
+
+    for rel, _ in got:
+        for i, row in enumerate(_read(root, rel, schema.LABEL_COLUMNS).to_pylist()):
+            tid = row["trial_id"]
+            try:
+                want = parse_trial_id(tid).as_row() if isinstance(tid, str) else None
+            except (FeltError, ValueError) as e:
+                return [f"{rel} row {i}, column 'trial_id': {e}"]
+            if want is None:
+                return [f"{rel} row {i}, column 'trial_id': {tid!r} is not a RAVDESS trial id"]
+            for column, value in row.items():
+                names = schema.CLASS_LABELS.get(column)
+                if names is not None and isinstance(value, int) and 0 <= value < len(names):
+                    value = names[value]
+                if value != want[column]:  # one is enough: a shard written with other labels
+                    return [f"{rel} row {i}, column {column!r}: {value!r}, the trial id {tid} says {want[column]!r}"]
+    return []
 
 
 def _skipped_pairs(root: Path) -> set[tuple[str, str]]:
@@ -130,125 +235,73 @@ def _skipped_pairs(root: Path) -> set[tuple[str, str]]:
         return set()
 
 
-def _empty_cell_problems(name: str, where, skipped: set[tuple[str, str]], cell: str) -> list[str]:
-    """An empty media cell is only right for a trial the converter skipped and listed."""
+def _empty_cell_problems(name: str, rows: list[_Row], skipped: set[tuple[str, str]], cell: str) -> list[str]:
+    """An empty media cell is only right for a trial the converter skipped and listed, and then
+    its facts are null too (the converter writes nothing it did not read)."""
     from ..layout import SKIPPED_FILENAME
 
-    bad = [(rel, row, tid) for rel, row, tid, filled in where if not filled and (name, tid) not in skipped]
-    if not bad:
-        return []
-    rel, row, tid = bad[0]
-    return [f"{rel} row {row}, column {cell!r}: empty, and {SKIPPED_FILENAME} does not list trial {tid} of {name} "
-            f"({len(bad)} such row(s) in the split)"]  # fmt: skip
+    empty = [r for r in rows if not r.filled]
+    unlisted = [r for r in empty if (name, r.trial_id) not in skipped]
+    if unlisted:
+        r = unlisted[0]
+        return [f"{r.rel} row {r.index}, column {cell!r}: empty, and {SKIPPED_FILENAME} does not list trial "
+                f"{r.trial_id} of {name} ({len(unlisted)} such row(s) in the split)"]  # fmt: skip
+    for r in empty:
+        stated = next((c for c, v in r.facts.items() if v is not None), None)
+        if stated is not None:
+            return [f"{r.rel} row {r.index}, column {stated!r}: {r.facts[stated]!r}, but the row's {cell} is empty "
+                    "(a skipped trial's facts are null)"]  # fmt: skip
+    return []
 
 
-def _tracking_trials(root: Path, got: Sequence[tuple[str, dict]]) -> dict[str, TrackingTrial]:
-    """``{trial_id: TrackingTrial}`` of a tracking split, in its row order (dicts keep it)."""
-    out: dict[str, TrackingTrial] = {}
-    for rel, _ in got:
-        t = read_table(root / rel, columns=["trial_id", "num_frames", "num_faces"])
-        for tid, n, faces in zip(t["trial_id"].to_pylist(), t["num_frames"].to_pylist(),
-                                 t["num_faces"].to_pylist(), strict=True):  # fmt: skip
-            out[tid] = TrackingTrial(int(n), np.asarray(faces, dtype=np.uint8))
-    return out
-
-
-def _order_problems(name: str, split: str, where: list[tuple], ref_ids: list[str], ref: str) -> list[str]:
-    """The first row where the media's trial differs from the tracking's, and a count mismatch."""
-    problems = []
-    for i, ((rel, row, tid, _), want) in enumerate(zip(where, ref_ids, strict=False)):  # lengths compared below
-        if tid != want:
-            problems.append(f"{rel} row {row}, column 'trial_id': {tid}, where {ref}/{split} row {i} has {want} "
-                            "(rows must follow the tracking's order)")  # fmt: skip
-            break
-    if len(where) != len(ref_ids):
-        problems.append(f"{name}/{split}: {len(where)} rows, {ref}/{split} has {len(ref_ids)}")
-    return problems
-
-
-def _label_problems(root: Path, got: Sequence[tuple[str, dict]]) -> list[str]:
-    """Label cells that are not what the row's ``trial_id`` says (ClassLabel columns as names)."""
+def _sampled_cells(tally: _Tally, root: Path, got, kind: str, positions: list[int], tracking) -> None:
+    """Read the cells at ``positions`` (row numbers within the split) one row group at a time and
+    compare each with its row's columns."""
     import pyarrow.parquet as pq
 
-    from ..ravdess import parse_trial_id
-
-    problems = []
-    for rel, _ in got:
-        with pq.ParquetFile(root / rel) as pf:
-            table = read_row_groups(pf, range(pf.num_row_groups), schema.LABEL_COLUMNS)
-        rows = table.to_pylist()
-        for i, row in enumerate(rows):
-            want = parse_trial_id(row["trial_id"]).as_row()
-            for column, value in row.items():
-                expected = want[column]
-                names = schema.CLASS_LABELS.get(column)
-                if names is not None and isinstance(value, int) and 0 <= value < len(names):
-                    value = names[value]
-                if value != expected:
-                    problems.append(f"{rel} row {i}, column {column!r}: {value!r}, the trial id "
-                                    f"{row['trial_id']} says {expected!r}")  # fmt: skip
-                    return problems  # one is enough: a shard written with other labels
-    return problems
-
-
-def _cell_problems(root: Path, got, kind: str, positions: list[int], tracking) -> tuple[list[str], int]:
-    """Decode the cells at ``positions`` (row numbers within the split) and compare them with their
-    row's columns; ``tracking``: the channel's ``{trial_id: TrackingTrial}``, or None."""
-    import pyarrow.parquet as pq
-
-    problems: list[str] = []
     wanted = set(positions)
-    start, decoded = 0, 0
+    start, videos_decoded = 0, 0
     for rel, footer in got:
         stop = start + int(footer["num_rows"])
         if not wanted.intersection(range(start, stop)):
             start = stop
             continue
-        with pq.ParquetFile(root / rel) as pf:
-            first = 0
-            for g in range(pf.num_row_groups):
-                n = pf.metadata.row_group(g).num_rows
-                rows_here = [p - start for p in positions if start + first <= p < start + first + n]
-                if rows_here:
-                    table = read_row_groups(pf, [g])
-                    for r in rows_here:
-                        row = table.slice(r - first, 1).to_pylist()[0]
-                        found, was_decoded = _row_problems(f"{rel} row {r}", kind, row, tracking)
-                        problems += found
-                        decoded += was_decoded
-                first += n
+        try:
+            with pq.ParquetFile(root / rel) as pf:
+                first = 0
+                for g in range(pf.num_row_groups):
+                    n = pf.metadata.row_group(g).num_rows
+                    here = [p - start for p in positions if start + first <= p < start + first + n]
+                    if here:
+                        table = read_row_groups(pf, [g])
+                        for r in here:
+                            row = table.slice(r - first, 1).to_pylist()[0]
+                            whole = kind == schema.AUDIO_KIND or videos_decoded < FULL_DECODES
+                            problems, read = _row_problems(f"{rel} row {r}", kind, row, tracking, whole)
+                            tally.cells += problems
+                            tally.opened += read
+                            tally.decoded += read and whole
+                            videos_decoded += read and kind != schema.AUDIO_KIND
+                    first += n
+        except ShardUnreadable:
+            raise
+        except Exception as e:  # pyarrow raises several types for a damaged file
+            raise ShardUnreadable(f"{rel}: unreadable: {e}") from None
         start = stop
-    return problems, decoded
 
 
-def _row_problems(where: str, kind: str, row: dict, tracking) -> tuple[list[str], bool]:
-    """The row's problems, and whether a cell was decoded (an empty one is _empty_cell_problems')."""
-    cell = row.get("audio" if kind == schema.AUDIO_KIND else "video")
-    if cell is None or cell.get("bytes") is None:
+def _row_problems(where: str, kind: str, row: dict, tracking, whole: bool) -> tuple[list[str], bool]:
+    """The row's problems, and whether its cell was read (an empty one is _empty_cell_problems')."""
+    column = "audio" if kind == schema.AUDIO_KIND else "video"
+    cell = row.get(column)
+    if cell is None:
         return [], False
+    if cell.get("bytes") is None:
+        return [f"{where}, column {column!r}: the cell is there but holds no bytes"], False
     data = bytes(cell["bytes"])
     if kind == schema.AUDIO_KIND:
         return _audio_problems(where, row, data), True
-    return _video_problems(where, row, data, tracking, kind), True
-
-
-def _alignment_problem(where: str, row: dict, tracking, kind: str) -> str | None:
-    """The stored ``alignment`` against the converter's own rule (:func:`alignment_of`) applied to
-    the frame count and the trial's tracking in the folder: a map thrown away where the counts
-    prove it, ``no_tracking`` beside the trial's tracking, ``dropped_frames_unknown`` for a kind
-    that has a frame per row. ``from_titles`` stands where the rule says the map is unknown."""
-    from ..build.convert_media import alignment_of
-
-    trial = None if tracking is None else tracking.get(row["trial_id"])
-    if trial is None:
-        return None  # no tracking of this trial in the folder to apply the rule to
-    rows = trial.csv_rows()
-    expected, _ = alignment_of(kind, int(row.get("num_video_frames") or 0), rows)
-    stored = row.get("alignment")
-    if stored == expected or (stored == "from_titles" and expected == "dropped_frames_unknown"):
-        return None
-    return (f"{where}, column 'alignment': {stored!r}, but {row.get('num_video_frames')} frames of a {kind} video "
-            f"for the {len(rows)} CSV rows of the trial's tracking make it {expected!r}")  # fmt: skip
+    return _video_problems(where, row, data, tracking, kind, whole), True
 
 
 def _mismatch(where: str, column: str, stored, actual, how: str) -> str:
@@ -278,7 +331,20 @@ def _audio_problems(where: str, row: dict, data: bytes) -> list[str]:
     return problems
 
 
-def _video_problems(where: str, row: dict, data: bytes, tracking, kind: str) -> list[str]:
+def _decode_problem(where: str, data: bytes, num_frames: int) -> str | None:
+    """Decode every frame (PyAV): bytes damaged inside the frames pass the sample-index probe."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            container.streams.video[0].thread_type = "AUTO"
+            n = sum(1 for _ in container.decode(video=0))
+    except Exception as e:  # PyAV raises several types for damaged data
+        return f"{where}, column 'video': PyAV cannot decode its frames: {e}"
+    return None if n == num_frames else f"{where}, column 'video': {n} frames decode, its index holds {num_frames}"
+
+
+def _video_problems(where: str, row: dict, data: bytes, tracking, kind: str, whole: bool) -> list[str]:
     from ..errors import FeltFormatError
     from ..inputs.media import probe_video
 
@@ -295,6 +361,8 @@ def _video_problems(where: str, row: dict, data: bytes, tracking, kind: str) -> 
         actual = getattr(info, column)
         if not _close(row.get(column), actual) and not (np.isnan(actual) and row.get(column) is None):
             problems.append(_mismatch(where, column, row.get(column), actual, "mp4 (PyAV)"))
+    if whole and (broken := _decode_problem(where, data, info.num_frames)):
+        problems.append(broken)
     return problems + _map_problems(where, row, tracking, kind)
 
 
@@ -303,32 +371,63 @@ def _map_problems(where: str, row: dict, tracking, kind: str) -> list[str]:
     alignment, index = row.get("alignment"), row.get("tracking_index")
     if alignment not in schema.ALIGNMENTS:
         return [f"{where}, column 'alignment': {alignment!r} is not one of {', '.join(schema.ALIGNMENTS)}"]
-    wrong = _alignment_problem(where, row, tracking, kind)
-    if wrong:
-        return [wrong]
+    trial = None if tracking is None else tracking.get(row["trial_id"])
+    if trial is not None:
+        rows = trial.csv_rows()
+        wrong = _alignment_problem(where, row, rows, kind)
+        if wrong:
+            return [wrong]
+        if row.get("num_tracking_rows") != len(rows):
+            return [_mismatch(where, "num_tracking_rows", row.get("num_tracking_rows"), len(rows),
+                              "trial's tracking (CSV rows: frames, two-face frames twice)")]  # fmt: skip
     if alignment not in _KNOWN_MAP:
         return [] if index is None else [f"{where}, column 'tracking_index': a map, but alignment is {alignment!r} "
                                           "(the map is unknown there and must be null)"]  # fmt: skip
-    if index is None or len(index) != row.get("num_video_frames"):
-        got = "null" if index is None else f"{len(index)} entries"
+    if index is None or len(index) != row.get("num_video_frames") or None in index:
+        got = "null" if index is None else f"{len(index)} entries" + (" with nulls" if None in index else "")
         return [f"{where}, column 'tracking_index': {got} for {row.get('num_video_frames')} video frames "
                 f"(alignment {alignment})"]  # fmt: skip
-    trial = None if tracking is None else tracking.get(row["trial_id"])
     if trial is None:
-        return []  # no tracking of this channel in the folder to compare with
+        return []  # no tracking of this trial in the folder to compare with
+    return _index_problems(where, np.asarray(index, dtype=np.int64), trial, alignment)
+
+
+def _index_problems(where: str, idx: np.ndarray, trial: TrackingTrial, alignment: str) -> list[str]:
+    """An ``exact`` map is the CSV-row expansion itself; a ``from_titles`` map is the expansion at
+    strictly increasing CSV rows: non-decreasing, inside the trial, each tracking row at most as
+    often as it had CSV rows."""
     rows = trial.csv_rows()
-    idx = np.asarray(index, dtype=np.int64)
-    if row.get("num_tracking_rows") != len(rows):
-        return [_mismatch(where, "num_tracking_rows", row.get("num_tracking_rows"), len(rows),
-                          "tracking (CSV rows: frames, two-face frames twice)")]  # fmt: skip
-    if alignment == "exact" and not np.array_equal(idx, rows):
+    if alignment == "exact":
+        if np.array_equal(idx, rows):
+            return []
         bad = int(np.argmax(idx != rows)) if idx.shape == rows.shape else 0
         return [f"{where}, column 'tracking_index': entry {bad} is {int(idx[bad])}, the tracking's CSV row {bad} is "
                 f"tracking row {int(rows[bad])} (alignment exact)"]  # fmt: skip
     if idx.size and (idx.min() < 0 or idx.max() >= trial.num_frames or np.any(np.diff(idx) < 0)):
         return [f"{where}, column 'tracking_index': not an increasing run of rows 0..{trial.num_frames - 1} of the "
                 f"trial's tracking (alignment {alignment})"]  # fmt: skip
+    times = np.bincount(idx, minlength=trial.num_frames)
+    allowed = np.maximum(trial.num_faces.astype(np.int64), 1)
+    if np.any(times > allowed):
+        r = int(np.argmax(times > allowed))
+        return [f"{where}, column 'tracking_index': tracking row {r} shown by {int(times[r])} frames, but it had "
+                f"{int(allowed[r])} CSV row(s) to draw from (alignment {alignment})"]  # fmt: skip
     return []
+
+
+def _alignment_problem(where: str, row: dict, rows: np.ndarray, kind: str) -> str | None:
+    """The stored ``alignment`` against the converter's own rule (:func:`alignment_of`) applied to
+    the frame count and the trial's tracking in the folder: a map thrown away where the counts
+    prove it, ``no_tracking`` beside the trial's tracking, ``dropped_frames_unknown`` for a kind
+    that has a frame per row. ``from_titles`` stands where the rule says the map is unknown."""
+    from ..build.convert_media import alignment_of
+
+    expected, _ = alignment_of(kind, int(row.get("num_video_frames") or 0), rows)
+    stored = row.get("alignment")
+    if stored == expected or (stored == "from_titles" and expected == "dropped_frames_unknown"):
+        return None
+    return (f"{where}, column 'alignment': {stored!r}, but {row.get('num_video_frames')} frames of a {kind} video "
+            f"for the {len(rows)} CSV rows of the trial's tracking make it {expected!r}")  # fmt: skip
 
 
 __all__ = ["check_media"]
