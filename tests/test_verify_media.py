@@ -345,3 +345,21 @@ def test_a_tracking_shard_whose_columns_differ_from_its_features_fails_and_is_no
     _rewrite(shard, lambda t: t.drop_columns(["landmarks"]))
     code, out = _verify_cli(folder, capsys)
     assert code == 1 and f"smoothed_speech/{shard.name}: column 'landmarks' missing" in out
+
+
+def test_sampled_cells_are_whole_row_groups_spread_over_the_split(media_folder):
+    """Cells are read a row group at a time (a reader reads a group's media column chunk whole
+    anyway): --sample 1 checks every row of one row group per split, --sample 64 every row here."""
+    from felt_hf.build.convert_media import ROW_GROUP_ROWS
+
+    splits = [(c, s) for c in ("landmark_plot_speech", "au_animation_speech", "audio_speech") for s in
+              ("train", "validation", "test")]  # fmt: skip
+    rows = [sum(pq.read_metadata(p).num_rows for p in (media_folder / c).glob(f"{s}-*.parquet")) for c, s in splits]
+
+    def opened(sample: int) -> int:
+        check = {c.name: c for c in verify_folder(media_folder, sample=sample).checks}["media_cells"]
+        assert check.status == "pass"
+        return int(check.summary.split()[0])
+
+    assert opened(1) == sum(min(n, ROW_GROUP_ROWS) for n in rows)
+    assert opened(64) == sum(rows)
