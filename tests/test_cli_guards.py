@@ -152,3 +152,15 @@ def test_os_errors_read_as_path_and_problem(speech_build, tmp_path, capsys):
         capsys.readouterr().err.strip()
         == f"felt-hf: error: {afile / 'sub'}: a part of this path is a file, not a folder"
     )
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_convert_of_a_missing_folder_or_a_zip_says_so(tmp_path, capsys, kind):
+    target = tmp_path / ("nowhere" if kind == "missing" else "raw_motion_speech.zip")
+    if kind == "file":
+        target.write_bytes(b"PK")
+    assert main(["convert", str(target), "--out", str(tmp_path / "felt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    want = f"{target}: no such folder" if kind == "missing" else f"{target} is a file: pass the folder that holds it"
+    assert len(err) == 1 and err[0].startswith(f"felt-hf: error: {want}"), err
+    assert not (tmp_path / "felt").exists()

@@ -564,6 +564,7 @@ def convert_felt(
     written last, temporary files of earlier killed runs are removed, and configs of an earlier
     build that this one does not write are refused (``overwrite=True`` removes them).
     """
+    _check_input_folder(Path(data_dir))
     configs, media_plans = _resolve_configs(data_dir, configs, skip_bad, au_titles)
     split_actors = validate_split_actors(split_actors or DEFAULT_SPLIT_ACTORS)
     refuse_plans_outside_splits(media_plans, split_actors)
@@ -703,6 +704,16 @@ def _finish(
 def _looks_synthetic(data_dir) -> bool:
     """The generator (:mod:`felt_hf.synth`) leaves this marker next to the archives it writes."""
     return (Path(data_dir) / SYNTHETIC_MARKER).exists()
+
+
+def _check_input_folder(data_dir: Path) -> None:
+    """The input is a folder that exists: said as such, not as "no FELT archive in ..." (which
+    reads as if the folder were there and empty)."""
+    if not data_dir.exists():
+        raise FeltPathError(f"{data_dir}: no such folder (the folder holding the FELT zips or extracted folders)")
+    if not data_dir.is_dir():
+        raise FeltPathError(f"{data_dir} is a file: pass the folder that holds it (felt-hf convert "
+                            f"{data_dir.parent or '.'})")  # fmt: skip
 
 
 def _refuse_overlap(out: Path, data_dir: Path, configs: Sequence[str]) -> None:
