@@ -622,7 +622,7 @@ def media_section(summary: Mapping[str, Any]) -> str:
         "columns (`" + "`, `".join(schema.LABEL_COLUMNS) + "`), so "
         "`concatenate_datasets([tracking, media.remove_columns(labels)], axis=1)` pairs them row by row. Raw "
         "and smoothed hold the same trials, unless a bad file was skipped from one of them (`--skip-bad`; "
-        "then a warning above says which). "
+        f"`{SKIPPED_FILENAME}` lists it). "
         "The media sit inside the Parquet (`datasets.Video` / `datasets.Audio` cells holding the bytes).",
         "",
         "| config | what it shows | how it was made | as found (files) | trials | media MB |",
