@@ -678,8 +678,9 @@ def verify_folder(path: str | os.PathLike, *, sample: int | None = None) -> Repo
                f"{len(leftovers)} temporary file(s) of a killed run ({_few(leftovers, 3)}): never uploaded; the next "
                "`felt-hf convert` removes them" if leftovers else "no temporary files", leftovers)  # fmt: skip
     footers = _check_footers(report, root, data, configs, files)
-    _check_stats(report, root, configs, footers, sample if sample is not None else 64)
-    check_media(report, root, configs, footers, sample if sample is not None else 64)
+    sample = 64 if sample is None else sample
+    _check_stats(report, root, configs, footers, sample)
+    check_media(report, root, configs, footers, sample)
     _check_synthetic(report, root, data, body)
     _check_skipped(report, root, body)
     return report

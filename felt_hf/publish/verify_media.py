@@ -114,7 +114,7 @@ def _check_split(tally: _Tally, root: Path, name: str, kind: str, split: str, go
                  skipped: set[tuple[str, str]], sample: int) -> None:  # fmt: skip
     cell = "audio" if kind == schema.AUDIO_KIND else "video"
     rows = _split_rows(root, got, cell, kind)
-    tally.order += _label_problems(root, got)
+    tally.order += _label_problems(rows)
     tally.cells += _empty_cell_problems(name, rows, skipped, cell)
     if tracking is not None:
         tally.order += _order_problems(name, split, rows, list(tracking), ref)
@@ -148,6 +148,7 @@ class _Row:
     trial_id: str | None
     filled: bool
     facts: dict
+    labels: dict  # the label columns, trial_id included
 
 
 def _fact_columns(kind: str) -> list[str]:
@@ -162,11 +163,11 @@ def _split_rows(root: Path, got: Sequence[tuple[str, dict]], cell: str, kind: st
     facts = _fact_columns(kind)
     out = []
     for rel, _ in got:
-        t = _read(root, rel, ["trial_id", f"{cell}.path", *facts])
-        values = {c: t.column(c).to_pylist() for c in facts}
-        ids, filled = t.column("trial_id").to_pylist(), t.column(cell).is_valid().to_pylist()
-        for i, (tid, ok) in enumerate(zip(ids, filled, strict=True)):
-            out.append(_Row(rel, i, tid, ok, {c: values[c][i] for c in facts}))
+        t = _read(root, rel, [*schema.LABEL_COLUMNS, f"{cell}.path", *facts])
+        values = {c: t.column(c).to_pylist() for c in (*schema.LABEL_COLUMNS, *facts)}
+        for i, ok in enumerate(t.column(cell).is_valid().to_pylist()):
+            out.append(_Row(rel, i, values["trial_id"][i], ok, {c: values[c][i] for c in facts},
+                            {c: values[c][i] for c in schema.LABEL_COLUMNS}))  # fmt: skip
     return out
 
 
@@ -198,26 +199,25 @@ def _order_problems(name: str, split: str, rows: list[_Row], ref_ids: list[str],
     return problems
 
 
-def _label_problems(root: Path, got: Sequence[tuple[str, dict]]) -> list[str]:
+def _label_problems(rows: list[_Row]) -> list[str]:
     """Label cells that are not what the row's ``trial_id`` says (ClassLabel columns as names)."""
     from ..errors import FeltError
     from ..ravdess import parse_trial_id
 
-    for rel, _ in got:
-        for i, row in enumerate(_read(root, rel, schema.LABEL_COLUMNS).to_pylist()):
-            tid = row["trial_id"]
-            try:
-                want = parse_trial_id(tid).as_row() if isinstance(tid, str) else None
-            except (FeltError, ValueError) as e:
-                return [f"{rel} row {i}, column 'trial_id': {e}"]
-            if want is None:
-                return [f"{rel} row {i}, column 'trial_id': {tid!r} is not a RAVDESS trial id"]
-            for column, value in row.items():
-                names = schema.CLASS_LABELS.get(column)
-                if names is not None and isinstance(value, int) and 0 <= value < len(names):
-                    value = names[value]
-                if value != want[column]:  # one is enough: a shard written with other labels
-                    return [f"{rel} row {i}, column {column!r}: {value!r}, the trial id {tid} says {want[column]!r}"]
+    for r in rows:
+        where, tid = f"{r.rel} row {r.index}", r.trial_id
+        try:
+            want = parse_trial_id(tid).as_row() if isinstance(tid, str) else None
+        except (FeltError, ValueError) as e:
+            return [f"{where}, column 'trial_id': {e}"]
+        if want is None:
+            return [f"{where}, column 'trial_id': {tid!r} is not a RAVDESS trial id"]
+        for column, value in r.labels.items():
+            names = schema.CLASS_LABELS.get(column)
+            if names is not None and isinstance(value, int) and 0 <= value < len(names):
+                value = names[value]
+            if value != want[column]:  # one is enough: a shard written with other labels
+                return [f"{where}, column {column!r}: {value!r}, the trial id {tid} says {want[column]!r}"]
     return []
 
 
@@ -265,30 +265,47 @@ def _sampled_cells(tally: _Tally, root: Path, got, kind: str, sample: int, track
 
     import pyarrow.parquet as pq
 
-    groups: list[tuple[str, int, int]] = []  # (shard, row group, its rows)
+    groups: list[tuple[str, int, int]] = []  # (shard, row group, its first row in the shard), split order
+    sizes: list[int] = []
     for rel, _ in got:
         try:
-            with pq.ParquetFile(root / rel) as pf:
-                groups += [(rel, g, pf.metadata.row_group(g).num_rows) for g in range(pf.num_row_groups)]
+            meta = pq.read_metadata(root / rel)
         except Exception as e:  # pyarrow raises several types for a damaged file
             raise ShardUnreadable(f"{rel}: unreadable: {e}") from None
-    per_group = max(1, max((n for _, _, n in groups), default=1))
-    chosen = [groups[i] for i in _spread(len(groups), math.ceil(sample / per_group))]
+        first = 0
+        for g in range(meta.num_row_groups):
+            groups.append((rel, g, first))
+            sizes.append(meta.row_group(g).num_rows)
+            first += sizes[-1]
+    chosen: dict[str, list[tuple[int, int]]] = {}  # shard -> its chosen (row group, first row), in order
+    for i in _spread(len(groups), math.ceil(sample / max(sizes, default=1))):
+        rel, g, first = groups[i]
+        chosen.setdefault(rel, []).append((g, first))
     videos_decoded = 0
-    for rel, g, _ in chosen:
-        try:
-            with pq.ParquetFile(root / rel) as pf:
-                table = read_row_groups(pf, [g])
-                first = sum(pf.metadata.row_group(k).num_rows for k in range(g))
-        except Exception as e:  # pyarrow raises several types for a damaged file
-            raise ShardUnreadable(f"{rel}: unreadable: {e}") from None
-        for i, row in enumerate(table.to_pylist()):
-            whole = kind == schema.AUDIO_KIND or videos_decoded < FULL_DECODES
-            problems, read = _row_problems(f"{rel} row {first + i}", kind, row, tracking, whole)
-            tally.cells += problems
-            tally.opened += read
-            tally.decoded += read and whole
-            videos_decoded += read and kind != schema.AUDIO_KIND
+    for rel, picks in chosen.items():
+        for first, table in _row_groups(root, rel, picks):  # one open per shard, one group in memory
+            for i, row in enumerate(table.to_pylist()):
+                whole = kind == schema.AUDIO_KIND or videos_decoded < FULL_DECODES
+                problems, read = _row_problems(f"{rel} row {first + i}", kind, row, tracking, whole)
+                tally.cells += problems
+                tally.opened += read
+                tally.decoded += read and whole
+                videos_decoded += read and kind != schema.AUDIO_KIND
+
+
+def _row_groups(root: Path, rel: str, picks: list[tuple[int, int]]):
+    """``(first row, table)`` of each picked ``(row group, first row)`` of one shard, read one at a
+    time from one open file; a read pyarrow refuses is :class:`ShardUnreadable`."""
+    import pyarrow.parquet as pq
+
+    try:
+        with pq.ParquetFile(root / rel) as pf:
+            for g, first in picks:
+                yield first, read_row_groups(pf, [g])
+    except ShardUnreadable:
+        raise
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        raise ShardUnreadable(f"{rel}: unreadable: {e}") from None
 
 
 def _row_problems(where: str, kind: str, row: dict, tracking, whole: bool) -> tuple[list[str], bool]:
