@@ -69,6 +69,7 @@ from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .convert_media import MediaRun, plan_media, refuse_plans_outside_splits, split_configs, write_media_configs
 from .rows import rows_table, trial_row
 from .schema_handoff import SchemaHandoff
+from .skipped import refuse_all_skipped
 from .stats import FeatureStats, write_stats_json
 
 ROW_GROUP_ROWS = 8
@@ -635,13 +636,7 @@ def _refuse_configs_of_skipped_trials_only(results: Sequence[ShardResult]) -> No
     for r in results:
         rows[r.task.config] = rows.get(r.task.config, 0) + r.num_rows
         skipped.setdefault(r.task.config, []).extend(r.skipped)
-    for config, n in rows.items():
-        if n == 0 and skipped[config]:
-            first = skipped[config][0]
-            raise FeltError(
-                f"every trial of {config} is unreadable ({len(skipped[config])} skipped; the first, "
-                f"{first['archive']}:{first['member']}: {first['error']}); nothing was written"
-            )
+    refuse_all_skipped(rows, skipped, "trial of {config} is unreadable")
 
 
 def _remove_temporaries(tasks: Sequence[ShardTask], media_run: MediaRun) -> None:

@@ -63,6 +63,7 @@ from ..schema import (
 )
 from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .media_facts import count_row, media_notes, merge_facts
+from .skipped import refuse_all_skipped
 
 TARGET_SHARD_BYTES = 300_000_000
 _FELT_LIKE_FOLDER_RE = re.compile(r"landmark|overlay|plot|action.?unit|animation|activation", re.IGNORECASE)
@@ -182,12 +183,8 @@ def refuse_configs_of_skipped_files_only(plans: dict[str, MediaConfigPlan], shar
     with_media: dict[str, int] = {}
     for s in shards:
         with_media[s.config] = with_media.get(s.config, 0) + s.num_with_media
-    for config, plan in plans.items():
-        if plan.skipped and with_media.get(config, 0) == 0:
-            first = plan.skipped[0]
-            where = f"{first['archive']}:{first['member']}: " if first.get("member") else ""
-            raise FeltError(f"every file of {config} is unreadable or unpaired ({len(plan.skipped)} skipped; the first, "
-                            f"{where}{first['error']}); nothing was written")  # fmt: skip
+    skipped = {config: plan.skipped for config, plan in plans.items()}
+    refuse_all_skipped(with_media, skipped, "file of {config} is unreadable or unpaired")
 
 
 # --- the tracking rows a media config follows ------------------------------------------------------

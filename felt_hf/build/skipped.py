@@ -1,0 +1,30 @@
+"""The ``--skip-bad`` rule both converters share: a config whose every input was skipped is an
+error, not a config written with exit status 0.
+
+Why one place: the tracking converter (a config of no rows) and the media converter (a config of
+empty cells) would otherwise each spell the rule and its message; ``verify`` would pass either
+folder, since nothing in it contradicts itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ..errors import FeltError
+
+
+def refuse_all_skipped(kept: Mapping[str, int], skipped: Mapping[str, Sequence[dict]], what: str) -> None:
+    """Raise for the first config with skipped entries and nothing ``kept``.
+
+    ``what`` says what was lost, after "every": ``"trial of {config} is unreadable"``. The error
+    names the first skipped entry's archive and member (where it has one) and its error.
+    """
+    for config, entries in skipped.items():
+        if entries and kept.get(config, 0) == 0:
+            first = entries[0]
+            where = f"{first['archive']}:{first['member']}: " if first.get("member") else ""
+            raise FeltError(f"every {what.format(config=config)} ({len(entries)} skipped; the first, "
+                            f"{where}{first['error']}); nothing was written")  # fmt: skip
+
+
+__all__ = ["refuse_all_skipped"]
