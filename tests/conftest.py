@@ -57,6 +57,21 @@ def sample_archives(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def media_archives(sample_archives, tmp_path_factory) -> Path:
+    """The built-in sample's tracking zips plus generated media for the same trials (read only:
+    a test that changes an input copies it first)."""
+    import shutil
+
+    from felt_hf.synthetic.media import write_sample_media
+
+    out = tmp_path_factory.mktemp("media_archives")
+    for p in sample_archives.iterdir():
+        shutil.copy(p, out / p.name)
+    write_sample_media(out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def sample_hub(sample_archives, tmp_path_factory) -> Path:
     """``felt-hf convert`` of the sample into a folder named ``felt``."""
     from felt_hf.convert import convert_felt

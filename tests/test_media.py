@@ -23,7 +23,7 @@ from felt_hf.cli import main
 from felt_hf.errors import FeltDuplicateTrialError, FeltFormatError, FeltMediaError, FeltNameError, FeltOutputError
 from felt_hf.inputs.media import FULL_AV, WAV, classify, find_media, probe_video, read_audio, read_video_frames
 from felt_hf.schema import FPS, LABEL_COLUMNS, MEDIA_CONFIG_NAMES, VIDEO_FPS, media_features
-from felt_hf.synthetic.media import KIND_FOLDERS, decode_barcode, media_trial, render_samples, write_sample_media
+from felt_hf.synthetic.media import KIND_FOLDERS, decode_barcode, media_trial, render_samples
 
 try:
     from interrupts import sigint_when
@@ -35,16 +35,6 @@ TRACKING_OF = {"speech": "smoothed_speech", "song": "smoothed_song"}
 
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def media_archives(sample_archives, tmp_path_factory) -> Path:
-    """The built-in sample's tracking zips plus generated media for the same trials."""
-    out = tmp_path_factory.mktemp("media_archives")
-    for p in sample_archives.iterdir():
-        shutil.copy(p, out / p.name)
-    write_sample_media(out)
-    return out
 
 
 @pytest.fixture(scope="module")

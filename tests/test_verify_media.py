@@ -15,19 +15,14 @@ import pytest
 from felt_hf.build.convert import convert_felt
 from felt_hf.cli import main
 from felt_hf.publish.verify import verify_folder
-from felt_hf.synthetic.media import write_sample_media
 
 CONFIGS = ["smoothed_speech", "landmark_plot_speech", "au_animation_speech", "audio_speech"]
 
 
 @pytest.fixture(scope="module")
-def media_folder(sample_archives, tmp_path_factory) -> Path:
-    data = tmp_path_factory.mktemp("verify_media_in")
-    for p in sample_archives.iterdir():
-        shutil.copy(p, data / p.name)
-    write_sample_media(data)
+def media_folder(media_archives, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("verify_media") / "felt"
-    convert_felt(data, out, configs=CONFIGS, progress=False, num_proc=1)
+    convert_felt(media_archives, out, configs=CONFIGS, progress=False, num_proc=1)
     return out
 
 
@@ -153,12 +148,9 @@ def test_an_emptied_cell_that_no_skip_lists_fails(folder):
             in checks["media_cells"].summary)  # fmt: skip
 
 
-def test_cells_left_empty_by_skip_bad_and_listed_pass(sample_archives, tmp_path):
+def test_cells_left_empty_by_skip_bad_and_listed_pass(media_archives, tmp_path):
     data = tmp_path / "in"
-    data.mkdir()
-    for p in sample_archives.iterdir():
-        shutil.copy(p, data / p.name)
-    write_sample_media(data)
+    shutil.copytree(media_archives, data)
     video_zip = data / "felt_videos_speech.zip"
     import zipfile
 
