@@ -152,3 +152,39 @@ def test_a_bad_cell_after_a_blank_line_is_named_at_its_file_row(trial):
         warnings.simplefilter("ignore")
         read_trial_csv(b"\n".join(lines), name="v2.csv")
     assert (e.value.row, e.value.column) == (7, col), str(e.value)
+
+
+def test_the_converters_fast_path_reads_v2_files_like_the_strict_reader(trial):
+    """`felt-hf convert` parses with felt_hf.inputs.csv_fast (file by file and in row-group
+    batches): a 2.x file must come out as the strict reader reads it, not as missing columns."""
+    from felt_hf.inputs.csv_fast import read_trial_csv_fast, read_trial_csvs_fast
+
+    data = _csv(v2_frame(trial))
+    with pytest.warns(FeltWarning, match="ArcFace"):
+        ref = read_trial_csv(data, name="v2.csv")
+    with pytest.warns(FeltWarning, match="ArcFace"):
+        fast = read_trial_csv_fast(data, "v2.csv")
+    assert read_trial_csvs_fast([(data, "a.csv"), (data, "b.csv")]) == [None, None]  # left to the per-file path
+    np.testing.assert_array_equal(fast.frame, ref.frame)
+    for arr in FRAME_ARRAYS:
+        np.testing.assert_array_equal(fast.arrays[arr.name], ref.arrays[arr.name], err_msg=arr.name)
+
+
+def test_convert_writes_v2_files_into_the_same_rows(trial, tmp_path):
+    import zipfile
+
+    from datasets import load_dataset
+
+    from felt_hf.build.convert import convert_felt
+
+    data = _csv(v2_frame(trial))
+    (tmp_path / "in").mkdir()
+    with zipfile.ZipFile(tmp_path / "in" / "raw_motion_speech.zip", "w") as zf:
+        for actor in (1, 19, 21):  # one trial per split
+            zf.writestr(f"Actor_{actor:02d}/{TRIAL[:-2]}{actor:02d}.csv", data)
+    with pytest.warns(FeltWarning, match="ArcFace"):
+        ref = read_trial_csv(data, name="v2.csv")
+        convert_felt(tmp_path / "in", tmp_path / "felt", progress=False, num_proc=1)
+    row = load_dataset(str(tmp_path / "felt"), "raw_speech", split="train").with_format("numpy")[0]
+    for arr in FRAME_ARRAYS:
+        np.testing.assert_array_equal(row[arr.name], ref.arrays[arr.name], err_msg=arr.name)

@@ -12,7 +12,9 @@ data row. So this path only takes files it can prove are plain, and hands everyt
 strict reader, which reads them exactly as before and raises the error that names file, row and
 column. The checks that decide this are small named functions (:func:`_plain_text`,
 :func:`_complete_rows`, :func:`_finite_values`, :func:`_plain_frames`); a file that fails one is
-not an error here, only a slower read. Real FELT files pass all of them.
+not an error here, only a slower read. Real FELT files pass all of them. A file in Py-Feat 2.x's
+layout (:mod:`felt_hf.inputs.pyfeat2`) goes to the strict reader too, which reads it into the
+same rows.
 
 Batches: :func:`read_trial_csvs_fast` parses several files that share a header line in one
 polars call (the converter hands it a row group of 8 trials at a time), because with about 120
@@ -155,21 +157,25 @@ class _Layout:
     order: np.ndarray  # float columns' CSV order -> schema order
 
 
-_LAYOUTS: dict[bytes, _Layout] = {}
+_LAYOUTS: dict[bytes, _Layout | None] = {}  # None: a layout only the strict reader reads
 _MAX_LAYOUTS = 64
 
 
-def _layout(data: bytes, name: str) -> _Layout:
-    """The parse plan for this file's header; the strict reader's header checks raise here
+def _layout(data: bytes, name: str) -> _Layout | None:
+    """The parse plan for this file's header, or ``None`` for a header of another layout (Py-Feat
+    2.x's), which only the strict reader reads; the strict reader's header checks raise here
     (naming this file) whenever the header has not been seen before."""
+    from .pyfeat2 import detect_layout
+
     end = data.find(b"\n")
     line = data if end < 0 else data[: end + 1]
-    hit = _LAYOUTS.get(line)
-    if hit is not None:
-        return hit
+    if line in _LAYOUTS:
+        return _LAYOUTS[line]
     names, start = _header(data, name)
-    present, absent = _plan(names, name)
-    hit = _make_layout(names, start, present, absent)
+    hit = None
+    if detect_layout(names, name) == "felt":
+        present, absent = _plan(names, name)
+        hit = _make_layout(names, start, present, absent)
     if len(_LAYOUTS) < _MAX_LAYOUTS:
         _LAYOUTS[line] = hit
     return hit
@@ -210,6 +216,8 @@ def read_trial_csv_fast(data: bytes, name: str) -> TrialRecord:
     if not polars_available() or not _plain_text(data):  # before _layout, which imports polars
         return read_trial_csv(data, name=name)
     layout = _layout(data, name)
+    if layout is None:
+        return read_trial_csv(data, name=name)
     df = _parse(data, layout)
     if df is None or df.height == 0:
         return read_trial_csv(data, name=name)
@@ -284,6 +292,8 @@ def _read_group(header: bytes, files: list[tuple[bytes, str]]) -> list[TrialReco
     try:
         layout = _layout(*files[0])
     except Exception:  # a bad header: each file reports it alone
+        return [None] * len(files)
+    if layout is None:  # not FELT's layout: the strict reader reads each file
         return [None] * len(files)
     separator = b"," * (len(layout.names) - 1) + b"\n"
     parts = [header]
