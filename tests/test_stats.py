@@ -149,3 +149,72 @@ def test_pickle_round_trip_is_exact_and_sparse(rows):
     back.merge(compute_stats(rows[:2]))  # a restored one still merges
     dense = sum(acc.hist.nbytes for acc in st.features.values())
     assert len(pickle.dumps(st)) < dense / 4
+
+
+@pytest.fixture(scope="module")
+def smoothed_folder(sample_archives, tmp_path_factory):
+    """The sample's smoothed_speech converted: FELT's smoothing overshoots [0, 1] in the AUs."""
+    from felt_hf.build.convert import convert_felt
+
+    out = tmp_path_factory.mktemp("stats_smoothed") / "felt"
+    convert_felt(sample_archives, out, configs=["smoothed_speech"], progress=False, num_proc=1)
+    return out
+
+
+def _parquet_values(folder, name: str) -> np.ndarray:
+    import pyarrow.parquet as pq
+
+    width = schema.FRAME_ARRAYS_BY_NAME[name].width
+    parts = []
+    for shard in sorted((folder / "smoothed_speech").glob("train-*.parquet")):
+        column = pq.read_table(shard, columns=[name]).column(name).combine_chunks()
+        flat = column.storage if hasattr(column, "storage") else column
+        while hasattr(flat, "flatten") and not np.issubdtype(np.dtype(flat.type.to_pandas_dtype()), np.floating):
+            flat = flat.flatten()
+        parts.append(np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.float64).reshape(-1, width))
+    return np.concatenate(parts)
+
+
+def test_quantiles_of_smoothed_data_are_within_one_bin(smoothed_folder):
+    """Every stored quantile of every feature, against numpy's order statistics of the parquet
+    values: the smoothed AUs overshoot [0, 1] and must still be within the promised bin."""
+    stats = load_stats(smoothed_folder)["smoothed_speech"]["train"]
+    au = _parquet_values(smoothed_folder, "action_units")
+    assert np.nanmin(au) < 0, "the sample's smoothing no longer overshoots: this test checks nothing"
+    for name in schema.FRAME_ARRAYS_BY_NAME:
+        x = _parquet_values(smoothed_folder, name)
+        acc = stats[name]
+        if acc.spec.pooled:
+            x = x.reshape(-1, 1)
+        res = acc.spec.resolution
+        for q, got in acc.quantiles().items():
+            keep = ~np.isnan(x).all(axis=0)
+            lower = np.nanquantile(x[:, keep], q, axis=0, method="lower")
+            higher = np.nanquantile(x[:, keep], q, axis=0, method="higher")
+            got = got[keep]
+            bad = (got < lower - res - 1e-9) | (got > higher + res + 1e-9)
+            assert not bad.any(), (name, q, int(np.flatnonzero(bad)[0]), got[bad][0], lower[bad][0], higher[bad][0])
+
+
+def test_stats_written_with_other_histogram_ranges_read_back_as_written(sample_archives, tmp_path, monkeypatch):
+    """An earlier version's stats.json (AUs in [0, 1]) still loads with its own ranges,
+    re-serialises to itself and passes verify; merging it with statistics of other ranges is
+    refused, naming both."""
+    from felt_hf.build import stats as stats_mod
+    from felt_hf.build.convert import convert_felt
+    from felt_hf.build.stats import ComponentStats, HistogramSpec, document_problems
+    from felt_hf.publish.verify import verify_folder
+
+    old = HistogramSpec(0.0, 1.0, 1000)
+    with monkeypatch.context() as m:  # the converter of an earlier version
+        m.setattr(stats_mod, "HISTOGRAM_SPECS", dict(HISTOGRAM_SPECS, action_units=old))
+        convert_felt(sample_archives, tmp_path / "felt", configs=["smoothed_speech"], progress=False, num_proc=1)
+    doc = json.loads((tmp_path / "felt" / "stats.json").read_text())
+    entry = doc["configs"]["smoothed_speech"]["train"]["features"]["action_units"]
+    assert entry["histogram"]["bins"] == 1000 and document_problems("action_units", entry) == []
+    back = load_stats(tmp_path / "felt")["smoothed_speech"]["train"]["action_units"]
+    assert back.spec == old and back.to_dict() == entry
+    with pytest.raises(ValueError, match=r"action_units statistics with histogram .*0\.0.*into"):
+        ComponentStats("action_units").merge(back)
+    report = verify_folder(tmp_path / "felt")
+    assert report.ok, [c.summary for c in report.checks if c.status == "fail"]

@@ -27,7 +27,9 @@ Exactness, which is why the state is what it is:
   ``n`` values the rank is ``q * (n - 1)``; inside the histogram range the reported value lies
   within one bin width (the spec's ``resolution``) of the order statistics on either side of that
   rank (numpy's ``method="lower"``/``"higher"``); outside the range it is interpolated between the
-  range edge and the exact min/max. ``identity_embedding``
+  range edge and the exact min/max, so the ranges leave room for FELT's smoothing overshoot
+  (:data:`HISTOGRAM_SPECS`). Each ``stats.json`` states its ranges and is read back with them, so a
+  file written with other ranges (an earlier version's) keeps its meaning. ``identity_embedding``
   quantiles are pooled over its 512 dimensions (one histogram) to keep ``stats.json`` small.
 """
 
@@ -70,13 +72,18 @@ class HistogramSpec:
 
 
 # Ranges wide enough for RAVDESS 1280x720 video (landmarks may leave the frame), pose in degrees,
-# probabilities in [0, 1] and L2-normalised FaceNet embeddings in [-1, 1].
+# probabilities in [0, 1] and L2-normalised FaceNet embeddings in [-1, 1]. FELT's smoothing
+# (FELT_FORMAT.md: Butterworth filtfilt, then Savitzky-Golay) overshoots what it smooths: on the
+# generated sample a quarter of a smoothed AU's values lie below 0 (down to -0.075), and in a
+# [0, 1] histogram every one of them fell into the underflow bin, so the 5% quantile came out 0.05
+# (51 bins) from the truth. The smoothed columns' ranges leave room for that (pose and AUs; box and
+# landmarks already had it); the unsmoothed ones (face score, emotions, identity) keep theirs.
 HISTOGRAM_SPECS: dict[str, HistogramSpec] = {
     "face_box": HistogramSpec(-640.0, 1920.0, 2048),  # 1.25 px
     "face_score": HistogramSpec(0.0, 1.0, 1000),  # 0.001
     "landmarks": HistogramSpec(-640.0, 1920.0, 2048),  # 1.25 px
-    "head_pose": HistogramSpec(-180.0, 180.0, 1440),  # 0.25 degree
-    "action_units": HistogramSpec(0.0, 1.0, 1000),  # 0.001
+    "head_pose": HistogramSpec(-270.0, 270.0, 2160),  # 0.25 degree
+    "action_units": HistogramSpec(-0.5, 1.5, 2000),  # 0.001
     "emotions": HistogramSpec(0.0, 1.0, 1000),  # 0.001
     "identity_embedding": HistogramSpec(-1.0, 1.0, 2000, pooled=True),  # 0.001
 }
@@ -89,9 +96,9 @@ def _width(name: str) -> int:
 class ComponentStats:
     """Mergeable statistics of one per-frame array, one entry per flattened component."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, spec: HistogramSpec | None = None) -> None:
         self.name = name
-        self.spec = HISTOGRAM_SPECS[name]
+        self.spec = spec or HISTOGRAM_SPECS[name]  # another spec: statistics read from an older file
         width = _width(name)
         self.count = np.zeros(width, dtype=np.int64)
         self.mean = np.zeros(width, dtype=np.float64)
@@ -195,6 +202,8 @@ class ComponentStats:
     def merge(self, other: ComponentStats) -> None:
         if other.name != self.name:
             raise ValueError(f"cannot merge statistics of {other.name!r} into {self.name!r}")
+        if other.spec != self.spec:
+            raise ValueError(f"cannot merge {self.name} statistics with histogram {other.spec} into {self.spec}")
         self._combine(other.count, other.mean, other.m2)
         self.min = np.minimum(self.min, other.min)
         self.max = np.maximum(self.max, other.max)
@@ -250,10 +259,11 @@ class ComponentStats:
 
     @classmethod
     def from_dict(cls, name: str, d: Mapping) -> ComponentStats:
-        out = cls(name)
+        """The statistics as stored, with the file's own histogram range: a ``stats.json`` written
+        with other ranges (an earlier version's) reads back as it was written."""
+        HISTOGRAM_SPECS[name]  # a name this version knows (KeyError otherwise)
+        out = cls(name, _stored_spec(name, d["histogram"]))
         h = d["histogram"]
-        if (h["lo"], h["hi"], h["bins"], h["pooled"]) != (out.spec.lo, out.spec.hi, out.spec.bins, out.spec.pooled):
-            raise ValueError(f"{name}: stats.json histogram spec {h} differs from this version's {out.spec}")
         out.count = np.asarray(d["count"], dtype=np.int64)
         out.mean = _unfloats(d["mean"], 0.0)
         out.m2 = _unfloats(d["m2"], 0.0)
@@ -262,6 +272,18 @@ class ComponentStats:
         raw = np.frombuffer(zlib.decompress(base64.b64decode(h["data"])), dtype="<i8")
         out.hist = raw.astype(np.int64).reshape(out.hist.shape)
         return out
+
+
+def _stored_spec(name: str, h: Mapping) -> HistogramSpec:
+    """A ``stats.json`` histogram's range, checked to be one a histogram can have."""
+    lo, hi, bins, pooled = h["lo"], h["hi"], h["bins"], h["pooled"]
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi))
+    if not (numbers and math.isfinite(lo) and math.isfinite(hi) and lo < hi and isinstance(bins, int)
+            and not isinstance(bins, bool) and bins > 0 and isinstance(pooled, bool)):  # fmt: skip
+        raise ValueError(f"{name}: histogram range {dict(lo=lo, hi=hi, bins=bins, pooled=pooled)} is not one")
+    if pooled != HISTOGRAM_SPECS[name].pooled:
+        raise ValueError(f"{name}: histogram pooled={pooled}, this version's is pooled={not pooled}")
+    return HistogramSpec(float(lo), float(hi), bins, pooled)
 
 
 def document_problems(name: str, d: Mapping) -> list[str]:
@@ -342,12 +364,15 @@ def _unfloats(values: list, missing: float) -> np.ndarray:
 class FeatureStats:
     """Statistics of every per-frame array of one (config, split), plus trial and frame counts."""
 
-    def __init__(self, names: Iterable[str] | None = None) -> None:
+    def __init__(self, names: Iterable[str] | None = None, specs: Mapping[str, HistogramSpec] | None = None) -> None:
+        """``specs``: histogram ranges other than this version's, per feature (those of statistics
+        read from a file, to count new data comparably)."""
         names = tuple(names) if names is not None else tuple(a.name for a in FRAME_ARRAYS)
         unknown = [n for n in names if n not in HISTOGRAM_SPECS]
         if unknown:
             raise ValueError(f"no statistics defined for {unknown}; expected names from schema.FRAME_ARRAYS")
-        self.features: dict[str, ComponentStats] = {n: ComponentStats(n) for n in names}
+        specs = specs or {}
+        self.features: dict[str, ComponentStats] = {n: ComponentStats(n, specs.get(n)) for n in names}
         self.num_trials = 0
         self.num_frames = 0
 

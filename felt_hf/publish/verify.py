@@ -861,7 +861,8 @@ def _check_stats(report: Report, root: Path, configs: dict, footers: dict, sampl
             if not all(f.get("schema_ok", True) for _, f in got):
                 continue  # columns that are not the features': the features check failed them
             rows = sum(f["num_rows"] for _, f in got)
-            frames, remaining, sampled = 0, sample, FeatureStats()
+            ranges = {n: acc.spec for n, acc in st.features.items()}  # the file's own (an earlier version's)
+            frames, remaining, sampled = 0, sample, FeatureStats(specs=ranges)
             for rel, _ in got:
                 try:
                     nf = read_table(root / rel, columns=["num_frames"]).column("num_frames")
