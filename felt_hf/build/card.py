@@ -673,8 +673,8 @@ def media_section(summary: Mapping[str, Any]) -> str:
         "",
         "- Audio and video come from the same RAVDESS recording: audio sample `s` is at `s / sample_rate` s, "
         "tracking row `r` at `time_s[r]`. Audio taken from the full-AV mp4 (AAC) starts with the recording "
-        "(the encoder's priming samples, which the mp4's edit list hides, are not decoded) and may run up to "
-        "1023 samples longer at its end (AAC codes whole frames of 1024 samples).",
+        "(the encoder's priming samples, which the mp4's edit list hides, are not decoded) and ends where the "
+        "stream's declared duration ends (the encoder's padding to whole AAC frames of 1024 samples is cut).",
         "",
         "### Personal data and terms",
         "",

@@ -243,7 +243,14 @@ def wav_to_flac(data: bytes, *, file: str = "<bytes>", archive: str | None = Non
 
 
 def mp4_audio_to_flac(data: bytes, *, file: str = "<bytes>", archive: str | None = None) -> tuple[bytes, AudioInfo]:
-    """The AAC track of a full-AV RAVDESS mp4, decoded with PyAV, as 16-bit FLAC at its own rate."""
+    """The AAC track of a full-AV RAVDESS mp4, decoded with PyAV, as 16-bit FLAC at its own rate.
+
+    As long as the stream says it is (its duration, which the mp4's edit list sets): AAC codes
+    whole frames of 1024 samples, so the decoder returns up to 1023 samples of the encoder's end
+    padding after the recording, which FFmpeg's mp4 reader does not trim. Kept, they made
+    ``num_samples`` and ``duration_s`` up to 21 ms longer than the recording, and longer than the
+    same trial's wav would give. (The encoder's priming at the start is hidden by the edit list,
+    which FFmpeg does apply.) A stream without a duration keeps every decoded sample."""
     import av
 
     try:
@@ -261,14 +268,23 @@ def mp4_audio_to_flac(data: bytes, *, file: str = "<bytes>", archive: str | None
             resampler = av.AudioResampler(format="s16p", layout=stream.codec_context.layout, rate=rate)
             chunks = [r.to_ndarray() for f in container.decode(stream) for r in resampler.resample(f)]
             chunks += [r.to_ndarray() for r in resampler.resample(None)]
+            declared = _declared_samples(stream, rate)
     except FeltFormatError:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as e:
         raise FeltFormatError(file, f"PyAV cannot read this mp4's audio: {e}", archive=archive) from None
     if not chunks:
         raise FeltFormatError(file, "the mp4's audio stream has no samples", archive=archive)
-    pcm = np.ascontiguousarray(np.concatenate(chunks, axis=1).T)  # (samples, channels) int16
+    pcm = np.concatenate(chunks, axis=1)[:, :declared]  # the end padding cut (declared=None: none)
+    pcm = np.ascontiguousarray(pcm.T)  # (samples, channels) int16
     return _flac(pcm, rate), AudioInfo(rate, pcm.shape[1], pcm.shape[0])
+
+
+def _declared_samples(stream, rate: int) -> int | None:
+    """The samples an audio stream's declared duration covers, or ``None`` where it declares none."""
+    if not stream.duration or stream.time_base is None:
+        return None
+    return max(1, round(stream.duration * stream.time_base * rate))
 
 
 # --- decoding rows without torchcodec -------------------------------------------------------------
