@@ -60,3 +60,21 @@ def test_features_as_a_string_or_a_whole_dataset_dict_are_named(hub):
         to_frames(ds)
     with pytest.raises(ValueError, match=r"features must be a list of column names, e.g. \['landmarks'\]"):
         to_frames(ds["validation"], features="landmarks")
+
+
+def test_drop_nan_leaves_out_smoothed_frames_that_are_nan_whatever_num_faces_says(sample_hub):
+    """In the converted sample's smoothed_speech, trials whose raw file began without a face are
+    NaN in every frame with num_faces 1: drop_no_face keeps them, drop_nan does not."""
+    ds = load_dataset(str(sample_hub), "smoothed_speech", split="train")
+    rows = ds.with_format("numpy")
+    nan_frames = sum(int(np.isnan(r["action_units"]).all(axis=1).sum()) for r in rows)
+    no_face = sum(int((r["num_faces"] == 0).sum()) for r in rows)
+    assert nan_frames > no_face, "the sample has no smoothed trial that is NaN beyond its no-face frames"
+    kept = to_frames(ds, features=["action_units"], drop_no_face=True).with_format("numpy")
+    assert np.isnan(kept["action_units"]).all(axis=1).sum() == nan_frames - no_face
+    clean = to_frames(ds, features=["action_units"], drop_nan=True).with_format("numpy")
+    assert len(clean) == sum(r["num_frames"] for r in rows) - nan_frames
+    assert not np.isnan(clean["action_units"]).all(axis=1).any()
+    by_trial = {r["trial_id"]: r for r in rows}
+    for f in (clean[0], clean[len(clean) - 1]):
+        np.testing.assert_array_equal(f["action_units"], by_trial[f["trial_id"]]["action_units"][f["frame_index"]])

@@ -40,12 +40,16 @@ def frame_features(trial_features: Any, features: Sequence[str], labels: Sequenc
     return Features(out)
 
 
-def _explode(batch: dict[str, Any], features: Sequence[str], labels: Sequence[str], drop_no_face: bool) -> dict:
+def _explode(
+    batch: dict[str, Any], features: Sequence[str], labels: Sequence[str], drop_no_face: bool, drop_nan: bool = False
+) -> dict:
     """Batched map function: trial rows (numpy-formatted) -> frame rows."""
     lengths = [len(f) for f in batch["frame"]]
     keep = [np.ones(n, dtype=bool) for n in lengths]
     if drop_no_face:
         keep = [np.asarray(nf) > 0 for nf in batch["num_faces"]]
+    if drop_nan:
+        keep = [k & ~_all_nan(batch, features, i, n) for i, (k, n) in enumerate(zip(keep, lengths, strict=True))]
     out: dict[str, Any] = {}
     for col in labels:
         out[col] = [v for v, k in zip(batch[col], keep, strict=True) for _ in range(int(k.sum()))]
@@ -59,12 +63,22 @@ def _explode(batch: dict[str, Any], features: Sequence[str], labels: Sequence[st
     return out
 
 
+def _all_nan(batch: dict[str, Any], features: Sequence[str], i: int, n: int) -> np.ndarray:
+    """Per frame of trial ``i``: whether every value of every chosen feature is NaN."""
+    out = np.ones(n, dtype=bool)
+    for name in features:
+        values = np.asarray(batch[name][i], dtype=np.float32).reshape(n, -1)
+        out &= np.isnan(values).all(axis=1)
+    return out
+
+
 def to_frames(
     ds: Any,
     *,
     features: Sequence[str] | None = None,
     labels: Sequence[str] = DEFAULT_FRAME_LABELS,
     drop_no_face: bool = False,
+    drop_nan: bool = False,
     batch_size: int = 16,
     num_proc: int | None = None,
 ) -> Any:
@@ -73,8 +87,12 @@ def to_frames(
     Each frame row has ``labels`` (by default the trial id and every RAVDESS label), the frame's
     ``frame_index`` within its trial, ``frame``, ``time_s``, ``num_faces`` and the chosen
     per-frame ``features`` (default: all of them) without the time axis. ``drop_no_face`` leaves
-    out frames where Py-Feat found no face (their values are NaN). The result comes without a
-    format; use ``.with_format("numpy"/"torch")`` on it.
+    out frames where Py-Feat found no face (``num_faces == 0``; their values are NaN).
+    ``drop_nan`` leaves out every frame whose chosen features are NaN throughout, whatever
+    ``num_faces`` says: in a smoothed config, a trial whose raw file began without a face is NaN
+    in every frame (FELT's filter spreads the NaN over the whole column) while ``num_faces`` keeps
+    the raw file's counts, so ``drop_no_face`` alone leaves those frames in. The result comes
+    without a format; use ``.with_format("numpy"/"torch")`` on it.
     """
     import datasets
 
@@ -90,7 +108,7 @@ def to_frames(
         function=_explode,
         batched=True,
         batch_size=batch_size,
-        fn_kwargs={"features": features, "labels": labels, "drop_no_face": drop_no_face},
+        fn_kwargs={"features": features, "labels": labels, "drop_no_face": drop_no_face, "drop_nan": drop_nan},
         remove_columns=list(ds.column_names or ds.features),
         features=out_features,
     )
