@@ -219,8 +219,10 @@ def _bad_frame(value: float) -> str:
 def select_faces(frame: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row indices that keep one face per frame (sorted by frame), and faces seen per frame.
 
-    Highest ``FaceScore`` wins; ties and all-NaN frames keep the earliest row. A row whose score
-    is NaN is a no-face row and does not count as a face.
+    Highest ``FaceScore`` wins; ties and all-NaN frames keep the earliest row. Scores compare as
+    read into float32 (two scores equal to 8 digits tie; Py-Feat writes a frame's faces highest
+    first, so on its files the earlier row is also the higher text). A row whose score is NaN is a
+    no-face row and does not count as a face.
     """
     n = frame.shape[0]
     is_face = np.isfinite(score)
