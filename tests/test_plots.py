@@ -109,3 +109,21 @@ def test_core_imports_without_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("ok") and "felt-hf[plot]" in out
+
+
+def test_au_heatmap_columns_sit_at_their_frames_times_when_frames_skip(row):
+    """Frames 3, 5, 7...: each row's column spans its own frame's time, the missing frames blank,
+    so the heat map lines up with the emotion and pose curves (plotted at frame / 29.97)."""
+    plt = plots._plt()
+    skipping = dict(row, frame=3 + 2 * np.arange(len(row["frame"])))
+    fig, ax = plt.subplots()
+    plots.plot_au_heatmap(skipping, ax)
+    shown = np.ma.filled(ax.images[0].get_array(), np.nan)
+    assert shown.shape == (len(AU_NAMES), 2 * len(row["frame"]) - 1)
+    np.testing.assert_array_equal(shown[:, ::2], row["action_units"].T.astype(np.float64))
+    assert np.isnan(shown[:, 1::2]).all()
+    left, right = ax.images[0].get_extent()[:2]
+    width = (right - left) / shown.shape[1]
+    k = 7  # the k-th row's column starts at its frame's time
+    assert left + 2 * k * width == pytest.approx(skipping["frame"][k] / 29.97)
+    plt.close(fig)

@@ -106,11 +106,11 @@ def plot_au_heatmap(row: dict, ax=None):
     plt = _plt()
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4.5))
-    aus = np.asarray(row["action_units"], dtype=np.float64)
-    t = _time(row)
+    aus, t = _on_frame_grid(np.asarray(row["action_units"], dtype=np.float64), np.asarray(row["frame"]))
     end = t[-1] + 1 / FPS if t.size else 1.0
+    cmap = plt.get_cmap("magma").with_extremes(bad="white")  # frames the CSV lacks
     im = ax.imshow(
-        aus.T, aspect="auto", cmap="magma", vmin=0, vmax=1, interpolation="nearest",
+        aus.T, aspect="auto", cmap=cmap, vmin=0, vmax=1, interpolation="nearest",
         extent=(t[0] if t.size else 0.0, end, len(AU_NAMES) - 0.5, -0.5),
     )  # fmt: skip
     ax.set_yticks(range(len(AU_NAMES)))
@@ -119,6 +119,23 @@ def plot_au_heatmap(row: dict, ax=None):
     ax.set_title("action units (probability 0-1)", fontsize=9)
     ax.figure.colorbar(im, ax=ax, label="probability", fraction=0.04, pad=0.02)
     return ax
+
+
+def _on_frame_grid(values: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (T, k) as one column per video frame from the first to the last, NaN where the
+    CSV has no row, and the columns' times: a heat map's columns then sit at their frames' times,
+    like the curves of the other panels, when frame numbers skip. Rows as they are when the
+    frames are not increasing or would spread over more than 10x the rows."""
+    frame = frame.astype(np.int64)
+    t = frame.astype(np.float64) / FPS
+    if frame.size < 2 or np.all(np.diff(frame) == 1) or not np.all(np.diff(frame) > 0):
+        return values, t
+    span = int(frame[-1] - frame[0]) + 1
+    if span > 10 * frame.size:
+        return values, t
+    grid = np.full((span, values.shape[1]), np.nan)
+    grid[frame - frame[0]] = values
+    return grid, (frame[0] + np.arange(span)) / FPS
 
 
 def plot_emotions(row: dict, ax=None):
