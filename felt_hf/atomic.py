@@ -6,10 +6,11 @@ name, so each write goes to a hidden, uniquely named sibling and is renamed into
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .layout import TEMP_SHARD_RE
@@ -108,3 +109,33 @@ def remove_new_empty_folders(root: str | os.PathLike, before: set[Path], made: S
             folder.rmdir()  # only if empty: a file someone put there meanwhile keeps its folder
         except OSError:
             pass
+
+
+# --- the commit step -----------------------------------------------------------------------------
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the block is done, then raise it.
+
+    For the few hundred milliseconds in which a finished conversion replaces an earlier build
+    (card and statistics removed, shards renamed into place, the new card written): a Ctrl-C
+    there had left the earlier build without its card and statistics and with old and new shards
+    mixed, a folder neither build (a probe hit it by polling for the renames). With the
+    interrupt held, the block completes and the run still stops with "interrupted" (exit 130).
+    An error inside the block goes on as it would. Outside the main thread, or where SIGINT is
+    not Python's to handle, the block runs as is.
+    """
+    import signal
+    import threading
+
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, signal.SIG_DFL, None):
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt

@@ -47,7 +47,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_write_bytes, check_output_folder, folders, remove_new_empty_folders, remove_temp_leftovers
+from ..atomic import (
+    atomic_write_bytes,
+    check_output_folder,
+    folders,
+    interrupts_deferred,
+    remove_new_empty_folders,
+    remove_temp_leftovers,
+)
 from ..errors import FeltError, FeltFormatError, FeltOutputError, FeltPathError, FeltWarning
 from ..inputs.csv_fast import prepare_worker_process
 from ..inputs.sources import CsvMember, MemberReader, find_source, members_by_split, read_in_groups, scan_members
@@ -605,9 +612,22 @@ def convert_felt(
         _refuse_configs_of_skipped_trials_only(results)
         write_media_configs(media_plans, data_dir, out, split_actors, _tracking_shards(results),
                             skip_bad=skip_bad, progress=progress, run=media_run, workers=media_workers)  # fmt: skip
-        # From here the folder changes: first drop the card and the statistics, so that a kill at
-        # any later moment leaves a folder without a card (visibly unfinished), never an old card
-        # or old stats.json over new shards.
+    except BaseException:  # no temporary shard left behind, nor a folder this run made
+        _remove_temporaries(tasks, media_run)
+        remove_new_empty_folders(out, existing, made)
+        raise
+    with interrupts_deferred():  # a Ctrl-C from here on stops the run once the new build is whole
+        return _commit(out, results, media_run, tasks, existing, made, configs + list(media_plans), lingering,
+                       lambda: _finish(out, data_dir, results, merged.documents, configs + list(media_plans),
+                                       split_actors, source_description, synthetic, skipped, notes, media_run))  # fmt: skip
+
+
+def _commit(out: Path, results, media_run: MediaRun, tasks, existing, made, configs, lingering, finish) -> BuildSummary:
+    """The finished shards replace the earlier build's, then the card is written (by ``finish``).
+
+    First the card and the statistics go, so that a kill at any later moment leaves a folder
+    without a card (visibly unfinished), never an old card or old stats.json over new shards."""
+    try:
         (out / CARD_FILENAME).unlink(missing_ok=True)
         (out / STATS_FILENAME).unlink(missing_ok=True)
         for r in results:
@@ -618,14 +638,10 @@ def convert_felt(
         remove_new_empty_folders(out, existing, made)
         raise
     keep = {r.task.relpath for r in results} | {s.relpath for s in media_run.shards}
-    _remove_stale(out, configs + list(media_plans), keep)
+    _remove_stale(out, configs, keep)
     for name in lingering:  # only reached with overwrite
         _remove_earlier_config(out / name)
-    configs = configs + list(media_plans)
-    return _finish(
-        out, data_dir, results, merged.documents, configs, split_actors, source_description, synthetic, skipped, notes,
-        media_run,
-    )  # fmt: skip
+    return finish()
 
 
 def _refuse_configs_of_skipped_trials_only(results: Sequence[ShardResult]) -> None:
