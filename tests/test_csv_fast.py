@@ -385,3 +385,26 @@ def test_one_file_or_no_polars_is_not_batched(clean):
         assert csv_fast.read_trial_csvs_fast(one * 3) == [None] * 3
     finally:
         csv_fast.use_polars(True)
+
+
+@pytest.mark.parametrize("ignored", [True, False])
+def test_importing_polars_keeps_the_process_ctrl_c_handling(ignored):
+    """polars installs its own SIGINT handler when imported: a converter worker (which ignores
+    SIGINT) then printed a KeyboardInterrupt traceback on Ctrl-C. After ``polars_available`` the
+    OS-level disposition must be what Python holds: ignored, or Python's own handler."""
+    import subprocess
+    import sys
+
+    code = f"""
+import signal, sys
+if {ignored}:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+assert "polars" not in sys.modules
+from felt_hf.inputs.csv_fast import polars_available
+assert polars_available()
+status = open("/proc/self/status").read()
+ign = int(status.split("SigIgn:")[1].split()[0], 16)
+print("ignored" if ign & (1 << (signal.SIGINT - 1)) else "handled")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ("ignored" if ignored else "handled")

@@ -92,11 +92,34 @@ def polars_available() -> bool:
     broken install)."""
     if not _USE_POLARS:
         return False
+    import sys
+
+    if "polars" in sys.modules:
+        return True
     try:
         import polars  # noqa: F401
     except ImportError:  # pragma: no cover - depends on the install
         return False
+    _restore_sigint()
     return True
+
+
+def _restore_sigint() -> None:
+    """Put back this process's Ctrl-C handling, which importing polars replaces.
+
+    polars installs its own SIGINT handler at the OS level when imported (measured here:
+    ``SigCgt`` in ``/proc/self/status`` gains SIGINT while Python still reports its own
+    handler). In the main process Python's handler then never runs, so a Ctrl-C during
+    ``felt-hf render`` was lost and the run went on to exit 0; in a converter worker, which ignores
+    SIGINT so that only the parent reports it, the ignore was undone and each worker printed a
+    KeyboardInterrupt traceback. Re-installing what Python holds restores both. Only the main
+    thread may set handlers; elsewhere nothing is done.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.getsignal(signal.SIGINT))
 
 
 def _plain_text(data: bytes) -> bool:
