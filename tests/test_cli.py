@@ -240,3 +240,18 @@ def test_render_error_is_one_line_in_a_pipe(sample_hub, tmp_path):
     args += ["--out", str(tmp_path / "v"), "--num-proc", "1"]
     r = subprocess.run([sys.executable, "-m", "felt_hf.cli", *args], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("felt-hf: error: "), r.stderr
+
+
+@pytest.mark.parametrize("where", ["build_parser", "_import_pandas_first"])
+def test_ctrl_c_before_the_command_runs_is_one_line(where, monkeypatch, capsys):
+    """A Ctrl-C while the parser is built or pandas is imported (before any work) is "interrupted"
+    and exit 130, like one during the work; it used to be a traceback. pandas is imported there
+    because pyarrow's lazy import of it swallowed a Ctrl-C (render then ran on and exited 0)."""
+    from felt_hf import cli
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, where, interrupted)
+    assert cli.main(["verify", "."]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
