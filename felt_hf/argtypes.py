@@ -24,17 +24,24 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 class BackwardsRangeError(ValueError):
-    """A range such as ``5-1``: an error of its own, so its message is kept as it is."""
+    """A range such as ``5-1`` or ``1-99999999999``: an error of its own, so its message is kept."""
+
+
+MAX_RANGE = 10_000  # far beyond any actor list; a longer range is a typo, not a list to build
 
 
 def int_list(text: str) -> tuple[int, ...]:
-    """``1-3,7`` -> (1, 2, 3, 7); a range written backwards (``5-1``) is an error, not nothing."""
+    """``1-3,7`` -> (1, 2, 3, 7); a range written backwards (``5-1``) is an error, not nothing,
+    and so is one of more than :data:`MAX_RANGE` numbers (``1-99999999999999999999`` had been an
+    OverflowError traceback, and ``1-2000000000`` a list of tens of GB, before any bounds check)."""
     out: list[int] = []
     for part in text.split(","):
         if "-" in part:
             lo, hi = (int(x) for x in part.split("-", 1))
             if hi < lo:
                 raise BackwardsRangeError(f"range {part!r} runs backwards")
+            if hi - lo >= MAX_RANGE:
+                raise BackwardsRangeError(f"range {part!r} is not a list of actors (more than {MAX_RANGE} numbers)")
             out.extend(range(lo, hi + 1))
         elif part.strip():
             out.append(int(part))

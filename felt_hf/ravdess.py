@@ -143,6 +143,8 @@ def validate_split_actors(split_actors: dict[str, tuple[int, ...]]) -> dict[str,
     for split, actors in split_actors.items():
         if not isinstance(split, str) or not split or not split.replace("_", "").isalnum():
             raise ValueError(f"bad split name {split!r}")
+        if split == "all":  # datasets' keyword for every split at once: load_dataset refuses it as a name
+            raise ValueError("bad split name 'all': datasets reserves it for all splits together")
         if isinstance(actors, (str, bytes)) or not isinstance(actors, Iterable):
             raise ValueError(f"split {split!r}: actors must be whole numbers (e.g. range(1, 19)), not {actors!r}")
         actors = tuple(actors)  # (a generator is read once: the checks below and the result see the same)

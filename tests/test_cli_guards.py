@@ -164,3 +164,30 @@ def test_convert_of_a_missing_folder_or_a_zip_says_so(tmp_path, capsys, kind):
     want = f"{target}: no such folder" if kind == "missing" else f"{target} is a file: pass the folder that holds it"
     assert len(err) == 1 and err[0].startswith(f"felt-hf: error: {want}"), err
     assert not (tmp_path / "felt").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--split-actors", "train=1-99999999999999999999"], "is not a list of actors"),
+        (["--split-actors", "train=1-2000000000"], "is not a list of actors"),
+        (["--split-actors", "all=1-24"], "datasets reserves it"),
+    ],
+)
+def test_split_rules_that_cannot_be_a_dataset_are_one_line_errors(args, message, sample_archives, tmp_path, capsys):
+    """A huge range was an OverflowError traceback (or a list of tens of GB); a split named 'all'
+    converted and verified, and then load_dataset refused the folder."""
+    from felt_hf.cli import main
+
+    code = main(["convert", str(sample_archives), "--out", str(tmp_path / "out"), "--no-progress", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_huge_actor_ranges_are_one_line_errors(capsys):
+    from felt_hf.cli import main
+
+    assert main(["synth", "--actors", "1-99999999999999999999", "x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not a list of actors" in err, err
