@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 av = pytest.importorskip("av")
@@ -195,3 +196,18 @@ def test_an_interrupted_render_leaves_no_half_written_video(sample_archives, tmp
     with pytest.raises(KeyboardInterrupt):
         render_folder(sample_archives, out, kinds=["landmark_plot"], num_proc=1, progress=False)
     assert temp_leftovers(out) == [] and not stale.exists()
+
+
+def test_an_unknown_trial_id_is_refused_before_any_video_is_written(sample_hub, tmp_path, capsys):
+    """One known and one unknown id: exit 2 naming the unknown one, and no video of the known one
+    left on disk (it used to be rendered first)."""
+    from felt_hf.cli import main
+
+    known = pq.read_table(next((sample_hub / "smoothed_speech").glob("train-*.parquet")), columns=["trial_id"])
+    known = known.column("trial_id")[0].as_py()
+    out = tmp_path / "videos"
+    code = main(["render", str(sample_hub), "--config", "smoothed_speech", "--trials", known, "01-01-01-01-01-01-05",
+                 "--out", str(out), "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.splitlines() == [err] and "01-01-01-01-01-01-05 not found" in err, err
+    assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))

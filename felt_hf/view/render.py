@@ -29,7 +29,7 @@ from ..extras import MissingExtraError
 from ..progress import bars_wanted
 from ..schema import AU_DESCRIPTIONS, AU_NAMES, FPS
 from ..workers import ignore_interrupts
-from .viewrows import count_rows, iter_rows, row_title
+from .viewrows import count_rows, iter_rows, row_title, trial_ids_in
 
 FRAME_RATE = Fraction(30000, 1001)  # RAVDESS' 29.97 fps, exactly
 KINDS = ("landmark_plot", "au_heatmap")
@@ -275,6 +275,10 @@ def render_folder(
         if kind not in RENDERERS:
             raise ValueError(f"unknown video kind {kind!r}; expected one of {KINDS}")
     kinds = tuple(kinds)
+    if trial_ids is not None:  # every id checked before any video is written (none left behind)
+        unknown = sorted(set(trial_ids) - trial_ids_in(folder, config))
+        if unknown:
+            raise FeltLookupError(f"{folder}: trial(s) {', '.join(unknown)} not found in config {config}")
     found = iter_rows(folder, config, trial_ids)
     first = next(found, None)  # a missing config or unreadable shard is reported here, before the pool
     found = itertools.chain([first] if first is not None else [], found)

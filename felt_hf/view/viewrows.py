@@ -201,6 +201,23 @@ def count_rows(folder: str | os.PathLike, config: str) -> int:
     return len(config_members(folder, config))
 
 
+def trial_ids_in(folder: str | os.PathLike, config: str) -> set[str]:
+    """The trial ids of ``config`` in a hub folder (its ``trial_id`` column only) or archives
+    (member names), so that a command can refuse an unknown id before it writes anything."""
+    folder = Path(folder)
+    if folder.is_file():
+        return {row_from_csv(folder)["trial_id"]}
+    if is_hub_folder(folder):
+        ids: set[str] = set()
+        for path in sorted((folder / config).glob("*.parquet")):
+            with _naming_shard(path):
+                ids.update(read_file(pq.ParquetFile(path), ["trial_id"]).column("trial_id").to_pylist())
+        return ids
+    from ..inputs.sources import config_members
+
+    return {m.trial_id for m in config_members(folder, config)}
+
+
 def find_row(folder: str | os.PathLike, trial_id: str | None, config: str | None = None) -> dict:
     """The one row of ``trial_id`` (the first config that has it, smoothed before raw);
     ``folder`` may also be one tracking CSV (then ``trial_id`` may be None)."""
