@@ -139,3 +139,32 @@ def interrupts_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if held:
         raise KeyboardInterrupt
+
+
+# --- folders no command but convert writes into ------------------------------------------------------
+def refuse_inside_converted_folder(path: str | os.PathLike, what: str) -> None:
+    """An output that would land in a converted dataset folder (or below one) is an error before
+    any work: ``verify`` fails such a folder and ``push`` refuses it for the stray files (demo,
+    regenerate, show, render and verify --json had written there without a word)."""
+    from .errors import FeltOutputError
+
+    here = Path(os.path.abspath(path))
+    for folder in (here, *here.parents):
+        if _is_converted_folder(folder):
+            raise FeltOutputError(
+                f"{path}: inside the converted dataset folder {folder}; {what} there would spoil it "
+                "(verify fails it and push refuses stray files), write it elsewhere"
+            )
+
+
+def _is_converted_folder(folder: Path) -> bool:
+    """Shards under a config name of this package, or a card beside ``stats.json`` (not any
+    ``*/*.parquet``: a home folder with a parquet file two levels down is not a dataset)."""
+    from .layout import CARD_FILENAME, STATS_FILENAME, shard_files
+    from .schema import CONFIG_NAMES, MEDIA_CONFIG_NAMES
+
+    if not folder.is_dir():
+        return False
+    if (folder / STATS_FILENAME).is_file() and (folder / CARD_FILENAME).is_file():
+        return True
+    return any(shard_files(folder, c) for c in (*CONFIG_NAMES, *MEDIA_CONFIG_NAMES))

@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from .argtypes import BackwardsRangeError, OneLineParser, actor_list, folder_path, int_list, positive_int, seed_int
+from .atomic import refuse_inside_converted_folder
 from .errors import EXIT_CHECKS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, FeltError
 from .progress import bars_wanted
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, VOCAL_CHANNELS
@@ -203,6 +204,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     work = Path(args.workdir)
     archives, out = work / "felt_sample_archives", work / "felt"
+    _refuse_demo_folder(work, out)
     archives.mkdir(parents=True, exist_ok=True)
     print(f"1/3 writing the built-in sample archives to {archives}")
     write_sample(archives, seed=args.seed)
@@ -249,6 +251,22 @@ def summarize_media(out: Path, tracking, cache_dir: str) -> str:
     )
 
 
+def _refuse_demo_folder(work: Path, out: Path) -> None:
+    """The demo writes the sample, a cache and ``felt/`` under ``work``: not inside a converted
+    folder, and not over a ``felt/`` that is someone's own build (only over an earlier demo's,
+    whose card says it is the synthetic sample)."""
+    from .errors import FeltOutputError
+    from .layout import CARD_FILENAME
+
+    refuse_inside_converted_folder(work, "the demo's files")
+    card = out / CARD_FILENAME
+    if out.exists() and any(out.iterdir()):
+        text = card.read_text(encoding="utf-8", errors="replace") if card.is_file() else ""
+        if "(synthetic sample)" not in text:
+            raise FeltOutputError(f"{out} holds something other than an earlier demo's build; the demo would replace "
+                                  "it: give another --workdir")  # fmt: skip
+
+
 def cmd_regenerate(args: argparse.Namespace) -> int:
     """``scripts/regenerate.py``'s own ``main`` on the same arguments: one entry point, two names."""
     from .regen.cli import main as regen_main
@@ -291,6 +309,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         from .errors import FeltLookupError
 
         raise FeltLookupError(f"{args.folder}: give a TRIAL_ID (only a single CSV needs none)")
+    refuse_inside_converted_folder(args.out, "pictures")
     row = find_row(args.folder, args.trial_id, args.config)
     try:
         paths = save_trial_pngs(row, args.out)
@@ -304,6 +323,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from .view.render import render_folder
 
+    refuse_inside_converted_folder(args.out, "videos")
     t0 = time.perf_counter()
     try:
         paths = render_folder(
@@ -431,7 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_push)
 
     s = sub.add_parser("demo", help="sample -> builder -> hub folder -> load_dataset, all offline")
-    s.add_argument("--workdir", default="felt_demo", help="where to write everything (default felt_demo)")
+    s.add_argument(
+        "--workdir", default="felt_demo", type=folder_path, help="where to write everything (default felt_demo)"
+    )
     s.add_argument("--seed", type=seed_int, default=0, help="seed of the sample archives (default 0)")
     s.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     s.set_defaults(func=cmd_demo)
@@ -477,6 +499,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     if args.sample is not None and args.sample < 1:
         raise ValueError(f"--sample must be at least 1, not {args.sample}")
+    if args.json_path:
+        refuse_inside_converted_folder(Path(args.json_path).parent, "the report")
     report = verify(
         args.path, sample=args.sample, num_proc=args.num_proc, progress=not args.no_progress, seed=args.seed
     )

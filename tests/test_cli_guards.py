@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from felt_hf.cli import main
@@ -191,3 +192,43 @@ def test_huge_actor_ranges_are_one_line_errors(capsys):
     assert main(["synth", "--actors", "1-99999999999999999999", "x"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is not a list of actors" in err, err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show", "{hub}", "{trial}", "--out", "{hub}/pictures"],
+        ["render", "{hub}", "--config", "smoothed_speech", "--trials", "{trial}", "--out", "{hub}/videos"],
+        ["verify", "{hub}", "--json", "{hub}/report.json"],
+        ["demo", "--workdir", "{hub}/demo"],
+    ],
+)
+def test_outputs_inside_a_converted_folder_are_refused(command, sample_hub, tmp_path, capsys):
+    """verify fails a converted folder with stray files and push refuses it: no command but
+    convert writes into one (these four did)."""
+    import shutil
+
+    from felt_hf.cli import main
+
+    hub = tmp_path / "felt"
+    shutil.copytree(sample_hub, hub)
+    before = sorted(p.relative_to(hub) for p in hub.rglob("*"))
+    trial = pq.read_table(next((hub / "smoothed_speech").glob("train-*.parquet")), columns=["trial_id"])
+    argv = [a.format(hub=hub, trial=trial.column("trial_id")[0].as_py()) for a in command]
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and f"inside the converted dataset folder {hub}" in err and len(err.splitlines()) == 1, err
+    assert sorted(p.relative_to(hub) for p in hub.rglob("*")) == before
+
+
+def test_demo_does_not_replace_a_build_that_is_not_its_own(sample_archives, tmp_path, capsys):
+    from felt_hf.build.convert import convert_felt
+    from felt_hf.cli import main
+
+    convert_felt(sample_archives, tmp_path / "felt", configs=["raw_song"], progress=False, num_proc=1,
+                 synthetic=False, source_description="someone's own build")  # fmt: skip
+    card = (tmp_path / "felt" / "README.md").read_bytes()
+    assert main(["demo", "--workdir", str(tmp_path)]) == 2
+    assert "holds something other than an earlier demo's build" in capsys.readouterr().err
+    assert (tmp_path / "felt" / "README.md").read_bytes() == card
+    assert main(["demo", "--workdir", ""]) == 2

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ..argtypes import OneLineParser, actor_list, folder_path, positive_int, torch_device
-from ..atomic import check_output_folder
+from ..atomic import check_output_folder, refuse_inside_converted_folder
 from ..errors import FeltError
 from ..inputs.smoothing import SHORT_CLIP_POLICIES
 from .detectors import BACKENDS
@@ -95,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         check_output_folder(args.out)  # before any trial is tried
+        refuse_inside_converted_folder(args.out, "regenerated tracking")
         shard, num_shards = resolve_shard(args.shard, args.num_shards)
         items = discover_videos(args.videos, channels=args.channel, actors=args.actors)
         if not items:
