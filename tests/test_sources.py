@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 
 import pytest
 
-from felt_hf.errors import FeltDuplicateTrialError, FeltFormatError, FeltNameError
+from felt_hf.errors import FeltDuplicateTrialError, FeltError, FeltFormatError, FeltNameError
 from felt_hf.inputs.inflate import ENV_VAR
 from felt_hf.inputs.sources import MemberReader, config_members, find_source, is_junk, iter_records, list_members
 from felt_hf.synthetic.archives import make_trial
@@ -191,3 +192,15 @@ def test_a_zip_beside_its_extracted_folder_wins_with_a_warning(tmp_path, csvs):
     (tmp_path / "smoothed_motion_speech" / "Actor_02" / f"{IDS[1]}.csv").write_bytes(csvs[IDS[1]])
     with pytest.warns(FeltWarning, match=r"both smoothed_motion_speech\.zip and smoothed_motion_speech/ are there"):
         assert find_source(tmp_path, "smoothed_speech") == tmp_path / "smoothed_motion_speech.zip"
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_trial_path_that_is_not_a_file_is_an_error_not_a_missing_trial(tmp_path, csvs, kind):
+    folder = tmp_path / "smoothed_motion_speech" / "Actor_01"
+    folder.mkdir(parents=True)
+    (folder / f"{IDS[0]}.csv").write_bytes(csvs[IDS[0]])
+    odd = folder / "01-01-02-01-02-02-01.csv"
+    odd.mkdir() if kind == "folder" else os.mkfifo(odd)
+    with pytest.raises(FeltError, match=r"01-01-02-01-02-02-01\.csv: named like a tracking CSV but "
+                       + ("a folder" if kind == "folder" else "not a regular file")):  # fmt: skip
+        config_members(tmp_path, "smoothed_speech")
