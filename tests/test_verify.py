@@ -319,3 +319,19 @@ def test_truncated_archive_is_a_failed_check_not_a_crash(download, capsys):
     c = check(report, "archive:raw_song")
     assert c.status == "fail" and "cannot open the archive" in c.summary and str(z) in c.summary
     assert main(["verify", str(download), "--no-progress", "--sample", "1"]) == 1
+
+
+def test_a_shard_that_is_a_dangling_link_is_a_fail_naming_it(sample_hub, tmp_path, capsys):
+    """It stopped verify with exit 2 and "No such file or directory" before any report."""
+    import shutil
+
+    from felt_hf.cli import main
+
+    folder = tmp_path / "felt"
+    shutil.copytree(sample_hub, folder)
+    shard = sorted((folder / "raw_song").glob("test-*.parquet"))[0]
+    shard.unlink()
+    shard.symlink_to(tmp_path / "gone.parquet")
+    assert main(["verify", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert f"raw_song/{shard.name}: cannot be read (No such file or directory)" in out

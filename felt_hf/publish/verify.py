@@ -624,8 +624,16 @@ def folder_problems(root: Path, configs: dict[str, dict]) -> tuple[list[str], li
                 if not any(fnmatch.fnmatchcase(rel, g) for rel in data):
                     problems.append(f"config {name!r}: data_files {g!r} matches no file in the folder ({split} split)")
     for rel in data:
-        if rel.endswith(SHARD_SUFFIX) and not _is_parquet(root / rel):
+        if not rel.endswith(SHARD_SUFFIX):
+            continue
+        try:
+            complete = _is_parquet(root / rel)
+        except OSError as e:  # a dangling link, a folder, an unreadable file: a FAIL naming it, not exit 2
+            problems.append(f"{rel}: cannot be read ({e.strerror or e})")
+            continue
+        if not complete:
             problems.append(f"{rel}: not a complete Parquet file")
+    data = [rel for rel in data if (root / rel).is_file()]  # the later checks read only what exists
     return problems, leftovers, data
 
 
