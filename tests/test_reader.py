@@ -339,3 +339,25 @@ def test_an_error_moved_past_blank_lines_keeps_its_kind(clean):
     with pytest.raises(FeltValueRangeError) as e:
         read_trial_csv(_write(rows), "v.csv")
     assert (e.value.row, e.value.column) == (7, "AU12")
+
+
+def test_a_row_with_a_face_box_but_an_empty_score_is_a_face_without_a_score(clean):
+    """An empty FaceScore cell made the frame "no face" (num_faces 0) while its box, landmarks and
+    AUs were kept; in a two-face frame that face always lost. Now: counted as a face, kept unless
+    the frame has a scored face, and read the same by the converter's fast path."""
+    from felt_hf.inputs.csv_fast import read_trial_csv_fast
+
+    rows = _rows(clean.raw_csv())
+    head, body = rows[0], rows[1:]
+    score = head.index("FaceScore")
+    body[2][score] = ""  # frame 2: one face, no score
+    second = list(body[4])  # frame 4: a scored face, then the same frame again without a score
+    second[score], second[head.index("x_0")] = "", "1.0"
+    data = _write([head, *body[:5], second, *body[5:]])
+    for rec in (read_trial_csv(data, name="t.csv"), read_trial_csv_fast(data, "t.csv")):
+        assert rec.num_faces[2] == 1 and not np.isnan(rec.arrays["landmarks"][2]).any()
+        assert np.isnan(rec.arrays["face_score"][2]).all()
+        assert rec.num_faces[4] == 2 and rec.arrays["landmarks"][4, 0, 0] != 1.0  # the scored face wins
+    frame = np.array([0, 1, 1])
+    rows_kept, faces = select_faces(frame, np.array([np.nan, np.nan, 0.5]), np.array([True, True, False]))
+    assert rows_kept.tolist() == [0, 2] and faces.tolist() == [1, 2]  # a scored face beats one without

@@ -45,6 +45,7 @@ from .csv_reader import (
     _header,
     _plan,
     _split_groups,
+    face_rows,
     read_trial_csv,
     select_faces,
 )
@@ -381,7 +382,7 @@ def _record(layout: _Layout, name: str, matrix: np.ndarray, frame_values, inputs
     n = matrix.shape[0]
     frame = _frames(_Frames(frame_values), layout.frame_col, n, name)
     score = matrix[:, layout.floats.index(FACE_SCORE_COLUMN)]
-    rows, num_faces = select_faces(frame, score)
+    rows, num_faces = select_faces(frame, score, face_rows(matrix, layout.floats))
     keep = None if rows.shape[0] == n and np.all(rows == np.arange(n)) else rows
     arrays = _split_groups(matrix, layout.present, keep)
     for arr in layout.absent:

@@ -30,6 +30,7 @@ import pyarrow.csv as pacsv
 
 from ..errors import FeltFormatError, FeltMissingColumnsError, FeltWarning, _rebuild_format_error
 from ..schema import (
+    FACE_BOX_COLUMNS,
     FACE_SCORE_COLUMN,
     FPS,
     FRAME_ARRAYS,
@@ -216,19 +217,32 @@ def _bad_frame(value: float) -> str:
     return f"frame number {value:g} is not a whole number"
 
 
-def select_faces(frame: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def face_rows(matrix: np.ndarray, columns: list[str]) -> np.ndarray:
+    """Per CSV row: whether it holds a face box (any finite ``FaceRect*`` value), whatever its
+    ``FaceScore`` says; Py-Feat writes a no-face row NaN throughout."""
+    idx = [columns.index(c) for c in FACE_BOX_COLUMNS if c in columns]
+    return np.isfinite(matrix[:, idx]).any(axis=1) if idx else np.zeros(matrix.shape[0], dtype=bool)
+
+
+def select_faces(
+    frame: np.ndarray, score: np.ndarray, has_box: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Row indices that keep one face per frame (sorted by frame), and faces seen per frame.
 
     Highest ``FaceScore`` wins; ties and all-NaN frames keep the earliest row. Scores compare as
     read into float32 (two scores equal to 8 digits tie; Py-Feat writes a frame's faces highest
     first, so on its files the earlier row is also the higher text). A row whose score is NaN is a
-    no-face row and does not count as a face.
+    no-face row and does not count as a face, unless ``has_box`` says it holds a face box
+    (:func:`face_rows`): then it is a face without a score, counted, and kept only where the frame
+    has no scored face (an empty ``FaceScore`` cell had made a frame with a box and landmarks
+    "no face" while its values were kept).
     """
     n = frame.shape[0]
-    is_face = np.isfinite(score)
+    scored = np.isfinite(score)
+    is_face = scored if has_box is None else scored | has_box
     if n == 0 or np.all(frame[1:] > frame[:-1]):
         return np.arange(n), is_face.astype(np.uint8)
-    priority = np.where(is_face, -score.astype(np.float64), np.inf)
+    priority = np.where(scored, -score.astype(np.float64), np.where(is_face, np.finfo(np.float64).max, np.inf))
     order = np.lexsort((np.arange(n), priority, frame))
     sorted_frames = frame[order]
     first = np.r_[True, sorted_frames[1:] != sorted_frames[:-1]]
@@ -331,10 +345,10 @@ def _read_body(
         raise FeltFormatError(name, "no data rows after the header")
     frame = _frames(table, frame_col, n, name)
     score = table.column(FACE_SCORE_COLUMN).to_numpy()
-    rows, num_faces = select_faces(frame, score)
-    keep = None if rows.shape[0] == n and np.all(rows == np.arange(n)) else rows
     float_columns = [c for arr in present for c in arr.csv_columns]
     matrix = _float_matrix(table, float_columns)
+    rows, num_faces = select_faces(frame, score, face_rows(matrix, float_columns))
+    keep = None if rows.shape[0] == n and np.all(rows == np.arange(n)) else rows
     # --- value checks (felt_hf.checks): on parsed numpy arrays, engine-independent; keep them
     # --- when the parser changes. Nothing may silently become inf or wrap.
     check_float_range(matrix, float_columns, name)
