@@ -451,3 +451,12 @@ def test_no_progress_also_silences_pyfeats_own_bar(regen, tmp_path, capsys, monk
     err = capsys.readouterr().err
     assert ("pyfeat-bar" in err) is (progress and terminal)
     assert fake.tqdm is tqdm  # restored
+
+
+@pytest.mark.parametrize(
+    "env", [{"RANK": "abc", "WORLD_SIZE": "2"}, {"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "4"}]
+)
+def test_a_non_number_in_the_shard_environment_names_the_variable(env):
+    name = next(iter(env))
+    with pytest.raises(FeltError, match=rf"environment variable {name}='(abc|x)' is not a whole number"):
+        resolve_shard(None, None, env=env)

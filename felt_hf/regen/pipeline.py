@@ -57,15 +57,26 @@ def resolve_shard(shard: int | None, num_shards: int | None, env: Mapping[str, s
         raise FeltError("give both --shard and --num-shards, or neither")
     if shard is None:
         if "WORLD_SIZE" in env and "RANK" in env:
-            shard, num_shards = int(env["RANK"]), int(env["WORLD_SIZE"])
+            shard, num_shards = _env_int(env, "RANK"), _env_int(env, "WORLD_SIZE")
         elif "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
-            offset = int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
-            shard, num_shards = int(env["SLURM_ARRAY_TASK_ID"]) - offset, int(env["SLURM_ARRAY_TASK_COUNT"])
+            offset = _env_int(env, "SLURM_ARRAY_TASK_MIN", "0")
+            shard = _env_int(env, "SLURM_ARRAY_TASK_ID") - offset
+            num_shards = _env_int(env, "SLURM_ARRAY_TASK_COUNT")
         else:
             shard, num_shards = 0, 1
     if num_shards < 1 or not 0 <= shard < num_shards:
         raise FeltError(f"shard {shard} of {num_shards} is out of range (need 0 <= shard < num_shards)")
     return shard, num_shards
+
+
+def _env_int(env: Mapping[str, str], name: str, default: str | None = None) -> int:
+    """A whole number from the environment, or an error naming the variable (``RANK=abc`` had
+    said only "invalid literal for int() with base 10: 'abc'")."""
+    text = env.get(name, default)
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise FeltError(f"environment variable {name}={text!r} is not a whole number") from None
 
 
 def select_shard(items: Sequence[VideoItem], shard: int, num_shards: int) -> list[VideoItem]:

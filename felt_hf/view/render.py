@@ -284,9 +284,9 @@ def render_folder(
     found = itertools.chain([first] if first is not None else [], found)
     rows = ({k: r[k] for k in _NEEDED} for r in found)
     jobs = ((r, kinds, os.fspath(out_dir)) for r in rows)
-    num_proc = max(1, num_proc or os.cpu_count() or 1)
     done: list[str] = []
     total = len(set(trial_ids)) if trial_ids is not None else count_rows(folder, config)
+    num_proc = max(1, min(num_proc or os.cpu_count() or 1, total))  # one trial is one task: no idle workers
     bar = tqdm(total=total, unit="trial", desc=f"Rendering {'+'.join(kinds)}", disable=not bars_wanted(progress))
     remove_temp_leftovers(out_dir)  # half-written videos of an earlier, killed run
     try:
