@@ -407,3 +407,16 @@ def test_a_run_stopped_while_renaming_leaves_no_old_card_or_statistics(sample_ar
     with pytest.raises(KeyboardInterrupt):
         convert_felt(data, out, progress=False, num_proc=1, split_actors={"train": range(1, 21), "test": range(21, 25)})
     assert not (out / "README.md").exists() and not (out / "stats.json").exists()
+
+
+def test_trials_outside_the_split_rule_are_said_on_screen_and_on_the_card(sample_archives, tmp_path):
+    """A rule that leaves actors out drops their trials: said with count and actors (it was silent)."""
+    from felt_hf.errors import FeltWarning
+
+    with pytest.warns(
+        FeltWarning, match=r"smoothed_speech: \d+ of \d+ trial\(s\) left out, their actors \(19-20, 22\)"
+    ):
+        convert_felt(sample_archives, tmp_path / "felt", configs=["smoothed_speech"], progress=False, num_proc=1,
+                     split_actors={"train": (1, 2), "test": (21,)})  # fmt: skip
+    card = (tmp_path / "felt" / "README.md").read_text()
+    assert "left out, their actors (19-20, 22) being in no split of --split-actors (train=1-2 test=21)" in card

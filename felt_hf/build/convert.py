@@ -70,7 +70,7 @@ from ..layout import (
     plan_num_shards,
 )
 from ..progress import bars_wanted
-from ..ravdess import validate_split_actors
+from ..ravdess import actor_ranges, split_rule_text, validate_split_actors
 from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_arrow_schema
 from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .convert_media import MediaRun, plan_media, refuse_plans_outside_splits, split_configs, write_media_configs
@@ -178,6 +178,20 @@ def plan_tasks(
                     ShardTask(config, split, i, n, chunk, os.fspath(out_dir), skip_bad, str(os.getpid()), previews)
                 )
     return tasks
+
+
+def left_out_warnings(members: dict[str, list[CsvMember]], split_actors: dict[str, tuple[int, ...]]) -> list[str]:
+    """Trials whose actor is in no split of the rule are not converted: said per config, with
+    their count and actors, on screen and on the card (they had been dropped without a word)."""
+    covered = {a for actors in split_actors.values() for a in actors}
+    out = []
+    for config, ms in members.items():
+        left = [m for m in ms if m.labels.actor not in covered]
+        if left:
+            actors = actor_ranges({m.labels.actor for m in left})
+            out.append(f"{config}: {len(left)} of {len(ms)} trial(s) left out, their actors ({actors}) being in no "
+                       f"split of --split-actors ({split_rule_text(split_actors)})")  # fmt: skip
+    return out
 
 
 def trial_set_warnings(members: dict[str, list[CsvMember]]) -> list[str]:
@@ -595,7 +609,7 @@ def convert_felt(
     skipped: list[dict] = []
     members: dict[str, list[CsvMember]] = {}
     tasks = plan_tasks(data_dir, out, configs, split_actors, skip_bad, previews, skipped, members)
-    notes = trial_set_warnings(members)
+    notes = trial_set_warnings(members) + left_out_warnings(members, split_actors)
     for note in notes:
         warnings.warn(note, FeltWarning, stacklevel=2)
     if previews:  # the workers draw previews with datasets' Image feature: imported once, inherited
