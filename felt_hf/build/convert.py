@@ -620,42 +620,36 @@ def convert_felt(
     media_workers = max(1, num_proc or os.cpu_count() or 1)
     num_proc = max(1, min(media_workers, len(tasks)))
     media_run = MediaRun()
+    all_configs = configs + list(media_plans)
     try:
         merged = StatsInTaskOrder(tasks)
         results = _run_tasks(tasks, num_proc, progress, merged)
         _refuse_configs_of_skipped_trials_only(results)
         write_media_configs(media_plans, data_dir, out, split_actors, _tracking_shards(results),
                             skip_bad=skip_bad, progress=progress, run=media_run, workers=media_workers)  # fmt: skip
-    except BaseException:  # no temporary shard left behind, nor a folder this run made
+        with interrupts_deferred():  # a Ctrl-C from here on stops the run once the new build is whole
+            _swap_in(out, results, media_run)
+            keep = {r.task.relpath for r in results} | {s.relpath for s in media_run.shards}
+            _remove_stale(out, all_configs, keep)
+            for name in lingering:  # only reached with overwrite
+                _remove_earlier_config(out / name)
+            return _finish(out, data_dir, results, merged.documents, all_configs, split_actors, source_description,
+                           synthetic, skipped, notes, media_run)  # fmt: skip
+    except BaseException:  # no temporary shard left behind, nor a folder this run made (once swapped in: nothing to do)
         _remove_temporaries(tasks, media_run)
         remove_new_empty_folders(out, existing, made)
         raise
-    with interrupts_deferred():  # a Ctrl-C from here on stops the run once the new build is whole
-        return _commit(out, results, media_run, tasks, existing, made, configs + list(media_plans), lingering,
-                       lambda: _finish(out, data_dir, results, merged.documents, configs + list(media_plans),
-                                       split_actors, source_description, synthetic, skipped, notes, media_run))  # fmt: skip
 
 
-def _commit(out: Path, results, media_run: MediaRun, tasks, existing, made, configs, lingering, finish) -> BuildSummary:
-    """The finished shards replace the earlier build's, then the card is written (by ``finish``).
-
-    First the card and the statistics go, so that a kill at any later moment leaves a folder
-    without a card (visibly unfinished), never an old card or old stats.json over new shards."""
-    try:
-        (out / CARD_FILENAME).unlink(missing_ok=True)
-        (out / STATS_FILENAME).unlink(missing_ok=True)
-        for r in results:
-            os.replace(r.task.tmp_path, r.task.final_path)
-        media_run.commit()
-    except BaseException:  # no temporary shard left behind, nor a folder this run made
-        _remove_temporaries(tasks, media_run)
-        remove_new_empty_folders(out, existing, made)
-        raise
-    keep = {r.task.relpath for r in results} | {s.relpath for s in media_run.shards}
-    _remove_stale(out, configs, keep)
-    for name in lingering:  # only reached with overwrite
-        _remove_earlier_config(out / name)
-    return finish()
+def _swap_in(out: Path, results: Sequence[ShardResult], media_run: MediaRun) -> None:
+    """The finished shards replace the earlier build's. First the card and the statistics go, so
+    that a kill at any later moment leaves a folder without a card (visibly unfinished), never an
+    old card or old stats.json over new shards."""
+    (out / CARD_FILENAME).unlink(missing_ok=True)
+    (out / STATS_FILENAME).unlink(missing_ok=True)
+    for r in results:
+        os.replace(r.task.tmp_path, r.task.final_path)
+    media_run.commit()
 
 
 def _refuse_configs_of_skipped_trials_only(results: Sequence[ShardResult]) -> None:

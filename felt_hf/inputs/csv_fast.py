@@ -109,12 +109,12 @@ def _restore_sigint() -> None:
     """Put back this process's Ctrl-C handling, which importing polars replaces.
 
     polars installs its own SIGINT handler at the OS level when imported (measured here:
-    ``SigCgt`` in ``/proc/self/status`` gains SIGINT while Python still reports its own
-    handler). In the main process Python's handler then never runs, so a Ctrl-C during
-    ``felt-hf render`` was lost and the run went on to exit 0; in a converter worker, which ignores
-    SIGINT so that only the parent reports it, the ignore was undone and each worker printed a
-    KeyboardInterrupt traceback. Re-installing what Python holds restores both. Only the main
-    thread may set handlers; elsewhere nothing is done.
+    ``SigCgt`` in ``/proc/self/status`` gains SIGINT while Python still reports ``SIG_IGN``). In a
+    converter worker, which ignores SIGINT so that only the parent reports it, the ignore was
+    undone and each worker printed a KeyboardInterrupt traceback. Re-installing what Python holds
+    restores it (in a process with Python's default handler a Ctrl-C was still a
+    KeyboardInterrupt, measured, and stays one). Only the main thread may set handlers; elsewhere
+    nothing is done.
     """
     import signal
     import threading

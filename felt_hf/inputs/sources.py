@@ -144,7 +144,7 @@ def _member_names(source: Path) -> list[str]:
         if broken:  # is_file() is False for them: the trial would be left out without a word
             raise FeltPathError(f"{broken[0]}: a symbolic link whose target {os.readlink(broken[0])} does not exist")
         odd = [p for p in entries if p.suffix.lower() == ".csv" and not p.is_file()]
-        if odd:  # a folder, FIFO or device named like a trial CSV: left out without a word, before
+        if odd:  # a folder, FIFO or device named like a trial CSV: it had been left out without a word
             what = "a folder" if odd[0].is_dir() else "not a regular file (a pipe, socket or device)"
             raise FeltPathError(f"{odd[0]}: named like a tracking CSV but {what}")
         return sorted(p.relative_to(source).as_posix() for p in entries if p.is_file())

@@ -275,12 +275,12 @@ def render_folder(
         if kind not in RENDERERS:
             raise ValueError(f"unknown video kind {kind!r}; expected one of {KINDS}")
     kinds = tuple(kinds)
+    found = iter_rows(folder, config, trial_ids)
+    first = next(found, None)  # a missing config or unreadable shard is reported here, before the pool
     if trial_ids is not None:  # every id checked before any video is written (none left behind)
         unknown = sorted(set(trial_ids) - trial_ids_in(folder, config))
         if unknown:
             raise FeltLookupError(f"{folder}: trial(s) {', '.join(unknown)} not found in config {config}")
-    found = iter_rows(folder, config, trial_ids)
-    first = next(found, None)  # a missing config or unreadable shard is reported here, before the pool
     found = itertools.chain([first] if first is not None else [], found)
     rows = ({k: r[k] for k in _NEEDED} for r in found)
     jobs = ((r, kinds, os.fspath(out_dir)) for r in rows)
@@ -304,7 +304,4 @@ def render_folder(
         raise
     finally:
         bar.close()
-    missing = sorted(set(trial_ids or ()) - set(done))
-    if missing:
-        raise FeltLookupError(f"{folder}: trial(s) {', '.join(missing)} not found in config {config}")
     return [video_path(out_dir, k, t) for t in sorted(done) for k in kinds]
