@@ -324,6 +324,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .view.render import render_folder
 
     refuse_inside_converted_folder(args.out, "videos")
+    _refuse_inside_input(args.out, args.folder)
     t0 = time.perf_counter()
     try:
         paths = render_folder(
@@ -339,6 +340,21 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise _needs_extra(e) from None
     print(f"wrote {len(paths)} video(s) under {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _refuse_inside_input(out: str, folder: str) -> None:
+    """Rendered mp4s are named like FELT's own videos: written inside the input folder, a later
+    ``felt-hf convert`` of it read them as FELT's Landmark_Plot videos, or failed on them as
+    RAVDESS audio-video files."""
+    from .errors import FeltOutputError
+
+    source = Path(os.path.abspath(folder))
+    here = Path(os.path.abspath(out))
+    if source.is_dir() and (here == source or source in here.parents):
+        raise FeltOutputError(
+            f"--out {out}: inside the input folder {folder}, where felt-hf convert would take the "
+            "rendered videos for FELT's own; write them elsewhere"
+        )
 
 
 def add_view_parsers(sub) -> None:

@@ -221,6 +221,23 @@ def test_outputs_inside_a_converted_folder_are_refused(command, sample_hub, tmp_
     assert sorted(p.relative_to(hub) for p in hub.rglob("*")) == before
 
 
+def test_render_refuses_to_write_into_its_input_folder(sample_archives, tmp_path, capsys):
+    """Rendered mp4s carry FELT's trial names: inside the input folder, a later convert took them
+    for FELT's Landmark_Plot videos (or failed on them as RAVDESS audio-video files)."""
+    import shutil
+
+    from felt_hf.cli import main
+
+    inputs = tmp_path / "in"
+    shutil.copytree(sample_archives, inputs)
+    before = sorted(p.relative_to(inputs) for p in inputs.rglob("*"))
+    for out in (inputs / "videos", inputs):
+        code = main(["render", str(inputs), "--config", "smoothed_speech", "--trials", "x", "--out", str(out)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and f"--out {out}: inside the input folder {inputs}" in err and len(err.splitlines()) == 1
+    assert sorted(p.relative_to(inputs) for p in inputs.rglob("*")) == before
+
+
 def test_demo_does_not_replace_a_build_that_is_not_its_own(sample_archives, tmp_path, capsys):
     from felt_hf.build.convert import convert_felt
     from felt_hf.cli import main
