@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -211,6 +212,48 @@ def test_dry_run_contacts_nothing_and_describes_everything(folder):
         assert f.path_in_repo in text
     assert plan.total_bytes == sum(f.size for f in plan.files)
     assert "default: smoothed_speech" in text
+
+
+@pytest.mark.parametrize("revision", ["my branch", "a..b", "x.lock", "v1/", "refs/heads/v1", "0" * 40, "a\\b"])
+def test_a_revision_that_cannot_be_a_branch_is_refused_before_any_work(folder, revision):
+    """A dry run had listed a push to a branch the hub then refuses (after the verification)."""
+    api = FakeApi()
+    with pytest.raises(hub.PushError, match=f"--revision {re.escape(repr(revision))}: "):
+        hub.push_folder(folder, REPO, revision=revision, dry_run=True, api=api)
+    assert api.calls == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "v1",
+        "feature/x",
+        "a..b",
+        "a b",
+        ".x",
+        "x/.y",
+        "x.lock",
+        "x.",
+        "a//b",
+        "HEAD",
+        "a@{b",
+        "x~1",
+        "é",
+        "a?",
+        "-x",
+        "a/-b",
+    ],
+)
+def test_branch_rules_are_gits(name, tmp_path):
+    """The revision check agrees with ``git check-ref-format --branch`` (the rules the hub's git has)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("no git")
+    git = subprocess.run(["git", "check-ref-format", "--branch", name], capture_output=True, cwd=tmp_path)
+    git_ok = git.returncode == 0
+    assert (hub._branch_problem(name) is None) == git_ok, name
 
 
 def test_dry_run_without_api_builds_no_client(folder, monkeypatch):

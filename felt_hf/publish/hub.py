@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,6 +293,45 @@ def _final_commit(api: Any, plan: PushPlan, card: PlannedFile, remote: Mapping, 
     plan.commits.append(_commit_oid(info))
 
 
+_PR_REF = re.compile(r"refs/pr/[0-9]+")
+_HEX_OID = re.compile(r"[0-9a-fA-F]{40}")
+_NOT_IN_BRANCH = set(" ~^:?*[\\") | {chr(c) for c in range(32)} | {"\x7f"}
+
+
+def _check_revision(revision: str | None) -> None:
+    """A branch name git (and so the hub) accepts, or a pull request's ``refs/pr/N``: a dry run
+    had listed a push to ``--revision "my branch"`` or ``a..b`` that the hub then refused, after
+    the verification. The rules are git's ``check-ref-format --branch``; huggingface_hub has no
+    check of its own."""
+    if revision is None or _PR_REF.fullmatch(revision):
+        return
+    problem = _branch_problem(revision)
+    if problem:
+        raise PushError(f"--revision {revision!r}: {problem}")
+
+
+def _branch_problem(name: str) -> str | None:
+    if _HEX_OID.fullmatch(name):
+        return "a commit id, not a branch: a push goes to a branch (or refs/pr/N)"
+    if name.startswith("refs/"):
+        return "only refs/pr/N may start with refs/; give the branch's own name"
+    bad = sorted(set(name) & _NOT_IN_BRANCH)
+    if bad:
+        return f"not a branch name: it holds {', '.join(repr(c) for c in bad)}"
+    parts = name.split("/")
+    if (
+        not name
+        or name in ("@", "HEAD")
+        or name.startswith("-")
+        or ".." in name
+        or "@{" in name
+        or name.endswith(".")
+        or any(not p or p.startswith(".") or p.endswith(".lock") for p in parts)
+    ):
+        return "not a branch name (git's rules: no '..', '@{', empty or dot-led parts, '.lock' or '.' at the end, '-' at the start)"
+    return None
+
+
 def _check_repo_id(repo_id: str) -> None:
     """huggingface_hub's own rule for repo ids (a dry run used to accept ``bad repo//id``)."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -325,6 +365,7 @@ def push_folder(
     A hub that cannot be reached, or refuses (no token, no rights), is a :class:`FeltHubError`.
     """
     _check_repo_id(repo_id)  # before any work, and in a dry run too
+    _check_revision(revision)
     files, configs, default = check_folder(folder)
     if verify:
         verify_before_push(folder)
