@@ -369,3 +369,20 @@ def test_a_channel_without_trials_for_the_actors_is_refused_before_writing(tmp_p
     with pytest.raises(ValueError, match=r"no RAVDESS song trials for actor\(s\) 18; nothing to write"):
         write_archives(tmp_path / "o", actors=[18], channels=("song",), progress=False)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("second", [{"channels": ("speech",)}, {"variants": ("raw",)}, {"extracted": True}])
+def test_a_run_over_a_sample_that_would_leave_part_of_it_is_refused(tmp_path, second):
+    """Archives this run does not write had stayed from the earlier sample under the new marker,
+    and a conversion mixed two samples; refused, naming them, with the folder as it was."""
+    from felt_hf.errors import FeltOutputError
+    from felt_hf.synthetic.archives import write_archives
+
+    out = tmp_path / "s"
+    write_archives(out, actors=[1], trials_per_actor=2, progress=False, num_proc=1)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(FeltOutputError, match=r"earlier sample's .*smoothed_motion_s.*which this run does not write"):
+        write_archives(out, actors=[2], trials_per_actor=2, progress=False, num_proc=1, **second)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    write_archives(out, actors=[2], trials_per_actor=2, progress=False, num_proc=1)  # the whole set: replaced
+    assert (out / "SYNTHETIC").read_text().count("actors=2") == 1

@@ -280,6 +280,26 @@ def refuse_to_overwrite(out_dir: Path, targets: Iterable[Path]) -> None:
             )
 
 
+def refuse_mixed_samples(out_dir: Path, targets: Sequence[Path]) -> None:
+    """Over an earlier sample, tracking archives (or extracted folders) that this run does not
+    replace are an error: they stayed from the earlier run (its seed, actors) under the new
+    marker, and a conversion mixed the two samples (``--channels speech`` over a full sample)."""
+    if not (out_dir / MARKER_FILENAME).exists():
+        return
+    keep = set(targets)
+    stale = [
+        path.name
+        for stem in (archive_stem(f"{v}_{c}") for c in VOCAL_CHANNELS for v in VARIANTS)
+        for path in (out_dir / stem, out_dir / f"{stem}.zip")
+        if path.exists() and path not in keep
+    ]
+    if stale:
+        raise FeltOutputError(
+            f"{out_dir} holds an earlier sample's {', '.join(stale)}, which this run does not write: the folder "
+            "would mix two samples; remove them, or write into another folder"
+        )
+
+
 def _write_marker(out_dir: Path, seed: int, actors: tuple[int, ...], trials_per_actor: int | None) -> None:
     """Leave a note that these archives are made up (the converter labels the dataset from it)."""
     text = (
@@ -328,7 +348,9 @@ def write_archives(
     if empty:  # e.g. song for actor 18 alone, who recorded none in RAVDESS: an archive without trials
         raise ValueError(f"no RAVDESS {' or '.join(empty)} trials for actor(s) {_actor_text(actors)}; nothing to write")
     stems = [archive_stem(f"{v}_{c}") for c in channels for v in variants]
-    refuse_to_overwrite(out_dir, [out_dir / (stem if extracted else f"{stem}.zip") for stem in stems])
+    targets = [out_dir / (stem if extracted else f"{stem}.zip") for stem in stems]
+    refuse_to_overwrite(out_dir, targets)
+    refuse_mixed_samples(out_dir, targets)
     made_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     finished: dict[str, _ZipSink | _FolderSink] = {}
