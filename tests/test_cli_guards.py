@@ -238,6 +238,21 @@ def test_render_refuses_to_write_into_its_input_folder(sample_archives, tmp_path
     assert sorted(p.relative_to(inputs) for p in inputs.rglob("*")) == before
 
 
+@pytest.mark.parametrize("command", [["show", "{zip}", "01-01-01-01-01-01-01"], ["show", "{zip}"], ["render", "{zip}"]])
+def test_show_and_render_given_a_zip_say_what_to_give(command, sample_archives, tmp_path, capsys):
+    """A FELT zip had been parsed as one CSV ("row 0: header is not UTF-8 text")."""
+    from felt_hf.cli import main
+
+    archive = sample_archives / "smoothed_motion_speech.zip"
+    code = main([a.format(zip=archive) for a in command] + ["--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert (
+        code == 2
+        and err == f"felt-hf: error: {archive}: a zip archive; give the folder that holds FELT's archives, or one CSV"
+    )
+    assert not (tmp_path / "o").exists()
+
+
 def test_demo_does_not_replace_a_build_that_is_not_its_own(sample_archives, tmp_path, capsys):
     from felt_hf.build.convert import convert_felt
     from felt_hf.cli import main

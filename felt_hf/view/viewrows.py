@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -160,12 +161,22 @@ def _archive_rows(folder: Path, config: str, trial_ids: Sequence[str] | None) ->
         yield trial_row(record, m.labels)
 
 
+def _is_one_csv(path: Path) -> bool:
+    """Whether ``path`` is one file to read as a tracking CSV; any other file is an error saying
+    what to give instead (a FELT zip had been parsed as CSV text: "row 0: header is not UTF-8")."""
+    if not path.is_file():
+        return False
+    if zipfile.is_zipfile(path):
+        raise FeltLookupError(f"{path}: a zip archive; give the folder that holds FELT's archives, or one CSV")
+    return True
+
+
 def iter_rows(
     folder: str | os.PathLike, config: str | None = None, trial_ids: Sequence[str] | None = None
 ) -> Iterator[dict]:
     """Rows of ``config`` (every config when None) from a hub folder or a folder of FELT archives."""
     folder = Path(folder)
-    if folder.is_file() and folder.suffix.lower() == ".csv":  # one CSV: a user's own tracking
+    if _is_one_csv(folder):  # a user's own tracking
         yield row_from_csv(folder)
         return
     if not folder.is_dir():
@@ -221,7 +232,7 @@ def trial_ids_in(folder: str | os.PathLike, config: str) -> set[str]:
 def find_row(folder: str | os.PathLike, trial_id: str | None, config: str | None = None) -> dict:
     """The one row of ``trial_id`` (the first config that has it, smoothed before raw);
     ``folder`` may also be one tracking CSV (then ``trial_id`` may be None)."""
-    if Path(folder).is_file():
+    if _is_one_csv(Path(folder)):
         row = row_from_csv(folder)
         if trial_id not in (None, row["trial_id"]):
             raise FeltLookupError(f"{folder}: holds trial {row['trial_id']}, not {trial_id}")
