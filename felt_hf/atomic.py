@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .layout import TEMP_SHARD_RE
+from .layout import TEMP_SHARD_RE, is_converted_folder
 
 
 def temp_name(path: Path) -> Path:
@@ -150,21 +150,8 @@ def refuse_inside_converted_folder(path: str | os.PathLike, what: str) -> None:
 
     here = Path(os.path.abspath(path))
     for folder in (here, *here.parents):
-        if _is_converted_folder(folder):
+        if is_converted_folder(folder):
             raise FeltOutputError(
                 f"{path}: inside the converted dataset folder {folder}; {what} there would spoil it "
                 "(verify fails it and push refuses stray files), write it elsewhere"
             )
-
-
-def _is_converted_folder(folder: Path) -> bool:
-    """Shards under a config name of this package, or a card beside ``stats.json`` (not any
-    ``*/*.parquet``: a home folder with a parquet file two levels down is not a dataset)."""
-    from .layout import CARD_FILENAME, STATS_FILENAME, shard_files
-    from .schema import CONFIG_NAMES, MEDIA_CONFIG_NAMES
-
-    if not folder.is_dir():
-        return False
-    if (folder / STATS_FILENAME).is_file() and (folder / CARD_FILENAME).is_file():
-        return True
-    return any(shard_files(folder, c) for c in (*CONFIG_NAMES, *MEDIA_CONFIG_NAMES))

@@ -104,6 +104,20 @@ def shard_files(folder: str | Path, config: str) -> list[Path]:
     return sorted(p for p in sub.iterdir() if p.is_file() and is_shard_name(p.name))
 
 
+def is_converted_folder(folder: str | Path) -> bool:
+    """Shards under a config name of this package, or a card beside ``stats.json`` (not any
+    ``*/*.parquet``: a home folder with a parquet file two levels down is not a dataset). The
+    one test of "a converted folder" for every command that must not write into one."""
+    from .schema import CONFIG_NAMES, MEDIA_CONFIG_NAMES
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    if (folder / STATS_FILENAME).is_file() and (folder / CARD_FILENAME).is_file():
+        return True
+    return any(shard_files(folder, c) for c in (*CONFIG_NAMES, *MEDIA_CONFIG_NAMES))
+
+
 def has_shards(folder: str | Path) -> bool:
     """A converted folder has ``<config>/*.parquet`` for at least one config."""
     return any(Path(folder).glob(f"*/*{SHARD_SUFFIX}"))

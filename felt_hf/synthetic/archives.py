@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..atomic import check_output_folder
 from ..errors import FeltOutputError
-from ..layout import STATS_FILENAME, SYNTHETIC_MARKER, has_shards
+from ..layout import SYNTHETIC_MARKER, is_converted_folder
 from ..progress import bars_wanted
 from ..ravdess import parse_trial_id
 from ..schema import (
@@ -268,7 +268,7 @@ def refuse_to_overwrite(out_dir: Path, targets: Iterable[Path]) -> None:
     this package made (its :data:`MARKER_FILENAME` is there): never over what may be a real FELT
     download, and never into a converted dataset folder."""
     check_output_folder(out_dir)
-    if (out_dir / STATS_FILENAME).exists() or has_shards(out_dir):
+    if is_converted_folder(out_dir):
         raise FeltOutputError(f"{out_dir} is a converted dataset folder; write the synthetic archives elsewhere")
     if (out_dir / MARKER_FILENAME).exists():
         return
