@@ -152,14 +152,21 @@ def test_cli_says_which_extra_is_missing(sample_archives, tmp_path, capsys, monk
     assert err.startswith("felt-hf: error:") and "felt-hf[plot]" in err and "Traceback" not in err
 
 
-def test_a_users_own_csv_renders_and_plots(tmp_path, capsys):
-    """Any tracking: one CSV (FELT, Py-Feat 0.6.x or 2.x layout) whose name is not a RAVDESS id."""
+def test_a_users_own_csv_renders_and_plots(tmp_path, capsys, monkeypatch):
+    """Any tracking: one CSV (FELT, Py-Feat 0.6.x or 2.x layout) whose name is not a RAVDESS id;
+    parsed once per command (the id check before rendering had parsed it a first time)."""
     from felt_hf.cli import main
+    from felt_hf.inputs import csv_reader
     from felt_hf.synthetic.archives import make_trial
+
+    parses = []
+    real = csv_reader.read_trial_csv
+    monkeypatch.setattr(csv_reader, "read_trial_csv", lambda *a, **k: parses.append(1) or real(*a, **k))
 
     path = tmp_path / "my_interview.csv"
     path.write_bytes(make_trial("01-01-03-01-01-01-04", seed=0, num_frames=30).smoothed_csv())
-    assert main(["render", str(path), "--kind", "landmark_plot", "--out", str(tmp_path / "v"), "--no-progress"]) == 0
+    argv = ["render", str(path), "--kind", "landmark_plot", "--out", str(tmp_path / "v"), "--no-progress"]
+    assert main([*argv, "--num-proc", "1", "--trials", "my_interview"]) == 0 and len(parses) == 1
     video = tmp_path / "v" / "landmark_plot" / "other" / "my_interview.mp4"
     frames, (rate, _) = _decode(video)
     assert len(frames) == 30 and rate == Fraction(30000, 1001)

@@ -216,8 +216,8 @@ def trial_ids_in(folder: str | os.PathLike, config: str) -> set[str]:
     """The trial ids of ``config`` in a hub folder (its ``trial_id`` column only) or archives
     (member names), so that a command can refuse an unknown id before it writes anything."""
     folder = Path(folder)
-    if folder.is_file():
-        return {row_from_csv(folder)["trial_id"]}
+    if _is_one_csv(folder):  # its id is its name (row_from_csv): no parse here, render parses it once
+        return {folder.stem}
     if is_hub_folder(folder):
         ids: set[str] = set()
         for path in sorted((folder / config).glob("*.parquet")):
