@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from typing import NoReturn
 
 from .schema import NUM_ACTORS
@@ -77,6 +78,14 @@ def _whole_number(text: str, minimum: int, expected: str) -> int:
 def positive_int(text: str) -> int:
     """``--num-proc``, ``--batch-size``, ``--trials-per-actor``: a whole number, at least 1."""
     return _whole_number(text, 1, "a whole number, at least 1")
+
+
+def sample_count(text: str) -> int:
+    """``verify --sample``: a non-negative whole number, or ``all`` (every trial, every media cell
+    decoded whole)."""
+    if text.strip().lower() == "all":
+        return sys.maxsize
+    return _whole_number(text, 0, "a non-negative whole number, or all")
 
 
 def seed_int(text: str) -> int:

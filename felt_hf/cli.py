@@ -17,7 +17,16 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from .argtypes import BackwardsRangeError, OneLineParser, actor_list, folder_path, int_list, positive_int, seed_int
+from .argtypes import (
+    BackwardsRangeError,
+    OneLineParser,
+    actor_list,
+    folder_path,
+    int_list,
+    positive_int,
+    sample_count,
+    seed_int,
+)
 from .atomic import refuse_inside_converted_folder
 from .errors import EXIT_CHECKS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, FeltError
 from .progress import bars_wanted
@@ -499,8 +508,8 @@ def add_verify_parser(sub) -> None:
     s.add_argument("path", help="folder with the FELT archives, or a folder written by `felt-hf convert`")
     s.add_argument(
         "--sample",
-        type=int,
-        help="a download: compare smoothing on N seeded-random trials (default: all); a converted folder: re-read N trials and decode N media cells per split (default 64)",
+        type=sample_count,
+        help="a download: compare smoothing on N seeded-random trials (default: all); a converted folder: re-read N trials and read N media cells per split (default 64), decoding 4 videos per split frame by frame, or every one when N covers the split (`all`: everything)",
     )
     s.add_argument("--seed", type=seed_int, default=0, help="seed of --sample (default 0)")
     s.add_argument("--num-proc", type=positive_int, help="worker processes (default: all cores)")

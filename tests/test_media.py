@@ -472,7 +472,8 @@ def test_prefetch_is_only_a_hint(small_input, media_archives):
 
 
 @pytest.mark.parametrize(
-    "source", ["fixture:single_face.mp4", "fixture:no_face.mp4", "landmark_overlay", "au_animation"]
+    "source",
+    ["fixture:single_face.mp4", "fixture:no_face.mp4", "landmark_overlay", "au_animation", "landmark_plot@mpeg4"],
 )
 def test_probe_facts_equal_a_full_decode(source, pyfeat_fixtures):
     """probe_video skips decoding (skip_frame=nonkey); its facts must equal what PyAV reports
@@ -487,7 +488,8 @@ def test_probe_facts_equal_a_full_decode(source, pyfeat_fixtures):
     else:
         from felt_hf.synthetic.media import render_video
 
-        data = render_video(source, media_trial("01-01-03-01-01-01-01"))
+        kind, _, codec = source.partition("@")  # mpeg4: the generator's fallback codec, sized 0x0 by the probe
+        data = render_video(kind, media_trial("01-01-03-01-01-01-01"), codec=codec or None)
     info = probe_video(data)
     with av.open(io.BytesIO(data)) as c:
         s = c.streams.video[0]
@@ -509,6 +511,42 @@ def test_truncated_mp4_is_an_error(tmp_path):
     assert probe_video(moov_first).num_frames == probe_video(video).num_frames
     with pytest.raises(FeltFormatError, match="truncated mp4"):
         probe_video(moov_first[:-5000], file="x.mp4")
+
+
+def _interleaved_full_av(tmp_path: Path) -> tuple[bytes, int]:
+    """A full-AV mp4 as cameras and ``faststart`` write it (index first, audio and video packets
+    interleaved), and its recording's sample count."""
+    import av
+
+    from felt_hf.synthetic.media import encode_video
+
+    t = media_trial("01-02-01-01-01-02-02")
+    samples = render_samples(t.trial_id, t.num_frames, seed=0)
+    frames = [np.full((90, 160, 3), i % 256, np.uint8) for i in range(t.num_frames)]  # video all along
+    video = encode_video(frames, fps=FPS, audio=(samples, 48000))
+    path = tmp_path / "interleaved.mp4"
+    with av.open(io.BytesIO(video)) as src, av.open(str(path), "w", options={"movflags": "faststart"}) as dst:
+        pairs = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = pairs[packet.stream.index]
+                dst.mux(packet)
+    return path.read_bytes(), samples.shape[0]
+
+
+def test_a_truncated_full_av_mp4_is_an_error_not_part_of_its_audio(tmp_path):
+    """Cut anywhere, an interleaved full-AV mp4 had decoded to part of its audio (38 of 40 cuts
+    converted with exit 0 and verify OK)."""
+    from felt_hf.inputs.media import mp4_audio_to_flac
+
+    whole, recorded = _interleaved_full_av(tmp_path)
+    _, info = mp4_audio_to_flac(whole)
+    assert abs(info.num_samples - recorded) <= 48  # the declaration's 1 ms tick
+    for fraction in np.linspace(0.2, 0.99, 12):
+        with pytest.raises(FeltFormatError, match=r"^x\.mp4: truncated mp4: "):
+            mp4_audio_to_flac(whole[: int(len(whole) * fraction)], file="x.mp4")
+    with pytest.raises(FeltFormatError, match=r"^x\.mp4: PyAV cannot read this mp4's audio: Invalid data found[^:']*$"):
+        mp4_audio_to_flac(b"", file="x.mp4")
 
 
 def _faststart(video: bytes, path: Path) -> bytes:

@@ -88,6 +88,8 @@ def test_a_label_that_contradicts_the_trial_id_fails(folder):
         ("landmark_plot_speech", "num_video_frames", 3),
         ("landmark_plot_speech", "width", 17),
         ("landmark_plot_speech", "fps", 25.0),
+        ("landmark_plot_speech", "fps", 30.000_1),  # within the 1e-5 tolerance verify had
+        ("landmark_plot_speech", "duration_s", None),
         ("audio_speech", "sample_rate", 44_100),
         ("audio_speech", "num_samples", 5),
         ("audio_speech", "duration_s", 99.0),
@@ -98,7 +100,28 @@ def test_a_fact_that_differs_from_the_cell_fails(folder, config, column, value):
     _rewrite(shard, lambda t: _set(t, column, 1, value))
     check = _checks(folder)["media_cells"]
     assert check.status == "fail", check.summary
-    assert f"{config}/{shard.name} row 1, column {column!r}: {value!r}" in check.summary
+    stored = value if value is None or column != "fps" else float(pa.scalar(value, pa.float32()).as_py())
+    assert f"{config}/{shard.name} row 1, column {column!r}: {stored!r}" in check.summary
+
+
+@pytest.mark.parametrize(
+    ("config", "column", "value", "message"),
+    [
+        ("audio_speech", "audio_source", "full_av_mp4", "column 'audio_source': 'full_av_mp4', but source_file is "),
+        ("audio_speech", "source_file", "Audio_Speech_Actors.zip:Actor_01/03-01-01-01-01-01-09.wav", "is not a file of trial"),
+        ("landmark_plot_speech", "source_file", "x.zip:FELT/Landmark_Plot/Actor_09/01-01-01-01-01-01-09.mp4", "is not a file of trial"),
+        ("landmark_plot_speech", "video", "path", "column 'video': its file is named 'other.mp4', not "),
+    ],
+)  # fmt: skip
+def test_a_source_that_is_not_the_rows_trial_fails(folder, config, column, value, message):
+    """Where a cell came from, as the converter writes it: edits of these had passed verify."""
+    shard = _first_shard(folder, config)
+    if value == "path":
+        cell = pq.read_table(shard).column(column).to_pylist()[1]
+        value = {"bytes": cell["bytes"], "path": "other.mp4"}
+    _rewrite(shard, lambda t: _set(t, column, 1, value))
+    check = _checks(folder)["media_cells"]
+    assert check.status == "fail" and f"{config}/{shard.name} row 1, " in check.summary and message in check.summary
 
 
 def test_undecodable_media_bytes_fail(folder):
@@ -284,6 +307,50 @@ def test_frames_damaged_inside_an_mp4_fail_where_videos_are_decoded(folder):
     check = _checks(folder)["media_cells"]
     assert check.status == "fail" and f"{shard.name} row 0, column 'video': " in check.summary
     assert "decode" in check.summary
+
+
+def test_sample_all_decodes_every_video(folder, monkeypatch):
+    """A video damaged past the first few of its split passes a sample short of the split (the
+    index and rate are intact) and fails with ``--sample all``, which decodes every video frame by
+    frame (as does any sample that covers the split, the default one on small folders)."""
+    from felt_hf.publish import verify_media
+
+    monkeypatch.setattr(verify_media, "FULL_DECODES", 1)  # the sample's splits are small
+    shards = sorted((folder / "landmark_plot_speech").glob("train-*.parquet"))
+    shard = shards[-1]
+    last = pq.read_metadata(shard).num_rows - 1
+    rows_before = sum(pq.read_metadata(p).num_rows for p in shards[:-1]) + last
+    assert rows_before >= verify_media.FULL_DECODES  # the damaged row is not among those decoded by default
+
+    def damage(t: pa.Table) -> pa.Table:
+        cell = t.column("video").to_pylist()[last]
+        data = bytearray(cell["bytes"])
+        at = data.find(b"mdat") + 8
+        data[at : at + 3000] = b"\xab" * 3000
+        return _set(t, "video", last, {"bytes": bytes(data), "path": cell["path"]})
+
+    _rewrite(shard, damage)
+    fewer = sum(pq.read_metadata(p).num_rows for p in shards) - 1  # a sample short of the split
+    short = {c.name: c for c in verify_folder(folder, sample=fewer).checks}["media_cells"]
+    assert short.status == "pass", short.summary
+    import sys
+
+    check = {c.name: c for c in verify_folder(folder, sample=sys.maxsize).checks}["media_cells"]
+    assert check.status == "fail" and f"{shard.name} row {last}, column 'video': " in check.summary, check.summary
+
+
+def test_a_size_the_frames_do_not_have_fails_where_videos_are_decoded(folder):
+    """The probe reads the size without decoding (it had read MPEG-4 Part 2 files as 0x0); the
+    frame-by-frame decode compares it with the frames themselves."""
+    from felt_hf.publish.verify_media import _decode_problem
+
+    cell = pq.read_table(_first_shard(folder, "landmark_plot_speech")).column("video").to_pylist()[0]
+    row = pq.read_table(_first_shard(folder, "landmark_plot_speech")).slice(0, 1).to_pylist()[0]
+    n, size = row["num_video_frames"], (row["width"], row["height"])
+    assert _decode_problem("x row 0", cell["bytes"], n, size) is None
+    assert _decode_problem("x row 0", cell["bytes"], n, (0, 0)) == (
+        f"x row 0, columns 'width'/'height': 0x0, the decoded frames are {size[0]}x{size[1]}"
+    )
 
 
 def test_num_tracking_rows_is_checked_where_the_map_is_unknown(folder):

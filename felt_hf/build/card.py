@@ -674,7 +674,9 @@ def media_section(summary: Mapping[str, Any]) -> str:
         "- Audio and video come from the same RAVDESS recording: audio sample `s` is at `s / sample_rate` s, "
         "tracking row `r` at `time_s[r]`. Audio taken from the full-AV mp4 (AAC) starts with the recording "
         "(the encoder's priming samples, which the mp4's edit list hides, are not decoded) and ends where the "
-        "stream's declared duration ends (the encoder's padding to whole AAC frames of 1024 samples is cut).",
+        "stream's declared duration ends (the encoder's padding to whole AAC frames of 1024 samples is cut; the "
+        "declaration counts in the mp4's movie timescale, 1 ms in FFmpeg-written files, so the end lies within "
+        "one tick of the recording's, up to 47 samples at 48 kHz short of it).",
         "",
         "### Personal data and terms",
         "",

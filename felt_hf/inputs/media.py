@@ -19,6 +19,7 @@ path (see :func:`classify`):
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -161,18 +162,28 @@ def probe_video(data: bytes, *, file: str = "<bytes>", archive: str | None = Non
                 duration = float(stream.duration * stream.time_base)
             else:
                 duration = (container.duration or 0) / av.time_base
-            info = VideoInfo(n, float(rate) if rate else float("nan"), stream.width, stream.height, duration,
+            width, height = _frame_size(container, stream)
+            info = VideoInfo(n, float(rate) if rate else float("nan"), width, height, duration,
                              stream.codec_context.name)  # fmt: skip
     except FeltFormatError:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as e:
-        raise FeltFormatError(file, f"PyAV cannot read this mp4: {e}", archive=archive) from None
+        raise FeltFormatError(file, f"PyAV cannot read this mp4: {av_reason(e)}", archive=archive) from None
     if info.num_frames == 0:
         raise FeltFormatError(file, "the mp4 has no video frames", archive=archive)
     if end > len(data):
         raise FeltFormatError(file, f"truncated mp4: frames reach byte {end:,}, the file has {len(data):,}",
                               archive=archive)  # fmt: skip
     return info
+
+
+def _frame_size(container, stream) -> tuple[int, int]:
+    """The stream's frame size; where the probe without decoding leaves it at 0x0 (MPEG-4 Part 2,
+    the generator's fallback codec where PyAV has no libx264), the size of its first decoded frame."""
+    if stream.width and stream.height:
+        return stream.width, stream.height
+    frame = next(iter(container.decode(stream)), None)
+    return (frame.width, frame.height) if frame is not None else (0, 0)
 
 
 @dataclass(frozen=True)
@@ -266,25 +277,52 @@ def mp4_audio_to_flac(data: bytes, *, file: str = "<bytes>", archive: str | None
             rate = stream.codec_context.sample_rate
             # FFmpeg's own conversion to planar 16-bit at the stream's rate and layout (no resampling).
             resampler = av.AudioResampler(format="s16p", layout=stream.codec_context.layout, rate=rate)
+            end = _index_end(stream)
+            if end > len(data):
+                raise FeltFormatError(file, f"truncated mp4: audio packets reach byte {end:,}, the file has "
+                                      f"{len(data):,}", archive=archive)  # fmt: skip
             chunks = [r.to_ndarray() for f in container.decode(stream) for r in resampler.resample(f)]
             chunks += [r.to_ndarray() for r in resampler.resample(None)]
-            declared = _declared_samples(stream, rate)
+            declared, tick = _declared_samples(stream, rate)
     except FeltFormatError:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as e:
-        raise FeltFormatError(file, f"PyAV cannot read this mp4's audio: {e}", archive=archive) from None
+        raise FeltFormatError(file, f"PyAV cannot read this mp4's audio: {av_reason(e)}", archive=archive) from None
     if not chunks:
         raise FeltFormatError(file, "the mp4's audio stream has no samples", archive=archive)
-    pcm = np.concatenate(chunks, axis=1)[:, :declared]  # the end padding cut (declared=None: none)
+    pcm = np.concatenate(chunks, axis=1)
+    if declared is not None and pcm.shape[1] + tick < declared:  # (tick: the declaration's own rounding)
+        raise FeltFormatError(file, f"truncated mp4: its audio decodes to {pcm.shape[1]:,} of the {declared:,} "
+                              "samples the stream declares", archive=archive)  # fmt: skip
+    pcm = pcm[:, :declared]  # the end padding cut (declared=None: none)
     pcm = np.ascontiguousarray(pcm.T)  # (samples, channels) int16
     return _flac(pcm, rate), AudioInfo(rate, pcm.shape[1], pcm.shape[0])
 
 
-def _declared_samples(stream, rate: int) -> int | None:
-    """The samples an audio stream's declared duration covers, or ``None`` where it declares none."""
+def _declared_samples(stream, rate: int) -> tuple[int | None, int]:
+    """The samples an audio stream's declared duration covers (``None`` where it declares none),
+    and the samples one tick of that declaration spans.
+
+    FFmpeg sets the duration from the mp4's edit list, which counts in the movie's timescale (1 ms
+    in files FFmpeg writes), so the cut lands within one tick of the recording's true end: up to 47
+    samples at 48 kHz short of it (never into the padding). A decoded stream shorter than the
+    declaration by more than a tick is a truncated file."""
     if not stream.duration or stream.time_base is None:
-        return None
-    return max(1, round(stream.duration * stream.time_base * rate))
+        return None, 0
+    return max(1, round(stream.duration * stream.time_base * rate)), math.ceil(stream.time_base * rate) + 1
+
+
+def _index_end(stream) -> int:
+    """The byte where the stream's last indexed packet ends (0 where PyAV has no index entries):
+    beyond the file's end, the file was cut."""
+    entries = getattr(stream, "index_entries", None) or ()
+    return max((e.pos + e.size for e in entries), default=0)
+
+
+def av_reason(e: Exception) -> str:
+    """FFmpeg's reason without the errno and the ``'<none>'`` filename of an in-memory file."""
+    reason = getattr(e, "strerror", None)
+    return reason if isinstance(reason, str) and reason else str(e)
 
 
 # --- decoding rows without torchcodec -------------------------------------------------------------

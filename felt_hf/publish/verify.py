@@ -484,7 +484,9 @@ def verify_download(
     _check_names(report, bad)
     _check_pairs(report, members)
     ids = sorted({m.trial_id for ms in members.values() for m in ms})
-    chosen = set(ids) if sample is None or sample >= len(ids) else set(random.Random(seed).sample(ids, sample))
+    if sample is not None and sample >= len(ids):
+        sample = None  # every trial (--sample all)
+    chosen = set(ids) if sample is None else set(random.Random(seed).sample(ids, sample))
     tasks = []
     for channel in schema.VOCAL_CHANNELS:
         raw = {m.trial_id: m for m in members.get(f"raw_{channel}", [])}

@@ -37,8 +37,6 @@ import numpy as np
 from .. import schema
 from ..parquet_reads import read_row_groups, read_table
 
-# Relative tolerance for float32 columns against the float64 facts read back (float32 keeps ~7 digits).
-FLOAT_RTOL = 1e-5
 FULL_DECODES = 4  # sampled videos per split decoded frame by frame, the first ones in row order
 _KNOWN_MAP = ("exact", "from_titles")
 
@@ -105,7 +103,8 @@ def check_media(report, root: Path, configs: dict, footers: dict, sample: int) -
     report.add("media_cells", "fail" if tally.cells else "pass",
                f"{len(tally.cells)} problem(s): {tally.cells[0]}" if tally.cells else
                f"{tally.opened} media cell(s) read back ({tally.decoded} decoded whole: every audio cell, "
-               f"{FULL_DECODES} videos per split; the other videos opened with PyAV): frames, rate, size, duration "
+               f"{FULL_DECODES} videos per split, or all where --sample covers the split; the other videos opened "
+               "with PyAV): frames, rate, size, duration "
                "and the frame maps agree with their columns and the tracking; empty cells are listed skips",
                tally.cells)  # fmt: skip
 
@@ -281,11 +280,11 @@ def _sampled_cells(tally: _Tally, root: Path, got, kind: str, sample: int, track
     for i in _spread(len(groups), math.ceil(sample / max(sizes, default=1))):
         rel, g, first = groups[i]
         chosen.setdefault(rel, []).append((g, first))
-    videos_decoded = 0
+    videos_decoded, every = 0, sample >= sum(sizes)  # a sample that covers the split: every video whole
     for rel, picks in chosen.items():
         for first, table in _row_groups(root, rel, picks):  # one open per shard, one group in memory
             for i, row in enumerate(table.to_pylist()):
-                whole = kind == schema.AUDIO_KIND or videos_decoded < FULL_DECODES
+                whole = kind == schema.AUDIO_KIND or every or videos_decoded < FULL_DECODES
                 problems, read = _row_problems(f"{rel} row {first + i}", kind, row, tracking, whole)
                 tally.cells += problems
                 tally.opened += read
@@ -317,9 +316,30 @@ def _row_problems(where: str, kind: str, row: dict, tracking, whole: bool) -> tu
     if cell.get("bytes") is None:
         return [f"{where}, column {column!r}: the cell is there but holds no bytes"], False
     data = bytes(cell["bytes"])
+    named = _source_problems(where, kind, row, cell.get("path"))
     if kind == schema.AUDIO_KIND:
-        return _audio_problems(where, row, data), True
-    return _video_problems(where, row, data, tracking, kind, whole), True
+        return named + _audio_problems(where, row, data), True
+    return named + _video_problems(where, row, data, tracking, kind, whole), True
+
+
+def _source_problems(where: str, kind: str, row: dict, path) -> list[str]:
+    """The cell's file name, ``source_file`` and ``audio_source`` against the row's trial, as the
+    converter writes them (an edited ``audio_source`` or ``source_file`` had passed)."""
+    trial = row.get("trial_id") or ""
+    audio = kind == schema.AUDIO_KIND
+    column = "audio" if audio else "video"
+    want = f"{trial}.{'flac' if audio else 'mp4'}"
+    if path != want:
+        return [f"{where}, column {column!r}: its file is named {path!r}, not {want!r} (the row's trial)"]
+    source = row.get("source_file") or ""
+    stem = source.replace("\\", "/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]  # (a Windows zip's member too)
+    from_wav = stem.lower().endswith(".wav")
+    expected = ("03" + trial[2:] if from_wav else trial) + stem[stem.rfind(".") :]
+    if stem != expected:
+        return [f"{where}, column 'source_file': {source!r} is not a file of trial {trial}"]
+    if audio and row.get("audio_source") != ("ravdess_wav" if from_wav else "full_av_mp4"):
+        return [f"{where}, column 'audio_source': {row.get('audio_source')!r}, but source_file is {source!r}"]
+    return []
 
 
 def _mismatch(where: str, column: str, stored, actual, how: str) -> str:
@@ -327,7 +347,9 @@ def _mismatch(where: str, column: str, stored, actual, how: str) -> str:
 
 
 def _close(a, b) -> bool:
-    return a is not None and b is not None and bool(np.isclose(float(a), float(b), rtol=FLOAT_RTOL, atol=1e-6))
+    """A float32 column against the fact it was written from: equal once both are float32 (the
+    converter stores exactly ``float32(fact)``); a 1e-5 tolerance had passed ``fps`` 30.0001."""
+    return a is not None and b is not None and bool(np.float32(a) == np.float32(b))
 
 
 def _audio_problems(where: str, row: dict, data: bytes) -> list[str]:
@@ -349,17 +371,28 @@ def _audio_problems(where: str, row: dict, data: bytes) -> list[str]:
     return problems
 
 
-def _decode_problem(where: str, data: bytes, num_frames: int) -> str | None:
-    """Decode every frame (PyAV): bytes damaged inside the frames pass the sample-index probe."""
+def _decode_problem(where: str, data: bytes, num_frames: int, size: tuple[int, int]) -> str | None:
+    """Decode every frame (PyAV): bytes damaged inside the frames pass the sample-index probe, and
+    a frame size the probe got wrong shows (it had read MPEG-4 Part 2 files as 0x0)."""
     import av
 
+    n, sizes = 0, set()
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             container.streams.video[0].thread_type = "AUTO"
-            n = sum(1 for _ in container.decode(video=0))
+            for frame in container.decode(video=0):
+                n += 1
+                sizes.add((frame.width, frame.height))
     except Exception as e:  # PyAV raises several types for damaged data
-        return f"{where}, column 'video': PyAV cannot decode its frames: {e}"
-    return None if n == num_frames else f"{where}, column 'video': {n} frames decode, its index holds {num_frames}"
+        from ..inputs.media import av_reason
+
+        return f"{where}, column 'video': PyAV cannot decode its frames: {av_reason(e)}"
+    if n != num_frames:
+        return f"{where}, column 'video': {n} frames decode, its index holds {num_frames}"
+    if sizes != {size}:
+        got = ", ".join(f"{w}x{h}" for w, h in sorted(sizes))
+        return f"{where}, columns 'width'/'height': {size[0]}x{size[1]}, the decoded frames are {got}"
+    return None
 
 
 def _video_problems(where: str, row: dict, data: bytes, tracking, kind: str, whole: bool) -> list[str]:
@@ -379,7 +412,7 @@ def _video_problems(where: str, row: dict, data: bytes, tracking, kind: str, who
         actual = getattr(info, column)
         if not _close(row.get(column), actual) and not (np.isnan(actual) and row.get(column) is None):
             problems.append(_mismatch(where, column, row.get(column), actual, "mp4 (PyAV)"))
-    if whole and (broken := _decode_problem(where, data, info.num_frames)):
+    if whole and (broken := _decode_problem(where, data, info.num_frames, (row.get("width"), row.get("height")))):
         problems.append(broken)
     return problems + _map_problems(where, row, tracking, kind)
 
