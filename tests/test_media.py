@@ -291,6 +291,31 @@ def test_unreadable_mp4_names_its_member_and_leaves_the_build_intact(small_input
     assert sum(v is None for v in ds["video"]) == 1
 
 
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("01-01-01-01-02-02-01 (1).mp4", "not a RAVDESS"),  # a browser's second download
+        ("notes.mp4", "not a RAVDESS"),
+        ("02-01-01-01-02-02-01.mp4", "modality"),
+        ("01-01-09-01-02-02-01.mp4", "emotion"),
+    ],
+)
+def test_skip_bad_skips_a_badly_named_media_file(small_input, tmp_path, name, why):
+    """--skip-bad skips every per-member failure, bad names included: a badly named file in a
+    video-kind folder had stopped the run (exit 2) with --skip-bad too."""
+    folder = _first_video(small_input).parent
+    shutil.copy(_first_video(small_input), folder / name)
+    member = (folder / name).relative_to(small_input).as_posix()
+    with pytest.raises(FeltNameError) as e:
+        convert_felt(small_input, tmp_path / "a", configs=CONFIGS, progress=False)
+    assert str(e.value).startswith(f"{small_input}:{member}: ") and why in str(e.value)
+    assert str(e.value).count(name) == 1
+    summary = convert_felt(small_input, tmp_path / "b", configs=CONFIGS, progress=False, skip_bad=True)
+    report = json.loads((tmp_path / "b" / "skipped_trials.json").read_text())["skipped"]
+    assert [r["member"] for r in report] == [member] and why in report[0]["error"] and summary["skipped"] == 1
+    assert main(["verify", str(tmp_path / "b"), "--no-progress"]) == 0
+
+
 def test_bad_mp4_in_a_worker_process_is_one_line_from_the_real_command(small_input, tmp_path):
     """Raised inside a media worker process, the error still reaches the user as one line naming
     the member, exit code 2, no traceback, and no temporary shard left behind."""

@@ -587,7 +587,8 @@ def convert_felt(
     build that this one does not write are refused (``overwrite=True`` removes them).
     """
     _check_input_folder(Path(data_dir))
-    configs, media_plans = _resolve_configs(data_dir, configs, skip_bad, au_titles)
+    skipped: list[dict] = []
+    configs, media_plans = _resolve_configs(data_dir, configs, skip_bad, au_titles, skipped)
     split_actors = validate_split_actors(split_actors or DEFAULT_SPLIT_ACTORS)
     refuse_plans_outside_splits(media_plans, split_actors)
     out = Path(out_dir)
@@ -606,7 +607,6 @@ def convert_felt(
             f"({', '.join(configs + list(media_plans))}) does not write; convert them too (--configs), or pass --overwrite "
             "to remove them"
         )
-    skipped: list[dict] = []
     members: dict[str, list[CsvMember]] = {}
     tasks = plan_tasks(data_dir, out, configs, split_actors, skip_bad, previews, skipped, members)
     notes = trial_set_warnings(members) + left_out_warnings(members, split_actors)
@@ -761,11 +761,14 @@ def _refuse_overlap(out: Path, data_dir: Path, configs: Sequence[str]) -> None:
             )
 
 
-def _resolve_configs(data_dir, configs, skip_bad: bool, au_titles: bool = False) -> tuple[list[str], dict]:
+def _resolve_configs(
+    data_dir, configs, skip_bad: bool, au_titles: bool = False, skipped: list[dict] | None = None
+) -> tuple[list[str], dict]:
     """Requested (or present) configs -> tracking config names and the media configs' plans.
 
-    Media inputs are found and checked (names, duplicates) here, before any work, like the CSVs.
-    By default every config with inputs is converted; media alone (no tracking zip) is allowed.
+    Media inputs are found and checked (names, duplicates) here, before any work, like the CSVs
+    (``skip_bad``: badly named media files go to ``skipped``). By default every config with
+    inputs is converted; media alone (no tracking zip) is allowed.
     """
     if isinstance(configs, str):
         raise ValueError(f"configs must be a list of config names, e.g. [{configs!r}], not a string")
@@ -773,8 +776,8 @@ def _resolve_configs(data_dir, configs, skip_bad: bool, au_titles: bool = False)
         raise ValueError("configs is empty: name at least one config, or pass None for every config with inputs")
     if configs:  # a config named twice is converted once (two writers of one shard would collide)
         tracking, media = split_configs(list(dict.fromkeys(configs)))
-        return tracking, plan_media(data_dir, media, skip_bad, au_titles) if media else {}
-    plans = plan_media(data_dir, None, skip_bad, au_titles)
+        return tracking, plan_media(data_dir, media, skip_bad, au_titles, skipped) if media else {}
+    plans = plan_media(data_dir, None, skip_bad, au_titles, skipped)
     try:
         return present_configs(data_dir), plans
     except FileNotFoundError:

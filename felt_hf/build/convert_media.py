@@ -107,15 +107,25 @@ def _skip(plan: MediaConfigPlan, f: MediaFile | None, trial_id: str, error: str)
 
 
 def plan_media(
-    data_dir, configs: Sequence[str] | None, skip_bad: bool = False, au_titles: bool = False
+    data_dir,
+    configs: Sequence[str] | None,
+    skip_bad: bool = False,
+    au_titles: bool = False,
+    skipped: list[dict] | None = None,
 ) -> dict[str, MediaConfigPlan]:
     """Find every media input and assign one file per trial and config, before any work.
 
     ``configs=None`` means every media config some file was found for. Two files for one trial and
     config is an error naming both (with ``skip_bad``: the first by path is kept, the other reported).
+    A file whose name is not a trial's stops the run, or with ``skip_bad`` is appended to
+    ``skipped`` (``{"archive", "member", "error"}``, as the CSVs' bad names) and left out.
     Audio comes from the RAVDESS wav where there is one, else from the full-AV mp4's AAC track.
     """
-    found = find_media(data_dir)
+    bad: list[tuple[str, str, str]] | None = [] if skip_bad else None
+    found = find_media(data_dir, bad)
+    for source, member, error in bad or ():
+        if skipped is not None:
+            skipped.append({"archive": source, "member": member, "error": error})
     by_config: dict[str, dict[str, list[MediaFile]]] = {}
     fallback: dict[str, dict[str, list[MediaFile]]] = {}
     for f in sorted(found, key=lambda f: (f.source, f.member)):

@@ -88,11 +88,12 @@ def classify(member: str) -> tuple[str, str] | None:
     return (FULL_AV, stem) if stem.startswith("01-") else None
 
 
-def find_media(data_dir: str | os.PathLike) -> list[MediaFile]:
+def find_media(data_dir: str | os.PathLike, bad: list[tuple[str, str, str]] | None = None) -> list[MediaFile]:
     """Every media input under ``data_dir`` (zips and folders, any depth), names validated.
 
     Errors name the archive and the member: a wav that is not audio-only (``03-``), a video in a
-    kind folder whose name is not a full-AV trial, an impossible RAVDESS name.
+    kind folder whose name is not a full-AV trial, an impossible RAVDESS name. With ``bad`` given
+    (``--skip-bad``), each such file is appended to it as ``(archive, member, error)`` and left out.
     """
     found = []
     for source, member, size in iter_input_files(data_dir):
@@ -106,9 +107,17 @@ def find_media(data_dir: str | os.PathLike) -> list[MediaFile]:
             if kind == WAV:
                 labels = parse_trial_id("01" + labels.trial_id[2:])
         except FeltNameError as e:
-            raise FeltNameError(f"{source}:{member}: {e}") from None
+            if bad is None:
+                raise FeltNameError(f"{source}:{member}: {_without_member(str(e), member)}") from None
+            bad.append((source, member, _without_member(str(e), member)))
+            continue
         found.append(MediaFile(source, member, kind, labels, size))
     return found
+
+
+def _without_member(text: str, member: str) -> str:
+    """A name error's reason without the member it starts with (the caller puts archive:member first)."""
+    return text[len(member) + 2 :] if text.startswith(f"{member}: ") else text
 
 
 # --- reading facts and re-packing ---------------------------------------------------------------
