@@ -179,6 +179,10 @@ def test_corrupt_member_fails_cleanly_and_skip_bad_reports_it(sample_archives, t
     assert [s["member"] for s in report["skipped"]] == [member] and summary["skipped"] == 1
     total = sum(s["num_examples"] for s in summary["configs"]["raw_speech"]["splits"].values())
     assert total == len(config_members(data, "raw_speech")) - 1
+    # push publishes these: the input folder's absolute path (this machine's) shortened to its name
+    assert report["skipped"][0]["archive"] == "in/raw_motion_speech.zip"
+    for published in ("skipped_trials.json", "README.md"):
+        assert str(tmp_path) not in (out / published).read_text(), published
 
 
 def test_skip_bad_with_every_trial_bad_is_an_error_and_writes_nothing(sample_archives, tmp_path):

@@ -692,6 +692,8 @@ def _finish(
         summary_configs.update(media.summary())
         skipped.extend(media.skipped)
         notes = [*notes, *media.notes()]
+    skipped = [{k: _public(v, data_dir) if isinstance(v, str) else v for k, v in e.items()} for e in skipped]
+    notes = [_public(n, data_dir) for n in notes]
     write_stats_json(out / STATS_FILENAME, stats)
     report = out / SKIPPED_FILENAME
     if skipped:
@@ -718,6 +720,18 @@ def _finish(
     )
     write_card(out, summary)
     return summary
+
+
+def _public(text: str, data_dir) -> str:
+    """``text`` for the card and ``skipped_trials.json``, which ``push`` publishes: the input
+    folder's absolute path (``/home/someone/...``, this machine's) shortened to its name, so that
+    ``/home/u/felt_download/x.zip:member`` reads ``felt_download/x.zip:member``."""
+    root = Path(data_dir)
+    name = root.resolve().name or str(root)
+    for prefix in sorted({os.path.abspath(root), str(root.resolve())}, key=len, reverse=True):
+        if prefix != os.sep:
+            text = text.replace(prefix, name)
+    return text
 
 
 def _looks_synthetic(data_dir) -> bool:
