@@ -808,3 +808,17 @@ def test_messages_name_whose_rows_the_media_follow(media_archives, tmp_path):
     wav.rename(wav.with_name("03" + list_members(data / "smoothed_motion_speech.zip")[-1].trial_id[2:] + ".wav"))
     with pytest.raises(FeltMediaError, match=r"which the smoothed_speech tracking \(smoothed_motion_speech.zip\) has"):
         convert_felt(data, tmp_path / "other", configs=["audio_speech"], progress=False, num_proc=1)
+
+
+def test_media_trials_of_actors_in_no_split_are_said(small_input, tmp_path):
+    """A media-only conversion with --split-actors had dropped the videos of unnamed actors without
+    a word (the warning came only from a tracking config converted in the same run)."""
+    from felt_hf.errors import FeltWarning
+
+    rule = {"train": (1, 2), "test": (19, 20)}
+    with pytest.warns(
+        FeltWarning, match=r"landmark_plot_speech: \d+ of \d+ trial\(s\) left out, their actors \(21-22\)"
+    ):
+        convert_felt(small_input, tmp_path / "felt", configs=["landmark_plot_speech"], split_actors=rule,
+                     progress=False, num_proc=1)  # fmt: skip
+    assert "landmark_plot_speech: " in (tmp_path / "felt" / "README.md").read_text()

@@ -609,7 +609,8 @@ def convert_felt(
         )
     members: dict[str, list[CsvMember]] = {}
     tasks = plan_tasks(data_dir, out, configs, split_actors, skip_bad, previews, skipped, members)
-    notes = trial_set_warnings(members) + left_out_warnings(members, split_actors)
+    media_members = {c: [f.as_member() for f in plan.files.values()] for c, plan in media_plans.items()}
+    notes = trial_set_warnings(members) + left_out_warnings({**members, **media_members}, split_actors)
     for note in notes:
         warnings.warn(note, FeltWarning, stacklevel=2)
     if previews:  # the workers draw previews with datasets' Image feature: imported once, inherited
