@@ -822,3 +822,20 @@ def test_media_trials_of_actors_in_no_split_are_said(small_input, tmp_path):
         convert_felt(small_input, tmp_path / "felt", configs=["landmark_plot_speech"], split_actors=rule,
                      progress=False, num_proc=1)  # fmt: skip
     assert "landmark_plot_speech: " in (tmp_path / "felt" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("container", ["W64", "RF64", "AIFF", "AU", "NIST"])
+def test_a_wav_in_a_container_whose_cut_reads_silently_is_refused(container):
+    """Cut in half, these read short without an error (112086 of 224224 samples were published);
+    only RIFF (its data chunk checked) and FLAC (its stated length checked) are taken."""
+    from felt_hf.inputs.media import wav_to_flac
+
+    x = (np.sin(np.arange(48000) / 10) * 5000).astype(np.int16)
+    buf = io.BytesIO()
+    sf.write(buf, x, 48000, format=container, subtype="PCM_16")
+    with pytest.raises(FeltFormatError, match=rf"^a\.wav: {container} audio, not a RIFF WAV as RAVDESS's"):
+        wav_to_flac(buf.getvalue()[: len(buf.getvalue()) // 2], file="a.wav")
+    for fmt in ("WAV", "FLAC"):
+        buf = io.BytesIO()
+        sf.write(buf, x, 48000, format=fmt, subtype="PCM_16")
+        assert wav_to_flac(buf.getvalue())[1].num_samples == x.shape[0]

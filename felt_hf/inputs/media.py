@@ -235,6 +235,11 @@ def wav_shortfall(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+# Containers taken in a .wav: RIFF (whose cut is caught by :func:`wav_shortfall`) and FLAC (whose
+# header states its length). W64, RF64, AIFF, AU, NIST... read short without an error when cut.
+_WAV_CONTAINERS = ("WAV", "WAVEX", "FLAC")
+
+
 def wav_to_flac(data: bytes, *, file: str = "<bytes>", archive: str | None = None) -> tuple[bytes, AudioInfo]:
     """A RAVDESS wav re-packed as FLAC: same 16-bit samples (lossless), about half the bytes."""
     import soundfile as sf
@@ -245,17 +250,24 @@ def wav_to_flac(data: bytes, *, file: str = "<bytes>", archive: str | None = Non
                               f"{short[1]:,}", archive=archive)  # fmt: skip
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
+            if f.format not in _WAV_CONTAINERS:
+                raise FeltFormatError(
+                    file, f"{f.format} audio, not a RIFF WAV as RAVDESS's (cut short, a {f.format} container "
+                    "reads without an error, so it is not taken)", archive=archive)  # fmt: skip
             if f.subtype not in ("PCM_16", "PCM_U8", "PCM_S8"):
                 raise FeltFormatError(
                     file, f"{f.subtype} audio: FLAC 16-bit would not keep it losslessly", archive=archive
                 )
             samples = f.read(dtype="int16")
-            rate = f.samplerate
+            rate, declared = f.samplerate, f.frames
     except FeltFormatError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
         why = getattr(e, "error_string", None) or str(e)  # (str(e) names the in-memory buffer, not the file)
         raise FeltFormatError(file, f"soundfile cannot read this wav: {why}", archive=archive) from None
+    if samples.shape[0] < declared:  # (a FLAC stream's header states its length)
+        raise FeltFormatError(file, f"truncated: {samples.shape[0]:,} of the {declared:,} samples its header "
+                              "declares", archive=archive)  # fmt: skip
     if samples.shape[0] == 0:
         raise FeltFormatError(file, "the wav has no samples", archive=archive)
     channels = 1 if samples.ndim == 1 else samples.shape[1]
