@@ -271,11 +271,17 @@ def max_member_bytes() -> int:
     return int(float(value) * 1024**2) if value else MAX_MEMBER_BYTES
 
 
-def _too_big(size: int) -> str:
+def _too_big(size: int, what: str = "tracking CSV") -> str:
     return (
-        f"inflates to {size:,} bytes, more than any tracking CSV ({max_member_bytes():,} allowed; "
+        f"inflates to {size:,} bytes, more than any {what} ({max_member_bytes():,} allowed; "
         f"set {MAX_MEMBER_ENV} to raise it): refused without inflating"
     )
+
+
+def _member_kind(name: str) -> str:
+    """What a member is, for the size messages: a wav or mp4 is not held to a CSV's compression."""
+    ext = name.rsplit(".", 1)[-1].lower()
+    return {"wav": "RAVDESS wav", "mp4": "FELT or RAVDESS video"}.get(ext, "tracking CSV")
 
 
 def check_member_info(info: zipfile.ZipInfo, archive: str) -> None:
@@ -288,14 +294,17 @@ def check_member_info(info: zipfile.ZipInfo, archive: str) -> None:
         raise FeltArchiveError(
             info.filename, f"unsupported zip compression method {info.compress_type}", archive=archive
         )
+    what = _member_kind(info.filename)
     if info.file_size > max_member_bytes():
-        raise FeltArchiveError(info.filename, _too_big(info.file_size), archive=archive)
+        raise FeltArchiveError(info.filename, _too_big(info.file_size, what), archive=archive)
     ratio = info.file_size / max(info.compress_size, 1)
-    if info.file_size > RATIO_FLOOR_BYTES and ratio > MAX_MEMBER_RATIO:
+    # (a silent take deflates ~1000:1: a wav is bounded by the size limit above, not by its ratio)
+    if what != "RAVDESS wav" and info.file_size > RATIO_FLOOR_BYTES and ratio > MAX_MEMBER_RATIO:
         raise FeltArchiveError(
             info.filename,
             f"compression ratio {ratio:.0f}:1 ({info.compress_size:,} -> {info.file_size:,} bytes) is not a "
-            f"tracking CSV's (about 2.5:1; limit {MAX_MEMBER_RATIO}:1): refused without inflating",
+            f"{what}'s (a CSV's is about 2.5:1, a video's about 1:1; limit {MAX_MEMBER_RATIO}:1): refused without "
+            "inflating",
             archive=archive,
         )
 
