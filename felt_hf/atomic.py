@@ -141,6 +141,52 @@ def interrupts_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+class Replacement:
+    """Files of an earlier build replaced as one unit, undone on any error.
+
+    Each file about to be overwritten or removed is first renamed to a hidden backup beside it
+    (a rename: no disk space needed), so :meth:`rollback` can put the earlier build back exactly,
+    and :meth:`commit` deletes the backups. A disk that filled up while the new card was written
+    (or one old shard that could not be replaced) had left new shards without a card or statistics,
+    or old and new shards mixed: the earlier build was lost."""
+
+    def __init__(self) -> None:
+        self._undo: list[tuple[Path, Path | None]] = []  # (path now holding a new file or none, its backup)
+
+    def put(self, new: Path, final: Path) -> None:
+        """``new`` moved to ``final``, whatever was there set aside."""
+        backup = self._set_aside(final)
+        self._undo.append((final, backup))
+        os.replace(new, final)
+
+    def remove(self, path: Path) -> None:
+        """``path`` set aside; anything later written there is removed again by a rollback."""
+        self._undo.append((path, self._set_aside(path)))
+
+    @staticmethod
+    def _set_aside(path: Path) -> Path | None:
+        if not path.exists():
+            return None
+        backup = temp_name(path)
+        os.replace(path, backup)
+        return backup
+
+    def rollback(self) -> None:
+        """Every new file removed and every backup back in its place, newest first."""
+        for path, backup in reversed(self._undo):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            if backup is not None:
+                os.replace(backup, path)
+        self._undo.clear()
+
+    def commit(self) -> None:
+        for _, backup in self._undo:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+        self._undo.clear()
+
+
 # --- folders no command but convert writes into ------------------------------------------------------
 def refuse_inside_converted_folder(path: str | os.PathLike, what: str) -> None:
     """An output that would land in a converted dataset folder (or below one) is an error before

@@ -391,14 +391,16 @@ def test_out_may_not_hold_the_inputs_or_sit_inside_an_extracted_config(sample_ar
     assert (data / "felt" / "README.md").is_file()
 
 
-def test_a_run_stopped_while_renaming_leaves_no_old_card_or_statistics(sample_archives, tmp_path, monkeypatch):
-    """The commit phase drops the card and stats.json first: stopped between two renames, the
-    folder is visibly unfinished (no card) and holds no statistics of the earlier build."""
+def test_a_run_stopped_while_renaming_puts_the_earlier_build_back(sample_archives, tmp_path, monkeypatch):
+    """Stopped between two renames of the commit phase (an exception the held Ctrl-C does not
+    cover), the folder is the earlier build again, byte for byte: never its card or statistics over
+    new shards, nor a card-less mix (the card and stats.json had simply been dropped first)."""
     import felt_hf.build.convert as convert
 
     data = _copy_archives(sample_archives, tmp_path / "in", ["smoothed_speech"])
     out = tmp_path / "felt"
     convert_felt(data, out, progress=False, num_proc=1)
+    before = _files(out)
     real, calls = os.replace, []
 
     def stop_after_first(src, dst):
@@ -410,7 +412,8 @@ def test_a_run_stopped_while_renaming_leaves_no_old_card_or_statistics(sample_ar
     monkeypatch.setattr(convert.os, "replace", stop_after_first)
     with pytest.raises(KeyboardInterrupt):
         convert_felt(data, out, progress=False, num_proc=1, split_actors={"train": range(1, 21), "test": range(21, 25)})
-    assert not (out / "README.md").exists() and not (out / "stats.json").exists()
+    monkeypatch.setattr(convert.os, "replace", real)
+    assert _files(out) == before
 
 
 def test_trials_outside_the_split_rule_are_said_on_screen_and_on_the_card(sample_archives, tmp_path):
@@ -424,3 +427,43 @@ def test_trials_outside_the_split_rule_are_said_on_screen_and_on_the_card(sample
                      split_actors={"train": (1, 2), "test": (21,)})  # fmt: skip
     card = (tmp_path / "felt" / "README.md").read_text()
     assert "left out, their actors (19-20, 22) being in no split of --split-actors (train=1-2 test=21)" in card
+
+
+@pytest.mark.parametrize("failure", ["card", "stats", "rename"])
+def test_an_error_while_the_new_build_is_swapped_in_puts_the_earlier_one_back(sample_archives, tmp_path, monkeypatch,
+                                                                             failure):  # fmt: skip
+    """A full disk while stats.json or the card was written (after the shards were swapped in), or
+    an old shard that could not be replaced, had left new shards without card and statistics, or
+    old and new shards mixed: the earlier build was lost. It is put back, byte for byte, and no
+    backup or temporary file is left."""
+    import errno
+    import os
+
+    from felt_hf import atomic
+    from felt_hf.build import card
+
+    data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech", "smoothed_speech"])
+    out = tmp_path / "felt"
+    convert_felt(data, out, progress=False, num_proc=1, split_actors={"train": (1, 2, 19, 20, 21, 22)})
+    before = _files(out)  # another split rule: other shard files, some of which a new build removes
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if failure == "card":
+        monkeypatch.setattr(card, "write_card", full_disk)
+    elif failure == "stats":
+        monkeypatch.setattr("felt_hf.build.convert.write_stats_json", full_disk)
+    else:
+        real, calls = os.replace, []
+
+        def sixth_rename_fails(src, dst):
+            calls.append(dst)
+            if len(calls) == 6:  # a few shards in: old ones set aside, new ones in place
+                raise PermissionError(errno.EPERM, "Operation not permitted", str(dst))
+            return real(src, dst)
+
+        monkeypatch.setattr(atomic.os, "replace", sixth_rename_fails)
+    with pytest.raises(OSError):
+        convert_felt(data, out, progress=False, num_proc=1)
+    assert _files(out) == before

@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..atomic import (
+    Replacement,
     atomic_write_bytes,
     check_output_folder,
     folders,
@@ -237,12 +238,16 @@ def _earlier_shards(folder: Path) -> list[Path]:
     return sorted(f for f in folder.iterdir() if f.is_file() and SHARD_RE.match(f.name))
 
 
-def _remove_earlier_config(folder: Path) -> None:
-    """Only the shards (and temporary files) go; the folder too when nothing else is in it."""
+def _remove_earlier_config(folder: Path, replacement: Replacement) -> None:
+    """Only the shards go (set aside until the new build is whole; then the folder's temporary
+    files too, and the folder when nothing else is in it: :func:`_remove_empty_config_folder`)."""
     for f in _earlier_shards(folder):
-        f.unlink()
+        replacement.remove(f)
+
+
+def _remove_empty_config_folder(folder: Path) -> None:
     remove_temp_leftovers(folder)
-    if not any(folder.iterdir()):
+    if folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
 
 
@@ -549,16 +554,16 @@ def _run_tasks(tasks: list[ShardTask], num_proc: int, progress: bool, stats: Sta
     return [done[i] for i in range(len(tasks))]
 
 
-def _remove_stale(out: Path, configs: Sequence[str], keep: set[str]) -> None:
+def _remove_stale(out: Path, configs: Sequence[str], keep: set[str], replacement: Replacement) -> None:
     """Shards of an earlier build with another shard count would be globbed with the new ones."""
     for config in configs:
         folder = out / config
         if not folder.is_dir():
             continue
-        for p in folder.iterdir():
+        for p in list(folder.iterdir()):
             rel = f"{config}/{p.name}"
             if SHARD_RE.match(p.name) and rel not in keep:
-                p.unlink()
+                replacement.remove(p)
 
 
 def convert_felt(
@@ -629,28 +634,38 @@ def convert_felt(
         write_media_configs(media_plans, data_dir, out, split_actors, _tracking_shards(results),
                             skip_bad=skip_bad, progress=progress, run=media_run, workers=media_workers)  # fmt: skip
         with interrupts_deferred():  # a Ctrl-C from here on stops the run once the new build is whole
-            _swap_in(out, results, media_run)
-            keep = {r.task.relpath for r in results} | {s.relpath for s in media_run.shards}
-            _remove_stale(out, all_configs, keep)
-            for name in lingering:  # only reached with overwrite
-                _remove_earlier_config(out / name)
-            return _finish(out, data_dir, results, merged.documents, all_configs, split_actors, source_description,
-                           synthetic, skipped, notes, media_run)  # fmt: skip
+            replacement = Replacement()
+            try:
+                _swap_in(out, results, media_run, replacement)
+                keep = {r.task.relpath for r in results} | {s.relpath for s in media_run.shards}
+                _remove_stale(out, all_configs, keep, replacement)
+                for name in lingering:  # only reached with overwrite
+                    _remove_earlier_config(out / name, replacement)
+                summary = _finish(out, data_dir, results, merged.documents, all_configs, split_actors,
+                                  source_description, synthetic, skipped, notes, media_run)  # fmt: skip
+            except BaseException:  # (a full disk while the card is written): the earlier build back, exactly
+                replacement.rollback()
+                raise
+            replacement.commit()
+            for name in lingering:
+                _remove_empty_config_folder(out / name)
+            return summary
     except BaseException:  # no temporary shard left behind, nor a folder this run made (once swapped in: nothing to do)
         _remove_temporaries(tasks, media_run)
         remove_new_empty_folders(out, existing, made)
         raise
 
 
-def _swap_in(out: Path, results: Sequence[ShardResult], media_run: MediaRun) -> None:
+def _swap_in(out: Path, results: Sequence[ShardResult], media_run: MediaRun, replacement: Replacement) -> None:
     """The finished shards replace the earlier build's. First the card and the statistics go, so
     that a kill at any later moment leaves a folder without a card (visibly unfinished), never an
-    old card or old stats.json over new shards."""
-    (out / CARD_FILENAME).unlink(missing_ok=True)
-    (out / STATS_FILENAME).unlink(missing_ok=True)
+    old card or old stats.json over new shards; every file replaced is kept aside until the new
+    card is written (``replacement``), so an error puts the earlier build back."""
+    for name in (CARD_FILENAME, STATS_FILENAME, SKIPPED_FILENAME):
+        replacement.remove(out / name)
     for r in results:
-        os.replace(r.task.tmp_path, r.task.final_path)
-    media_run.commit()
+        replacement.put(r.task.tmp_path, r.task.final_path)
+    media_run.commit(replacement)
 
 
 def _refuse_configs_of_skipped_trials_only(results: Sequence[ShardResult]) -> None:

@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..atomic import Replacement
 from ..errors import FeltError, FeltFormatError, FeltLookupError, FeltMediaError, FeltWarning
 from ..inputs.csv_fast import prepare_worker_process
 from ..inputs.media import (
@@ -597,9 +598,9 @@ class MediaRun:
     shards: list[MediaShard] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
 
-    def commit(self) -> None:
+    def commit(self, replacement: Replacement) -> None:
         for s in self.shards:
-            os.replace(s.tmp_path, s.final_path)
+            replacement.put(s.tmp_path, s.final_path)
 
     def discard(self) -> None:
         for s in self.shards:
