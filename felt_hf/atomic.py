@@ -114,7 +114,7 @@ def remove_new_empty_folders(root: str | os.PathLike, before: set[Path], made: S
 # --- the commit step -----------------------------------------------------------------------------
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) until the block is done, then raise it.
+    """Hold a Ctrl-C (SIGINT), and a SIGTERM the CLI handles, until the block is done, then raise it.
 
     For the few hundred milliseconds in which a finished conversion replaces an earlier build
     (card and statistics removed, shards renamed into place, the new card written): a Ctrl-C
@@ -127,17 +127,21 @@ def interrupts_deferred() -> Iterator[None]:
     import signal
     import threading
 
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, signal.SIG_DFL, None):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    mine = [s for s, h in previous.items() if h not in (signal.SIG_IGN, signal.SIG_DFL, None)]
     held: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    for s in mine:  # (SIGTERM: where felt_hf.cli made it an interrupt)
+        signal.signal(s, lambda signum, frame: held.append(signum))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s in mine:
+            signal.signal(s, previous[s])
     if held:
+        previous[held[0]](held[0], None)  # the handler it would have run: raises its interrupt
         raise KeyboardInterrupt
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 import warnings
@@ -28,7 +29,15 @@ from .argtypes import (
     seed_int,
 )
 from .atomic import refuse_inside_converted_folder
-from .errors import EXIT_CHECKS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, FeltError
+from .errors import (
+    EXIT_CHECKS_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USER_ERROR,
+    FeltError,
+    Terminated,
+)
 from .progress import bars_wanted
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, VOCAL_CHANNELS
 
@@ -570,11 +579,38 @@ def use_system_arrow_pool() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    previous = _terminate_as_interrupt()
     try:
         return _main(argv)
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:  # also while the parser is built or pandas imported, before any work
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated
+
+
+def _terminate_as_interrupt():
+    """SIGTERM handled like Ctrl-C: the run stops, cleans up and says so (exit 143). Python's
+    default had killed it on the spot, leaving temporary shards, a half-made folder and, during a
+    conversion's swap, old and new shards mixed. Returns the handler it replaced (None where it
+    cannot install one: not the main thread, or SIGTERM ignored by whoever started us)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_IGN:
+        return None
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    return previous
 
 
 def _import_pandas_first() -> None:

@@ -75,11 +75,18 @@ class FeltWarning(UserWarning):
 
 # --- added by issue 11: every user-facing failure has a FeltError type -----------------------
 # Exit codes of the ``felt-hf`` command (README "Exit codes"): 0 success, 1 a ``verify`` check
-# failed, 2 a user or input error (any FeltError, a bad path, an unreachable hub), 130 interrupted.
+# failed, 2 a user or input error (any FeltError, a bad path, an unreachable hub), 130 interrupted,
+# 143 terminated (SIGTERM).
 EXIT_OK = 0
 EXIT_CHECKS_FAILED = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process SIGTERM ended
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a scheduler, ``docker stop``), raised like a Ctrl-C so every
+    cleanup a Ctrl-C runs (temporary files, a half-made output folder) runs for it too."""
 
 
 class FeltArchiveError(FeltFormatError):

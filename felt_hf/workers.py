@@ -77,6 +77,9 @@ def ignore_interrupts() -> None:
     files (tests/test_media.py sends a real SIGINT to a converting process group).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGTERM stays the default (die): the parent's handler (felt_hf.cli) is inherited through the
+    # fork, and ``Pool.terminate`` stops workers with SIGTERM, which must not raise in them.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def imap_largest_first(

@@ -209,3 +209,55 @@ def test_ctrl_c_while_the_new_build_replaces_the_earlier_is_held_until_it_is_who
     assert sent and temp_leftovers(out) == []
     assert snapshot(out) == snapshot(builds["reference"])
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["to the process (timeout, kill)", "to the group (docker)"])
+def test_sigterm_while_workers_write_is_one_line_and_keeps_the_earlier_build(builds, tmp_path, group):
+    """SIGTERM (kill, timeout, schedulers) had killed the run on the spot: temporary shards left,
+    no message, and during the swap old and new shards mixed. It is now handled like Ctrl-C:
+    exit 143 with the one line "terminated", no temporary file, the earlier build untouched."""
+    out = tmp_path / "felt"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "felt_hf.cli", "convert", str(builds["b"]), "--out", str(out), "--num-proc", "2",
+           "--no-progress"]  # fmt: skip
+
+    def reset() -> None:
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(builds["earlier"], out)
+
+    got = sigint_when(cmd, lambda: any(out.glob(f"{CONFIG}/.tmp-*")), reset=reset, env=env, sig=signal.SIGTERM,
+                      group=group)  # fmt: skip
+    if got is None:
+        pytest.skip("the shards were written before the watcher could catch them (5 tries)")
+    code, err = got
+    assert code == 143 and err.strip().splitlines() == ["terminated"], err[-3000:]
+    assert temp_leftovers(out) == []
+    assert snapshot(out) == snapshot(builds["earlier"])
+
+
+def test_sigterm_while_the_new_build_replaces_the_earlier_is_held_until_it_is_whole(builds, tmp_path, monkeypatch):
+    """As for Ctrl-C: a SIGTERM during the swap stops the run only once the new build is whole."""
+    from felt_hf import cli
+    from felt_hf.build import convert as convert_mod
+    from felt_hf.errors import Terminated
+
+    out = tmp_path / "felt"
+    shutil.copytree(builds["earlier"], out)
+    real_replace, sent = os.replace, []
+
+    def replace_then_sigterm(src, dst, *a, **k):
+        real_replace(src, dst, *a, **k)
+        if not sent and str(dst).endswith(".parquet"):
+            sent.append(dst)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = cli._terminate_as_interrupt()  # what felt_hf.cli.main installs
+    try:
+        monkeypatch.setattr(convert_mod.os, "replace", replace_then_sigterm)
+        with pytest.raises(Terminated):
+            convert_felt(builds["b"], out, progress=False, num_proc=1)
+        monkeypatch.undo()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert sent and temp_leftovers(out) == []
+    assert snapshot(out) == snapshot(builds["reference"])
