@@ -38,6 +38,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def write_report_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """A report written where the user pointed: whole-or-absent for a regular file (through a
+    symlink, to its target), and straight into a FIFO or device (``--json /dev/stdout``), which a
+    rename would have replaced with a regular file (as root, /dev/stdout itself)."""
+    given = Path(path)
+    if given.exists() and not given.is_file():  # (both follow links: /dev/stdout -> a pipe)
+        with open(given, "wb") as f:
+            f.write(data)
+        return given
+    atomic_write_bytes(given.resolve() if given.is_symlink() else given, data)
+    return given
+
+
 # --- temporary names any run may leave behind (issue 11) ----------------------------------------
 # ``temp_name`` above (``.<name>.<pid>.<hex8>.tmp``) and the converter's shards in progress
 # (``.tmp-<pid>-<shard>.parquet``, felt_hf.convert.ShardTask.tmp_path). A killed run leaves them;

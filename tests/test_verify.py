@@ -335,3 +335,27 @@ def test_a_shard_that_is_a_dangling_link_is_a_fail_naming_it(sample_hub, tmp_pat
     assert main(["verify", str(folder)]) == 1
     out = capsys.readouterr().out
     assert f"raw_song/{shard.name}: cannot be read (No such file or directory)" in out
+
+
+def test_json_report_writes_through_a_link_and_into_a_fifo(sample_hub, tmp_path):
+    """The report had been renamed over whatever PATH was: a symlink became a regular file (its
+    target untouched), a FIFO's reader got nothing, and ``--json /dev/stdout`` as root replaced
+    /dev/stdout itself."""
+    import os
+    import threading
+
+    from felt_hf.cli import main
+
+    target, link = tmp_path / "real.json", tmp_path / "link.json"
+    target.write_text("old")
+    link.symlink_to(target)
+    assert main(["verify", str(sample_hub), "--sample", "1", "--no-progress", "--json", str(link)]) == 0
+    assert link.is_symlink() and json.loads(target.read_text())["kind"] == "converted folder"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    assert main(["verify", str(sample_hub), "--sample", "1", "--no-progress", "--json", str(fifo)]) == 0
+    reader.join(10)
+    assert json.loads(got[0])["kind"] == "converted folder" and not fifo.is_file() and fifo.exists()

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .. import schema
-from ..atomic import atomic_write_bytes, temp_leftovers
+from ..atomic import temp_leftovers, write_report_bytes
 from ..errors import FeltArchiveError, FeltError, FeltFormatError, FeltPathError
 from ..inputs.sources import CsvMember, check_member_info, find_source, max_member_bytes, scan_members
 from ..layout import CARD_FILENAME, EXTRA_FILES, SHARD_SUFFIX, SKIPPED_FILENAME, SYNTHETIC_MARKER, has_shards
@@ -122,7 +122,7 @@ class Report:
 
     def write_json(self, path: str | os.PathLike) -> Path:
         text = json.dumps(self.to_dict(), indent=1, default=_json_default) + "\n"
-        return atomic_write_bytes(path, text.encode("utf-8"))
+        return write_report_bytes(path, text.encode("utf-8"))
 
 
 def _json_default(o: Any) -> Any:
