@@ -54,7 +54,7 @@ def write_report_bytes(path: str | os.PathLike, data: bytes) -> Path:
 # --- temporary names any run may leave behind (issue 11) ----------------------------------------
 # ``temp_name`` above (``.<name>.<pid>.<hex8>.tmp``) and the converter's shards in progress
 # (``.tmp-<pid>-<shard>.parquet``, felt_hf.convert.ShardTask.tmp_path). A killed run leaves them;
-# the next conversion removes them whatever pid wrote them, and push/verify never upload them.
+# the next conversion removes them once the pid that wrote them is gone, and push/verify never upload them.
 _TEMP_PATTERNS = (
     re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.(tmp|mp4)$"),  # (.mp4: felt_hf.render's, so PyAV sees the format)
     TEMP_SHARD_RE,
@@ -84,11 +84,37 @@ def temp_leftovers(root: str | os.PathLike) -> list[Path]:
 
 
 def remove_temp_leftovers(root: str | os.PathLike) -> list[Path]:
-    """Delete :func:`temp_leftovers`; returns what was removed."""
-    removed = temp_leftovers(root)
+    """Delete :func:`temp_leftovers` of runs that are over; returns what was removed.
+
+    A file whose writer (the pid in its name) is still running is another run's work in progress,
+    and stays: two conversions into one folder had deleted each other's temporary shards and both
+    failed with "No such file or directory"."""
+    removed = [p for p in temp_leftovers(root) if not _writer_running(p.name)]
     for p in removed:
         p.unlink(missing_ok=True)
     return removed
+
+
+_PID_IN_NAME = (re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.(?:tmp|mp4)$"), re.compile(r"^\.tmp-(\d+)-"))
+
+
+def _writer_running(name: str) -> bool:
+    """Whether the process named in a temporary file's name is alive (and not this one, whose pid
+    an earlier, dead run may have had)."""
+    for pattern in _PID_IN_NAME:
+        m = pattern.match(name)
+        if m:
+            pid = int(m.group(1))
+            if pid == os.getpid():
+                return False
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except OSError:  # (EPERM: alive, another user's)
+                return True
+            return True
+    return False
 
 
 def check_output_folder(path: str | os.PathLike) -> None:

@@ -146,10 +146,12 @@ def test_kill_at_any_moment_leaves_a_truthful_folder(builds, tmp_path, moment):
 def test_leftovers_of_any_pid_are_removed_and_never_block_push(builds, tmp_path):
     out = tmp_path / "felt"
     shutil.copytree(builds["earlier"], out)
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(ended.stdout)  # a pid whose process is over (as a killed run's is)
     planted = [
-        out / CONFIG / ".tmp-99999-train-00000-of-00008.parquet",
-        out / ".stats.json.4242.deadbeef.tmp",
-        out / ".README.md.1.0123abcd.tmp",
+        out / CONFIG / f".tmp-{dead}-train-00000-of-00008.parquet",
+        out / f".stats.json.{dead}.deadbeef.tmp",
+        out / f".README.md.{dead}.0123abcd.tmp",
     ]
     for p in planted:
         p.write_bytes(b"half written")
@@ -159,7 +161,16 @@ def test_leftovers_of_any_pid_are_removed_and_never_block_push(builds, tmp_path)
     assert report.ok and [c.status for c in report.checks if c.name == "temp_files"] == ["warn"]
     plan = hub.push_folder(out, "someone/felt", dry_run=True)
     assert all(".tmp" not in f.path_in_repo for f in plan.files)
-    convert_felt(builds["b"], out, progress=False, num_proc=1)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # another run, still writing into the folder: its temporary files are not this run's to remove
+        busy = out / CONFIG / f".tmp-{live.pid}-train-00001-of-00008.parquet"
+        busy.write_bytes(b"being written")
+        convert_felt(builds["b"], out, progress=False, num_proc=1)
+        assert busy.exists()
+    finally:
+        live.kill()
+        live.wait()
+    busy.unlink()
     assert not any(p.exists() for p in planted)
     assert snapshot(out) == snapshot(builds["reference"])
 

@@ -622,7 +622,7 @@ def convert_felt(
         _arrow_schema(True)
     existing, made = folders(out), [p for p in (out, *out.parents) if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
-    remove_temp_leftovers(out)  # whatever pid an earlier, killed run had
+    remove_temp_leftovers(out)  # of runs that are over (an earlier, killed one); a live run's stay
     media_workers = max(1, num_proc or os.cpu_count() or 1)
     num_proc = max(1, min(media_workers, len(tasks)))
     media_run = MediaRun()
