@@ -386,3 +386,32 @@ def test_a_run_over_a_sample_that_would_leave_part_of_it_is_refused(tmp_path, se
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     write_archives(out, actors=[2], trials_per_actor=2, progress=False, num_proc=1)  # the whole set: replaced
     assert (out / "SYNTHETIC").read_text().count("actors=2") == 1
+
+
+def test_partial_archives_are_hidden_and_removed(tmp_path, monkeypatch):
+    """A killed synth had left visible ``raw_motion_speech.zip.PID.tmp`` files that no run removed,
+    and a failed media write a hidden partial zip; temporary archives are hidden names a later
+    run removes, and a failed media archive leaves nothing."""
+    import subprocess
+    import sys
+
+    from felt_hf.atomic import temp_leftovers
+    from felt_hf.synthetic import media
+    from felt_hf.synthetic.archives import write_archives
+
+    out = tmp_path / "s"
+    out.mkdir()
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)  # fmt: skip
+    left = out / f".raw_motion_speech.zip.{dead}.0123abcd.tmp"
+    left.write_bytes(b"half a zip")
+    write_archives(out, actors=[1], trials_per_actor=2, progress=False, num_proc=1)
+    assert not left.exists() and temp_leftovers(out) == []
+
+    def fails(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(media, "render_wav", fails)
+    with pytest.raises(OSError):
+        media.write_media(out, ["01-01-01-01-01-01-01"], kinds=(), wav_channels=("speech",), full_av_channels=())
+    assert temp_leftovers(out) == [] and not list(out.glob(".Audio*"))

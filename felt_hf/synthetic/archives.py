@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-from ..atomic import check_output_folder
+from ..atomic import check_output_folder, remove_temp_leftovers, temp_name
 from ..errors import FeltOutputError
 from ..layout import SYNTHETIC_MARKER, is_converted_folder
 from ..progress import bars_wanted
@@ -179,7 +179,7 @@ class _ZipSink:
 
     def __init__(self, final: Path, prefix: str, trial_ids: Sequence[str], level: int, junk: bool) -> None:
         self.final, self.prefix, self.level = final, prefix, level
-        self.tmp = final.with_name(f"{final.name}.{os.getpid()}.tmp")
+        self.tmp = temp_name(final)  # hidden, and removed by a later run if this one is killed
         extra: dict[str, bytes | None] = {d: None for d in _directories(prefix, trial_ids)}
         if junk:
             extra.update(_junk_members(prefix, trial_ids, zipped=True))
@@ -219,7 +219,7 @@ class _FolderSink:
 
     def __init__(self, final: Path, trial_ids: Sequence[str], junk: bool) -> None:
         self.final = final
-        self.tmp = final.with_name(f"{final.name}.{os.getpid()}.tmp")
+        self.tmp = temp_name(final)  # hidden, and removed by a later run if this one is killed
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
         for name, data in (_junk_members("", trial_ids, zipped=False) if junk else {}).items():
@@ -353,6 +353,7 @@ def write_archives(
     refuse_mixed_samples(out_dir, targets)
     made_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_temp_leftovers(out_dir)  # a killed run's partial archives (their names had not been hidden)
     finished: dict[str, _ZipSink | _FolderSink] = {}
     try:
         with tqdm(

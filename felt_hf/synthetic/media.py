@@ -21,16 +21,18 @@ Small frames (160x90) by default so CI stays fast; ``size=(720, 1280)`` gives FE
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import temp_name
 from ..ravdess import parse_trial_id
 from ..schema import AU_NAMES, AUDIO_SAMPLE_RATE, FPS, VIDEO_FPS, VIDEO_SIZE, VOCAL_CHANNELS
 from .archives import (
@@ -252,7 +254,7 @@ class _Sink:
 
     def __init__(self, final: Path, as_zip: bool) -> None:
         self.final, self.as_zip = final, as_zip
-        self.tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        self.tmp = temp_name(final)  # (hidden, and a name the next run removes if this one is killed)
         self.zf = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) if as_zip else None
         self.names: list[str] = []
 
@@ -264,6 +266,18 @@ class _Sink:
             p = self.tmp / name
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(data)
+
+    def abort(self) -> None:
+        """An interrupted or failed write leaves nothing (a full disk had left a hidden partial zip)."""
+        import shutil
+
+        if self.zf is not None:
+            with contextlib.suppress(OSError):
+                self.zf.close()
+        if self.tmp.is_dir():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            self.tmp.unlink(missing_ok=True)
 
     def close(self) -> Path:
         if self.zf is not None:
@@ -277,6 +291,16 @@ class _Sink:
             shutil.rmtree(self.final)
         os.replace(self.tmp, self.final)
         return self.final
+
+
+@contextlib.contextmanager
+def _sink(final: Path, as_zip: bool) -> Iterator[_Sink]:
+    sink = _Sink(final, as_zip)
+    try:
+        yield sink
+    except BaseException:
+        sink.abort()
+        raise
 
 
 def _archive_names(channel: str) -> tuple[str, str, str]:
@@ -321,31 +345,35 @@ def write_media(
         trials = [media_trial(t, seed=seed) for t in ids]
         if kinds:
             name = _archive_names(channel)[0]
-            sink = _Sink(out_dir / (name if channel in folders else f"{name}.zip"), channel not in folders)
-            for kind in kinds:
-                for t in trials:
-                    actor = parse_trial_id(t.trial_id).actor
-                    sink.add(f"FELT/{KIND_FOLDERS[kind]}/Actor_{actor:02d}/{t.trial_id}.mp4",
-                             render_video(kind, t, size, codec, grain))  # fmt: skip
-            written[name] = sink.close()
+            with _sink(out_dir / (name if channel in folders else f"{name}.zip"), channel not in folders) as sink:
+                for kind in kinds:
+                    for t in trials:
+                        actor = parse_trial_id(t.trial_id).actor
+                        sink.add(f"FELT/{KIND_FOLDERS[kind]}/Actor_{actor:02d}/{t.trial_id}.mp4",
+                                 render_video(kind, t, size, codec, grain))  # fmt: skip
+                written[name] = sink.close()
         if channel in wav_channels:
             name = _archive_names(channel)[1]
-            sink = _Sink(out_dir / f"{name}.zip", True)
-            for t in trials:
-                actor = parse_trial_id(t.trial_id).actor
-                sink.add(f"Actor_{actor:02d}/03{t.trial_id[2:]}.wav", render_wav(t.trial_id, t.num_frames, seed=seed))
-            written[name] = sink.close()
+            with _sink(out_dir / f"{name}.zip", True) as sink:
+                for t in trials:
+                    actor = parse_trial_id(t.trial_id).actor
+                    sink.add(
+                        f"Actor_{actor:02d}/03{t.trial_id[2:]}.wav", render_wav(t.trial_id, t.num_frames, seed=seed)
+                    )
+                written[name] = sink.close()
         if channel in full_av_channels:
             name = _archive_names(channel)[2]
-            sink = _Sink(out_dir / f"{name}.zip", True)
-            for t in trials:
-                actor = parse_trial_id(t.trial_id).actor
-                frames = [np.full((*size, 3), 128, np.uint8)] * max(2, t.num_frames // 20)
-                av_mp4 = encode_video(frames, fps=FPS, codec=codec,
-                                      audio=(render_samples(t.trial_id, t.num_frames, seed=seed), AUDIO_SAMPLE_RATE))  # fmt: skip
-                sink.add(f"Actor_{actor:02d}/{t.trial_id}.mp4", av_mp4)
-                sink.add(f"Actor_{actor:02d}/02{t.trial_id[2:]}.mp4", encode_video(frames[:2], fps=FPS, codec=codec))
-            written[name] = sink.close()
+            with _sink(out_dir / f"{name}.zip", True) as sink:
+                for t in trials:
+                    actor = parse_trial_id(t.trial_id).actor
+                    frames = [np.full((*size, 3), 128, np.uint8)] * max(2, t.num_frames // 20)
+                    av_mp4 = encode_video(frames, fps=FPS, codec=codec,
+                                          audio=(render_samples(t.trial_id, t.num_frames, seed=seed), AUDIO_SAMPLE_RATE))  # fmt: skip
+                    sink.add(f"Actor_{actor:02d}/{t.trial_id}.mp4", av_mp4)
+                    sink.add(
+                        f"Actor_{actor:02d}/02{t.trial_id[2:]}.mp4", encode_video(frames[:2], fps=FPS, codec=codec)
+                    )
+                written[name] = sink.close()
     return written
 
 
