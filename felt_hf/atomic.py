@@ -32,6 +32,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # (a full disk: "[Errno 28] No space left on device", naming no file)
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -61,6 +64,20 @@ _TEMP_PATTERNS = (
 )
 # huggingface_hub's own resumable-upload state and git: never ours to touch.
 _FOREIGN_DIRS = (".cache", ".git")
+
+
+_FINAL_OF_TEMP = (re.compile(r"^\.(.+)\.\d+\.[0-9a-f]{8}\.(?:tmp|mp4)$"), re.compile(r"^\.tmp-[^/-]+-(.+\.parquet)$"))
+
+
+def final_path_of(path: str | os.PathLike) -> Path:
+    """The file a temporary name stands for (``.x.json.PID.hex.tmp`` -> ``x.json``); any other
+    path as it is. Errors name what the user asked for, not our hidden working name."""
+    p = Path(os.fsdecode(path))
+    for pattern in _FINAL_OF_TEMP:
+        m = pattern.match(p.name)
+        if m:
+            return p.with_name(m.group(1))
+    return p
 
 
 def is_temp_name(name: str) -> bool:

@@ -28,7 +28,7 @@ from .argtypes import (
     sample_count,
     seed_int,
 )
-from .atomic import refuse_inside_converted_folder
+from .atomic import final_path_of, refuse_inside_converted_folder
 from .errors import (
     EXIT_CHECKS_FAILED,
     EXIT_INTERRUPTED,
@@ -657,6 +657,7 @@ def os_error_text(e: OSError) -> str:
     path = e.filename2 if e.filename2 is not None else e.filename
     if path is None or not e.strerror:
         return " ".join(str(e).split())
+    path = final_path_of(path)  # (a hidden temporary name: the file it was to become)
     what = {
         FileExistsError: "exists and is not a folder",
         IsADirectoryError: "is a folder; a file is needed here",

@@ -264,3 +264,34 @@ def test_demo_does_not_replace_a_build_that_is_not_its_own(sample_archives, tmp_
     assert "holds something other than an earlier demo's build" in capsys.readouterr().err
     assert (tmp_path / "felt" / "README.md").read_bytes() == card
     assert main(["demo", "--workdir", ""]) == 2
+
+
+def test_a_full_disk_is_named_by_the_file_the_user_asked_for(sample_archives, tmp_path, capsys, monkeypatch):
+    """A full disk had read "[Errno 28] No space left on device" (no file) or named our hidden
+    temporary file; the line names the file that was being written, under its own name."""
+    import errno
+
+    import pyarrow.parquet as pq_mod
+
+    from felt_hf.atomic import final_path_of
+    from felt_hf.cli import main, os_error_text
+
+    assert final_path_of("/o/.README.md.42.0123abcd.tmp").as_posix() == "/o/README.md"
+    assert final_path_of("o/raw_speech/.tmp-42-train-00000-of-00001.parquet").as_posix() == (
+        "o/raw_speech/train-00000-of-00001.parquet"
+    )
+    assert os_error_text(OSError(errno.EROFS, "Read-only file system", "v/.x.mp4.42.0123abcd.mp4")) == (
+        "v/x.mp4: Read-only file system"
+    )
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    monkeypatch.setattr(pq_mod.ParquetWriter, "write_table", full)
+    out = tmp_path / "o"
+    code = main(["convert", str(sample_archives), "--out", str(out), "--configs", "raw_speech", "--num-proc", "1",
+                 "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"felt-hf: error: {out}/raw_speech/") and err.endswith(".parquet: No space left on device")
+    assert ".tmp" not in err and not out.exists()

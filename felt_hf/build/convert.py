@@ -411,6 +411,11 @@ def convert_shard(task: ShardTask, reader: MemberReader | None = None) -> ShardR
         if batch or result.num_rows == 0:
             _add_group(shard, batch, stats)
         result.num_bytes = shard.close()
+    except OSError as e:
+        shard.abort()
+        if e.filename is None and e.errno:  # pyarrow's "[Errno 28] Error writing bytes to file": which file
+            raise OSError(e.errno, os.strerror(e.errno), str(task.final_path)) from e
+        raise
     except BaseException:
         shard.abort()
         raise
