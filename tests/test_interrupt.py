@@ -175,10 +175,19 @@ def test_leftovers_of_any_pid_are_removed_and_never_block_push(builds, tmp_path)
     assert snapshot(out) == snapshot(builds["reference"])
 
 
-def test_ctrl_c_while_workers_write_is_one_line_and_keeps_the_earlier_build(builds, tmp_path):
-    """SIGINT to the process group (what Ctrl-C sends) while worker processes write temporary
-    shards: exit 130 with the one line "interrupted" (no worker tracebacks), no temporary file
-    left, and the earlier build untouched."""
+@pytest.mark.parametrize(
+    ("sig", "group", "code", "line"),
+    [
+        (signal.SIGINT, True, 130, "interrupted"),  # Ctrl-C: the terminal signals the process group
+        (signal.SIGTERM, False, 143, "terminated"),  # kill, timeout: the process alone
+        (signal.SIGTERM, True, 143, "terminated"),  # docker stop, a scheduler: the group
+    ],
+    ids=["ctrl-c", "sigterm to the process", "sigterm to the group"],
+)
+def test_a_stop_while_workers_write_is_one_line_and_keeps_the_earlier_build(builds, tmp_path, sig, group, code, line):
+    """A stop while worker processes write temporary shards: the exit code and its one line (no
+    worker tracebacks), no temporary file left, the earlier build untouched. SIGTERM had killed
+    the run on the spot: temporary shards left, no message, and mid-swap old and new shards mixed."""
     out = tmp_path / "felt"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "felt_hf.cli", "convert", str(builds["b"]), "--out", str(out), "--num-proc", "2",
@@ -188,11 +197,11 @@ def test_ctrl_c_while_workers_write_is_one_line_and_keeps_the_earlier_build(buil
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(builds["earlier"], out)
 
-    got = sigint_when(cmd, lambda: any(out.glob(f"{CONFIG}/.tmp-*")), reset=reset, env=env)
+    got = sigint_when(cmd, lambda: any(out.glob(f"{CONFIG}/.tmp-*")), reset=reset, env=env, sig=sig, group=group)
     if got is None:
         pytest.skip("the shards were written before the watcher could catch them (5 tries)")
-    code, err = got
-    assert code == 130 and err.strip().splitlines() == ["interrupted"], err[-3000:]
+    returncode, err = got
+    assert returncode == code and err.strip().splitlines() == [line], err[-3000:]
     assert temp_leftovers(out) == []
     assert snapshot(out) == snapshot(builds["earlier"])
 
@@ -220,30 +229,6 @@ def test_ctrl_c_while_the_new_build_replaces_the_earlier_is_held_until_it_is_who
     assert sent and temp_leftovers(out) == []
     assert snapshot(out) == snapshot(builds["reference"])
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
-@pytest.mark.parametrize("group", [False, True], ids=["to the process (timeout, kill)", "to the group (docker)"])
-def test_sigterm_while_workers_write_is_one_line_and_keeps_the_earlier_build(builds, tmp_path, group):
-    """SIGTERM (kill, timeout, schedulers) had killed the run on the spot: temporary shards left,
-    no message, and during the swap old and new shards mixed. It is now handled like Ctrl-C:
-    exit 143 with the one line "terminated", no temporary file, the earlier build untouched."""
-    out = tmp_path / "felt"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "felt_hf.cli", "convert", str(builds["b"]), "--out", str(out), "--num-proc", "2",
-           "--no-progress"]  # fmt: skip
-
-    def reset() -> None:
-        shutil.rmtree(out, ignore_errors=True)
-        shutil.copytree(builds["earlier"], out)
-
-    got = sigint_when(cmd, lambda: any(out.glob(f"{CONFIG}/.tmp-*")), reset=reset, env=env, sig=signal.SIGTERM,
-                      group=group)  # fmt: skip
-    if got is None:
-        pytest.skip("the shards were written before the watcher could catch them (5 tries)")
-    code, err = got
-    assert code == 143 and err.strip().splitlines() == ["terminated"], err[-3000:]
-    assert temp_leftovers(out) == []
-    assert snapshot(out) == snapshot(builds["earlier"])
 
 
 def test_sigterm_while_the_new_build_replaces_the_earlier_is_held_until_it_is_whole(builds, tmp_path, monkeypatch):
