@@ -66,18 +66,28 @@ _TEMP_PATTERNS = (
 _FOREIGN_DIRS = (".cache", ".git")
 
 
-_FINAL_OF_TEMP = (re.compile(r"^\.(.+)\.\d+\.[0-9a-f]{8}\.(?:tmp|mp4)$"), re.compile(r"^\.tmp-[^/-]+-(.+\.parquet)$"))
+# The two temporary names taken apart: the writer's pid and the final name (recognition stays
+# with ``_TEMP_PATTERNS`` above; these read the parts out of a name it accepts).
+_TEMP_NAME_PARTS = (
+    re.compile(r"^\.(?P<final>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.(?:tmp|mp4)$"),
+    re.compile(r"^\.tmp-(?P<pid>\d+)-(?P<final>.+\.parquet)$"),
+)
+
+
+def _temp_name_parts(name: str) -> re.Match | None:
+    for pattern in _TEMP_NAME_PARTS:
+        m = pattern.match(name)
+        if m:
+            return m
+    return None
 
 
 def final_path_of(path: str | os.PathLike) -> Path:
     """The file a temporary name stands for (``.x.json.PID.hex.tmp`` -> ``x.json``); any other
     path as it is. Errors name what the user asked for, not our hidden working name."""
     p = Path(os.fsdecode(path))
-    for pattern in _FINAL_OF_TEMP:
-        m = pattern.match(p.name)
-        if m:
-            return p.with_name(m.group(1))
-    return p
+    m = _temp_name_parts(p.name)
+    return p.with_name(m["final"]) if m else p
 
 
 def is_temp_name(name: str) -> bool:
@@ -112,26 +122,19 @@ def remove_temp_leftovers(root: str | os.PathLike) -> list[Path]:
     return removed
 
 
-_PID_IN_NAME = (re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.(?:tmp|mp4)$"), re.compile(r"^\.tmp-(\d+)-"))
-
-
 def _writer_running(name: str) -> bool:
     """Whether the process named in a temporary file's name is alive (and not this one, whose pid
     an earlier, dead run may have had)."""
-    for pattern in _PID_IN_NAME:
-        m = pattern.match(name)
-        if m:
-            pid = int(m.group(1))
-            if pid == os.getpid():
-                return False
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return False
-            except OSError:  # (EPERM: alive, another user's)
-                return True
-            return True
-    return False
+    m = _temp_name_parts(name)
+    if m is None or int(m["pid"]) == os.getpid():
+        return False
+    try:
+        os.kill(int(m["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # (EPERM: alive, another user's)
+        return True
+    return True
 
 
 def check_output_folder(path: str | os.PathLike) -> None:
