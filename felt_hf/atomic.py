@@ -70,7 +70,7 @@ _FOREIGN_DIRS = (".cache", ".git")
 # with ``_TEMP_PATTERNS`` above; these read the parts out of a name it accepts).
 _TEMP_NAME_PARTS = (
     re.compile(r"^\.(?P<final>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.(?:tmp|mp4)$"),
-    re.compile(r"^\.tmp-(?P<pid>\d+)-(?P<final>.+\.parquet)$"),
+    re.compile(r"^\.tmp-(?P<pid>\d+)(?:-media)?-(?P<final>.+\.parquet)$"),  # (media shards: "PID-media")
 )
 
 

@@ -280,6 +280,9 @@ def test_a_full_disk_is_named_by_the_file_the_user_asked_for(sample_archives, tm
     assert final_path_of("o/raw_speech/.tmp-42-train-00000-of-00001.parquet").as_posix() == (
         "o/raw_speech/train-00000-of-00001.parquet"
     )
+    assert final_path_of("o/audio_speech/.tmp-42-media-train-00000-of-00001.parquet").as_posix() == (
+        "o/audio_speech/train-00000-of-00001.parquet"  # a media shard's tag is "PID-media"
+    )
     assert os_error_text(OSError(errno.EROFS, "Read-only file system", "v/.x.mp4.42.0123abcd.mp4")) == (
         "v/x.mp4: Read-only file system"
     )
