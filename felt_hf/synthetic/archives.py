@@ -220,8 +220,7 @@ class _FolderSink:
     def __init__(self, final: Path, trial_ids: Sequence[str], junk: bool) -> None:
         self.final = final
         self.tmp = temp_name(final)  # hidden, and removed by a later run if this one is killed
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir(parents=True)
+        self.tmp.mkdir(parents=True)  # (a fresh name: nothing of an earlier run's to clear first)
         for name, data in (_junk_members("", trial_ids, zipped=False) if junk else {}).items():
             self._write(name, data)
 

@@ -203,7 +203,7 @@ def iter_rows(
 def count_rows(folder: str | os.PathLike, config: str) -> int:
     """Trials of ``config`` in a hub folder (parquet metadata) or archives (member list), unread."""
     folder = Path(folder)
-    if folder.is_file():
+    if _is_one_csv(folder):
         return 1
     if is_hub_folder(folder):
         return sum(_shard_rows(p) for p in (folder / config).glob("*.parquet"))
