@@ -206,33 +206,12 @@ def test_a_stop_while_workers_write_is_one_line_and_keeps_the_earlier_build(buil
     assert snapshot(out) == snapshot(builds["earlier"])
 
 
-def test_ctrl_c_while_the_new_build_replaces_the_earlier_is_held_until_it_is_whole(builds, tmp_path, monkeypatch):
-    """A SIGINT arriving while the finished shards are renamed into place (delivered right there,
-    in this process's main thread) stops the run only once the new build is whole: the earlier
-    build is never left without card and stats with old and new shards mixed."""
-    from felt_hf.build import convert as convert_mod
-
-    out = tmp_path / "felt"
-    shutil.copytree(builds["earlier"], out)
-    real_replace, sent = os.replace, []
-
-    def replace_then_ctrl_c(src, dst, *a, **k):
-        real_replace(src, dst, *a, **k)
-        if not sent and str(dst).endswith(".parquet"):
-            sent.append(dst)
-            os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode: mid-commit
-
-    monkeypatch.setattr(convert_mod.os, "replace", replace_then_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        convert_felt(builds["b"], out, progress=False, num_proc=1)
-    monkeypatch.undo()
-    assert sent and temp_leftovers(out) == []
-    assert snapshot(out) == snapshot(builds["reference"])
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
-def test_sigterm_while_the_new_build_replaces_the_earlier_is_held_until_it_is_whole(builds, tmp_path, monkeypatch):
-    """As for Ctrl-C: a SIGTERM during the swap stops the run only once the new build is whole."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_while_the_new_build_replaces_the_earlier_is_held_until_it_is_whole(builds, tmp_path, monkeypatch, sig):
+    """A SIGINT, or a SIGTERM with felt_hf.cli's handler, arriving while the finished shards are
+    renamed into place (delivered right there, in this process's main thread) stops the run only
+    once the new build is whole: the earlier build is never left without card and stats with old
+    and new shards mixed."""
     from felt_hf import cli
     from felt_hf.build import convert as convert_mod
     from felt_hf.errors import Terminated
@@ -241,19 +220,21 @@ def test_sigterm_while_the_new_build_replaces_the_earlier_is_held_until_it_is_wh
     shutil.copytree(builds["earlier"], out)
     real_replace, sent = os.replace, []
 
-    def replace_then_sigterm(src, dst, *a, **k):
+    def replace_then_stop(src, dst, *a, **k):
         real_replace(src, dst, *a, **k)
         if not sent and str(dst).endswith(".parquet"):
             sent.append(dst)
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), sig)  # handled at the next bytecode: mid-commit
 
-    previous = cli._terminate_as_interrupt()  # what felt_hf.cli.main installs
+    previous = cli._terminate_as_interrupt() if sig == signal.SIGTERM else None  # what felt_hf.cli.main installs
     try:
-        monkeypatch.setattr(convert_mod.os, "replace", replace_then_sigterm)
-        with pytest.raises(Terminated):
+        monkeypatch.setattr(convert_mod.os, "replace", replace_then_stop)
+        with pytest.raises(Terminated if sig == signal.SIGTERM else KeyboardInterrupt):
             convert_felt(builds["b"], out, progress=False, num_proc=1)
         monkeypatch.undo()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     assert sent and temp_leftovers(out) == []
     assert snapshot(out) == snapshot(builds["reference"])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
