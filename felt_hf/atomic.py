@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .layout import TEMP_SHARD_RE, is_converted_folder
+from .layout import LOCK_FILENAME, TEMP_SHARD_RE, is_converted_folder
 
 
 def temp_name(path: Path) -> Path:
@@ -248,6 +248,84 @@ class Replacement:
             if backup is not None:
                 backup.unlink(missing_ok=True)
         self._undo.clear()
+
+
+# --- one writer per output folder ----------------------------------------------------------------
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, command: str) -> Iterator[None]:
+    """Hold ``folder``'s lock file (:data:`~felt_hf.layout.LOCK_FILENAME`) for the block; a second
+    run into the same folder is refused in one line naming the first one's pid.
+
+    Two conversions into one folder had both run to the end and swapped in one after the other
+    (the later won, each swap whole): a user who started a second one by mistake got no word,
+    and a ``push`` between them sent the first. ``flock`` (not the file's existence) is the lock,
+    so a killed run's leftover file locks nothing; the file is removed, still locked, when the
+    block ends. Where ``fcntl`` does not exist (Windows) the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (not POSIX)
+        yield
+        return
+    path = Path(folder) / LOCK_FILENAME
+    fd = _locked_fd(path, fcntl, command)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(fd)
+
+
+def _locked_fd(path: Path, fcntl, command: str) -> int:
+    """An open, exclusively locked descriptor of ``path``, the file still at that name (a run that
+    ended between our open and our lock removed the name: then the lock is taken again)."""
+    from .errors import FeltOutputError
+
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:  # (a read-only folder): said of the folder the user named, not of our file
+            raise OSError(e.errno, e.strerror, str(path.parent)) from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "a felt-hf run"
+            os.close(fd)
+            raise FeltOutputError(
+                f"{path.parent}: {holder} is writing this folder; wait for it to end or write into another folder"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"felt-hf {command} (pid {os.getpid()})\n".encode(), 0)
+            return fd
+        os.close(fd)
+
+
+def folder_writer(folder: str | os.PathLike) -> str | None:
+    """Who holds ``folder``'s lock (``"felt-hf convert (pid N)"``), or None: for commands that
+    read a folder (``push``) and must not send one that is being rewritten."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (not POSIX)
+        return None
+    try:
+        fd = os.open(Path(folder) / LOCK_FILENAME, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "a felt-hf run"
+    finally:
+        os.close(fd)
+    return None
 
 
 # --- folders no command but convert writes into ------------------------------------------------------

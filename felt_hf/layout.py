@@ -33,6 +33,7 @@ SYNTHETIC_MARKER = "SYNTHETIC"  # beside generated archives (felt_hf.synthetic.a
 EXTRA_FILES = (STATS_FILENAME, SKIPPED_FILENAME)  # besides the card and the shards, nothing else
 SHARD_SUFFIX = ".parquet"
 TEMP_PREFIX = ".tmp-"
+LOCK_FILENAME = ".felt-hf.lock"  # held by a running convert (felt_hf.atomic.folder_lock); never published
 
 SHARD_RE = re.compile(r"^[A-Za-z0-9_]+-\d{5}-of-\d{5}\.parquet$")
 TEMP_SHARD_RE = re.compile(r"^\.tmp-[^/]+-[^/]+\.parquet$")

@@ -24,6 +24,8 @@ import pytest
 from felt_hf import hub
 from felt_hf.atomic import temp_leftovers
 from felt_hf.build.convert import convert_felt
+from felt_hf.errors import FeltOutputError
+from felt_hf.layout import LOCK_FILENAME
 from felt_hf.publish.verify import verify_folder
 from felt_hf.synthetic.archives import write_sample
 
@@ -37,8 +39,9 @@ CONFIG = "smoothed_speech"
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file but the temporary ones, with its bytes."""
-    temps = set(temp_leftovers(folder))
+    """Every file but the temporary ones and a killed run's lock file (which locks nothing, and
+    which datasets, verify and push ignore), with its bytes."""
+    temps = {*temp_leftovers(folder), folder / LOCK_FILENAME}
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
             and p not in temps}  # fmt: skip
 
@@ -139,7 +142,7 @@ def test_kill_at_any_moment_leaves_a_truthful_folder(builds, tmp_path, moment):
             hub.check_folder(out)
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    assert temp_leftovers(out) == []
+    assert temp_leftovers(out) == [] and not (out / LOCK_FILENAME).exists()  # the killed run's lock: gone
     assert snapshot(out) == snapshot(builds["reference"])
 
 
@@ -238,3 +241,61 @@ def test_a_stop_while_the_new_build_replaces_the_earlier_is_held_until_it_is_who
     assert sent and temp_leftovers(out) == []
     assert snapshot(out) == snapshot(builds["reference"])
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_run_into_a_folder_being_written_is_refused_in_one_line(builds, tmp_path):
+    """Two conversions into one folder had both swapped in, the later winning without a word.
+    Now the second is refused (exit 2, one line naming the first one's pid) and changes nothing;
+    while the first runs, verify and push say the folder is being written."""
+    out = tmp_path / "felt"
+    shutil.copytree(builds["earlier"], out)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "felt_hf.cli", "convert", str(builds["b"]), "--out", str(out), "--num-proc", "1",
+           "--no-progress"]  # fmt: skip
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / LOCK_FILENAME).exists() or not (out / LOCK_FILENAME).read_text():
+            assert first.poll() is None and time.monotonic() < deadline, "the first run ended before it was seen"
+            time.sleep(0.01)
+        second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        held = first.poll() is None  # (else the first ended meanwhile: the refusal is not shown)
+        if held:
+            report = verify_folder(out)
+            with pytest.raises(hub.PushError, match="is writing this folder"):
+                hub.check_folder(out)
+    finally:
+        _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    if not held:
+        pytest.skip("the first conversion ended while the second was refused")
+    assert second.returncode == 2, second.stderr
+    assert second.stderr.strip().splitlines() == [
+        f"felt-hf: error: {out}: felt-hf convert (pid {first.pid}) is writing this folder; wait for it to end or write "
+        "into another folder"
+    ]
+    assert not report.ok and any(f"felt-hf convert (pid {first.pid}) is writing" in c.summary for c in report.checks)
+    assert snapshot(out) == snapshot(builds["reference"])  # the first run's build, whole
+    assert not (out / LOCK_FILENAME).exists() and temp_leftovers(out) == []
+
+
+def test_a_killed_runs_lock_file_locks_nothing(builds, tmp_path):
+    """The lock is ``flock``, not the file: a file left by a killed run (its pid gone) blocks no
+    later run, verify and push ignore it, and the next conversion removes it."""
+    from felt_hf.atomic import folder_lock, folder_writer
+
+    out = tmp_path / "felt"
+    shutil.copytree(builds["earlier"], out)
+    (out / LOCK_FILENAME).write_text("felt-hf convert (pid 999999999)\n")
+    assert folder_writer(out) is None
+    assert verify_folder(out).ok
+    files, _, _ = hub.check_folder(out)
+    assert LOCK_FILENAME not in [f.path_in_repo for f in files]
+    with folder_lock(out, "convert"):  # held in this process: a conversion here is refused too
+        assert folder_writer(out) == f"felt-hf convert (pid {os.getpid()})"
+        with pytest.raises(FeltOutputError, match="is writing this folder"):
+            convert_felt(builds["b"], out, progress=False, num_proc=1)
+    assert snapshot(out) == snapshot(builds["earlier"])
+    convert_felt(builds["b"], out, progress=False, num_proc=1)
+    assert not (out / LOCK_FILENAME).exists()
+    assert snapshot(out) == snapshot(builds["reference"])

@@ -33,6 +33,7 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -40,7 +41,7 @@ import pickle
 import threading
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,7 @@ from ..atomic import (
     Replacement,
     atomic_write_bytes,
     check_output_folder,
+    folder_lock,
     folders,
     interrupts_deferred,
     remove_new_empty_folders,
@@ -627,38 +629,58 @@ def convert_felt(
         _arrow_schema(True)
     existing, made = folders(out), [p for p in (out, *out.parents) if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
-    remove_temp_leftovers(out)  # of runs that are over (an earlier, killed one); a live run's stay
     media_workers = max(1, num_proc or os.cpu_count() or 1)
     num_proc = max(1, min(media_workers, len(tasks)))
     media_run = MediaRun()
     all_configs = configs + list(media_plans)
     try:
-        merged = StatsInTaskOrder(tasks)
-        results = _run_tasks(tasks, num_proc, progress, merged)
-        _refuse_configs_of_skipped_trials_only(results)
-        write_media_configs(media_plans, data_dir, out, split_actors, _tracking_shards(results),
-                            skip_bad=skip_bad, progress=progress, run=media_run, workers=media_workers)  # fmt: skip
-        with interrupts_deferred():  # a Ctrl-C from here on stops the run once the new build is whole
-            replacement = Replacement()
+        with folder_lock(out, "convert"):  # a second run into `out` is refused, not swapped in after this one
+            remove_temp_leftovers(out)  # of runs that are over (an earlier, killed one)
             try:
-                _swap_in(out, results, media_run, replacement)
-                keep = {r.task.relpath for r in results} | {s.relpath for s in media_run.shards}
-                _remove_stale(out, all_configs, keep, replacement)
-                for name in lingering:  # only reached with overwrite
-                    _remove_earlier_config(out / name, replacement)
-                summary = _finish(out, data_dir, results, merged.documents, all_configs, split_actors,
-                                  source_description, synthetic, skipped, notes, media_run)  # fmt: skip
-            except BaseException:  # (a full disk while the card is written): the earlier build back, exactly
-                replacement.rollback()
+                merged = StatsInTaskOrder(tasks)
+                results = _run_tasks(tasks, num_proc, progress, merged)
+                _refuse_configs_of_skipped_trials_only(results)
+                write_media_configs(media_plans, data_dir, out, split_actors, _tracking_shards(results),
+                                    skip_bad=skip_bad, progress=progress, run=media_run, workers=media_workers)  # fmt: skip
+                finish = functools.partial(_finish, out, data_dir, results, merged.documents, all_configs,
+                                           split_actors, source_description, synthetic, skipped, notes, media_run)  # fmt: skip
+                return _replace_build(out, results, media_run, all_configs, lingering, finish)
+            except BaseException:  # no temporary shard left behind (once swapped in: nothing to do)
+                _remove_temporaries(tasks, media_run)
                 raise
-            replacement.commit()
-            for name in lingering:
-                _remove_empty_config_folder(out / name)
-            return summary
-    except BaseException:  # no temporary shard left behind, nor a folder this run made (once swapped in: nothing to do)
-        _remove_temporaries(tasks, media_run)
+    except BaseException:  # nor a folder this run made (the lock file is gone by now)
         remove_new_empty_folders(out, existing, made)
         raise
+
+
+def _replace_build(
+    out: Path,
+    results: Sequence[ShardResult],
+    media_run: MediaRun,
+    configs: Sequence[str],
+    lingering: Sequence[str],
+    finish: Callable[[], BuildSummary],
+) -> BuildSummary:
+    """The new build replaces the earlier one as a unit: shards swapped in, stale and (with
+    ``--overwrite``) lingering configs' shards set aside, then ``finish`` writes stats and card.
+    A Ctrl-C from here on stops the run once the new build is whole; any error puts the earlier
+    build back exactly (:class:`~felt_hf.atomic.Replacement`)."""
+    with interrupts_deferred():
+        replacement = Replacement()
+        try:
+            _swap_in(out, results, media_run, replacement)
+            keep = {r.task.relpath for r in results} | {s.relpath for s in media_run.shards}
+            _remove_stale(out, configs, keep, replacement)
+            for name in lingering:  # only reached with overwrite
+                _remove_earlier_config(out / name, replacement)
+            summary = finish()
+        except BaseException:  # (a full disk while the card is written)
+            replacement.rollback()
+            raise
+        replacement.commit()
+        for name in lingering:
+            _remove_empty_config_folder(out / name)
+        return summary
 
 
 def _swap_in(out: Path, results: Sequence[ShardResult], media_run: MediaRun, replacement: Replacement) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 from .. import schema
 from ..errors import FeltError, FeltHubError
-from ..layout import CARD_FILENAME
+from ..layout import CARD_FILENAME, LOCK_FILENAME
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def check_folder(folder: str | Path) -> tuple[list[PlannedFile], dict[str, dict]
         problems.append(f"{CARD_FILENAME}: no default config (mark one `default: true`)")
     if problems:
         raise PushError(f"{root} cannot be pushed: " + "; ".join(problems))  # one line, as every error
-    skip = set(leftovers)
+    skip = {*leftovers, LOCK_FILENAME}
     files = [PlannedFile(rel, (root / rel).stat().st_size, root / rel) for rel in _walk(root) if rel not in skip]
     return files, configs, default
 

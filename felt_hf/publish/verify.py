@@ -35,10 +35,18 @@ from typing import Any
 import numpy as np
 
 from .. import schema
-from ..atomic import temp_leftovers, write_report_bytes
+from ..atomic import folder_writer, temp_leftovers, write_report_bytes
 from ..errors import FeltArchiveError, FeltError, FeltFormatError, FeltPathError
 from ..inputs.sources import CsvMember, check_member_info, find_source, max_member_bytes, scan_members
-from ..layout import CARD_FILENAME, EXTRA_FILES, SHARD_SUFFIX, SKIPPED_FILENAME, SYNTHETIC_MARKER, has_shards
+from ..layout import (
+    CARD_FILENAME,
+    EXTRA_FILES,
+    LOCK_FILENAME,
+    SHARD_SUFFIX,
+    SKIPPED_FILENAME,
+    SYNTHETIC_MARKER,
+    has_shards,
+)
 from ..parquet_reads import read_table
 from ..progress import bars_wanted
 from ..workers import ignore_interrupts
@@ -606,9 +614,12 @@ def folder_problems(root: Path, configs: dict[str, dict]) -> tuple[list[str], li
     globs = {name: _data_file_globs(cfg) for name, cfg in configs.items()}
     all_globs = [g for gs in globs.values() for split_globs in gs.values() for g in split_globs]
     problems, data = [], []
+    writer = folder_writer(root)
+    if writer:  # (a convert swapping in its build meanwhile: what is read here may be half of each)
+        problems.append(f"{writer} is writing this folder: check or push it once that has ended")
     for rel in rels:
         name = PurePosixPath(rel).name
-        if rel in leftovers:
+        if rel in leftovers or rel == LOCK_FILENAME:  # (the lock file of a killed run: locks nothing)
             continue
         if rel.endswith(".py"):
             problems.append(f"{rel}: a Python file (datasets runs no loading scripts; the card's YAML is the loader)")
