@@ -410,7 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="write the small built-in sample archives (generated, no download)")
     s.add_argument("out", type=folder_path, help="folder to write the four sample archives into (created if missing)")
     s.add_argument(
-        "--seed", type=seed_int, default=0, help="random seed; the same seed gives the same bytes (default 0)"
+        "--seed",
+        type=seed_int,
+        default=0,
+        help="random seed; the same seed gives the same tracking archives and wavs byte for byte, and the same "
+        "pictures and sound in the mp4s up to libx264, which on a busy machine does not always encode the same "
+        "frames to the same bytes (default 0)",
     )
     s.add_argument("--extracted", action="store_true", help="write folders of CSVs instead of zips")
     s.add_argument("--media", action="store_true", help="also write FELT-style videos and RAVDESS-style audio")

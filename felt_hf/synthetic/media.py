@@ -168,7 +168,11 @@ def encode_video(
 ) -> bytes:
     """An mp4 (h264, yuv420p) of RGB frames at ``fps``, optionally with a mono AAC track.
 
-    ``audio`` is ``(int16 samples, rate)``. One encoder thread, so the bytes are reproducible.
+    ``audio`` is ``(int16 samples, rate)``. One encoder thread; even so this build's libx264 does
+    not always give the same bytes for the same frames on a busy machine (a third of the
+    sample's videos differed, decoding up to 56 grey levels apart; setting every frame's pts,
+    x264's lookahead and thread options or PyAV's thread type changed nothing), so only the
+    tracking archives and the wavs are byte-reproducible (the ``sample --seed`` help says so).
     """
     import av
 
