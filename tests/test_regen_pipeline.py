@@ -22,6 +22,7 @@ from felt_hf.ravdess import expected_trial_ids, parse_trial_id
 from felt_hf.regen.cli import main
 from felt_hf.regen.detectors import FeltExactTracker
 from felt_hf.regen.pipeline import (
+    TMP_DIR,
     append_manifest,
     device_and_index,
     is_done,
@@ -117,6 +118,7 @@ def test_every_trial_written_in_felt_layouts(regen):
         assert read_header(smooth) == list(header_for(smooth_layout))
     assert not list(out.rglob("02-*.csv")), "video-only files must not be tracked"
     assert not list(out.rglob("*.tmp")), "no temporary file may survive a clean run"
+    assert not (out / TMP_DIR).exists(), "the folder zip members were extracted into is removed when empty"
 
 
 def test_no_face_and_two_face_rows_are_py_feat_shaped(regen):

@@ -19,6 +19,7 @@ Sharding needs no coordinator: shard ``i`` of ``n`` takes every ``n``-th trial o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -295,9 +296,24 @@ def run(
     summary = RunSummary(len(mine), len(mine) - len(todo), 0, [], 0, 0.0)
     bar = _progress(len(todo), progress, shard, num_shards)
     t_run = time.perf_counter()
+    try:
+        _run_items(todo, tracker, out, short_clip, bars_wanted(progress), base, mpath, summary, bar, t_run)
+    finally:
+        with contextlib.suppress(OSError):  # only when empty: another shard's run may be extracting into it
+            (Path(out) / TMP_DIR).rmdir()
+    if bar is not None:
+        bar.close()
+    summary.seconds = time.perf_counter() - t_run
+    return summary
+
+
+def _run_items(
+    todo, tracker, out, short_clip: str, bars: bool, base: dict, mpath, summary: RunSummary, bar, t_run: float
+) -> None:
+    """Each trial tracked and written, its manifest line appended, the counts in ``summary``."""
     for item in todo:
         started = time.time()
-        with pyfeat_progress_bars(bars_wanted(progress)):
+        with pyfeat_progress_bars(bars):
             res = process_trial(item, tracker, out, short_clip=short_clip)
         record = {
             **base,
@@ -325,10 +341,6 @@ def run(
         if bar is not None:
             bar.update(1)
             bar.set_postfix(ok=summary.ok, err=len(summary.errors), fps=f"{summary.fps:.1f}")
-    if bar is not None:
-        bar.close()
-    summary.seconds = time.perf_counter() - t_run
-    return summary
 
 
 def _progress(total: int, enabled: bool, shard: int, num_shards: int):
