@@ -7,6 +7,7 @@ name, so each write goes to a hidden, uniquely named sibling and is renamed into
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import uuid
@@ -39,6 +40,36 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_files_together(files: dict[Path, bytes]) -> list[Path]:
+    """Files that belong together (a trial's set of PNGs) replaced as a set: each is written to
+    its temporary name first, and only when all are written are they renamed into place (renames
+    take no disk space). A full disk had left a set half old, half new, each file whole.
+
+    Temporary files of an earlier, killed run of the same names are removed first (their writer
+    gone); only those names are looked at, since the folder may be any folder (``--out .``)."""
+    for path in files:
+        for old in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            if is_temp_name(old.name) and not _writer_running(old.name):
+                old.unlink(missing_ok=True)
+    written: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temp_name(path)
+            written.append((tmp, path))
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+            except OSError as e:  # (a full disk): said of the file asked for, not of our temporary one
+                raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+        for tmp, path in written:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+    return list(files)
 
 
 def write_report_bytes(path: str | os.PathLike, data: bytes) -> Path:

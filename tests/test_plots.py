@@ -127,3 +127,42 @@ def test_au_heatmap_columns_sit_at_their_frames_times_when_frames_skip(row):
     k = 7  # the k-th row's column starts at its frame's time
     assert left + 2 * k * width == pytest.approx(skipping["frame"][k] / 29.97)
     plt.close(fig)
+
+
+def test_a_full_disk_leaves_the_earlier_png_set_whole_and_a_killed_runs_temp_png_goes(row, tmp_path, monkeypatch):
+    """A PNG set is replaced as one: a write failing at the third PNG (a full disk) leaves every
+    earlier PNG as it was, not half old, half new, and no temporary file; the next run removes a
+    killed run's temporary PNG (its pid gone) and nothing else in the folder."""
+    import builtins
+    import errno
+    import subprocess
+    import sys
+
+    from felt_hf.atomic import temp_leftovers
+
+    earlier = plots.save_trial_pngs(row, tmp_path, dpi=40)
+    before = {p: p.read_bytes() for p in earlier}
+    real_open, count = builtins.open, []
+
+    def fill_disk_at_third(file, mode="r", *a, **k):
+        if "w" in str(mode) and str(file).endswith(".tmp"):
+            count.append(file)
+            if len(count) == 3:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(file, mode, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", fill_disk_at_third)
+    with pytest.raises(OSError, match="No space left") as err:
+        plots.save_trial_pngs(row, tmp_path, dpi=80)
+    monkeypatch.undo()
+    assert err.value.filename == str(earlier[2])  # named as the PNG asked for
+    assert {p: p.read_bytes() for p in earlier} == before and temp_leftovers(tmp_path) == []
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)  # fmt: skip
+    killed = tmp_path / f".{earlier[0].name}.{dead}.0123abcd.tmp"
+    other = tmp_path / f".notes.txt.{dead}.0123abcd.tmp"  # not one of this trial's PNGs: not ours to remove
+    killed.write_bytes(b"half a png")
+    other.write_bytes(b"someone's")
+    plots.save_trial_pngs(row, tmp_path, dpi=80)
+    assert not killed.exists() and other.exists()
+    assert all(p.read_bytes() != before[p] for p in earlier)  # the new set, whole

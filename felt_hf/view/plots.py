@@ -193,28 +193,28 @@ PANELS = {
 
 
 def save_trial_pngs(row: dict, out_dir: str | os.PathLike, dpi: int = 80) -> list[Path]:
-    """``<trial>_<panel>.png`` for each panel plus ``<trial>_trial.png`` with all of them."""
+    """``<trial>_<panel>.png`` for each panel plus ``<trial>_trial.png`` with all of them, replaced
+    as one set (:func:`felt_hf.atomic.write_files_together`): drawn in memory (a few hundred KB),
+    then written."""
     plt = _plt()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
+    pngs: dict[Path, bytes] = {}
     title = row_title(row)
     for name, (fn, size) in PANELS.items():
         fig = plt.figure(figsize=size, layout="constrained")
         fn(row, ax=fig.add_subplot())
         fig.suptitle(title, fontsize=8)
-        paths.append(_save(fig, out / f"{row['trial_id']}_{name}.png", dpi))
-    paths.append(_save(plot_trial(row), out / f"{row['trial_id']}_trial.png", dpi))
-    return paths
+        pngs[out / f"{row['trial_id']}_{name}.png"] = _png(fig, dpi)
+    pngs[out / f"{row['trial_id']}_trial.png"] = _png(plot_trial(row), dpi)
+    from ..atomic import write_files_together
+
+    return write_files_together(pngs)
 
 
-def _save(fig, path: Path, dpi: int) -> Path:
+def _png(fig, dpi: int) -> bytes:
     import io
-
-    from ..atomic import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     _plt().close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return buf.getvalue()
