@@ -90,7 +90,34 @@ def test_even_gives_every_rank_the_same_number_of_trials(hub):
     assert len(per_rank[0]) == len(per_rank[1]) > 0
     seen = per_rank[0] + per_rank[1]
     assert len(set(seen)) == len(seen) and set(seen) <= set(expected)
-    assert len(expected) - len(seen) < WORLD * WORKERS * 8  # at most a row group per part is dropped
+    assert len(expected) - len(seen) == len(expected) % (WORLD * WORKERS)  # fewer than one trial per part
+
+
+@pytest.mark.parametrize(("world", "workers"), [(8, 4), (8, 2), (4, 2), (2, 3), (1, 2)])
+def test_even_parts_on_a_full_split_drop_fewer_trials_than_parts(world, workers):
+    """Blocks of 32 and 13 trials, as a full FELT train split is cut (24 shards of 45 trials in
+    row groups of 8): trimming whole-block parts to the smallest had kept 416 of 1080 trials at
+    8 ranks x 4 workers. Now every part holds the same trials count, disjoint, and the parts
+    together miss fewer trials than there are parts."""
+    from felt_hf.training.stream import Block
+
+    stream = FeltStream.__new__(FeltStream)  # the split plan only: no files needed
+    stream.blocks = [Block(f, g, n) for f in range(24) for g, n in (((0, 1, 2, 3), 32), ((4, 5), 13))]
+    stream.shuffle, stream.seed, stream.world_size = True, 3, world
+    stream._epoch = torch.zeros((), dtype=torch.int64)
+    for epoch in (0, 1):
+        order = np.random.default_rng([3, epoch]).permutation(len(stream.blocks))
+        sequence = [(stream.blocks[i].file, stream.blocks[i].row_groups[0], k) for i in order
+                    for k in range(stream.blocks[i].num_rows)]  # fmt: skip
+        got = []
+        for per_rank in stream.even_parts(workers, epoch):
+            for part in per_rank:
+                rows = [(b.file, b.row_groups[0], k) for b in part.blocks for k in range(b.num_rows)]
+                got.append(rows[part.skip : part.skip + part.take])
+        sizes = {len(p) for p in got}
+        assert len(sizes) == 1
+        flat = [r for p in got for r in p]
+        assert flat == sequence[: len(flat)] and 1080 - len(flat) < world * workers
 
 
 def test_unshuffled_order_is_file_order(hub):

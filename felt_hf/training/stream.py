@@ -17,7 +17,8 @@ It keeps the semantics a DDP loop relies on:
   trials (32 by default: 4 row groups of 8 in a felt-hf build; one read call each, which costs
   less than four), so ranks and DataLoader workers split an epoch into disjoint parts whatever
   the shard count: every trial is seen exactly once per epoch over all ranks and workers
-  (``even=True`` trims every part to the smallest so that DDP ranks run the same number of steps);
+  (``even=True`` instead cuts the epoch's trials into equal parts, so that DDP ranks run the same
+  number of steps, dropping fewer trials than there are parts);
 * ``shuffle`` permutes the blocks with ``(seed, epoch)``, identically on every rank, then
   mixes trials through a per-worker buffer; ``set_epoch`` reshuffles, and reaches persistent
   workers because the epoch lives in shared memory;
@@ -27,6 +28,7 @@ It keeps the semantics a DDP loop relies on:
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
 import warnings
@@ -61,6 +63,29 @@ class Block:
     file: int
     row_groups: tuple[int, ...]
     num_rows: int
+
+
+@dataclass(frozen=True)
+class EvenPart:
+    """One (rank, worker)'s trials under ``even=True``: ``take`` trials starting ``skip`` trials
+    into the first of ``blocks`` (consecutive in the epoch's block order)."""
+
+    blocks: tuple[Block, ...]
+    skip: int
+    take: int
+
+
+def _even_part(blocks: Sequence[Block], start: int, size: int) -> EvenPart:
+    """The blocks holding trials ``[start, start + size)`` of the sequence ``blocks`` make up."""
+    mine, skip, pos = [], 0, 0
+    for b in blocks:
+        end = pos + b.num_rows
+        if size and end > start and pos < start + size:
+            if not mine:
+                skip = start - pos
+            mine.append(b)
+        pos = end
+    return EvenPart(tuple(mine), skip, size)
 
 
 def _blocks(file: int, meta: pq.FileMetaData, rows_per_read: int) -> list[Block]:
@@ -158,9 +183,12 @@ class FeltStream(torch.utils.data.IterableDataset):
     ``shuffle=True`` permutes blocks (``rows_per_read`` trials of consecutive row groups; 1 gives
     single row groups, the finest grain) by ``(seed, epoch)`` and shuffles trials through a buffer
     of ``buffer_size`` per worker. ``rank``/``world_size`` select this DDP rank's part (or call
-    :meth:`split_by_node`). ``even=True`` trims every (rank, worker) part to the smallest one,
-    dropping at most a few trials per epoch (different ones each epoch when shuffling), so all ranks
-    take the same number of steps.
+    :meth:`split_by_node`). ``even=True`` cuts the epoch's trials, in block order, into equal
+    consecutive parts, one per (rank, worker), so all ranks take the same number of steps; it drops
+    the remainder, fewer trials than there are parts (different ones each epoch when shuffling).
+    A part may start or end inside a block, whose other trials belong to its neighbour: both read
+    that block (:meth:`even_parts`). Trimming whole-block parts to the smallest had dropped up to
+    61% of an epoch (8 ranks x 4 workers on a full FELT split: parts of 32-trial and 13-trial blocks).
     """
 
     def __init__(
@@ -280,22 +308,36 @@ class FeltStream(torch.utils.data.IterableDataset):
         flat = [[self.blocks[i] for i in order[p::n]] for p in range(n)]
         return [flat[r * max(1, num_workers) : (r + 1) * max(1, num_workers)] for r in range(self.world_size)]
 
-    def _my_part(self) -> tuple[list[Block], int | None, int]:
-        """This (rank, worker)'s blocks, its trial limit under ``even``, and the worker id."""
+    def even_parts(self, num_workers: int = 1, epoch: int | None = None) -> list[list[EvenPart]]:
+        """Every ``[rank][worker]``'s :class:`EvenPart` under ``even=True``: the epoch's blocks in
+        their (shuffled) order, as one sequence of trials cut into equal consecutive pieces; the
+        last ``total % parts`` trials of the sequence are dropped."""
+        epoch = self.epoch if epoch is None else epoch
+        order = list(range(len(self.blocks)))
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(order)).tolist()
+        blocks = [self.blocks[i] for i in order]
+        workers = max(1, num_workers)
+        n = self.world_size * workers
+        size = sum(b.num_rows for b in blocks) // n
+        flat = [_even_part(blocks, p * size, size) for p in range(n)]
+        return [flat[r * workers : (r + 1) * workers] for r in range(self.world_size)]
+
+    def _my_part(self) -> tuple[list[Block], int, int | None, int]:
+        """This (rank, worker)'s blocks, the trials to skip at their start and to take (``None``:
+        all; under ``even``), and the worker id."""
         info = torch.utils.data.get_worker_info()
         workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
-        parts = self.parts(workers)
-        mine = parts[self.rank][worker]
-        limit = None
-        if self.even:
-            limit = min(sum(g.num_rows for g in p) for per_rank in parts for p in per_rank)
-            if limit == 0:
-                warnings.warn(
-                    f"{len(self.blocks)} blocks of rows cannot feed {self.world_size} rank(s) x {workers} worker(s): "
-                    "even=True yields nothing; use fewer workers or a smaller rows_per_read",
-                    stacklevel=2,
-                )
-        return mine, limit, worker
+        if not self.even:
+            return self.parts(workers)[self.rank][worker], 0, None, worker
+        part = self.even_parts(workers)[self.rank][worker]
+        if part.take == 0:
+            warnings.warn(
+                f"{self.num_rows} trial(s) cannot feed {self.world_size} rank(s) x {workers} worker(s) one each: "
+                "even=True yields nothing; use fewer workers",
+                stacklevel=2,
+            )
+        return list(part.blocks), part.skip, part.take, worker
 
     # -- reading --------------------------------------------------------------------------------
     def _rows(self, blocks: Sequence[Block]) -> Iterator[dict[str, Any]]:
@@ -317,15 +359,14 @@ class FeltStream(torch.utils.data.IterableDataset):
                 yield {c: v[i] for c, v in cols.items()}
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        groups, limit, worker = self._my_part()
+        groups, skip, take, worker = self._my_part()
         rows = self._rows(groups)  # on this thread (felt_hf.parquet_reads says why)
+        if skip or take is not None:  # (even: the part's own trials, before the shuffle buffer mixes them)
+            rows = itertools.islice(rows, skip, None if take is None else skip + take)
         if self.shuffle:
             rng = np.random.default_rng([self.seed, self.epoch, self.rank, worker])
             rows = _buffer_shuffle(rows, self.buffer_size, rng)
-        for n, row in enumerate(rows):
-            if limit is not None and n >= limit:
-                return
-            yield row
+        yield from rows
 
     def __repr__(self) -> str:
         return (
@@ -348,4 +389,4 @@ def _buffer_shuffle(rows: Iterator[dict], size: int, rng: np.random.Generator) -
         yield buffer[i]
 
 
-__all__ = ["Block", "FeltStream"]
+__all__ = ["Block", "EvenPart", "FeltStream"]
