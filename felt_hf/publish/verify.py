@@ -51,6 +51,7 @@ from ..parquet_reads import read_table
 from ..progress import bars_wanted
 from ..workers import ignore_interrupts
 from .verify_media import check_media
+from .verify_rows import check_rows
 
 # --- the FELT record's published files (seeds/FELT_zenodo_record.txt, docs FELT_FORMAT.md) -------
 # Six files, in the record's order, md5 and displayed size. The record text does not say which
@@ -699,6 +700,7 @@ def verify_folder(path: str | os.PathLike, *, sample: int | None = None) -> Repo
                f"{len(leftovers)} temporary file(s) of a killed run ({_few(leftovers, 3)}): never uploaded; the next "
                "`felt-hf convert` removes them" if leftovers else "no temporary files", leftovers)  # fmt: skip
     footers = _check_footers(report, root, data, configs, files)
+    check_rows(report, root, configs, footers)
     sample = 64 if sample is None else sample
     _check_stats(report, root, configs, footers, sample)
     check_media(report, root, configs, footers, sample)

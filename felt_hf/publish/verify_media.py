@@ -172,13 +172,14 @@ def _split_rows(root: Path, got: Sequence[tuple[str, dict]], cell: str, kind: st
 
 def _tracking_trials(root: Path, got: Sequence[tuple[str, dict]]) -> dict[str, TrackingTrial | None]:
     """``{trial_id: TrackingTrial}`` of a tracking split, in its row order (dicts keep it); a trial
-    whose counts are null is left unknown (the tracking's own checks are elsewhere)."""
+    whose counts are null, or whose ``num_frames`` disagrees with its ``num_faces`` (the ``rows``
+    check names it), is left unknown."""
     out: dict[str, TrackingTrial | None] = {}
     for rel, _ in got:
         t = _read(root, rel, ["trial_id", "num_frames", "num_faces"])
         for tid, n, faces in zip(t["trial_id"].to_pylist(), t["num_frames"].to_pylist(),
                                  t["num_faces"].to_pylist(), strict=True):  # fmt: skip
-            if isinstance(tid, str) and n is not None and faces is not None and None not in faces:
+            if isinstance(tid, str) and n is not None and faces is not None and None not in faces and len(faces) == n:
                 out[tid] = TrackingTrial(int(n), np.asarray(faces, dtype=np.uint8))
             elif isinstance(tid, str):
                 out[tid] = None  # in the order, its counts unknown
