@@ -119,6 +119,21 @@ def is_converted_folder(folder: str | Path) -> bool:
     return any(shard_files(folder, c) for c in (*CONFIG_NAMES, *MEDIA_CONFIG_NAMES))
 
 
+# Files a converted folder may hold that are not the build's, never a problem and never uploaded:
+# the `.gitattributes` every hub repo is created with (a `git clone` or `snapshot_download` of a
+# pushed folder brings it back, and the hub keeps its own), and what file managers leave behind.
+FOREIGN_FILENAMES = (".gitattributes", ".DS_Store", "Thumbs.db", "desktop.ini", LOCK_FILENAME)
+
+
+def is_foreign_file(rel: str) -> bool:
+    """Whether a folder-relative POSIX path is one of :data:`FOREIGN_FILENAMES` (``.gitattributes``
+    and the lock only at the top) or a macOS resource fork (``._name``)."""
+    name = rel.rsplit("/", 1)[-1]
+    if name in (".gitattributes", LOCK_FILENAME):
+        return rel == name
+    return name in FOREIGN_FILENAMES or name.startswith("._")
+
+
 def has_shards(folder: str | Path) -> bool:
     """A converted folder has ``<config>/*.parquet`` for at least one config."""
     return any(Path(folder).glob(f"*/*{SHARD_SUFFIX}"))

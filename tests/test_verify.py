@@ -359,3 +359,23 @@ def test_json_report_writes_through_a_link_and_into_a_fifo(sample_hub, tmp_path)
     assert main(["verify", str(sample_hub), "--sample", "1", "--no-progress", "--json", str(fifo)]) == 0
     reader.join(10)
     assert json.loads(got[0])["kind"] == "converted folder" and not fifo.is_file() and fifo.exists()
+
+
+def test_a_hub_clone_with_gitattributes_and_file_manager_junk_passes_and_pushes_none_of_it(folder):
+    """Every hub repo is created with a `.gitattributes`, so a clone or `snapshot_download` of a
+    pushed folder holds one, and Finder/Explorer leave `.DS_Store`, `._*` and `Thumbs.db`: each was
+    a stray file that failed verify and made push refuse a correct dataset."""
+    from felt_hf import hub
+
+    junk = [".gitattributes", ".DS_Store", "smoothed_speech/.DS_Store", "smoothed_speech/._train-00000-of-00004.parquet",
+            "raw_song/Thumbs.db"]  # fmt: skip
+    for rel in junk:
+        (folder / rel).write_bytes(b"*.parquet filter=lfs diff=lfs merge=lfs -text\n")
+    (folder / ".git").mkdir()
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    report = verify_folder(folder)
+    assert report.ok and checks(report)["files"] == "pass", report.table()
+    plan = hub.push_folder(folder, "someone/felt", dry_run=True)
+    assert not {f.path_in_repo for f in plan.files} & {*junk, ".git/HEAD"}
+    (folder / "smoothed_speech" / ".gitattributes").write_text("x")  # not the hub's: only the top one is
+    assert checks(verify_folder(folder))["files"] == "fail"

@@ -31,7 +31,7 @@ from typing import Any
 
 from .. import schema
 from ..errors import FeltError, FeltHubError
-from ..layout import CARD_FILENAME, LOCK_FILENAME
+from ..layout import CARD_FILENAME, is_foreign_file
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +164,9 @@ def check_folder(folder: str | Path) -> tuple[list[PlannedFile], dict[str, dict]
         problems.append(f"{CARD_FILENAME}: no default config (mark one `default: true`)")
     if problems:
         raise PushError(f"{root} cannot be pushed: " + "; ".join(problems))  # one line, as every error
-    skip = {*leftovers, LOCK_FILENAME}
-    files = [PlannedFile(rel, (root / rel).stat().st_size, root / rel) for rel in _walk(root) if rel not in skip]
+    skip = set(leftovers)
+    files = [PlannedFile(rel, (root / rel).stat().st_size, root / rel) for rel in _walk(root)
+             if rel not in skip and not is_foreign_file(rel)]  # fmt: skip
     return files, configs, default
 
 

@@ -41,11 +41,11 @@ from ..inputs.sources import CsvMember, check_member_info, find_source, max_memb
 from ..layout import (
     CARD_FILENAME,
     EXTRA_FILES,
-    LOCK_FILENAME,
     SHARD_SUFFIX,
     SKIPPED_FILENAME,
     SYNTHETIC_MARKER,
     has_shards,
+    is_foreign_file,
 )
 from ..parquet_reads import read_table
 from ..progress import bars_wanted
@@ -620,7 +620,7 @@ def folder_problems(root: Path, configs: dict[str, dict]) -> tuple[list[str], li
         problems.append(f"{writer} is writing this folder: check or push it once that has ended")
     for rel in rels:
         name = PurePosixPath(rel).name
-        if rel in leftovers or rel == LOCK_FILENAME:  # (the lock file of a killed run: locks nothing)
+        if rel in leftovers or is_foreign_file(rel):  # (a killed run's lock file; a hub clone's .gitattributes)
             continue
         if rel.endswith(".py"):
             problems.append(f"{rel}: a Python file (datasets runs no loading scripts; the card's YAML is the loader)")
