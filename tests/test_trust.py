@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from datasets import load_dataset
 
 from felt_hf.build.convert import SKIPPED_REPORT, convert_felt
 from felt_hf.cli import main
@@ -286,6 +287,23 @@ def test_raw_and_smoothed_with_different_trials_warn_and_say_so_in_the_card(samp
     card = (tmp_path / "o" / "README.md").read_text()
     assert summary["warnings"] and "raw_speech and smoothed_speech hold different trials" in card
     assert Path(gone).stem in card
+
+
+def test_a_split_of_the_rule_without_trials_warns_and_the_card_says_which_configs_lack_it(sample_archives, tmp_path):
+    """`holdout=23-24` on an input without those actors had left the configs without a holdout
+    split in silence, while the card listed it (and called the custom rule "the default rule,
+    balanced by sex")."""
+    data = copy_archives(sample_archives, tmp_path / "in", ["smoothed_speech", "raw_song"])
+    rule = {"train": (1, 2), "validation": (19, 20), "test": (21, 22), "holdout": (23, 24)}
+    with pytest.warns(FeltWarning) as caught:
+        convert_felt(data, tmp_path / "o", progress=False, split_actors=rule)
+    said = sorted(str(w.message) for w in caught)
+    assert said == [f"{c}: no trial in split(s) holdout (actors 23-24): the config has no such split"
+                    for c in ("raw_song", "smoothed_speech")]  # fmt: skip
+    card = (tmp_path / "o" / "README.md").read_text()
+    assert "Split `holdout` holds no trial of `raw_song`, `smoothed_speech`" in card
+    assert "This build's rule (`--split-actors`):" in card and "The default rule is balanced" not in card
+    assert "holdout" not in load_dataset(str(tmp_path / "o"), "raw_song")
 
 
 # --- item 5: --skip-bad covers every per-member failure ---------------------------------------

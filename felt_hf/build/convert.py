@@ -73,7 +73,7 @@ from ..layout import (
     plan_num_shards,
 )
 from ..progress import bars_wanted
-from ..ravdess import actor_ranges, split_rule_text, validate_split_actors
+from ..ravdess import actor_ranges, split_of_actor, split_rule_text, validate_split_actors
 from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_arrow_schema
 from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .convert_media import MediaRun, plan_media, refuse_plans_outside_splits, split_configs, write_media_configs
@@ -194,6 +194,20 @@ def left_out_warnings(members: dict[str, list[CsvMember]], split_actors: dict[st
             actors = actor_ranges({m.labels.actor for m in left})
             out.append(f"{config}: {len(left)} of {len(ms)} trial(s) left out, their actors ({actors}) being in no "
                        f"split of --split-actors ({split_rule_text(split_actors)})")  # fmt: skip
+    return out
+
+
+def empty_split_warnings(members: dict[str, list[CsvMember]], split_actors: dict[str, tuple[int, ...]]) -> list[str]:
+    """A split of the rule that selects none of a config's trials leaves the config without that
+    split: said per config (it had been silent, while the card listed the split; on FELT,
+    ``--split-actors ... holdout=18`` gives the song configs none, actor 18 having no song)."""
+    out = []
+    for config, ms in members.items():
+        have = {split_of_actor(m.labels.actor, split_actors) for m in ms}
+        empty = [s for s in split_actors if s not in have]
+        if empty and ms:
+            which = "; ".join(f"{s} (actors {actor_ranges(split_actors[s])})" for s in empty)
+            out.append(f"{config}: no trial in split(s) {which}: the config has no such split")
     return out
 
 
@@ -622,7 +636,9 @@ def convert_felt(
     members: dict[str, list[CsvMember]] = {}
     tasks = plan_tasks(data_dir, out, configs, split_actors, skip_bad, previews, skipped, members)
     media_members = {c: [f.as_member() for f in plan.files.values()] for c, plan in media_plans.items()}
-    notes = trial_set_warnings(members) + left_out_warnings({**members, **media_members}, split_actors)
+    everything = {**members, **media_members}
+    notes = (trial_set_warnings(members) + left_out_warnings(everything, split_actors)
+             + empty_split_warnings(everything, split_actors))  # fmt: skip
     for note in notes:
         warnings.warn(note, FeltWarning, stacklevel=2)
     if previews:  # the workers draw previews with datasets' Image feature: imported once, inherited
