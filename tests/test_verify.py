@@ -379,3 +379,29 @@ def test_a_hub_clone_with_gitattributes_and_file_manager_junk_passes_and_pushes_
     assert not {f.path_in_repo for f in plan.files} & {*junk, ".git/HEAD"}
     (folder / "smoothed_speech" / ".gitattributes").write_text("x")  # not the hub's: only the top one is
     assert checks(verify_folder(folder))["files"] == "fail"
+
+
+@pytest.mark.parametrize("command", ["verify", "push"])
+def test_a_card_whose_yaml_does_not_parse_is_one_line_naming_the_files_line(folder, command, capsys):
+    """PyYAML's error is seven lines with a caret diagram, its line counted inside the YAML block."""
+    card = folder / "README.md"
+    lines = card.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("- config_name: smoothed_speech")) + 1
+    lines.insert(at, "  bad: [unclosed\n")
+    card.write_text("".join(lines))
+    argv = [command, str(folder)] + (["--repo-id", "someone/felt", "--dry-run"] if command == "push" else [])
+    assert main(argv) == (1 if command == "verify" else 2)  # verify: a FAIL line in its table; push: an error
+    out, err = capsys.readouterr()
+    said = [line for line in (out + err).splitlines() if "cannot be parsed" in line]
+    assert len(said) == 1 and len((out + err).strip().splitlines()) <= 3, out + err
+    assert "README.md" in said[0] and f"the card's YAML cannot be parsed: line {at + 2}, column " in said[0], said
+
+
+def test_a_card_without_front_matter_is_one_line(folder, capsys):
+    card = folder / "README.md"
+    card.write_text(card.read_text().split("\n---\n", 1)[1])
+    assert main(["push", str(folder), "--repo-id", "someone/felt", "--dry-run"]) == 2
+    captured = capsys.readouterr()  # (huggingface_hub had also logged "Repo card metadata block was not found")
+    assert (captured.out + captured.err).strip().splitlines() == [
+        f"felt-hf: error: {card}: no YAML front matter (a `---` block at the top declaring the configs)"
+    ]

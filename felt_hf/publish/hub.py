@@ -115,10 +115,14 @@ def _human(n: int) -> str:
 def _card_configs(readme: Path) -> tuple[dict[str, dict], str | None]:
     """The card's configs as ``datasets`` will read them, and its default."""
     from datasets.utils.metadata import MetadataConfigs
-    from huggingface_hub import DatasetCard
+
+    from .verify import parse_card
 
     try:
-        data = DatasetCard(readme.read_text(encoding="utf-8")).data
+        data = parse_card(readme).data
+    except FeltError as e:
+        raise PushError(str(e)) from None
+    try:
         configs = MetadataConfigs.from_dataset_card_data(data)
         default = configs.get_default_config_name()
     except Exception as e:  # any parse error means the card cannot drive load_dataset

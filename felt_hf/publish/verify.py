@@ -582,18 +582,38 @@ def _data_file_globs(config: dict) -> dict[str, list[str]]:
     return out
 
 
+def parse_card(readme: Path):
+    """``readme`` as a ``huggingface_hub.DatasetCard``, or a FeltFormatError in one line naming the
+    file's own line and column (PyYAML's message is seven lines with a caret diagram, and counts
+    lines from the start of the YAML block, not of the file). A card without front matter is said
+    here too: huggingface_hub would only log that it set the metadata to empty."""
+    import yaml
+    from huggingface_hub import DatasetCard
+
+    text = readme.read_text(encoding="utf-8")
+    if not text.startswith("---"):
+        raise FeltFormatError(str(readme), "no YAML front matter (a `---` block at the top declaring the configs)")
+    try:
+        return DatasetCard(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 2}, column {mark.column + 1}: " if mark is not None else ""
+        raise FeltFormatError(
+            str(readme), f"the card's YAML cannot be parsed: {where}{e.problem or e.context}"
+        ) from None
+    except Exception as e:  # any other parse error: the card cannot drive load_dataset
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FeltFormatError(str(readme), f"the dataset card cannot be parsed: {first}") from None
+
+
 def read_card(root: Path) -> tuple[dict, dict[str, dict], str]:
     """The card's YAML data, its configs by name, and its body text; a FeltError if unreadable."""
-    from huggingface_hub import DatasetCard
 
     readme = root / CARD_FILENAME
     if not readme.is_file():
         raise FeltPathError(f"{root}: no {CARD_FILENAME} (a killed or failed conversion; run `felt-hf convert` again)")
-    try:
-        card = DatasetCard(readme.read_text(encoding="utf-8"))
-        data = card.data.to_dict()
-    except Exception as e:  # any YAML/parse error means the card cannot drive load_dataset
-        raise FeltFormatError(str(readme), f"the dataset card cannot be parsed: {e}") from None
+    card = parse_card(readme)
+    data = card.data.to_dict()
     entries = data.get("configs") or []  # datasets' load_dataset raises on a card shaped otherwise
     if not isinstance(entries, list):
         raise FeltFormatError(
