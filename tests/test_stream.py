@@ -268,3 +268,38 @@ def test_from_folder_of_archives_says_convert_first(sample_archives):
 def test_a_bad_rank_is_named(sample_hub, rank, world_size):
     with pytest.raises(ValueError, match="rank|world_size"):
         FeltStream.from_folder(str(sample_hub), "smoothed_speech", "train", rank=rank, world_size=world_size)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [({"seed": -1}, "seed must be a whole number in \\[0, 2\\*\\*63\\), not -1"),
+     ({"seed": 1.5}, "seed must be a whole number"), ({"seed": True}, "seed must be a whole number")],
+)  # fmt: skip
+def test_a_bad_seed_is_refused_when_the_stream_is_built(sample_hub, kwargs, says):
+    """They had failed only at the first row, inside a DataLoader worker, in numpy's words."""
+    with pytest.raises(ValueError, match=says):
+        FeltStream.from_folder(str(sample_hub), "smoothed_speech", "train", **kwargs)
+
+
+@pytest.mark.parametrize("epoch", [-1, 1.7, 2**70, "2"])
+def test_a_bad_epoch_is_refused_by_set_epoch(sample_hub, epoch):
+    """`set_epoch(1.7)` had silently become epoch 1; -1 failed in a worker; 2**70 overflowed."""
+    stream = FeltStream.from_folder(str(sample_hub), "smoothed_speech", "train")
+    with pytest.raises(ValueError, match=f"epoch must be a whole number in \\[0, 2\\*\\*63\\), not {epoch!r}"):
+        stream.set_epoch(epoch)
+    stream.set_epoch(3)
+    assert stream.epoch == 3
+
+
+def test_a_null_list_cell_streams_as_none_like_load_dataset(tmp_path):
+    """A media config's `tracking_index` is null where the frame map is unknown (AU animations):
+    FeltStream had refused the whole config ("FELT rows always carry their arrays")."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "train-00000-of-00001.parquet"
+    index = pa.array([[0, 1, 2], None, [], [5, 6]], type=pa.list_(pa.int32()))
+    pq.write_table(pa.table({"trial_id": ["a", "b", "c", "d"], "tracking_index": index}), path, row_group_size=3)
+    rows = list(FeltStream([str(path)], rows_per_read=1))
+    got = [None if r["tracking_index"] is None else r["tracking_index"].tolist() for r in rows]
+    assert [r["trial_id"] for r in rows] == ["a", "b", "c", "d"] and got == [[0, 1, 2], None, [], [5, 6]]

@@ -15,6 +15,18 @@ def whole(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
+SEED_LIMIT = 2**63  # numpy's SeedSequence takes any non-negative int, torch's int64 epoch counter fewer
+
+
+def seed_number(name: str, value: Any) -> int:
+    """A random seed or epoch: a whole number in ``[0, 2**63)``. A negative or fractional one had
+    failed only at the first row, inside a DataLoader worker, in numpy's words (``set_epoch(1.7)``
+    silently became epoch 1)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{name} must be a whole number in [0, 2**63), not {value!r}")
+    return int(value)
+
+
 def rank_in(rank: Any, world_size: Any) -> tuple[int, int]:
     """A DDP ``rank`` of ``world_size`` ranks, both whole numbers, ``0 <= rank < world_size``."""
     world_size = whole("world_size", world_size, 1)
@@ -31,4 +43,4 @@ def column_names(what: str, names: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
-__all__ = ["whole", "rank_in", "column_names"]
+__all__ = ["whole", "rank_in", "column_names", "seed_number"]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..layout import plan_num_shards
-from .args import rank_in, whole
+from .args import rank_in, seed_number, whole
 
 try:
     import torch
@@ -40,7 +40,9 @@ def suggest_num_shards(
     the lcm of those products as the multiple: the smallest multiple with at most
     ``max_rows_per_shard`` rows per shard, but never more shards than rows (and at least one).
     """
-    unit = math.lcm(*(w * k for w in world_sizes for k in workers))
+    num_rows = whole("num_rows", num_rows, 0)
+    max_rows_per_shard = whole("max_rows_per_shard", max_rows_per_shard)
+    unit = math.lcm(*(whole("world_sizes", w) * whole("workers", k) for w in world_sizes for k in workers))
     return max(1, plan_num_shards(num_rows, max_rows_per_shard, unit))
 
 
@@ -109,6 +111,7 @@ def prepare_stream(
     rank, world_size = rank_in(rank, world_size)
     num_workers = whole("num_workers", num_workers, 0)
     buffer_size = whole("buffer_size", buffer_size, 1)
+    seed = seed_number("seed", seed)
     if format is not None:
         get_formatter(format)  # an unknown format: datasets' own message, now rather than at the first row
     check_shard_plan(ds.num_shards, world_size, num_workers)

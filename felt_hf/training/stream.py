@@ -51,7 +51,7 @@ except ImportError as _e:  # say which extra brings it
 
 from ..layout import CARD_FILENAME  # noqa: E402
 from ..parquet_reads import read_row_groups  # noqa: E402 (after the extra's check)
-from .args import column_names, rank_in, whole  # noqa: E402
+from .args import column_names, rank_in, seed_number, whole  # noqa: E402
 
 OPEN_FILES = 4  # parquet files a worker keeps open (row groups of a shuffled epoch hop between files)
 
@@ -155,12 +155,17 @@ def _column_rows(column: pa.ChunkedArray, shape: tuple[int, ...] | None, name: s
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
             return arr.to_pylist()
         return list(arr.to_numpy(zero_copy_only=False))
-    if arr.null_count:
-        raise ValueError(f"{path}: column {name!r} has a null trial; FELT rows always carry their arrays")
-    # Offsets of the outer (time) list, rebased: the array may be a slice of a larger one.
-    bounds = arr.offsets.to_numpy().astype(np.int64)
-    bounds -= bounds[0]
-    values = arr.flatten()
+    if arr.null_count:  # (an AU animation's `tracking_index` where the frame map is unknown): None
+        import pyarrow.compute as pc
+
+        lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy().astype(np.int64)
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    else:  # offsets of the outer (time) list, rebased: the array may be a slice of a larger one
+        bounds = arr.offsets.to_numpy().astype(np.int64)
+        bounds -= bounds[0]
+        valid = None
+    values = arr.flatten()  # (without the values of null slots)
     while pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
         values = values.flatten()
     flat = values.to_numpy(zero_copy_only=False)
@@ -168,7 +173,8 @@ def _column_rows(column: pa.ChunkedArray, shape: tuple[int, ...] | None, name: s
     if flat.size != int(bounds[-1]) * width:
         raise ValueError(f"{path}: column {name!r} does not have inner shape {shape} in every frame")
     flat = flat.reshape(-1, *shape)
-    return [flat[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
+    rows = [flat[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
+    return rows if valid is None else [r if ok else None for r, ok in zip(rows, valid.tolist(), strict=True)]
 
 
 class FeltStream(torch.utils.data.IterableDataset):
@@ -213,6 +219,7 @@ class FeltStream(torch.utils.data.IterableDataset):
         if columns is not None and not columns:
             raise ValueError("columns is empty: name the columns to read, or pass None for all of them")
         buffer_size, rows_per_read = whole("buffer_size", buffer_size), whole("rows_per_read", rows_per_read)
+        seed = seed_number("seed", seed)
         if not files:
             raise ValueError("FeltStream needs at least one parquet file")
         rank, world_size = rank_in(rank, world_size)
@@ -287,7 +294,7 @@ class FeltStream(torch.utils.data.IterableDataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Reshuffle for this epoch; call it on every rank before iterating the DataLoader."""
-        self._epoch.fill_(int(epoch))
+        self._epoch.fill_(seed_number("epoch", epoch))
 
     @property
     def num_rows(self) -> int:
