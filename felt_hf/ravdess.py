@@ -145,6 +145,10 @@ def validate_split_actors(split_actors: dict[str, tuple[int, ...]]) -> dict[str,
             raise ValueError(f"bad split name {split!r}")
         if split == "all":  # datasets' keyword for every split at once: load_dataset refuses it as a name
             raise ValueError("bad split name 'all': datasets reserves it for all splits together")
+        twin = next((s for s in out if s.lower() == split.lower()), None)
+        if twin is not None:  # their shards (Train-00000-..., train-00000-...) are one file on macOS/Windows
+            raise ValueError(f"split names {twin!r} and {split!r} differ only in case: their shard files would "
+                             "collide on case-insensitive file systems")  # fmt: skip
         if isinstance(actors, (str, bytes)) or not isinstance(actors, Iterable):
             raise ValueError(f"split {split!r}: actors must be whole numbers (e.g. range(1, 19)), not {actors!r}")
         actors = tuple(actors)  # (a generator is read once: the checks below and the result see the same)

@@ -69,3 +69,16 @@ def test_default_splits_are_actor_disjoint_and_balanced_by_sex():
 def test_a_split_rule_given_as_generators_keeps_its_actors():
     rule = validate_split_actors({"train": (a for a in range(1, 5)), "test": iter([21, 22])})
     assert rule == {"train": (1, 2, 3, 4), "test": (21, 22)}
+
+
+def test_split_names_differing_only_in_case_are_refused(sample_archives, tmp_path, capsys):
+    """`Train-00000-...` and `train-00000-...` are one file on macOS and Windows by default."""
+    from felt_hf.cli import main
+
+    with pytest.raises(ValueError, match="split names 'Train' and 'train' differ only in case"):
+        validate_split_actors({"Train": (1, 2), "train": (19, 20)})
+    assert main(["convert", str(sample_archives), "--out", str(tmp_path / "o"), "--split-actors", "Train=1-2",
+                 "train=19-20"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "differ only in case" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
