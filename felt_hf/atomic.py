@@ -85,6 +85,24 @@ def write_report_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return given
 
 
+def check_report_path(path: str | os.PathLike) -> None:
+    """A report's path is one that :func:`write_report_bytes` can write, said before the work
+    that fills it (``verify --sample all`` takes minutes): not a folder, no file among its
+    parents, a writable folder above it."""
+    from .errors import FeltOutputError
+
+    given = Path(path)
+    if given.is_dir():
+        raise FeltOutputError(f"{path}: a folder; give the report's file name (e.g. {given / 'verify.json'})")
+    for parent in given.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise FeltOutputError(f"{path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK) and not (given.exists() and not given.is_file()):
+                raise FeltOutputError(f"{path}: cannot write into {parent} (permission denied)")
+            return
+
+
 # --- temporary names any run may leave behind (issue 11) ----------------------------------------
 # ``temp_name`` above (``.<name>.<pid>.<hex8>.tmp``) and the converter's shards in progress
 # (``.tmp-<pid>-<shard>.parquet``, felt_hf.convert.ShardTask.tmp_path). A killed run leaves them;

@@ -28,7 +28,7 @@ from .argtypes import (
     sample_count,
     seed_int,
 )
-from .atomic import final_path_of, refuse_inside_converted_folder
+from .atomic import check_report_path, final_path_of, refuse_inside_converted_folder
 from .errors import (
     EXIT_CHECKS_FAILED,
     EXIT_INTERRUPTED,
@@ -540,6 +540,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise ValueError(f"--sample must be at least 1, not {args.sample}")
     if args.json_path:
         refuse_inside_converted_folder(Path(args.json_path).parent, "the report")
+        check_report_path(args.json_path)  # now, not after minutes of checks
     report = verify(
         args.path, sample=args.sample, num_proc=args.num_proc, progress=not args.no_progress, seed=args.seed
     )

@@ -405,3 +405,22 @@ def test_a_card_without_front_matter_is_one_line(folder, capsys):
     assert (captured.out + captured.err).strip().splitlines() == [
         f"felt-hf: error: {card}: no YAML front matter (a `---` block at the top declaring the configs)"
     ]
+
+
+@pytest.mark.parametrize("where", ["a folder", "under a file"])
+def test_a_json_path_that_cannot_be_written_is_refused_before_any_check(sample_hub, tmp_path, capsys, where):
+    """`--json` had been checked only after every check ran (minutes with --sample all)."""
+    import felt_hf.publish.verify as verify_mod
+
+    (tmp_path / "a_file").write_text("x")
+    target = tmp_path if where == "a folder" else tmp_path / "a_file" / "report.json"
+    ran = []
+    real = verify_mod.verify
+    verify_mod.verify = lambda *a, **k: ran.append(1) or real(*a, **k)
+    try:
+        assert main(["verify", str(sample_hub), "--json", str(target)]) == 2
+    finally:
+        verify_mod.verify = real
+    captured = capsys.readouterr()
+    assert not ran and captured.out == "" and len(captured.err.strip().splitlines()) == 1, captured.err
+    assert ("a folder; give the report's file name" if where == "a folder" else "a_file is a file") in captured.err
