@@ -36,8 +36,10 @@ from .errors import (
     EXIT_TERMINATED,
     EXIT_USER_ERROR,
     FeltError,
+    FeltWarning,
     Terminated,
 )
+from .layout import path_glob_problem
 from .progress import bars_wanted
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, VOCAL_CHANNELS
 
@@ -178,6 +180,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     default = DEFAULT_CONFIG if DEFAULT_CONFIG in summary["configs"] else next(iter(summary["configs"]))
     print(f"load it with: from datasets import load_dataset; ds = {load_line(args.out, default)}")
+    problem = path_glob_problem(args.out)
+    if problem:
+        warnings.warn(problem, FeltWarning, stacklevel=1)
     return 0
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -132,6 +133,22 @@ def is_foreign_file(rel: str) -> bool:
     if name in (".gitattributes", LOCK_FILENAME):
         return rel == name
     return name in FOREIGN_FILENAMES or name.startswith("._")
+
+
+GLOB_CHARACTERS = "[]"  # (a path holding `?` or `*` loads: they match themselves too; measured)
+
+
+def path_glob_problem(folder: str | Path) -> str | None:
+    """Why ``load_dataset`` cannot read a local folder at this path, or None: ``datasets`` joins
+    the card's ``data_files`` patterns to the folder's path and globs the result, so ``[`` and
+    ``]`` in the path make the patterns match nothing (``felt[1]``: "no data files found"). ``push`` is unaffected: on the hub the files have their own paths."""
+    found = sorted({c for c in os.path.abspath(folder) if c in GLOB_CHARACTERS})
+    if not found:
+        return None
+    return (
+        f"{folder}: load_dataset cannot read a local folder whose path holds {' '.join(found)} (datasets "
+        "globs the card's data_files under it and matches nothing); rename or move it to load it locally"
+    )
 
 
 def has_shards(folder: str | Path) -> bool:

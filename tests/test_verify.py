@@ -424,3 +424,19 @@ def test_a_json_path_that_cannot_be_written_is_refused_before_any_check(sample_h
     captured = capsys.readouterr()
     assert not ran and captured.out == "" and len(captured.err.strip().splitlines()) == 1, captured.err
     assert ("a folder; give the report's file name" if where == "a folder" else "a_file is a file") in captured.err
+
+
+def test_a_folder_whose_path_holds_brackets_is_a_warning_and_really_does_not_load(sample_hub, tmp_path):
+    """`felt[1]` (a browser's or Finder's copy name) verified OK, yet load_dataset found no files."""
+    from datasets import load_dataset
+
+    odd = tmp_path / "felt[1]"
+    shutil.copytree(sample_hub, odd)
+    report = verify_folder(odd)
+    path = next(c for c in report.checks if c.name == "path")
+    assert report.ok and path.status == "warn" and "holds [ ]" in path.summary
+    with pytest.raises(Exception, match="(?i)data files"):
+        load_dataset(str(odd), "smoothed_speech", split="train")
+    plain = tmp_path / "felt_1"
+    odd.rename(plain)
+    assert "path" not in checks(verify_folder(plain)) and load_dataset(str(plain), "smoothed_speech", split="train")

@@ -46,6 +46,7 @@ from ..layout import (
     SYNTHETIC_MARKER,
     has_shards,
     is_foreign_file,
+    path_glob_problem,
 )
 from ..parquet_reads import read_table
 from ..progress import bars_wanted
@@ -716,6 +717,9 @@ def verify_folder(path: str | os.PathLike, *, sample: int | None = None) -> Repo
     report.add("files", "fail" if problems else "pass",
                f"{len(problems)} problem(s): {problems[0]}" if problems else
                f"{len(files)} data file(s), each matched by the card; no stray file", problems)  # fmt: skip
+    problem = path_glob_problem(root)
+    if problem:
+        report.add("path", "warn", problem)
     report.add("temp_files", "warn" if leftovers else "pass",
                f"{len(leftovers)} temporary file(s) of a killed run ({_few(leftovers, 3)}): never uploaded; the next "
                "`felt-hf convert` removes them" if leftovers else "no temporary files", leftovers)  # fmt: skip
