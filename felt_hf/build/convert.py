@@ -303,6 +303,9 @@ def parquet_writer_options(schema: pa.Schema) -> dict:
         "column_encoding": dict.fromkeys(floats, "BYTE_STREAM_SPLIT"),
         "write_page_index": False,  # see the docstring
         "use_content_defined_chunking": False,
+        # a CRC32 per page: bytes damaged after writing (disk, copy, download) are an error where read
+        # with verification (felt-hf verify reads every tracking page so), not silently other numbers
+        "write_page_checksum": True,
         "write_statistics": ["trial_id", "actor", "emotion", "num_frames"],
     }
 

@@ -24,6 +24,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import sys
 import zipfile
 import zlib
 from collections import Counter
@@ -52,6 +53,7 @@ from ..parquet_reads import read_table
 from ..progress import bars_wanted
 from ..workers import ignore_interrupts
 from .verify_media import check_media
+from .verify_pages import check_pages
 from .verify_rows import check_rows
 
 # --- the FELT record's published files (seeds/FELT_zenodo_record.txt, docs FELT_FORMAT.md) -------
@@ -726,6 +728,7 @@ def verify_folder(path: str | os.PathLike, *, sample: int | None = None) -> Repo
     footers = _check_footers(report, root, data, configs, files)
     check_rows(report, root, configs, footers)
     sample = 64 if sample is None else sample
+    check_pages(report, root, configs, footers, every_media_page=sample >= sys.maxsize)
     _check_stats(report, root, configs, footers, sample)
     check_media(report, root, configs, footers, sample)
     _check_synthetic(report, root, data, body)
