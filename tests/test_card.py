@@ -314,6 +314,17 @@ def test_privacy_section_follows_media_configs():
     assert "no video, audio or image" not in plot_only and "voices" not in plot_only
 
 
+def test_sizes_table_shows_no_frame_count_for_audio_configs():
+    """Audio configs had shown 0 frames, video configs a count that is not the tracking's: the
+    audio rows now show "-" and the text above the table says which frames each row counts."""
+    text = card.render_card(make_summary(configs=("smoothed_speech", "landmark_plot_speech", "audio_speech")))
+    rows = [line for line in text.split("## Sizes", 1)[1].splitlines() if line.startswith("| ")]
+    audio = [r.split(" | ") for r in rows if r.startswith("| audio_speech ")]
+    tracking = [r.split(" | ") for r in rows if r.startswith("| smoothed_speech ")]
+    assert audio and all(r[3] == "-" for r in audio) and all(r[3] != "-" for r in tracking)
+    assert "video frames for the video configs" in text and "none for the audio configs" in text
+
+
 def test_every_template_value_is_used():
     template = card.TEMPLATE_PATH.read_text(encoding="utf-8")
     names = set(re.findall(r"\$(\w+)", template))

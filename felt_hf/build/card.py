@@ -391,8 +391,9 @@ def sizes_table(summary: Mapping[str, Any]) -> str:
     rows = []
     for name, cfg in _configs(summary).items():
         for split, info in _split_items(cfg):
+            frames = "-" if schema.ConfigName.parse(name).kind == "audio" else f"{int(info.get('num_frames', 0)):,}"
             rows.append(
-                f"| {name} | {split} | {int(info['num_examples']):,} | {int(info.get('num_frames', 0)):,} "
+                f"| {name} | {split} | {int(info['num_examples']):,} | {frames} "
                 f"| {int(info.get('num_bytes', 0)):,} | {len(info.get('files', ()))} |"
             )
     return "\n".join(rows)
