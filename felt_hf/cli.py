@@ -604,7 +604,16 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+_MAIN_PID = os.getpid()
+
+
 def _raise_terminated(signum, frame) -> None:
+    """In this process, a Terminated; in a worker forked from it that has not yet replaced this
+    inherited handler (a SIGTERM from ``Pool.terminate`` right after a worker was started), an
+    immediate exit: raising there printed a worker traceback, and a handler swapped for SIG_DFL
+    after the signal arrived had dropped it, leaving the worker waiting forever."""
+    if os.getpid() != _MAIN_PID:
+        os._exit(128 + signum)
     raise Terminated
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -77,9 +78,18 @@ def ignore_interrupts() -> None:
     files (tests/test_media.py sends a real SIGINT to a converting process group).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # SIGTERM stays the default (die): the parent's handler (felt_hf.cli) is inherited through the
-    # fork, and ``Pool.terminate`` stops workers with SIGTERM, which must not raise in them.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # SIGTERM exits at once (``Pool.terminate`` stops workers with it, and it must not raise in
+    # them), through a Python handler rather than SIG_DFL: a SIGTERM that arrived between the fork
+    # and this line was recorded by the parent's inherited handler, and Python drops a recorded
+    # signal whose handler became SIG_DFL, so a worker the pool had just respawned, waiting on the
+    # task queue's lock that a killed worker held, never exited and the converter hung in
+    # ``Pool.terminate`` (seen once in the test suite on a loaded machine). The Python handler runs
+    # for the recorded signal too.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    os._exit(128 + signum)
 
 
 def imap_largest_first(

@@ -299,3 +299,37 @@ def test_a_killed_runs_lock_file_locks_nothing(builds, tmp_path):
     convert_felt(builds["b"], out, progress=False, num_proc=1)
     assert not (out / LOCK_FILENAME).exists()
     assert snapshot(out) == snapshot(builds["reference"])
+
+
+def _sigterm_self_then_start_like_a_worker() -> None:
+    """A pool worker's first moments: a SIGTERM (Pool.terminate) lands before its initializer."""
+    from felt_hf.workers import ignore_interrupts
+
+    os.kill(os.getpid(), signal.SIGTERM)  # recorded by the handler inherited from felt_hf.cli
+    ignore_interrupts()
+    time.sleep(30)  # (a worker that survived would wait here for a task, as the hung one did)
+
+
+def test_a_worker_stopped_as_it_starts_exits_at_once_without_a_traceback(capfd):
+    """A worker the pool had just respawned got Pool.terminate's SIGTERM while it still had the
+    parent's handler: it raised Terminated (a worker traceback above the one-line message), and a
+    SIGTERM recorded while its handler became SIG_DFL was dropped, leaving it waiting forever on
+    the task queue while the converter hung in Pool.terminate (seen once, on a loaded machine).
+    It must exit at once, quietly, with 143."""
+    import multiprocessing as mp
+
+    from felt_hf import cli
+
+    previous = cli._terminate_as_interrupt()
+    try:
+        proc = mp.get_context("fork").Process(target=_sigterm_self_then_start_like_a_worker)
+        proc.start()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    proc.join(20)
+    alive = proc.is_alive()
+    if alive:
+        proc.kill()
+    assert not alive and proc.exitcode == 143, proc.exitcode
+    assert "Traceback" not in capfd.readouterr().err
