@@ -298,3 +298,40 @@ def test_a_full_disk_is_named_by_the_file_the_user_asked_for(sample_archives, tm
     assert code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith(f"felt-hf: error: {out}/raw_speech/") and err.endswith(".parquet: No space left on device")
     assert ".tmp" not in err and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["show", "{hub}/smoothed_speech", "{trial}"], "{hub}/smoothed_speech: a config folder of the converted folder "
+         "{hub}; give {hub} (and --config smoothed_speech)"),
+        (["render", "{hub}/smoothed_speech"], "{hub}/smoothed_speech: a config folder of the converted folder {hub}"),
+        (["push", "{hub}/smoothed_speech", "--repo-id", "a/b", "--dry-run"], "{hub}/smoothed_speech: a config "
+         "folder of the converted folder {hub}; push {hub}"),
+        (["show", "{shard}", "{trial}"], "{shard}: a parquet shard; give the converted folder ({hub}) and --config "
+         "smoothed_speech, or one CSV"),
+    ],
+    ids=["show a config folder", "render a config folder", "push a config folder", "show a shard"],
+)  # fmt: skip
+def test_a_config_folder_or_shard_given_for_the_folder_says_what_to_give(sample_hub, tmp_path, capsys, argv, says):
+    """They had said "trial not found in config(s) smoothed_speech, smoothed_song, ..." (configs
+    that are not there), asked for smoothed_motion_speech.zip, told to run convert, or parsed the
+    parquet shard as a CSV ("header is not UTF-8")."""
+    shard = sorted((sample_hub / "smoothed_speech").glob("train-*.parquet"))[0]
+    values = {"hub": str(sample_hub), "shard": str(shard), "trial": "01-01-01-01-01-01-01"}
+    out = ["--out", str(tmp_path / "o")] if argv[0] in ("show", "render") else []
+    assert main([a.format(**values) for a in argv] + out) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and says.format(**values) in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_show_on_a_folder_without_tracking_says_so(media_archives, tmp_path, capsys):
+    from felt_hf.build.convert import convert_felt
+
+    convert_felt(media_archives, tmp_path / "felt", configs=["audio_speech"], progress=False, num_proc=1)
+    assert main(["show", str(tmp_path / "felt"), "01-01-01-01-01-01-01", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"felt-hf: error: {tmp_path / 'felt'}: no tracking config here (it needs one of raw_speech, raw_song, "
+        "smoothed_speech, smoothed_song)"
+    )

@@ -31,7 +31,7 @@ from typing import Any
 
 from .. import schema
 from ..errors import FeltError, FeltHubError
-from ..layout import CARD_FILENAME, is_foreign_file
+from ..layout import CARD_FILENAME, is_converted_folder, is_foreign_file
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +158,8 @@ def check_folder(folder: str | Path) -> tuple[list[PlannedFile], dict[str, dict]
     if not root.is_dir():
         raise PushError(f"{root}: not a folder")
     readme = root / CARD_FILENAME
+    if not readme.is_file() and any(root.glob("*.parquet")) and is_converted_folder(root.parent):
+        raise PushError(f"{root}: a config folder of the converted folder {root.parent}; push {root.parent}")
     if not readme.is_file():
         raise PushError(f"{root}: no {CARD_FILENAME}; run `felt-hf convert` to write the dataset card")
     configs, default = _card_configs(readme)

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import FeltFormatError, FeltLookupError, FeltNameError
+from ..layout import is_converted_folder
 from ..parquet_reads import read_file, read_row_groups
 from ..ravdess import TrialLabels, parse_trial_id
 from ..schema import CLASS_LABELS, CONFIG_NAMES
@@ -165,10 +166,25 @@ def _is_one_csv(path: Path) -> bool:
     """Whether ``path`` is one file to read as a tracking CSV; any other file is an error saying
     what to give instead (a FELT zip had been parsed as CSV text: "row 0: header is not UTF-8")."""
     if not path.is_file():
+        _refuse_config_folder(path)
         return False
     if zipfile.is_zipfile(path):
         raise FeltLookupError(f"{path}: a zip archive; give the folder that holds FELT's archives, or one CSV")
+    with open(path, "rb") as f:
+        parquet = f.read(4) == b"PAR1"
+    if parquet:  # (it had been parsed as CSV text: "row 0: header is not UTF-8 text")
+        raise FeltLookupError(f"{path}: a parquet shard; give the converted folder ({path.parent.parent}) and "
+                              f"--config {path.parent.name}, or one CSV")  # fmt: skip
     return True
+
+
+def _refuse_config_folder(path: Path) -> None:
+    """A config's sub-folder of a converted folder (``felt/smoothed_speech``) is said to be one:
+    its parquet files had been looked for one level further down, and the error listed configs
+    the folder does not have."""
+    if path.is_dir() and any(path.glob("*.parquet")) and is_converted_folder(path.parent):
+        raise FeltLookupError(f"{path}: a config folder of the converted folder {path.parent}; give "
+                              f"{path.parent} (and --config {path.name})")  # fmt: skip
 
 
 def iter_rows(
@@ -250,4 +266,19 @@ def find_row(folder: str | os.PathLike, trial_id: str | None, config: str | None
         except (FileNotFoundError, FeltLookupError):  # this config is not there: try the next
             if config:
                 raise
-    raise FeltLookupError(f"{folder}: trial {trial_id} not found in config(s) {', '.join(order)}")
+    present = [c for c in order if _has_config(Path(folder), c)]
+    if not present:
+        raise FeltLookupError(f"{folder}: no tracking config here (it needs one of {', '.join(CONFIG_NAMES)})")
+    raise FeltLookupError(f"{folder}: trial {trial_id} not found in config(s) {', '.join(present)}")
+
+
+def _has_config(folder: Path, config: str) -> bool:
+    if is_hub_folder(folder):
+        return any((folder / config).glob("*.parquet"))
+    from ..inputs.sources import find_source
+
+    try:
+        find_source(folder, config)
+    except FileNotFoundError:
+        return False
+    return True
