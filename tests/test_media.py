@@ -839,3 +839,31 @@ def test_a_wav_in_a_container_whose_cut_reads_silently_is_refused(container):
         buf = io.BytesIO()
         sf.write(buf, x, 48000, format=fmt, subtype="PCM_16")
         assert wav_to_flac(buf.getvalue())[1].num_samples == x.shape[0]
+
+
+def test_ravdess_audio_repacked_as_flac_files_is_read_like_the_wavs(small_input, tmp_path):
+    """A `.flac` of a RAVDESS audio-only name had been ignored in silence (the error then said
+    "no speech audio file for trial ..."); it is the same audio, read and checked the same way."""
+    from felt_hf.publish.verify import verify_folder
+
+    src = small_input / "Audio_Speech_Actors.zip"
+    with zipfile.ZipFile(src) as zf:
+        wavs = {n: zf.read(n) for n in zf.namelist() if n.endswith(".wav")}
+    src.unlink()
+    flacs = small_input / "audio_flac"
+    for name, data in wavs.items():
+        samples, rate = sf.read(io.BytesIO(data), dtype="int16")
+        (flacs / name).with_suffix(".flac").parent.mkdir(parents=True, exist_ok=True)
+        sf.write((flacs / name).with_suffix(".flac"), samples, rate, format="FLAC", subtype="PCM_16")
+    out = tmp_path / "felt"
+    convert_felt(small_input, out, configs=CONFIGS, progress=False, num_proc=1)
+    rows = load_dataset(str(out), "audio_speech", split="train").cast_column("audio", Audio(decode=False))
+    assert len(rows) > 0
+    for row in rows:
+        samples, _ = read_audio(row)
+        original, _ = sf.read(
+            io.BytesIO(wavs[f"Actor_{row['actor']:02d}/03{row['trial_id'][2:]}.wav"]), dtype="float32"
+        )
+        np.testing.assert_array_equal(samples, original)
+        assert row["audio_source"] == "ravdess_wav" and row["source_file"].endswith(".flac")
+    assert verify_folder(out, sample=10**9).ok

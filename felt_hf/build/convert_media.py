@@ -158,7 +158,7 @@ def plan_media(
     for config in wanted:
         kind, channel = media_config_parts(config)
         if config not in by_config:
-            what = "RAVDESS 03-...wav or full-AV 01-...mp4" if kind == AUDIO_KIND else f"{kind} mp4"
+            what = "RAVDESS 03-...wav (or .flac) or full-AV 01-...mp4" if kind == AUDIO_KIND else f"{kind} mp4"
             raise FileNotFoundError(f"config {config!r} needs {channel} {what} files, and none is under {data_dir}")
         plan = MediaConfigPlan(config, kind, channel, au_titles=au_titles)
         for tid, files in sorted(by_config[config].items()):

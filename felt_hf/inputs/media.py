@@ -11,7 +11,7 @@ path (see :func:`classify`):
 
 * ``.../Landmark_Overlay/.../01-VV-EE-II-SS-RR-AA.mp4`` (and ``Landmark_Plot``, ``ActionUnit_Animation``
   or ``ActionUnit_Activation``): a FELT video of that kind;
-* ``.../03-VV-EE-II-SS-RR-AA.wav``: a RAVDESS audio-only file, the audio of trial ``01-VV-...``;
+* ``.../03-VV-EE-II-SS-RR-AA.wav`` (or ``.flac``): a RAVDESS audio-only file, the audio of trial ``01-VV-...``;
 * ``.../01-VV-EE-II-SS-RR-AA.mp4`` outside the kind folders: a RAVDESS full-AV video, whose AAC
   track is the trial's audio when no wav is at hand. Video-only ``02-...`` files are ignored.
 """
@@ -74,7 +74,7 @@ def classify(member: str) -> tuple[str, str] | None:
     base = parts[-1]
     stem, _, ext = base.rpartition(".")
     ext = ext.lower()
-    if ext not in ("mp4", "wav"):
+    if ext not in ("mp4", "wav", "flac"):  # (.flac: RAVDESS audio a user re-packed losslessly, read the same way)
         return None
     kinds = {_KIND_BY_FOLDER[p.lower()] for p in parts[:-1] if p.lower() in _KIND_BY_FOLDER}
     if ext == "mp4" and kinds:
@@ -83,7 +83,7 @@ def classify(member: str) -> tuple[str, str] | None:
         return kinds.pop(), stem
     if not _NAME_RE.match(stem):
         return None
-    if ext == "wav":
+    if ext in ("wav", "flac"):
         return WAV, stem
     return (FULL_AV, stem) if stem.startswith("01-") else None
 

@@ -334,7 +334,7 @@ def _source_problems(where: str, kind: str, row: dict, path) -> list[str]:
         return [f"{where}, column {column!r}: its file is named {path!r}, not {want!r} (the row's trial)"]
     source = row.get("source_file") or ""
     stem = source.replace("\\", "/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]  # (a Windows zip's member too)
-    from_wav = stem.lower().endswith(".wav")
+    from_wav = stem.lower().endswith((".wav", ".flac"))  # a RAVDESS audio-only file
     expected = ("03" + trial[2:] if from_wav else trial) + stem[stem.rfind(".") :]
     if stem != expected:
         return [f"{where}, column 'source_file': {source!r} is not a file of trial {trial}"]
