@@ -334,6 +334,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise FeltLookupError(f"{args.folder}: give a TRIAL_ID (only a single CSV needs none)")
     refuse_inside_converted_folder(args.out, "pictures")
     row = find_row(args.folder, args.trial_id, args.config)
+    _warn_if_faceless(row)
     try:
         paths = save_trial_pngs(row, args.out)
     except ImportError as e:  # matplotlib is the optional `plot` extra
@@ -341,6 +342,24 @@ def cmd_show(args: argparse.Namespace) -> int:
     for path in paths:
         print(path)
     return 0
+
+
+def _warn_if_faceless(row: dict) -> None:
+    """A trial with no face in any frame draws empty panels: said, with where the numbers are
+    (FELT's smoothing leaves a trial NaN throughout when its first frames had no face)."""
+    import numpy as np
+
+    landmarks = np.asarray(row.get("landmarks", []), dtype=np.float32).reshape(len(row.get("frame", [])), -1)
+    if landmarks.size and np.isnan(landmarks).all():
+        channel = row.get("vocal_channel")
+        channel = channel if isinstance(channel, str) else ("speech", "song")[int(channel or 0)]
+        warnings.warn(
+            f"trial {row['trial_id']}: no landmarks in any of its {landmarks.shape[0]} frames (NaN throughout), so the "
+            f"pictures are empty; if this is a smoothed config, FELT's smoothing leaves a trial so when its first frames had "
+            f"no face, and --config raw_{channel} has its tracking",
+            FeltWarning,
+            stacklevel=1,
+        )
 
 
 def cmd_render(args: argparse.Namespace) -> int:

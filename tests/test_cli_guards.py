@@ -4,6 +4,7 @@ line, exit 2, and nothing on disk is lost (every case failed before its fix)."""
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -335,3 +336,20 @@ def test_show_on_a_folder_without_tracking_says_so(media_archives, tmp_path, cap
         f"felt-hf: error: {tmp_path / 'felt'}: no tracking config here (it needs one of raw_speech, raw_song, "
         "smoothed_speech, smoothed_song)"
     )
+
+
+def test_show_of_a_trial_without_landmarks_warns_and_points_to_raw(sample_hub, tmp_path, capsys):
+    """A smoothed trial NaN throughout (its first frames had no face) drew empty panels in silence."""
+    import numpy as np
+
+    from felt_hf.view.viewrows import iter_rows
+
+    empty = next(r["trial_id"] for r in iter_rows(sample_hub, "smoothed_speech")
+                 if np.isnan(np.asarray(r["landmarks"], dtype=np.float32)).all())  # fmt: skip
+    from felt_hf.errors import FeltWarning
+
+    with pytest.warns(FeltWarning, match=f"trial {empty}: no landmarks in any of its .*--config raw_speech"):
+        assert main(["show", str(sample_hub), empty, "--out", str(tmp_path / "a")]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FeltWarning)
+        assert main(["show", str(sample_hub), empty, "--config", "raw_speech", "--out", str(tmp_path / "b")]) == 0

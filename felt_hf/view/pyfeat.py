@@ -76,6 +76,9 @@ def to_dataframe(row: dict) -> pd.DataFrame:
 
     One row per frame, float64 values (exactly the row's float32 numbers), frame numbers as ints,
     ``approx_time`` as Py-Feat writes it (``MM:SS``), ``input`` the recorded source video path.
+    One face per frame: a frame where Py-Feat found two (``num_faces`` 2) had two rows in its
+    output, of which FELT's rows keep one (the higher-scoring face), so that frame has one row here
+    and ``num_faces`` is not written (reading the frame back gives 1).
     """
     n = len(row["frame"])
     cols: dict[str, object] = {}
@@ -225,7 +228,8 @@ def from_fex(fex: pd.DataFrame, trial_id: str | None = None) -> dict:
 def row_to_csv(row: dict, path: str | os.PathLike | None = None, layout: str = "raw") -> bytes:
     """The row as a FELT-layout CSV (``raw``: Py-Feat 0.6.2's ``to_csv`` output, which ``read_feat``
     reads; or any layout of :data:`felt_hf.schema.CSV_LAYOUTS`). Written atomically when ``path``
-    is given; the bytes are returned either way."""
+    is given; the bytes are returned either way. One row per frame, as :func:`to_dataframe`: a
+    two-face frame's second face is not in the row, so it is not in the CSV either."""
     df = to_dataframe(row)
     data = felt_csv_bytes({c: df[c].to_numpy() for c in PYFEAT_DATA_COLUMNS}, layout)
     if path is not None:
