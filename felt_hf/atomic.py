@@ -93,11 +93,11 @@ def check_report_path(path: str | os.PathLike) -> None:
 
     given = Path(path)
     if given.is_dir():
-        raise FeltOutputError(f"{path}: a folder; give the report's file name (e.g. {given / 'verify.json'})")
+        raise FeltOutputError(f"{path}: is a folder; a file is needed here")  # (as an OS error would say it)
     for parent in given.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
-                raise FeltOutputError(f"{path}: {parent} is a file, not a folder")
+                raise FeltOutputError(f"{parent}: exists and is not a folder")  # (as an OS error would say it)
             if not os.access(parent, os.W_OK | os.X_OK) and not (given.exists() and not given.is_file()):
                 raise FeltOutputError(f"{path}: cannot write into {parent} (permission denied)")
             return

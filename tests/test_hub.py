@@ -161,7 +161,7 @@ def test_check_folder_ignores_hub_bookkeeping(folder):
         (lambda f: (f / "raw_speech" / "loader.py").write_text(""), "raw_speech/loader.py: a Python file"),
         (lambda f: (f / "notes.txt").write_text("hi"), "notes.txt: not a Parquet shard"),
         (lambda f: (f / "README.md").unlink(), "no README.md"),
-        (lambda f: (f / "README.md").write_text("# no yaml\n"), "declares no `configs`"),
+        (lambda f: (f / "README.md").write_text("# no yaml\n"), "no YAML front matter"),
         (lambda f: (f / "README.md").write_text("---\nconfigs: [\n---\n"), "cannot be parsed"),
         (
             lambda f: pq.write_table(pa.table({"x": [1]}), f / "raw_speech" / "extra.parquet"),

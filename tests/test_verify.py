@@ -423,7 +423,10 @@ def test_a_json_path_that_cannot_be_written_is_refused_before_any_check(sample_h
         verify_mod.verify = real
     captured = capsys.readouterr()
     assert not ran and captured.out == "" and len(captured.err.strip().splitlines()) == 1, captured.err
-    assert ("a folder; give the report's file name" if where == "a folder" else "a_file is a file") in captured.err
+    said = (
+        "a folder; give the report's file name" if where == "a folder" else f"{tmp_path / 'a_file'}: exists and is not"
+    )
+    assert said in captured.err
 
 
 def test_a_folder_whose_path_holds_brackets_is_a_warning_and_really_does_not_load(sample_hub, tmp_path):
