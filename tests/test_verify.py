@@ -423,9 +423,7 @@ def test_a_json_path_that_cannot_be_written_is_refused_before_any_check(sample_h
         verify_mod.verify = real
     captured = capsys.readouterr()
     assert not ran and captured.out == "" and len(captured.err.strip().splitlines()) == 1, captured.err
-    said = (
-        "a folder; give the report's file name" if where == "a folder" else f"{tmp_path / 'a_file'}: exists and is not"
-    )
+    said = "is a folder; a file is needed here" if where == "a folder" else f"{tmp_path / 'a_file'}: exists and is not"
     assert said in captured.err
 
 
