@@ -72,6 +72,37 @@ def media_archives(sample_archives, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def media_build(media_archives, tmp_path_factory):
+    """``media_build(configs)``: the media sample converted with those configs, made once per
+    config list in the session (read only: copy it with ``editable_copy`` to change it)."""
+    from felt_hf.build.convert import convert_felt
+
+    made: dict[tuple[str, ...], Path] = {}
+
+    def build(configs) -> Path:
+        key = tuple(configs)
+        if key not in made:
+            out = tmp_path_factory.mktemp("media_build") / "felt"
+            convert_felt(media_archives, out, configs=list(key), progress=False, num_proc=1)
+            made[key] = out
+        return made[key]
+
+    return build
+
+
+@pytest.fixture()
+def editable_copy(tmp_path):
+    """``editable_copy(folder)``: a copy of a converted folder at ``tmp_path / "felt"`` to damage."""
+
+    def copy(folder: Path) -> Path:
+        out = tmp_path / "felt"
+        shutil.copytree(folder, out)
+        return out
+
+    return copy
+
+
+@pytest.fixture(scope="session")
 def sample_hub(sample_archives, tmp_path_factory) -> Path:
     """``felt-hf convert`` of the sample into a folder named ``felt``."""
     from felt_hf.convert import convert_felt

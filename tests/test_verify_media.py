@@ -20,17 +20,13 @@ CONFIGS = ["smoothed_speech", "landmark_plot_speech", "au_animation_speech", "au
 
 
 @pytest.fixture(scope="module")
-def media_folder(media_archives, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("verify_media") / "felt"
-    convert_felt(media_archives, out, configs=CONFIGS, progress=False, num_proc=1)
-    return out
+def media_folder(media_build) -> Path:
+    return media_build(CONFIGS)
 
 
 @pytest.fixture()
-def folder(media_folder, tmp_path) -> Path:
-    out = tmp_path / "felt"
-    shutil.copytree(media_folder, out)
-    return out
+def folder(media_folder, editable_copy) -> Path:
+    return editable_copy(media_folder)
 
 
 def _checks(path: Path) -> dict:

@@ -4,30 +4,24 @@ an error, and the default verify said OK)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from felt_hf.build.convert import convert_felt
 from felt_hf.publish.verify import verify_folder
 
 CONFIGS = ["smoothed_speech", "landmark_plot_speech"]
 
 
 @pytest.fixture(scope="module")
-def built(media_archives, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("verify_pages") / "felt"
-    convert_felt(media_archives, out, configs=CONFIGS, progress=False, num_proc=1)
-    return out
+def built(media_build) -> Path:
+    return media_build(CONFIGS)
 
 
 @pytest.fixture()
-def folder(built, tmp_path) -> Path:
-    out = tmp_path / "felt"
-    shutil.copytree(built, out)
-    return out
+def folder(built, editable_copy) -> Path:
+    return editable_copy(built)
 
 
 def _damage(path: Path, column: str, row_group: int = 0) -> None:

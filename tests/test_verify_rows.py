@@ -6,14 +6,12 @@ schema, the features and, once the card's sizes were fixed up, the footers stay 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from felt_hf.build.convert import convert_felt
 from felt_hf.cli import main
 from felt_hf.publish.verify import verify_folder
 
@@ -21,17 +19,13 @@ CONFIGS = ["smoothed_speech", "raw_song", "landmark_plot_speech"]
 
 
 @pytest.fixture(scope="module")
-def built(media_archives, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("verify_rows") / "felt"
-    convert_felt(media_archives, out, configs=CONFIGS, progress=False, num_proc=1)
-    return out
+def built(media_build) -> Path:
+    return media_build(CONFIGS)
 
 
 @pytest.fixture()
-def folder(built, tmp_path) -> Path:
-    out = tmp_path / "felt"
-    shutil.copytree(built, out)
-    return out
+def folder(built, editable_copy) -> Path:
+    return editable_copy(built)
 
 
 def _shard(folder: Path, config: str) -> Path:
