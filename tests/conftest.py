@@ -102,6 +102,18 @@ def editable_copy(tmp_path):
     return copy
 
 
+@pytest.fixture()
+def config_build(request, media_build) -> Path:
+    """The media sample converted with the test module's ``CONFIGS`` (read only)."""
+    return media_build(request.module.CONFIGS)
+
+
+@pytest.fixture()
+def config_build_copy(config_build, editable_copy) -> Path:
+    """A copy of :func:`config_build` to damage."""
+    return editable_copy(config_build)
+
+
 @pytest.fixture(scope="session")
 def sample_hub(sample_archives, tmp_path_factory) -> Path:
     """``felt-hf convert`` of the sample into a folder named ``felt``."""

@@ -19,14 +19,9 @@ from felt_hf.publish.verify import verify_folder
 CONFIGS = ["smoothed_speech", "landmark_plot_speech", "au_animation_speech", "audio_speech"]
 
 
-@pytest.fixture(scope="module")
-def media_folder(media_build) -> Path:
-    return media_build(CONFIGS)
-
-
 @pytest.fixture()
-def folder(media_folder, editable_copy) -> Path:
-    return editable_copy(media_folder)
+def folder(config_build_copy) -> Path:  # (the module's CONFIGS, converted once, copied to damage)
+    return config_build_copy
 
 
 def _checks(path: Path) -> dict:
@@ -52,8 +47,8 @@ def _first_shard(folder: Path, config: str) -> Path:
     return sorted((folder / config).glob("train-*.parquet"))[0]
 
 
-def test_a_converted_media_folder_passes(media_folder):
-    checks = _checks(media_folder)
+def test_a_converted_media_folder_passes(config_build):
+    checks = _checks(config_build)
     assert checks["media_order"].status == "pass", checks["media_order"].summary
     assert checks["media_cells"].status == "pass", checks["media_cells"].summary
     assert "in the tracking's row order" in checks["media_order"].summary
@@ -356,12 +351,12 @@ def test_num_tracking_rows_is_checked_where_the_map_is_unknown(folder):
     assert check.status == "fail" and f"{shard.name} row 0, column 'num_tracking_rows': 999" in check.summary
 
 
-def test_a_skipped_rows_facts_must_be_null(media_folder, tmp_path):
+def test_a_skipped_rows_facts_must_be_null(config_build, tmp_path):
     """A row the converter left empty (listed in skipped_trials.json) with facts written into it."""
     import json
 
     folder = tmp_path / "felt"
-    shutil.copytree(media_folder, folder)
+    shutil.copytree(config_build, folder)
     shard = _first_shard(folder, "landmark_plot_speech")
     tid = pq.read_table(shard).column("trial_id").to_pylist()[0]
     (folder / "skipped_trials.json").write_text(json.dumps({"skipped": [
@@ -402,17 +397,17 @@ def test_a_tracking_shard_whose_columns_differ_from_its_features_fails_and_is_no
     assert code == 1 and f"smoothed_speech/{shard.name}: column 'landmarks' missing" in out
 
 
-def test_sampled_cells_are_whole_row_groups_spread_over_the_split(media_folder):
+def test_sampled_cells_are_whole_row_groups_spread_over_the_split(config_build):
     """Cells are read a row group at a time (a reader reads a group's media column chunk whole
     anyway): --sample 1 checks every row of one row group per split, --sample 64 every row here."""
     from felt_hf.build.convert_media import ROW_GROUP_ROWS
 
     splits = [(c, s) for c in ("landmark_plot_speech", "au_animation_speech", "audio_speech") for s in
               ("train", "validation", "test")]  # fmt: skip
-    rows = [sum(pq.read_metadata(p).num_rows for p in (media_folder / c).glob(f"{s}-*.parquet")) for c, s in splits]
+    rows = [sum(pq.read_metadata(p).num_rows for p in (config_build / c).glob(f"{s}-*.parquet")) for c, s in splits]
 
     def opened(sample: int) -> int:
-        check = {c.name: c for c in verify_folder(media_folder, sample=sample).checks}["media_cells"]
+        check = {c.name: c for c in verify_folder(config_build, sample=sample).checks}["media_cells"]
         assert check.status == "pass"
         return int(check.summary.split()[0])
 

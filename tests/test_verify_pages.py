@@ -14,14 +14,9 @@ from felt_hf.publish.verify import verify_folder
 CONFIGS = ["smoothed_speech", "landmark_plot_speech"]
 
 
-@pytest.fixture(scope="module")
-def built(media_build) -> Path:
-    return media_build(CONFIGS)
-
-
 @pytest.fixture()
-def folder(built, editable_copy) -> Path:
-    return editable_copy(built)
+def folder(config_build_copy) -> Path:  # (the module's CONFIGS, converted once, copied to damage)
+    return config_build_copy
 
 
 def _damage(path: Path, column: str, row_group: int = 0) -> None:
@@ -38,10 +33,10 @@ def _pages(report):
     return next(c for c in report.checks if c.name == "pages")
 
 
-def test_a_whole_folder_passes_and_media_pages_wait_for_sample_all(built):
-    report = verify_folder(built)
+def test_a_whole_folder_passes_and_media_pages_wait_for_sample_all(config_build):
+    report = verify_folder(config_build)
     assert report.ok and _pages(report).summary.endswith("media shard(s) left to --sample all"), report.table()
-    assert "left to" not in _pages(verify_folder(built, sample=10**19)).summary
+    assert "left to" not in _pages(verify_folder(config_build, sample=10**19)).summary
 
 
 def test_damaged_tracking_bytes_fail_naming_shard_row_group_and_column(folder):

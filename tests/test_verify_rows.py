@@ -18,14 +18,9 @@ from felt_hf.publish.verify import verify_folder
 CONFIGS = ["smoothed_speech", "raw_song", "landmark_plot_speech"]
 
 
-@pytest.fixture(scope="module")
-def built(media_build) -> Path:
-    return media_build(CONFIGS)
-
-
 @pytest.fixture()
-def folder(built, editable_copy) -> Path:
-    return editable_copy(built)
+def folder(config_build_copy) -> Path:  # (the module's CONFIGS, converted once, copied to damage)
+    return config_build_copy
 
 
 def _shard(folder: Path, config: str) -> Path:
@@ -67,8 +62,8 @@ EDITS = {  # (config, column, change, what the problem line says after "<shard> 
 }
 
 
-def test_the_converted_folder_passes(built):
-    report = verify_folder(built, sample=10**9)
+def test_the_converted_folder_passes(config_build):
+    report = verify_folder(config_build, sample=10**9)
     rows = next(c for c in report.checks if c.name == "rows")
     assert report.ok and rows.status == "pass" and rows.summary.startswith("24 tracking row(s)"), report.table()
 
