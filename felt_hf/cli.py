@@ -610,6 +610,7 @@ def use_system_arrow_pool() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     previous = _terminate_as_interrupt()
+    previous_int = _interrupt_quietly_in_workers()
     try:
         return _main(argv)
     except Terminated:
@@ -621,6 +622,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 _MAIN_PID = os.getpid()
@@ -634,6 +637,31 @@ def _raise_terminated(signum, frame) -> None:
     if os.getpid() != _MAIN_PID:
         os._exit(128 + signum)
     raise Terminated
+
+
+def _raise_interrupt(signum, frame) -> None:
+    """Ctrl-C: Python's own KeyboardInterrupt here; in a worker forked from this process that has
+    not yet set SIGINT aside (the terminal signals the whole group, pool workers included), a
+    quiet exit, where the inherited default handler had raised there and printed the worker's
+    traceback above the command's one-line "interrupted"."""
+    if os.getpid() != _MAIN_PID:
+        os._exit(128 + signum)
+    raise KeyboardInterrupt
+
+
+def _interrupt_quietly_in_workers():
+    """Install :func:`_raise_interrupt` in place of Python's default SIGINT handler (only that one:
+    a caller's own handler, or SIGINT ignored, is left alone); returns the handler replaced, or
+    None where nothing was installed."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        return None
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    return previous
 
 
 def _terminate_as_interrupt():

@@ -76,7 +76,11 @@ def ignore_interrupts() -> None:
     leaving its ``with Pool`` terminates the workers, and its cleanup removes their temporary
     files (tests/test_media.py sends a real SIGINT to a converting process group).
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # (held while it changes: see SIGTERM below)
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # SIGTERM stays the default (die): ``Pool.terminate`` stops workers with it, and it must not
     # raise in them. The default, not a Python handler: a Python handler's signal arriving just
     # before a worker blocks on the task queue's lock is recorded and never acted on (CPython checks

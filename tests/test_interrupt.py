@@ -337,3 +337,34 @@ def test_a_worker_stopped_as_it_starts_exits_at_once_without_a_traceback(capfd):
         proc.kill()
     assert not alive and proc.exitcode == 143, proc.exitcode
     assert "Traceback" not in capfd.readouterr().err
+
+
+def _sigint_self_then_start_like_a_worker() -> None:
+    """A pool worker's first moments: the terminal's Ctrl-C lands before its initializer."""
+    from felt_hf.workers import ignore_interrupts
+
+    os.kill(os.getpid(), signal.SIGINT)  # recorded by the handler inherited from felt_hf.cli
+    ignore_interrupts()
+    time.sleep(30)
+
+
+def test_a_worker_interrupted_as_it_starts_exits_quietly(capfd):
+    """Python's default SIGINT handler, inherited by a just-forked worker, raised KeyboardInterrupt
+    there and multiprocessing printed the worker's traceback above the one-line "interrupted"."""
+    import multiprocessing as mp
+
+    from felt_hf import cli
+
+    previous = cli._interrupt_quietly_in_workers()
+    assert previous is signal.default_int_handler
+    try:
+        proc = mp.get_context("fork").Process(target=_sigint_self_then_start_like_a_worker)
+        proc.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    proc.join(20)
+    alive = proc.is_alive()
+    if alive:
+        proc.kill()
+    assert not alive and proc.exitcode == 130, proc.exitcode
+    assert "Traceback" not in capfd.readouterr().err
