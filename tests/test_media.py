@@ -867,3 +867,14 @@ def test_ravdess_audio_repacked_as_flac_files_is_read_like_the_wavs(small_input,
         np.testing.assert_array_equal(samples, original)
         assert row["audio_source"] == "ravdess_wav" and row["source_file"].endswith(".flac")
     assert verify_folder(out, sample=10**9).ok
+
+
+def test_a_link_to_nothing_among_the_media_is_said_not_skipped_in_silence(small_input, tmp_path):
+    """A dangling link (a moved download) named like a RAVDESS wav had been skipped without a word."""
+    from felt_hf.errors import FeltWarning
+
+    link = small_input / "moved" / "03-01-01-01-01-01-01.wav"
+    link.parent.mkdir()
+    link.symlink_to(tmp_path / "gone.wav")
+    with pytest.warns(FeltWarning, match=rf"{link}: a link to nothing \({tmp_path / 'gone.wav'}\); left out"):
+        convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False, num_proc=1)

@@ -152,6 +152,9 @@ def _member_names(source: Path) -> list[str]:
         return [i.filename for i in zf.infolist() if not i.is_dir()]
 
 
+_INPUT_SUFFIXES = (".zip", ".csv", ".mp4", ".wav", ".flac")  # what a dangling link could have stood for
+
+
 def iter_input_files(data_dir: str | os.PathLike) -> Iterator[tuple[str, str, int]]:
     """``(source, member, size)`` of every file under ``data_dir`` at any depth, zip members included.
 
@@ -166,7 +169,11 @@ def iter_input_files(data_dir: str | os.PathLike) -> Iterator[tuple[str, str, in
         return
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
-        if not p.is_file() or is_macos_junk(rel):
+        if is_macos_junk(rel):
+            continue
+        if p.is_symlink() and not p.exists() and p.suffix.lower() in _INPUT_SUFFIXES:
+            warnings.warn(f"{p}: a link to nothing ({os.readlink(p)}); left out", FeltWarning, stacklevel=2)
+        if not p.is_file():
             continue
         if p.suffix.lower() == ".zip":
             yield from _zip_files(p)
