@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import schema
+from ..atomic import folder_writer
 from ..errors import FeltError, FeltHubError
 from ..layout import CARD_FILENAME, is_converted_folder, is_foreign_file
 
@@ -157,6 +158,9 @@ def check_folder(folder: str | Path) -> tuple[list[PlannedFile], dict[str, dict]
     root = Path(folder)
     if not root.is_dir():
         raise PushError(f"{root}: not a folder")
+    writer = folder_writer(root)
+    if writer:  # first: mid-swap the card is gone, and "no README.md; run convert" would mislead
+        raise PushError(f"{root}: {writer} is writing this folder: check or push it once that has ended")
     readme = root / CARD_FILENAME
     if not readme.is_file() and any(root.glob("*.parquet")) and is_converted_folder(root.parent):
         raise PushError(f"{root}: a config folder of the converted folder {root.parent}; push {root.parent}")
