@@ -305,66 +305,39 @@ def test_a_killed_runs_lock_file_locks_nothing(builds, tmp_path):
     assert snapshot(out) == snapshot(builds["reference"])
 
 
-def _sigterm_self_then_start_like_a_worker() -> None:
-    """A pool worker's first moments: a SIGTERM (Pool.terminate) lands before its initializer."""
+def _signal_self_then_start_like_a_worker(sig: int) -> None:
+    """A pool worker's first moments: Pool.terminate's SIGTERM, or the terminal's Ctrl-C, lands
+    before its initializer, recorded by the handler it inherited from felt_hf.cli."""
     from felt_hf.workers import ignore_interrupts
 
-    os.kill(os.getpid(), signal.SIGTERM)  # recorded by the handler inherited from felt_hf.cli
+    os.kill(os.getpid(), sig)
     ignore_interrupts()
     time.sleep(30)  # (a worker that survived would wait here for a task, as the hung one did)
 
 
-def test_a_worker_stopped_as_it_starts_exits_at_once_without_a_traceback(capfd):
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "ctrl-c"])
+def test_a_worker_stopped_as_it_starts_exits_at_once_without_a_traceback(capfd, sig, code):
     """A worker the pool had just respawned got Pool.terminate's SIGTERM while it still had the
     parent's handler: it raised Terminated (a worker traceback above the one-line message), and a
     SIGTERM recorded while its handler became SIG_DFL was dropped, leaving it waiting forever on
     the task queue while the converter hung in Pool.terminate (seen once, on a loaded machine).
-    It must exit at once, quietly, with 143."""
+    Python's default SIGINT handler likewise raised KeyboardInterrupt in a just-forked worker.
+    Either must end the worker at once, quietly, with 128 + the signal."""
     import multiprocessing as mp
 
     from felt_hf import cli
 
-    previous = cli._terminate_as_interrupt()
+    install = cli._terminate_as_interrupt if sig == signal.SIGTERM else cli._interrupt_quietly_in_workers
+    previous = install()
+    assert previous is not None
     try:
-        proc = mp.get_context("fork").Process(target=_sigterm_self_then_start_like_a_worker)
+        proc = mp.get_context("fork").Process(target=_signal_self_then_start_like_a_worker, args=(sig,))
         proc.start()
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        signal.signal(sig, previous)
     proc.join(20)
     alive = proc.is_alive()
     if alive:
         proc.kill()
-    assert not alive and proc.exitcode == 143, proc.exitcode
-    assert "Traceback" not in capfd.readouterr().err
-
-
-def _sigint_self_then_start_like_a_worker() -> None:
-    """A pool worker's first moments: the terminal's Ctrl-C lands before its initializer."""
-    from felt_hf.workers import ignore_interrupts
-
-    os.kill(os.getpid(), signal.SIGINT)  # recorded by the handler inherited from felt_hf.cli
-    ignore_interrupts()
-    time.sleep(30)
-
-
-def test_a_worker_interrupted_as_it_starts_exits_quietly(capfd):
-    """Python's default SIGINT handler, inherited by a just-forked worker, raised KeyboardInterrupt
-    there and multiprocessing printed the worker's traceback above the one-line "interrupted"."""
-    import multiprocessing as mp
-
-    from felt_hf import cli
-
-    previous = cli._interrupt_quietly_in_workers()
-    assert previous is signal.default_int_handler
-    try:
-        proc = mp.get_context("fork").Process(target=_sigint_self_then_start_like_a_worker)
-        proc.start()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    proc.join(20)
-    alive = proc.is_alive()
-    if alive:
-        proc.kill()
-    assert not alive and proc.exitcode == 130, proc.exitcode
+    assert not alive and proc.exitcode == code, proc.exitcode
     assert "Traceback" not in capfd.readouterr().err
