@@ -338,7 +338,7 @@ def _locked_fd(path: Path, fcntl, command: str) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "a felt-hf run"
+            holder = _lock_holder(fd)
             os.close(fd)
             raise FeltOutputError(
                 f"{path.parent}: {holder} is writing this folder; wait for it to end or write into another folder"
@@ -371,10 +371,15 @@ def folder_writer(folder: str | os.PathLike) -> str | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "a felt-hf run"
+        return _lock_holder(fd)
     finally:
         os.close(fd)
     return None
+
+
+def _lock_holder(fd: int) -> str:
+    """What the lock's holder wrote into it (``felt-hf convert (pid N)``)."""
+    return os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "a felt-hf run"
 
 
 # --- folders no command but convert writes into ------------------------------------------------------

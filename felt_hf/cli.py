@@ -352,7 +352,10 @@ def _warn_if_faceless(row: dict) -> None:
     landmarks = np.asarray(row.get("landmarks", []), dtype=np.float32).reshape(len(row.get("frame", [])), -1)
     if landmarks.size and np.isnan(landmarks).all():
         channel = row.get("vocal_channel")
-        channel = channel if isinstance(channel, str) else ("speech", "song")[int(channel or 0)]
+        if not isinstance(channel, str):  # (a ClassLabel read as its index)
+            from .schema import CLASS_LABELS
+
+            channel = CLASS_LABELS["vocal_channel"][int(channel)]
         warnings.warn(
             f"trial {row['trial_id']}: no landmarks in any of its {landmarks.shape[0]} frames (NaN throughout), so the "
             f"pictures are empty; if this is a smoothed config, FELT's smoothing leaves a trial so when its first frames had "
@@ -629,23 +632,23 @@ def main(argv: list[str] | None = None) -> int:
 _MAIN_PID = os.getpid()
 
 
-def _raise_terminated(signum, frame) -> None:
-    """In this process, a Terminated; in a worker forked from it that has not yet replaced this
-    inherited handler (a SIGTERM from ``Pool.terminate`` right after a worker was started), an
-    immediate exit: raising there printed a worker traceback, and a handler swapped for SIG_DFL
-    after the signal arrived had dropped it, leaving the worker waiting forever."""
+def _exit_if_forked(signum: int) -> None:
+    """In a worker forked from this process that has not yet replaced the handler it inherited
+    (a SIGTERM from ``Pool.terminate`` right after a worker was started, the terminal's Ctrl-C to
+    the whole group), an immediate, quiet exit: raising there printed a worker traceback above the
+    command's one line."""
     if os.getpid() != _MAIN_PID:
         os._exit(128 + signum)
+
+
+def _raise_terminated(signum, frame) -> None:
+    _exit_if_forked(signum)
     raise Terminated
 
 
 def _raise_interrupt(signum, frame) -> None:
-    """Ctrl-C: Python's own KeyboardInterrupt here; in a worker forked from this process that has
-    not yet set SIGINT aside (the terminal signals the whole group, pool workers included), a
-    quiet exit, where the inherited default handler had raised there and printed the worker's
-    traceback above the command's one-line "interrupted"."""
-    if os.getpid() != _MAIN_PID:
-        os._exit(128 + signum)
+    """Ctrl-C: Python's own KeyboardInterrupt here (its default handler's), a quiet exit in a worker."""
+    _exit_if_forked(signum)
     raise KeyboardInterrupt
 
 

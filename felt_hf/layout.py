@@ -141,7 +141,8 @@ GLOB_CHARACTERS = "[]"  # (a path holding `?` or `*` loads: they match themselve
 def path_glob_problem(folder: str | Path) -> str | None:
     """Why ``load_dataset`` cannot read a local folder at this path, or None: ``datasets`` joins
     the card's ``data_files`` patterns to the folder's path and globs the result, so ``[`` and
-    ``]`` in the path make the patterns match nothing (``felt[1]``: "no data files found"). ``push`` is unaffected: on the hub the files have their own paths."""
+    ``]`` in the path make the patterns match nothing (``felt[1]``: "no data files found").
+    ``push`` is unaffected: on the hub the files have their own paths."""
     found = sorted({c for c in os.path.abspath(folder) if c in GLOB_CHARACTERS})
     if not found:
         return None

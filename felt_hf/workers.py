@@ -76,11 +76,7 @@ def ignore_interrupts() -> None:
     leaving its ``with Pool`` terminates the workers, and its cleanup removes their temporary
     files (tests/test_media.py sends a real SIGINT to a converting process group).
     """
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # (held while it changes: see SIGTERM below)
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    _set_held(signal.SIGINT, signal.SIG_IGN)  # (held while it changes: see SIGTERM below)
     # SIGTERM stays the default (die): ``Pool.terminate`` stops workers with it, and it must not
     # raise in them. The default, not a Python handler: a Python handler's signal arriving just
     # before a worker blocks on the task queue's lock is recorded and never acted on (CPython checks
@@ -90,11 +86,17 @@ def ignore_interrupts() -> None:
     # by the parent's inherited handler and dropped once the handler was SIG_DFL, which hung a
     # SIGTERM'd conversion the same way (seen once). One recorded before this call is run by that
     # check (felt_hf.cli's handler exits at once in a forked worker).
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    _set_held(signal.SIGTERM, signal.SIG_DFL)  # (one held meanwhile: dies as it is released)
+
+
+def _set_held(sig: int, handler) -> None:
+    """``signal.signal(sig, handler)`` with ``sig`` held at the kernel meanwhile, so one that
+    arrives during the change is delivered to the new disposition, not recorded and dropped."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {sig})
     try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(sig, handler)
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # (one held meanwhile: dies now)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
 
 
 def imap_largest_first(

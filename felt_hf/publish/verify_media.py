@@ -200,24 +200,14 @@ def _order_problems(name: str, split: str, rows: list[_Row], ref_ids: list[str],
 
 
 def _label_problems(rows: list[_Row]) -> list[str]:
-    """Label cells that are not what the row's ``trial_id`` says (ClassLabel columns as names)."""
-    from ..errors import FeltError
-    from ..ravdess import parse_trial_id
+    """The first row whose label cells are not what its ``trial_id`` says (one is enough: a shard
+    written with other labels)."""
+    from .verify_rows import label_problem
 
     for r in rows:
-        where, tid = f"{r.rel} row {r.index}", r.trial_id
-        try:
-            want = parse_trial_id(tid).as_row() if isinstance(tid, str) else None
-        except (FeltError, ValueError) as e:
-            return [f"{where}, column 'trial_id': {e}"]
-        if want is None:
-            return [f"{where}, column 'trial_id': {tid!r} is not a RAVDESS trial id"]
-        for column, value in r.labels.items():
-            names = schema.CLASS_LABELS.get(column)
-            if names is not None and isinstance(value, int) and 0 <= value < len(names):
-                value = names[value]
-            if value != want[column]:  # one is enough: a shard written with other labels
-                return [f"{where}, column {column!r}: {value!r}, the trial id {tid} says {want[column]!r}"]
+        problem = label_problem(f"{r.rel} row {r.index}", r.labels)
+        if problem:
+            return [problem]
     return []
 
 

@@ -60,13 +60,16 @@ def _shard_problems(path: Path, rel: str, channel: str, raw: bool) -> Iterator[s
     lists = {c: table.column(c) for c in INDEX_COLUMNS[1:] + (("face_score",) if raw else ())}
     for i in range(table.num_rows):
         where = f"{rel} row {i}"
-        problem = _label_problem(where, {c: values[c][i] for c in schema.LABEL_COLUMNS}, channel)
+        problem = label_problem(where, {c: values[c][i] for c in schema.LABEL_COLUMNS}, channel)
         problem = problem or _index_problem(where, values["num_frames"][i], {c: v[i] for c, v in lists.items()})
         if problem:
             yield problem
 
 
-def _label_problem(where: str, labels: dict, channel: str) -> str | None:
+def label_problem(where: str, labels: dict, channel: str | None = None) -> str | None:
+    """The first label cell (``trial_id`` included; ClassLabels as ints or names) that is not what
+    the row's ``trial_id`` says, and, given ``channel``, a trial of the other vocal channel; shared
+    with the media rows' check (:mod:`felt_hf.publish.verify_media`)."""
     tid = labels["trial_id"]
     try:
         want = parse_trial_id(tid).as_row() if isinstance(tid, str) else None
@@ -74,7 +77,7 @@ def _label_problem(where: str, labels: dict, channel: str) -> str | None:
         return f"{where}, column 'trial_id': {e}"
     if want is None:
         return f"{where}, column 'trial_id': {tid!r} is not a RAVDESS trial id"
-    if want["vocal_channel"] != channel:
+    if channel is not None and want["vocal_channel"] != channel:
         return f"{where}, column 'trial_id': {tid} is a {want['vocal_channel']} trial in a {channel} config"
     for column, value in labels.items():
         names = schema.CLASS_LABELS.get(column)
@@ -120,4 +123,4 @@ def _index_problem(where: str, num_frames, cells: dict) -> str | None:
     return None
 
 
-__all__ = ["check_rows"]
+__all__ = ["check_rows", "label_problem"]

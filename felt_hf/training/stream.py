@@ -307,23 +307,24 @@ class FeltStream(torch.utils.data.IterableDataset):
         Every rank computes the same permutation from ``(seed, epoch)``, so the parts are disjoint
         and cover every block once.
         """
-        epoch = self.epoch if epoch is None else epoch
-        order = list(range(len(self.blocks)))
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, epoch]).permutation(len(order)).tolist()
+        blocks = self._epoch_blocks(epoch)
         n = self.world_size * max(1, num_workers)
-        flat = [[self.blocks[i] for i in order[p::n]] for p in range(n)]
+        flat = [blocks[p::n] for p in range(n)]
         return [flat[r * max(1, num_workers) : (r + 1) * max(1, num_workers)] for r in range(self.world_size)]
+
+    def _epoch_blocks(self, epoch: int | None) -> list[Block]:
+        """The blocks in an epoch's order: permuted by ``(seed, epoch)`` when shuffling, the same
+        on every rank."""
+        epoch = self.epoch if epoch is None else epoch
+        if not self.shuffle:
+            return list(self.blocks)
+        return [self.blocks[i] for i in np.random.default_rng([self.seed, epoch]).permutation(len(self.blocks))]
 
     def even_parts(self, num_workers: int = 1, epoch: int | None = None) -> list[list[EvenPart]]:
         """Every ``[rank][worker]``'s :class:`EvenPart` under ``even=True``: the epoch's blocks in
         their (shuffled) order, as one sequence of trials cut into equal consecutive pieces; the
         last ``total % parts`` trials of the sequence are dropped."""
-        epoch = self.epoch if epoch is None else epoch
-        order = list(range(len(self.blocks)))
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, epoch]).permutation(len(order)).tolist()
-        blocks = [self.blocks[i] for i in order]
+        blocks = self._epoch_blocks(epoch)
         workers = max(1, num_workers)
         n = self.world_size * workers
         size = sum(b.num_rows for b in blocks) // n

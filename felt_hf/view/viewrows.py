@@ -204,7 +204,7 @@ def iter_rows(
             if any((folder / c).glob("*.parquet")):
                 yield from _hub_rows(folder, c, trial_ids)
             elif config:  # asked for by name: say so, rather than quietly yield nothing
-                have = [n for n in CONFIG_NAMES if any((folder / n).glob("*.parquet"))]
+                have = [n for n in CONFIG_NAMES if _has_config(folder, n)]
                 raise FeltLookupError(
                     f"{folder}: no {c} config here (tracking configs it has: {', '.join(have) or 'none'})"
                 )
