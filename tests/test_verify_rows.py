@@ -86,3 +86,56 @@ def test_a_row_whose_num_frames_disagrees_leaves_the_media_check_standing(folder
     _edit(folder, "smoothed_speech", "num_frames", lambda v: v + 5)
     status = {c.name: c.status for c in verify_folder(folder).checks}  # (had raised numpy's broadcast error)
     assert status["rows"] == "fail" and "media_order" in status and "media_cells" in status
+
+
+def _rows(folder: Path, config: str, split: str) -> list[dict]:
+    return [r for p in sorted((folder / config).glob(f"{split}-*.parquet")) for r in pq.read_table(p).to_pylist()]
+
+
+def _relabel_row(folder: Path, path: Path, row: int, labels: dict) -> str:
+    """Row ``row`` of the shard at ``path`` given ``labels`` (every label column, so the row agrees
+    with its own trial id), schema and metadata kept; the shard's path in the folder."""
+    table = pq.read_table(path)
+    for column, value in labels.items():
+        values = table.column(column).to_pylist()
+        values[row] = value
+        i = table.schema.get_field_index(column)
+        table = table.set_column(i, table.schema.field(i), pa.array(values, type=table.schema.field(i).type))
+    pq.write_table(table, path, row_group_size=8)
+    return path.relative_to(folder).as_posix()
+
+
+LABELS = ("trial_id", "vocal_channel", "emotion", "intensity", "statement", "repetition", "actor", "sex")
+
+
+def test_a_trial_twice_in_a_config_fails_rows(folder):
+    rows = [
+        (p, r)
+        for p in sorted((folder / "smoothed_speech").glob("train-*.parquet"))
+        for r in range(pq.read_metadata(p).num_rows)
+    ]
+    (path, row), (other, other_row) = rows[0], rows[-1]
+    first = pq.read_table(path).to_pylist()[row]
+    rel = _relabel_row(folder, other, other_row, {c: first[c] for c in LABELS})
+    check = next(c for c in verify_folder(folder, sample=10**9).checks if c.name == "rows")
+    assert check.status == "fail", check.summary
+    assert check.details == [
+        f"{rel} row {other_row}, column 'trial_id': {first['trial_id']} again (first at "
+        f"{path.relative_to(folder).as_posix()} row {row}); a trial is one row of a config"
+    ]
+
+
+def test_an_actor_in_two_splits_fails_rows(folder):
+    """A row relabelled, consistently with its own trial id, as a trial of an actor of another
+    split (what a shard copied across splits does to every row)."""
+    train = _rows(folder, "smoothed_speech", "train")[0]
+    test = _rows(folder, "smoothed_speech", "test")[0]
+    parts = test["trial_id"].split("-")
+    parts[6] = train["trial_id"].split("-")[6]  # the train actor, the test trial's other labels
+    labels = {c: test[c] for c in LABELS} | {"trial_id": "-".join(parts), "actor": train["actor"], "sex": train["sex"]}
+    rel = _relabel_row(folder, _shard(folder, "smoothed_speech"), 0, labels)
+    rows = next(c for c in verify_folder(folder, sample=10**9).checks if c.name == "rows")
+    assert rows.status == "fail", rows.summary
+    assert rows.details[0].startswith(f"{rel} row 0, column 'actor': actor {train['actor']} in split 'test', "
+                                      "and in split 'train' at smoothed_speech/train-"), rows.details  # fmt: skip
+    assert rows.details[0].endswith("; splits are actor-disjoint")

@@ -11,7 +11,6 @@ the rows ``stats`` re-reads.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,18 +27,21 @@ MAX_FACES = 2  # FELT keeps one face per frame; a two-face frame is counted 2 (s
 def check_rows(report, root: Path, configs: dict, footers: dict) -> None:
     """Add the ``rows`` line: per tracking row, labels against ``trial_id`` and the config's
     channel, ``frame``/``time_s``/``num_faces`` against ``num_frames``, each other and (raw
-    configs) the no-face rows. One problem per shard at most (the first row), every shard read."""
+    configs) the no-face rows; across rows, no trial twice in a config and no actor in two splits
+    (the card promises actor-disjoint splits; a shard copied into another split's files broke that
+    unseen). One problem per shard at most (the first row), every shard read."""
     problems, rows = [], 0
+    places = _Places()
     for name in configs:
         if name not in schema.CONFIG_NAMES:
             continue
         _, channel = schema.config_parts(name)
-        for got in footers.get(name, {}).values():
+        for split, got in footers.get(name, {}).items():
             for rel, footer in got:
                 if not footer.get("schema_ok", True):
                     continue  # the features check failed this file already
                 try:
-                    first = next(_shard_problems(root / rel, rel, channel, name.startswith("raw")), None)
+                    first = _first_problem(root / rel, rel, name, split, channel, places)
                 except Exception as e:  # pyarrow raises several types for a damaged file
                     first = f"{rel}: unreadable: {type(e).__name__}: {e}"
                 if first:
@@ -50,10 +52,33 @@ def check_rows(report, root: Path, configs: dict, footers: dict) -> None:
     report.add("rows", "fail" if problems else "pass",
                f"{len(problems)} problem(s): {problems[0]}" if problems else
                f"{rows} tracking row(s): labels equal their trial ids; frame, time_s and num_faces agree with "
-               "num_frames", problems)  # fmt: skip
+               "num_frames; no trial twice in a config, no actor in two splits", problems)  # fmt: skip
 
 
-def _shard_problems(path: Path, rel: str, channel: str, raw: bool) -> Iterator[str]:
+class _Places:
+    """Where each (config, trial) and each actor's split were first seen, over the whole folder."""
+
+    def __init__(self) -> None:
+        self.trials: dict[tuple[str, str], str] = {}
+        self.actors: dict[int, tuple[str, str]] = {}
+
+    def problem(self, where: str, config: str, split: str, trial_id, actor) -> str | None:
+        if isinstance(trial_id, str):
+            earlier = self.trials.setdefault((config, trial_id), where)
+            if earlier != where:
+                return (
+                    f"{where}, column 'trial_id': {trial_id} again (first at {earlier}); a trial is one row of a config"
+                )
+        if isinstance(actor, int):
+            first_split, earlier = self.actors.setdefault(actor, (split, where))
+            if first_split != split:
+                return (f"{where}, column 'actor': actor {actor} in split {split!r}, and in split {first_split!r} at "
+                        f"{earlier}; splits are actor-disjoint")  # fmt: skip
+        return None
+
+
+def _first_problem(path: Path, rel: str, config: str, split: str, channel: str, places: _Places) -> str | None:
+    raw = config.startswith("raw")
     columns = [*schema.LABEL_COLUMNS, *INDEX_COLUMNS, *(("face_score",) if raw else ())]
     table = read_table(path, columns=columns)
     values = {c: table.column(c).to_pylist() for c in schema.LABEL_COLUMNS + ("num_frames",)}
@@ -62,8 +87,10 @@ def _shard_problems(path: Path, rel: str, channel: str, raw: bool) -> Iterator[s
         where = f"{rel} row {i}"
         problem = label_problem(where, {c: values[c][i] for c in schema.LABEL_COLUMNS}, channel)
         problem = problem or _index_problem(where, values["num_frames"][i], {c: v[i] for c, v in lists.items()})
+        problem = problem or places.problem(where, config, split, values["trial_id"][i], values["actor"][i])
         if problem:
-            yield problem
+            return problem
+    return None
 
 
 def label_problem(where: str, labels: dict, channel: str | None = None) -> str | None:
