@@ -188,3 +188,64 @@ def test_convert_writes_v2_files_into_the_same_rows(trial, tmp_path):
     row = load_dataset(str(tmp_path / "felt"), "raw_speech", split="train").with_format("numpy")[0]
     for arr in FRAME_ARRAYS:
         np.testing.assert_array_equal(row[arr.name], ref.arrays[arr.name], err_msg=arr.name)
+
+
+V2_FAULTS = {  # (column, row index, cell, what the error says): each is refused by FELT's reader too
+    "frame beyond int32": ("frame", None, None, "beyond int32's range"),
+    "frame goes back": ("frame", 3, "1", "comes after frame"),
+    "negative frame": ("frame", 2, "-1", "frame number -1 is negative"),
+    "empty frame": ("frame", 2, "", "frame number is missing"),
+    "beyond float32": ("x_3", 2, "1e40", "beyond float32's range"),
+}
+
+
+def _v2_with(trial, column: str, row: int | None, cell: str | None) -> bytes:
+    df = v2_frame(trial).astype({"frame": object})
+    if row is None:  # every frame number past int32
+        df["frame"] = [str(2**31 + i) for i in range(len(df))]
+    else:
+        df[column] = df[column].astype(object)
+        df.loc[row, column] = cell
+    return _csv(df)
+
+
+@pytest.mark.parametrize("fault", list(V2_FAULTS))
+def test_v2_files_are_refused_where_felt_files_are_not_silently_changed(trial, fault):
+    """A 2.x file with a frame number past int32 (had wrapped to a negative frame), a frame that
+    goes back (had become a second face), or a value beyond float32 (had become inf) was
+    converted with exit 0; each is now the FELT reader's error, with row and column."""
+    column, row, cell, says = V2_FAULTS[fault]
+    with pytest.raises(FeltFormatError, match=says) as e, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        read_trial_csv(_v2_with(trial, column, row, cell), name="v2.csv")
+    assert e.value.file == "v2.csv" and e.value.column == column
+    assert e.value.row == (1 if row is None else row + 1), str(e.value)
+    assert "np.float64" not in str(e.value)
+
+
+@pytest.mark.parametrize("fault", list(V2_FAULTS))
+def test_from_fex_refuses_the_same_faults(trial, fault):
+    from felt_hf.view.pyfeat import from_fex
+
+    column, row, cell, says = V2_FAULTS[fault]
+    df = pd.read_csv(io.BytesIO(_v2_with(trial, column, row, cell)), index_col=0, keep_default_na=False,
+                     na_values=[""], dtype={"frame": object, column: object})  # fmt: skip
+    if cell != "":
+        df[column] = pd.to_numeric(df[column])
+    with pytest.raises(FeltFormatError, match=says) as e, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from_fex(df, trial_id=TRIAL)
+    assert e.value.column == column and e.value.row == (1 if row is None else row + 1), str(e.value)
+
+
+def test_from_fex_names_a_cell_that_is_not_a_number(trial):
+    from felt_hf.view.pyfeat import from_fex
+
+    df = v2_frame(trial)
+    for column in ("frame", "AU01"):
+        bad = df.astype({column: object})
+        bad.loc[3, column] = "abc"
+        with pytest.raises(FeltFormatError) as e, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from_fex(bad, trial_id=TRIAL)
+        assert str(e.value) == f"Fex of {TRIAL}, row 4, column '{column}': 'abc' is not a number"

@@ -41,10 +41,10 @@ from .csv_reader import (
     NAN_SPELLINGS,
     TrialRecord,
     _frame_source,
-    _frames,
     _header,
     _plan,
     _split_groups,
+    checked_frames,
     face_rows,
     read_trial_csv,
     select_faces,
@@ -363,24 +363,10 @@ def _first_input(column) -> str | None:
     return None
 
 
-class _Frames:
-    """What :func:`felt_hf.csv_reader._frames` asks of a table (``column(name).to_numpy()``), so
-    the frame checks and numbering are the strict reader's own."""
-
-    def __init__(self, values: np.ndarray | None) -> None:
-        self._values = values
-
-    def column(self, name: str) -> _Frames:
-        return self
-
-    def to_numpy(self) -> np.ndarray:
-        return self._values
-
-
 def _record(layout: _Layout, name: str, matrix: np.ndarray, frame_values, inputs) -> TrialRecord:
     """The trial record from the parsed columns: the same steps as the strict reader."""
     n = matrix.shape[0]
-    frame = _frames(_Frames(frame_values), layout.frame_col, n, name)
+    frame = checked_frames(frame_values, layout.frame_col, n, name)
     score = matrix[:, layout.floats.index(FACE_SCORE_COLUMN)]
     rows, num_faces = select_faces(frame, score, face_rows(matrix, layout.floats))
     keep = None if rows.shape[0] == n and np.all(rows == np.arange(n)) else rows

@@ -188,10 +188,20 @@ def _located_error(message: str, names: list[str], name: str) -> FeltFormatError
 
 
 def _frames(table: pa.Table, source: str | None, n: int, name: str) -> np.ndarray:
-    if source is None:
-        warnings.warn(f"{name}: no 'frame' column; numbering rows 0..{n - 1} as frames", FeltWarning, stacklevel=3)
+    return checked_frames(table.column(source).to_numpy() if source is not None else None, source, n, name)
+
+
+def checked_frames(values: np.ndarray | None, source: str | None, n: int, name: str) -> np.ndarray:
+    """The frame numbers of ``n`` parsed rows (``values``, float64, from column ``source``), or
+    ``0..n-1`` with a warning when the file has no frame column.
+
+    One check for every reader of tracking (FELT's CSVs, Py-Feat 2.x's, a ``Fex``): a frame number
+    that is missing, negative, fractional, beyond int32 (it would wrap when stored) or that goes
+    back (a repeat elsewhere would merge two frames as two faces of one, silently) is an error
+    naming the file, the data row and the column."""
+    if source is None or values is None:
+        warnings.warn(f"{name}: no 'frame' column; numbering rows 0..{n - 1} as frames", FeltWarning, stacklevel=4)
         return np.arange(n, dtype=np.int64)
-    values = table.column(source).to_numpy()
     bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)) | (values < 0))
     if bad.size:
         raise FeltFormatError(name, _bad_frame(float(values[bad[0]])), row=int(bad[0]) + 1, column=source)

@@ -52,7 +52,8 @@ from ..schema import (
     LANDMARK_Y_COLUMNS,
     POSE_COLUMNS,
 )
-from .csv_reader import NAN_SPELLINGS, TrialRecord, first_input, select_faces
+from .checks import check_float_range
+from .csv_reader import NAN_SPELLINGS, TrialRecord, checked_frames, first_input, select_faces
 
 EMOTIONS_V2 = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger")  # Detectorv2 order
 EMOTION_FROM_V2 = {  # FELT name -> 2.x name
@@ -203,25 +204,22 @@ def _read(data: bytes, names: list[str], start: int, wanted: list[str], name: st
 
 
 def _frames_and_rows(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame numbers (checked as FELT's reader checks them), the rows kept (one face per frame)
+    and the faces seen per frame."""
     n = table.num_rows
     if n == 0:
         raise FeltFormatError(name, "no data rows after the header")
-    if FRAME_COLUMN in table.column_names:
-        frame = table.column(FRAME_COLUMN).to_numpy()
-        bad = np.flatnonzero(~np.isfinite(frame) | (frame != np.round(frame)) | (frame < 0))
-        if bad.size:
-            raise FeltFormatError(
-                name, f"frame number {frame[bad[0]]!r} is not a whole number", row=int(bad[0]) + 1, column=FRAME_COLUMN
-            )
-        frame = frame.astype(np.int64)
-    else:
-        frame = np.arange(n, dtype=np.int64)
+    source = FRAME_COLUMN if FRAME_COLUMN in table.column_names else None
+    frame = checked_frames(table.column(source).to_numpy() if source else None, source, n, name)
     keep, num_faces = select_faces(frame, table.column(FACE_SCORE_COLUMN).to_numpy())
     return frame, keep, num_faces
 
 
-def _block(table: pa.Table, columns: Sequence[str], keep: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def _block(table: pa.Table, columns: Sequence[str], keep: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """The ``columns`` as float32 ``(kept rows, *shape)``; text beyond float32 (parsed to inf) or a
+    literal ``inf`` is an error naming row and column, as in FELT's reader, not a stored inf."""
     mat = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in columns]).astype(np.float32)
+    check_float_range(mat, columns, name)
     return np.ascontiguousarray(mat[keep]).reshape(len(keep), *shape)
 
 
@@ -236,7 +234,7 @@ def read_pyfeat2(data: bytes, names: list[str], start: int, name: str) -> TrialR
     arrays = {}
     for arr in FRAME_ARRAYS:
         if arr.name in V2_SOURCES:
-            arrays[arr.name] = _block(table, V2_SOURCES[arr.name], keep, arr.shape)
+            arrays[arr.name] = _block(table, V2_SOURCES[arr.name], keep, arr.shape, name)
         else:
             arrays[arr.name] = np.full((len(keep), *arr.shape), np.nan, dtype=np.float32)
     dropped = [g for g, (cols, _) in EXTRA_GROUPS.items() if cols[0] in have]
@@ -281,4 +279,4 @@ def read_pyfeat2_extras(source, name: str | None = None) -> dict[str, np.ndarray
     wanted = [FACE_SCORE_COLUMN] + [c for cols, _ in groups.values() for c in cols]
     table = _read(data, names, start, wanted, name)
     _, keep, _ = _frames_and_rows(table, name)
-    return {g: _block(table, cols, keep, shape) for g, (cols, shape) in groups.items()}
+    return {g: _block(table, cols, keep, shape, name) for g, (cols, shape) in groups.items()}

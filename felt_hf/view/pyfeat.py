@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 
 from ..build.rows import trial_row
-from ..errors import FeltLookupError, FeltMissingColumnsError, FeltWarning
-from ..inputs.csv_reader import TrialRecord, select_faces
+from ..errors import FeltFormatError, FeltLookupError, FeltMissingColumnsError, FeltWarning
+from ..inputs.checks import check_float_range
+from ..inputs.csv_reader import TrialRecord, checked_frames, select_faces
 from ..inputs.csv_writer import approx_time_text, felt_csv_bytes
 from ..ravdess import parse_trial_id
 from ..schema import (
@@ -187,14 +188,10 @@ def from_fex(fex: pd.DataFrame, trial_id: str | None = None) -> dict:
         raise FeltMissingColumnsError(name, missing)
     n = len(fex)
     if FRAME_COLUMN in have:
-        frame = pd.to_numeric(fex[FRAME_COLUMN], errors="raise").to_numpy()
-        bad = np.flatnonzero(~np.isfinite(frame) | (frame != np.round(frame)) | (frame < 0))
-        if bad.size:
-            raise FeltLookupError(f"{name}: row {int(bad[0])}, column 'frame': {frame[bad[0]]!r} is not a frame number")
-        frame = frame.astype(np.int64)
+        frame = checked_frames(_numbers(fex, [FRAME_COLUMN], name, np.float64)[:, 0], FRAME_COLUMN, n, name)
     else:
         frame = np.arange(n, dtype=np.int64)
-    score = fex[FACE_SCORE_COLUMN].to_numpy(dtype=np.float64)
+    score = _numbers(fex, [FACE_SCORE_COLUMN], name, np.float64)[:, 0]
     keep, num_faces = select_faces(frame, score)
     carried = fex.attrs.get("felt_num_faces")
     if carried is not None and len(carried) == len(keep) and len(keep) == n:
@@ -202,7 +199,7 @@ def from_fex(fex: pd.DataFrame, trial_id: str | None = None) -> dict:
     arrays, filled = {}, []
     for arr in FRAME_ARRAYS:
         if all(c in have for c in arr.csv_columns):
-            block = fex[list(arr.csv_columns)].to_numpy(dtype=np.float32)[keep]
+            block = _numbers(fex, arr.csv_columns, name, np.float32)[keep]
         else:
             filled.append(arr.name)
             block = np.full((len(keep), arr.width), np.nan, dtype=np.float32)
@@ -223,6 +220,27 @@ def from_fex(fex: pd.DataFrame, trial_id: str | None = None) -> dict:
         filled=tuple(filled),
     )
     return trial_row(record, labels)
+
+
+def _numbers(fex: pd.DataFrame, columns, name: str, dtype) -> np.ndarray:
+    """``fex[columns]`` as a ``dtype`` matrix, checked as the CSV readers check their cells: a cell
+    that is not a number, or (float32) one beyond float32's range, is an error naming the row
+    (counted from 1) and column, where pandas or numpy would say neither or store an inf."""
+    block = fex[list(columns)]
+    try:
+        with np.errstate(over="ignore"):  # (an overflow to inf is reported below, with its place)
+            out = block.to_numpy(dtype=dtype)
+    except (TypeError, ValueError):
+        for column in columns:
+            values = pd.to_numeric(block[column], errors="coerce")
+            bad = np.flatnonzero(values.isna().to_numpy() & block[column].notna().to_numpy())
+            if bad.size:
+                cell = block[column].iloc[bad[0]]
+                raise FeltFormatError(name, f"{cell!r} is not a number", row=int(bad[0]) + 1, column=column) from None
+        raise
+    if dtype == np.float32:
+        check_float_range(out, list(columns), name)
+    return out
 
 
 def row_to_csv(row: dict, path: str | os.PathLike | None = None, layout: str = "raw") -> bytes:
