@@ -329,8 +329,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     from .view.viewrows import find_row
 
     if args.trial_id is None and not Path(args.folder).is_file():
-        from .errors import FeltLookupError
+        from .errors import FeltLookupError, FeltPathError
 
+        if not Path(args.folder).exists():  # (a mistyped CSV path: say that, not "give a TRIAL_ID")
+            raise FeltPathError(f"{args.folder}: no such file or folder")
         raise FeltLookupError(f"{args.folder}: give a TRIAL_ID (only a single CSV needs none)")
     refuse_inside_converted_folder(args.out, "pictures")
     row = find_row(args.folder, args.trial_id, args.config)

@@ -353,3 +353,11 @@ def test_show_of_a_trial_without_landmarks_warns_and_points_to_raw(sample_hub, t
     with warnings.catch_warnings():
         warnings.simplefilter("error", FeltWarning)
         assert main(["show", str(sample_hub), empty, "--config", "raw_speech", "--out", str(tmp_path / "b")]) == 0
+
+
+def test_show_of_a_csv_path_that_does_not_exist_says_so(tmp_path, capsys):
+    """A mistyped CSV path had been answered with "give a TRIAL_ID (only a single CSV needs none)"."""
+    missing = tmp_path / "no_such.csv"
+    assert main(["show", str(missing), "--out", str(tmp_path / "fig")]) == 2
+    assert capsys.readouterr().err == f"felt-hf: error: {missing}: no such file or folder\n"
+    assert not (tmp_path / "fig").exists()
