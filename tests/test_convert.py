@@ -17,7 +17,7 @@ from felt_hf.convert import ROW_GROUP_ROWS, SYNTHETIC_MARKER, convert_felt, plan
 from felt_hf.sources import config_members
 from felt_hf.synth import MARKER_FILENAME
 
-from felt_hf.errors import FeltError, FeltFormatError, FeltOutputError
+from felt_hf.errors import FeltError, FeltFormatError, FeltOutputError, FeltWarning
 from felt_hf.ravdess import split_of_actor
 from felt_hf.schema import CONFIG_NAMES, DEFAULT_CONFIG, FRAME_ARRAYS, archive_stem
 
@@ -201,6 +201,89 @@ def test_skip_bad_with_every_trial_bad_is_an_error_and_writes_nothing(sample_arc
     ):
         convert_felt(data, out, progress=False, skip_bad=True, num_proc=1)
     assert not out.exists()
+
+
+def _bad_bodies(zip_path: Path, bad) -> list[str]:
+    """Every CSV member whose name ``bad`` accepts gets a body that is no number; their names."""
+    tmp = zip_path.with_suffix(".tmp")
+    hit = []
+    with zipfile.ZipFile(zip_path) as zin, zipfile.ZipFile(tmp, "w") as zout:
+        for info in zin.infolist():
+            body = zin.read(info)
+            if info.filename.endswith(".csv") and "/._" not in info.filename and bad(info.filename):
+                body = body[: body.index(b"\n") + 1] + b"abc\n"
+                hit.append(info.filename)
+            zout.writestr(info, body)
+    tmp.replace(zip_path)
+    return hit
+
+
+def _shards(out: Path, config: str) -> dict[str, list[tuple[str, int]]]:
+    by_split: dict[str, list[tuple[str, int]]] = {}
+    for p in sorted((out / config).glob("*.parquet")):
+        by_split.setdefault(p.name.split("-")[0], []).append((p.name, pq.read_metadata(p).num_rows))
+    return by_split
+
+
+def test_skip_bad_writes_no_empty_shard_and_the_config_loads(sample_archives, tmp_path):
+    """A skipped trial that was its shard's only one had left a parquet file of 0 rows, which
+    datasets cannot read ("BatchSize must be greater than 0"): load_dataset failed for the whole
+    config while verify and push passed the folder."""
+    from felt_hf.publish.verify import verify_folder
+
+    data = _copy_archives(sample_archives, tmp_path / "in", ["smoothed_speech"])
+    first = sorted(m.member for m in config_members(data, "smoothed_speech"))[0]
+    assert _bad_bodies(data / "smoothed_motion_speech.zip", lambda name: name == first) == [first]
+    out = tmp_path / "felt"
+    summary = convert_felt(data, out, progress=False, skip_bad=True, num_proc=2)
+    shards = _shards(out, "smoothed_speech")
+    for split, files in shards.items():
+        assert all(rows > 0 for _, rows in files), files
+        n = len(files)
+        assert [name for name, _ in files] == [f"{split}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+    ds = load_dataset(str(out), "smoothed_speech")
+    assert sum(len(ds[s]) for s in ds) == len(config_members(data, "smoothed_speech")) - 1
+    assert {s: len(ds[s]) for s in ds} == {
+        s: v["num_examples"] for s, v in summary["configs"]["smoothed_speech"]["splits"].items()
+    }
+    assert verify_folder(out).ok
+    assert [e["member"] for e in json.loads((out / "skipped_trials.json").read_text())["skipped"]] == [first]
+
+
+def test_skip_bad_leaves_out_a_split_whose_every_trial_is_bad(sample_archives, tmp_path):
+    from felt_hf.publish.verify import verify_folder
+    from felt_hf.ravdess import parse_trial_id
+
+    data = _copy_archives(sample_archives, tmp_path / "in", ["smoothed_speech"])
+    test_actors = {a for a in range(1, 25) if split_of_actor(a) == "test"}
+    hit = _bad_bodies(data / "smoothed_motion_speech.zip",
+                      lambda name: parse_trial_id(Path(name).stem).actor in test_actors)  # fmt: skip
+    assert hit
+    out = tmp_path / "felt"
+    with pytest.warns(FeltWarning, match="smoothed_speech: every trial of split test was skipped"):
+        summary = convert_felt(data, out, progress=False, skip_bad=True, num_proc=1)
+    assert "test" not in summary["configs"]["smoothed_speech"]["splits"]
+    assert not list((out / "smoothed_speech").glob("test-*"))
+    assert "test" not in json.loads((out / "stats.json").read_text())["configs"]["smoothed_speech"]
+    assert set(load_dataset(str(out), "smoothed_speech")) == {"train", "validation"}
+    assert verify_folder(out).ok
+
+
+def test_verify_fails_a_shard_without_rows(sample_archives, tmp_path):
+    """Folders converted before the fix above hold such shards: verify (and so push) refuses them."""
+    from felt_hf.publish.verify import verify_folder
+
+    data = _copy_archives(sample_archives, tmp_path / "in", ["smoothed_speech"])
+    out = tmp_path / "felt"
+    convert_felt(data, out, progress=False, num_proc=1)
+    path = sorted((out / "smoothed_speech").glob("train-*.parquet"))[0]
+    table = pq.read_table(path)
+    pq.write_table(table.slice(0, 0), path)
+    report = verify_folder(out)
+    footers = next(c for c in report.checks if c.name == "footers")
+    assert not report.ok and footers.status == "fail"
+    assert f"smoothed_speech/{path.name}: holds no rows; load_dataset cannot read such a file, so the whole " \
+        "config fails to load" in footers.details  # fmt: skip
 
 
 def test_synthetic_input_is_labelled_in_the_card(sample_hub):

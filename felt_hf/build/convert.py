@@ -42,7 +42,7 @@ import threading
 import warnings
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -655,17 +655,20 @@ def convert_felt(
     try:
         with folder_lock(out, "convert"):  # a second run into `out` is refused, not swapped in after this one
             remove_temp_leftovers(out)  # of runs that are over (an earlier, killed one)
+            results: list[ShardResult] = []
             try:
                 merged = StatsInTaskOrder(tasks)
                 results = _run_tasks(tasks, num_proc, progress, merged)
                 _refuse_configs_of_skipped_trials_only(results)
+                results = _without_empty_shards(results, skipped, notes)
                 write_media_configs(media_plans, data_dir, out, split_actors, _tracking_shards(results),
                                     skip_bad=skip_bad, progress=progress, run=media_run, workers=media_workers)  # fmt: skip
-                finish = functools.partial(_finish, out, data_dir, results, merged.documents, all_configs,
+                documents = _documents_of(results, merged.documents)
+                finish = functools.partial(_finish, out, data_dir, results, documents, all_configs,
                                            split_actors, source_description, synthetic, skipped, notes, media_run)  # fmt: skip
                 return _replace_build(out, results, media_run, all_configs, lingering, finish)
             except BaseException:  # no temporary shard left behind (once swapped in: nothing to do)
-                _remove_temporaries(tasks, media_run)
+                _remove_temporaries([*tasks, *(r.task for r in results)], media_run)  # (renumbered ones too)
                 raise
     except BaseException:  # nor a folder this run made (the lock file is gone by now)
         remove_new_empty_folders(out, existing, made)
@@ -723,6 +726,44 @@ def _refuse_configs_of_skipped_trials_only(results: Sequence[ShardResult]) -> No
         rows[r.task.config] = rows.get(r.task.config, 0) + r.num_rows
         skipped.setdefault(r.task.config, []).extend(r.skipped)
     refuse_all_skipped(rows, skipped, "trial of {config} is unreadable")
+
+
+def _without_empty_shards(results: list[ShardResult], skipped: list[dict], notes: list[str]) -> list[ShardResult]:
+    """The results with no shard of 0 rows, each split's shards renumbered ``i-of-N`` over those
+    left; a split left without rows is left out, with a warning added to ``notes``.
+
+    With ``--skip-bad``, a shard whose every trial was skipped was written as a parquet file of
+    0 rows, which ``datasets`` cannot read ("BatchSize must be greater than 0"): ``load_dataset``
+    then failed for the whole config, streaming too. Shards are planned before any trial is read,
+    so only here is it known which are empty. The dropped shards' skip reports move to
+    ``skipped``; their temporary files are removed, the others renamed to their new numbers."""
+    by_split: dict[tuple[str, str], list[ShardResult]] = {}
+    for r in results:
+        by_split.setdefault((r.task.config, r.task.split), []).append(r)
+    out = []
+    for (config, split), group in by_split.items():
+        kept = [r for r in group if r.num_rows]
+        for r in group:
+            if not r.num_rows:
+                skipped.extend(r.skipped)
+                r.task.tmp_path.unlink(missing_ok=True)
+        if not kept:
+            note = f"{config}: every trial of split {split} was skipped (--skip-bad); the split is left out"
+            warnings.warn(note, FeltWarning, stacklevel=3)
+            notes.append(note)
+        for i, r in enumerate(kept):
+            task = replace(r.task, index=i, num_shards=len(kept))
+            if task.tmp_path != r.task.tmp_path:
+                os.replace(r.task.tmp_path, task.tmp_path)
+            r.task = task
+            out.append(r)
+    return out
+
+
+def _documents_of(results: Sequence[ShardResult], documents: dict[str, dict[str, dict]]) -> dict[str, dict[str, dict]]:
+    """stats.json's entries of the splits that have shards (a split left out has no entry)."""
+    have = {(r.task.config, r.task.split) for r in results}
+    return {c: {s: d for s, d in splits.items() if (c, s) in have} for c, splits in documents.items()}
 
 
 def _remove_temporaries(tasks: Sequence[ShardTask], media_run: MediaRun) -> None:

@@ -764,8 +764,21 @@ def _footer(path: Path) -> dict:
     arrow = meta.schema.to_arrow_schema()
     hf = (arrow.metadata or {}).get(b"huggingface")
     features = json.loads(hf)["info"]["features"] if hf else None
+    empty = [i for i in range(meta.num_row_groups) if meta.row_group(i).num_rows == 0]
     return {"num_rows": meta.num_rows, "size": path.stat().st_size, "features": features,
-            "row_groups": meta.num_row_groups, "arrow_schema": arrow}  # fmt: skip
+            "row_groups": meta.num_row_groups, "arrow_schema": arrow, "empty_row_groups": empty}  # fmt: skip
+
+
+def _empty_problem(rel: str, footer: dict) -> str | None:
+    """A shard ``datasets`` cannot read: one without rows, or with a row group of none (its parquet
+    reader takes the first row group's size as its batch size: "BatchSize must be greater than
+    0", and ``load_dataset`` fails for the whole config, streaming too)."""
+    if footer["num_rows"] == 0:
+        return f"{rel}: holds no rows; load_dataset cannot read such a file, so the whole config fails to load"
+    if footer["empty_row_groups"]:
+        return (f"{rel}: row group {footer['empty_row_groups'][0]} holds no rows; load_dataset cannot read "
+                "such a file, so the whole config fails to load")  # fmt: skip
+    return None
 
 
 def schema_difference(got, want) -> str | None:
@@ -837,6 +850,8 @@ def _check_footers(report: Report, root: Path, data: dict, configs: dict[str, di
                     continue
                 got.append((rel, f))
                 total_size += f["size"]
+                if empty := _empty_problem(rel, f):
+                    count_problems.append(empty)
                 want = card_features if card_features is not None else (
                     expected_tracking if name in schema.CONFIG_NAMES else None)  # fmt: skip
                 if f["features"] is None:
