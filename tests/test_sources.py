@@ -204,3 +204,59 @@ def test_a_trial_path_that_is_not_a_file_is_an_error_not_a_missing_trial(tmp_pat
     with pytest.raises(FeltError, match=r"01-01-02-01-02-02-01\.csv: named like a tracking CSV but "
                        + ("a folder" if kind == "folder" else "not a regular file")):  # fmt: skip
         config_members(tmp_path, "smoothed_speech")
+
+
+def _unreadable_folder_runs(cmd: list[str], folder) -> list[str]:
+    """``cmd`` run with ``folder`` unreadable for real: chmod 000, and as root (whom permissions do
+    not stop) under ``capsh`` without the capabilities that override them."""
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() == 0 and not shutil.which("capsh"):
+        pytest.skip("root without capsh: a folder cannot be made unreadable")
+    argv = [sys.executable, "-m", "felt_hf.cli", *cmd]
+    if os.geteuid() == 0:
+        import shlex
+
+        argv = ["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", shlex.join(argv)]
+    os.chmod(folder, 0)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    finally:
+        os.chmod(folder, 0o755)
+    return [str(done.returncode), done.stderr]
+
+
+def test_an_unreadable_folder_is_an_error_not_missing_trials(tmp_path):
+    """pathlib's rglob skipped a folder it could not read: ``convert`` of extracted folders wrote
+    10 of 12 trials with exit 0, ``show`` said the trial was not there."""
+    from felt_hf.cli import main
+
+    data = tmp_path / "in"
+    assert main(["sample", str(data), "--extracted"]) == 0
+    actor = next(p for p in sorted((data / "smoothed_motion_speech").iterdir()) if p.is_dir())
+    rc, err = _unreadable_folder_runs(["convert", str(data), "--out", str(tmp_path / "felt"), "--no-progress",
+                                       "--configs", "smoothed_speech"], actor)  # fmt: skip
+    assert rc == "2" and err.endswith(f"felt-hf: error: {actor}: cannot read this folder (Permission denied); its "
+                                      "files would be left out\n"), err  # fmt: skip
+    assert "Traceback" not in err and not (tmp_path / "felt").exists()
+
+
+def test_walk_entries_names_an_unreadable_folder(tmp_path, monkeypatch):
+    """The same, without a second process: the folder's listing fails as the OS would fail it."""
+    from felt_hf.errors import FeltPathError
+    from felt_hf.inputs.sources import walk_entries
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "x.csv").write_text("x")
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(tmp_path / "a" / "b"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(FeltPathError, match=r"/a/b: cannot read this folder \(Permission denied\)"):
+        list(walk_entries(tmp_path))

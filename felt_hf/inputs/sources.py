@@ -122,7 +122,7 @@ def source_fingerprint(data_dir: str | os.PathLike, config_name: str) -> str | N
         source = find_source(data_dir, config_name)
     except FeltPathError:
         return None
-    paths = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+    paths = sorted(p for p in walk_entries(source) if p.is_file()) if source.is_dir() else [source]
     digest = hashlib.sha256()
     for path in paths:
         st = path.stat()
@@ -139,7 +139,7 @@ def _open_zip(path: str) -> zipfile.ZipFile:
 
 def _member_names(source: Path) -> list[str]:
     if source.is_dir():
-        entries = list(source.rglob("*"))
+        entries = list(walk_entries(source))
         broken = [p for p in entries if p.is_symlink() and not p.exists()]
         if broken:  # is_file() is False for them: the trial would be left out without a word
             raise FeltPathError(f"{broken[0]}: a symbolic link whose target {os.readlink(broken[0])} does not exist")
@@ -155,6 +155,23 @@ def _member_names(source: Path) -> list[str]:
 _INPUT_SUFFIXES = (".zip", ".csv", ".mp4", ".wav", ".flac")  # what a dangling link could have stood for
 
 
+def walk_entries(root: Path) -> Iterator[Path]:
+    """Every file and folder under ``root`` at any depth (links to folders not followed, as
+    ``Path.rglob`` does); a folder that cannot be read is an error naming it.
+
+    Hand-written over ``os.walk`` because ``Path.rglob`` skips a folder it may not read without a
+    word: with one actor's folder unreadable, ``convert`` wrote the other trials and exited 0, and
+    ``show`` said the trial was not there.
+    """
+
+    def unreadable(e: OSError) -> None:
+        raise FeltPathError(f"{e.filename}: cannot read this folder ({e.strerror}); its files would be left out")
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
+        for name in (*dirs, *files):
+            yield Path(folder) / name
+
+
 def iter_input_files(data_dir: str | os.PathLike) -> Iterator[tuple[str, str, int]]:
     """``(source, member, size)`` of every file under ``data_dir`` at any depth, zip members included.
 
@@ -167,7 +184,7 @@ def iter_input_files(data_dir: str | os.PathLike) -> Iterator[tuple[str, str, in
     if root.is_file() and root.suffix.lower() == ".zip":  # one archive given itself
         yield from _zip_files(root)
         return
-    for p in sorted(root.rglob("*")):
+    for p in sorted(walk_entries(root)):
         rel = p.relative_to(root).as_posix()
         if is_macos_junk(rel):
             continue
