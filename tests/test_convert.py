@@ -550,3 +550,32 @@ def test_an_error_while_the_new_build_is_swapped_in_puts_the_earlier_one_back(sa
     with pytest.raises(OSError):
         convert_felt(data, out, progress=False, num_proc=1)
     assert _files(out) == before
+
+
+def _nested(media_archives: Path, tmp_path: Path, keep_tracking: bool) -> Path:
+    """The media sample one folder down (``dl/sample/``), with or without its tracking zips."""
+    dl = tmp_path / "dl"
+    shutil.copytree(media_archives, dl / "sample")
+    if not keep_tracking:
+        for c in CONFIG_NAMES:
+            (dl / "sample" / f"{archive_stem(c)}.zip").unlink()
+    return dl
+
+
+def test_tracking_archives_one_folder_down_are_named_not_left_out(media_archives, tmp_path):
+    """Media are found at any depth, tracking archives only in the folder given: a download one
+    folder down had converted its 8 media configs alone, with exit 0 and no word of the tracking."""
+    dl = _nested(media_archives, tmp_path, keep_tracking=True)
+    out = tmp_path / "felt"
+    with pytest.raises(FeltError) as e:
+        convert_felt(dl, out, progress=False, num_proc=1)
+    assert f"is in {dl / 'sample'}: convert that folder" in str(e.value) and "only media" in str(e.value)
+    assert not out.exists()
+
+
+def test_a_synthetic_marker_below_the_input_labels_the_build(media_archives, tmp_path):
+    """Media of the built-in sample one folder down, no tracking: the card had presented them as FELT."""
+    dl = _nested(media_archives, tmp_path, keep_tracking=False)
+    out = tmp_path / "felt"
+    summary = convert_felt(dl, out, progress=False, num_proc=1, configs=["audio_speech"])
+    assert summary["synthetic"] and "synthetic" in (out / "README.md").read_text().lower()

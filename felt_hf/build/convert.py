@@ -60,7 +60,16 @@ from ..atomic import (
 )
 from ..errors import FeltError, FeltFormatError, FeltOutputError, FeltPathError, FeltWarning
 from ..inputs.csv_fast import prepare_worker_process
-from ..inputs.sources import CsvMember, MemberReader, find_source, members_by_split, read_in_groups, scan_members
+from ..inputs.sources import (
+    CsvMember,
+    MemberReader,
+    find_source,
+    members_by_split,
+    nested_sources,
+    read_in_groups,
+    scan_members,
+    walk_entries,
+)
 from ..layout import (
     CARD_FILENAME,
     SHARD_RE,
@@ -127,8 +136,18 @@ def present_configs(data_dir: str | os.PathLike) -> list[str]:
             pass
     if not found:
         wanted = ", ".join(f"{archive_stem(c)}.zip" for c in CONFIG_NAMES)
-        raise FeltPathError(f"no FELT archive in {data_dir}: expected some of {wanted} (or extracted folders)")
+        raise FeltPathError(f"no FELT archive in {data_dir}: expected some of {wanted} (or extracted folders)"
+                            + _nested_hint(data_dir))  # fmt: skip
     return found
+
+
+def _nested_hint(data_dir) -> str:
+    """Where tracking archives lie below ``data_dir``, as the end of an error; "" if nowhere."""
+    nested = nested_sources(data_dir)
+    if not nested:
+        return ""
+    folders = list(dict.fromkeys(str(p.parent) for p in nested))
+    return f"; {nested[0].name} is in {folders[0]}: convert that folder (archives are looked for in the folder given)"
 
 
 def _split_evenly(items: Sequence, n: int) -> list[tuple]:
@@ -838,8 +857,10 @@ def _public(text: str, data_dir) -> str:
 
 
 def _looks_synthetic(data_dir) -> bool:
-    """The generator (:mod:`felt_hf.synth`) leaves this marker next to the archives it writes."""
-    return (Path(data_dir) / SYNTHETIC_MARKER).exists()
+    """The generator (:mod:`felt_hf.synth`) leaves this marker next to the archives it writes;
+    looked for at any depth, as media are (a sample one folder down had been published as FELT)."""
+    root = Path(data_dir)
+    return (root / SYNTHETIC_MARKER).exists() or any(p.name == SYNTHETIC_MARKER for p in walk_entries(root))
 
 
 def _check_input_folder(data_dir: Path) -> None:
@@ -897,9 +918,11 @@ def _resolve_configs(
     plans = plan_media(data_dir, None, skip_bad, au_titles, skipped)
     try:
         return present_configs(data_dir), plans
-    except FileNotFoundError:
+    except FileNotFoundError as e:
         if not plans:
             raise
+        if _nested_hint(data_dir):  # media alone would be converted, the tracking beside them not
+            raise FeltPathError(f"{e}; only media would be converted") from None
         return [], plans
 
 

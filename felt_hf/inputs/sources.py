@@ -108,6 +108,19 @@ def find_source(data_dir: str | os.PathLike, config_name: str) -> Path:
     )
 
 
+def nested_sources(data_dir: str | os.PathLike) -> list[Path]:
+    """Tracking archives (``<stem>.zip``) or extracted folders (``<stem>/``) *below* ``data_dir``,
+    not in it, where :func:`find_source` does not look; for the errors that say where they are
+    (media are found at any depth, so a download one folder down had converted its media alone,
+    without a word about its tracking)."""
+    from ..schema import CONFIG_NAMES
+
+    root = Path(data_dir)
+    names = {archive_stem(c) for c in CONFIG_NAMES}
+    names |= {f"{n}.zip" for n in names}
+    return sorted(p for p in walk_entries(root) if p.name in names and p.parent != root)
+
+
 def source_fingerprint(data_dir: str | os.PathLike, config_name: str) -> str | None:
     """Size and modification time of a config's archive (or of every file of its extracted folder),
     hashed; ``None`` when there is no source (the caller's own error follows).
