@@ -81,11 +81,12 @@ def positive_int(text: str) -> int:
 
 
 def sample_count(text: str) -> int:
-    """``verify --sample``: a non-negative whole number, or ``all`` (every trial, every media cell
-    decoded whole)."""
+    """``verify --sample``: a whole number from 1, or ``all`` (every trial, every media cell decoded
+    whole). A number beyond ``sys.maxsize`` is ``all`` too: passed on, it overflowed numpy's C long
+    and verify reported good shards as unreadable."""
     if text.strip().lower() == "all":
         return sys.maxsize
-    return _whole_number(text, 0, "a non-negative whole number, or all")
+    return min(_whole_number(text, 1, "a whole number, at least 1, or all"), sys.maxsize)
 
 
 def seed_int(text: str) -> int:
@@ -97,6 +98,21 @@ def folder_path(text: str) -> str:
     """``--out``: a path with something in it; an empty one meant the current folder, unasked."""
     if not text.strip():
         raise argparse.ArgumentTypeError(f"{text!r}: expected a folder path (use . for the current folder)")
+    return text
+
+
+def input_path(text: str) -> str:
+    """A command's input path (a folder, an archive or one CSV): an empty one had meant the current
+    folder, unasked (``convert ''`` converted whatever lay below it)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a path (use . for the current folder)")
+    return text
+
+
+def file_path(text: str) -> str:
+    """A file to write (``verify --json``): an empty one had silently written no report."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a file path")
     return text
 
 
@@ -116,9 +132,12 @@ __all__ = [
     "BackwardsRangeError",
     "OneLineParser",
     "actor_list",
+    "file_path",
     "folder_path",
+    "input_path",
     "int_list",
     "positive_int",
+    "sample_count",
     "seed_int",
     "torch_device",
 ]

@@ -22,7 +22,9 @@ from .argtypes import (
     BackwardsRangeError,
     OneLineParser,
     actor_list,
+    file_path,
     folder_path,
+    input_path,
     int_list,
     positive_int,
     sample_count,
@@ -55,7 +57,10 @@ def load_line(folder: str | os.PathLike, config: str = DEFAULT_CONFIG) -> str:
     mean the folder itself.
     """
     path = Path(folder)
-    text = path.as_posix() if path.is_absolute() else "./" + path.as_posix().removeprefix("./")
+    if path.is_absolute() or os.path.normpath(path) == ".":  # ("./." and "." do not load: datasets wants a name)
+        text = path.resolve().as_posix() if not path.is_absolute() else path.as_posix()
+    else:
+        text = "./" + path.as_posix().removeprefix("./")
     return f"load_dataset({json.dumps(text)}, {json.dumps(config)})"
 
 
@@ -409,14 +414,22 @@ def add_view_parsers(sub) -> None:
     from .view.render import KINDS
 
     s = sub.add_parser("show", help="PNGs of one trial: landmarks, AU heat map, emotions, head pose")
-    s.add_argument("folder", help="converted folder (felt-hf convert), folder of FELT archives, or one tracking CSV")
+    s.add_argument(
+        "folder",
+        type=input_path,
+        help="converted folder (felt-hf convert), folder of FELT archives, or one tracking CSV",
+    )
     s.add_argument("trial_id", nargs="?", help="RAVDESS trial id, e.g. 01-01-03-02-01-01-12 (not for one CSV)")
     s.add_argument("--config", choices=CONFIG_NAMES, help="default: the first config that has the trial")
     s.add_argument("--out", default="fig", type=folder_path, help="output folder (default: fig)")
     s.set_defaults(func=cmd_show)
 
     s = sub.add_parser("render", help="mp4s from tracking: landmark plots and AU heat maps at 29.97 fps")
-    s.add_argument("folder", help="converted folder (felt-hf convert), folder of FELT archives, or one tracking CSV")
+    s.add_argument(
+        "folder",
+        type=input_path,
+        help="converted folder (felt-hf convert), folder of FELT archives, or one tracking CSV",
+    )
     s.add_argument("--config", default=DEFAULT_CONFIG, choices=CONFIG_NAMES, help="tracking config to render")
     s.add_argument("--kind", nargs="+", default=list(KINDS), choices=KINDS, help="which videos (default: all kinds)")
     s.add_argument("--trials", nargs="+", help="only these trial ids (default: every trial)")
@@ -474,17 +487,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("build", help="build one config with the Felt builder and print a summary")
-    s.add_argument("data_dir", help="folder with the FELT zips (or extracted folders)")
+    s.add_argument("data_dir", type=input_path, help="folder with the FELT zips (or extracted folders)")
     s.add_argument("--config", default=DEFAULT_CONFIG, choices=CONFIG_NAMES, help=f"default {DEFAULT_CONFIG}")
     s.add_argument("--cache-dir", help="datasets cache folder (default: datasets' own, under HF_HOME)")
     s.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     s.set_defaults(func=cmd_build)
 
     s = sub.add_parser("convert", help="convert FELT archives to the hub layout (parquet configs + card)")
-    s.add_argument("data_dir", help="folder with the FELT zips (or extracted folders, or regeneration output)")
+    s.add_argument(
+        "data_dir", type=input_path, help="folder with the FELT zips (or extracted folders, or regeneration output)"
+    )
     s.add_argument("--out", default="felt", type=folder_path, help="output folder (default: felt)")
     s.add_argument(
-        "--configs", nargs="+", choices=CONFIG_NAMES + MEDIA_CONFIG_NAMES, help="default: every config with inputs"
+        "--configs",
+        nargs="+",
+        action="extend",  # given twice, both lists count (the first had been dropped without a word)
+        choices=CONFIG_NAMES + MEDIA_CONFIG_NAMES,
+        help="default: every config with inputs",
     )
     s.add_argument("--num-proc", type=positive_int, help="worker processes (default: all cores)")
     s.add_argument("--skip-bad", action="store_true", help="skip unreadable trials and report them")
@@ -492,6 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--split-actors",
         nargs="+",
+        action="extend",  # given twice, both rules count (a split named in both is an error)
         type=split_actors_arg,
         metavar="SPLIT=ACTORS",
         help="actor-disjoint split rule replacing the default train=1-18 validation=19-20 test=21-24",
@@ -505,12 +525,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--overwrite",
         action="store_true",
-        help="remove configs of an earlier build in --out that this one does not write",
+        help="remove configs of an earlier build in --out that this one does not write, and replace a README.md "
+        "that is not an earlier build's card",
     )
     s.set_defaults(func=cmd_convert)
 
     s = sub.add_parser("push", help="upload a converted folder to a Hugging Face dataset repo")
-    s.add_argument("folder", help="a folder written by felt-hf convert")
+    s.add_argument("folder", type=input_path, help="a folder written by felt-hf convert")
     s.add_argument("--repo-id", required=True, help="dataset repo on the hub, e.g. someone/felt (created if missing)")
     s.add_argument("--private", action="store_true", help="create the repo private")
     s.add_argument("--revision", help="branch to push to (created if missing; default main)")
@@ -548,7 +569,9 @@ def add_verify_parser(sub) -> None:
         help="check a FELT download (checksums, trials, headers, smoothing) or a converted folder",
         description="Prints a table of checks; exit 0 all passed, 1 a check failed, 2 bad input.",
     )
-    s.add_argument("path", help="folder with the FELT archives, or a folder written by `felt-hf convert`")
+    s.add_argument(
+        "path", type=input_path, help="folder with the FELT archives, or a folder written by `felt-hf convert`"
+    )
     s.add_argument(
         "--sample",
         type=sample_count,
@@ -556,7 +579,7 @@ def add_verify_parser(sub) -> None:
     )
     s.add_argument("--seed", type=seed_int, default=0, help="seed of --sample (default 0)")
     s.add_argument("--num-proc", type=positive_int, help="worker processes (default: all cores)")
-    s.add_argument("--json", dest="json_path", metavar="PATH", help="write the full report as JSON")
+    s.add_argument("--json", dest="json_path", type=file_path, metavar="PATH", help="write the full report as JSON")
     s.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     s.set_defaults(func=cmd_verify)
 
@@ -567,14 +590,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     if args.sample is not None and args.sample < 1:
         raise ValueError(f"--sample must be at least 1, not {args.sample}")
-    if args.json_path:
+    if args.json_path is not None:
         refuse_inside_converted_folder(Path(args.json_path).parent, "the report")
         check_report_path(args.json_path)  # now, not after minutes of checks
     report = verify(
         args.path, sample=args.sample, num_proc=args.num_proc, progress=not args.no_progress, seed=args.seed
     )
     print(report.table())
-    if args.json_path:
+    if args.json_path is not None:
         print(f"full report: {report.write_json(args.json_path)}")
     return EXIT_OK if report.ok else EXIT_CHECKS_FAILED
 

@@ -142,7 +142,8 @@ def validate_split_actors(split_actors: dict[str, tuple[int, ...]]) -> dict[str,
     out = {}
     for split, actors in split_actors.items():
         if not isinstance(split, str) or not split or not split.replace("_", "").isalnum():
-            raise ValueError(f"bad split name {split!r}")
+            raise ValueError(f"bad split name {split!r}: letters, digits and _ only (it names shard files and "
+                             "load_dataset's split)")  # fmt: skip
         if split == "all":  # datasets' keyword for every split at once: load_dataset refuses it as a name
             raise ValueError("bad split name 'all': datasets reserves it for all splits together")
         twin = next((s for s in out if s.lower() == split.lower()), None)
@@ -157,6 +158,8 @@ def validate_split_actors(split_actors: dict[str, tuple[int, ...]]) -> dict[str,
         for a in actors:
             if not 1 <= int(a) <= NUM_ACTORS:
                 raise ValueError(f"split {split!r}: actor {a} is not in 1-{NUM_ACTORS}")
+            if int(a) in seen and seen[int(a)] == split:
+                raise ValueError(f"split {split!r} names actor {a} twice")
             if int(a) in seen:
                 raise ValueError(f"actor {a} is in both {seen[int(a)]!r} and {split!r}: splits must be actor-disjoint")
             seen[int(a)] = split

@@ -361,3 +361,105 @@ def test_show_of_a_csv_path_that_does_not_exist_says_so(tmp_path, capsys):
     assert main(["show", str(missing), "--out", str(tmp_path / "fig")]) == 2
     assert capsys.readouterr().err == f"felt-hf: error: {missing}: no such file or folder\n"
     assert not (tmp_path / "fig").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["convert", "", "--out", "x"],
+        ["verify", ""],
+        ["push", "", "--repo-id", "a/b", "--dry-run"],
+        ["show", "", "01-01-01-01-01-01-01"],
+        ["render", ""],
+        ["build", ""],
+    ],  # fmt: skip
+)
+def test_an_empty_input_path_is_refused_not_taken_for_the_current_folder(argv, tmp_path, monkeypatch, capsys):
+    """``convert ''`` had converted whatever media lay below the current folder."""
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "'': expected a path (use . for the current folder)" in err and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_configs_and_split_actors_given_twice_both_count(sample_archives, tmp_path):
+    """The first --configs and the first --split-actors had been dropped without a word."""
+    out = tmp_path / "felt"
+    argv = ["convert", str(sample_archives), "--out", str(out), "--no-progress", "--num-proc", "1",
+            "--configs", "raw_speech", "--configs", "raw_song",
+            "--split-actors", "train=1-18", "--split-actors", "validation=19-20", "test=21-24"]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["raw_song", "raw_speech"]
+    assert {p.name.split("-")[0] for p in (out / "raw_speech").glob("*.parquet")} == {"train", "validation", "test"}
+
+
+@pytest.mark.parametrize(
+    "rule, says",
+    [
+        ("train=1,1,2", "split 'train' names actor 1 twice"),
+        ("tr-ain=1-18", "bad split name 'tr-ain': letters, digits and _ only"),
+    ],  # fmt: skip
+)
+def test_split_rule_messages_say_what_is_wrong(sample_archives, tmp_path, rule, says, capsys):
+    out = tmp_path / "felt"
+    assert main(["convert", str(sample_archives), "--out", str(out), "--split-actors", rule, "test=19-24"]) == 2
+    assert says in capsys.readouterr().err and not out.exists()
+
+
+def test_verify_sample_and_json_values(speech_build, capsys):
+    """``--sample 0`` is refused by the option itself (its message had promised that 0 was fine);
+    a number past 2**63 means all (it had failed good shards as unreadable); ``--json ''`` is
+    refused (it had silently written no report)."""
+    _, out = speech_build
+    assert main(["verify", str(out), "--sample", "0"]) == 2
+    assert "'0': expected a whole number, at least 1, or all" in capsys.readouterr().err
+    assert main(["verify", str(out), "--json", ""]) == 2
+    assert "argument --json: '': expected a file path" in capsys.readouterr().err
+    assert main(["verify", str(out), "--sample", str(2**63)]) == 0
+    assert "unreadable" not in capsys.readouterr().out
+
+
+def test_a_readme_that_is_not_a_card_is_not_replaced_without_overwrite(sample_archives, tmp_path, capsys):
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "README.md").write_text("# My project\n")
+    argv = ["convert", str(sample_archives), "--out", str(out), "--configs", "raw_speech", "--no-progress"]
+    assert main(argv) == 2
+    assert "README.md: not the card of an earlier felt-hf build" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["README.md"]
+    assert (out / "README.md").read_text() == "# My project\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main([*argv, "--overwrite"]) == 0
+    assert (out / "README.md").read_text().startswith("---\n")
+    assert main(argv) == 0  # now an earlier build's card: replaced build for build
+
+
+def test_the_load_line_for_the_current_folder_loads(sample_archives, tmp_path, monkeypatch):
+    """``--out .`` printed ``load_dataset("./.", ...)``, which datasets refuses."""
+    from datasets import load_dataset
+
+    from felt_hf.cli import load_line
+
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["convert", str(sample_archives), "--out", ".", "--configs", "raw_speech", "--no-progress"]) == 0
+    line = load_line(".", "raw_speech")
+    assert line == f'load_dataset("{tmp_path.resolve().as_posix()}", "raw_speech")'
+    assert len(eval(line, {"load_dataset": load_dataset})["train"]) > 0
+
+
+def test_num_proc_beyond_the_cores_is_capped_with_a_warning(sample_archives, tmp_path):
+    """100000 had started a worker per shard (48 on 2 cores, 6.2 GB)."""
+    import os
+
+    from felt_hf.build.convert import convert_felt
+    from felt_hf.errors import FeltWarning
+
+    limit = max(os.cpu_count() or 1, 2)
+    with pytest.warns(FeltWarning, match=f"--num-proc 100000: this machine has .* using {limit} worker"):
+        convert_felt(sample_archives, tmp_path / "felt", configs=["raw_speech"], progress=False, num_proc=100000)

@@ -79,6 +79,7 @@ from ..layout import (
     BuildSummary,
     ConfigSummary,
     ShardPaths,
+    is_converted_folder,
     plan_num_shards,
 )
 from ..progress import bars_wanted
@@ -648,6 +649,7 @@ def convert_felt(
             f"{out} holds {', '.join(scripts)}: a loading script there would shadow the parquet configs; "
             "remove it or convert into another folder"
         )
+    _refuse_foreign_card(out, overwrite)
     lingering = earlier_configs(out, configs + list(media_plans))
     if lingering and not overwrite:
         raise FeltOutputError(
@@ -667,7 +669,7 @@ def convert_felt(
         _arrow_schema(True)
     existing, made = folders(out), [p for p in (out, *out.parents) if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
-    media_workers = max(1, num_proc or os.cpu_count() or 1)
+    media_workers = _worker_count(num_proc)
     num_proc = max(1, min(media_workers, len(tasks)))
     media_run = MediaRun()
     all_configs = configs + list(media_plans)
@@ -692,6 +694,33 @@ def convert_felt(
     except BaseException:  # nor a folder this run made (the lock file is gone by now)
         remove_new_empty_folders(out, existing, made)
         raise
+
+
+def _refuse_foreign_card(out: Path, overwrite: bool) -> None:
+    """A ``README.md`` in ``out`` that no earlier build wrote (``--out .`` in a project folder) is
+    not replaced by the dataset card without ``overwrite``: it had been, without a word."""
+    readme = out / CARD_FILENAME
+    if readme.is_file() and not overwrite and not is_converted_folder(out):
+        raise FeltOutputError(
+            f"{readme}: not the card of an earlier felt-hf build, and convert writes the dataset card there; "
+            "convert into another folder, or pass --overwrite to replace it"
+        )
+
+
+def _worker_count(num_proc: int | None) -> int:
+    """``num_proc`` (default: the cores), at most the cores, with a warning above them.
+
+    Conversion is CPU-bound and every worker holds about 0.3 GB: a typo of 100000 had started 48
+    workers on 2 cores (6.2 GB, 5x slower). At least 2 when asked for 2 or more, so that a
+    parallel run stays parallel on a one-core machine."""
+    cores = os.cpu_count() or 1
+    if num_proc is None:
+        return cores
+    limit = max(cores, 2)
+    if num_proc > limit:
+        warnings.warn(f"--num-proc {num_proc}: this machine has {cores} core(s); using {limit} worker(s)",
+                      FeltWarning, stacklevel=3)  # fmt: skip
+    return max(1, min(num_proc, limit))
 
 
 def _replace_build(
