@@ -455,7 +455,8 @@ def stats_document(stats_by_config_split: Mapping[str, Mapping[str, FeatureStats
         "description": (
             "Per-component statistics of each per-frame array, per config and split, NaN (no-face) "
             "values excluded. Components are the array flattened in C order (landmarks: x_0, y_0, x_1, ...). "
-            "count/min/max exact; mean/std float64 via the parallel-variance formula, std with ddof=0; "
+            "count/min/max exact; mean and m2 float64 via the parallel-variance formula; std (ddof=0) stored "
+            "to 7 significant digits, sqrt(m2 / count) gives it in full; "
             "quantiles from fixed-range histograms, exact to one bin width (histogram.resolution); "
             "identity_embedding quantiles pooled over its 512 dimensions."
         ),
