@@ -463,3 +463,14 @@ def test_num_proc_beyond_the_cores_is_capped_with_a_warning(sample_archives, tmp
     limit = max(os.cpu_count() or 1, 2)
     with pytest.warns(FeltWarning, match=f"--num-proc 100000: this machine has .* using {limit} worker"):
         convert_felt(sample_archives, tmp_path / "felt", configs=["raw_speech"], progress=False, num_proc=100000)
+
+
+def test_sample_into_a_folder_inside_a_converted_folder_is_refused(speech_build, capsys):
+    """``sample felt`` was refused but ``sample felt/smoothed_speech/zz`` wrote zips there, and
+    verify then failed the dataset for the stray files."""
+    _, out = speech_build
+    before = _files(out)
+    target = out / "smoothed_speech" / "zz"
+    assert main(["sample", str(target)]) == 2
+    assert f"inside the converted dataset folder {out}" in capsys.readouterr().err
+    assert _files(out) == before and not target.exists()

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-from ..atomic import check_output_folder, remove_temp_leftovers, temp_name
+from ..atomic import check_output_folder, refuse_inside_converted_folder, remove_temp_leftovers, temp_name
 from ..errors import FeltOutputError
 from ..layout import SYNTHETIC_MARKER, is_converted_folder
 from ..progress import bars_wanted
@@ -269,6 +269,7 @@ def refuse_to_overwrite(out_dir: Path, targets: Iterable[Path]) -> None:
     check_output_folder(out_dir)
     if is_converted_folder(out_dir):
         raise FeltOutputError(f"{out_dir} is a converted dataset folder; write the synthetic archives elsewhere")
+    refuse_inside_converted_folder(out_dir, "the synthetic archives")  # (a folder below one spoils it too)
     if (out_dir / MARKER_FILENAME).exists():
         return
     for path in targets:
