@@ -399,9 +399,16 @@ def _refuse_inside_input(out: str, folder: str) -> None:
     ``felt-hf convert`` of it read them as FELT's Landmark_Plot videos, or failed on them as
     RAVDESS audio-video files."""
     from .errors import FeltOutputError
+    from .inputs.sources import download_folder_of
 
     source = Path(os.path.abspath(folder))
     here = Path(os.path.abspath(out))
+    download = download_folder_of(here)
+    if download is not None and not (source.is_dir() and (here == source or source in here.parents)):
+        raise FeltOutputError(
+            f"--out {out}: inside {download}, a folder of FELT archives, where felt-hf convert would take "
+            "the rendered videos for FELT's own; write them elsewhere"
+        )
     if source.is_dir() and (here == source or source in here.parents):
         raise FeltOutputError(
             f"--out {out}: inside the input folder {folder}, where felt-hf convert would take the "

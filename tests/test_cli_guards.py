@@ -474,3 +474,13 @@ def test_sample_into_a_folder_inside_a_converted_folder_is_refused(speech_build,
     assert main(["sample", str(target)]) == 2
     assert f"inside the converted dataset folder {out}" in capsys.readouterr().err
     assert _files(out) == before and not target.exists()
+
+
+def test_render_into_another_folder_of_felt_archives_is_refused(speech_build, tmp_path, capsys):
+    """Refused inside its own input only, render had written mp4s into another download folder,
+    whose next convert then failed on them (or took them for FELT's videos)."""
+    data, out = speech_build
+    before = _files(data)
+    assert main(["render", str(out), "--out", str(data / "vv"), "--no-progress"]) == 2
+    assert f"inside {data}, a folder of FELT archives" in capsys.readouterr().err
+    assert _files(data) == before and not (data / "vv").exists()

@@ -108,6 +108,20 @@ def find_source(data_dir: str | os.PathLike, config_name: str) -> Path:
     )
 
 
+def download_folder_of(path: str | os.PathLike) -> Path | None:
+    """``path`` itself or the nearest folder above it that holds a FELT tracking archive (or
+    extracted folder); ``None`` if none does. Outputs named like FELT's own files (rendered mp4s,
+    regenerated CSVs) written there are taken by ``felt-hf convert`` of that folder for FELT's."""
+    from ..schema import CONFIG_NAMES
+
+    here = Path(os.path.abspath(path))
+    for folder in (here, *here.parents):
+        stems = (archive_stem(c) for c in CONFIG_NAMES)
+        if any((folder / f"{s}.zip").is_file() or (folder / s).is_dir() for s in stems):
+            return folder
+    return None
+
+
 def nested_sources(data_dir: str | os.PathLike) -> list[Path]:
     """Tracking archives (``<stem>.zip``) or extracted folders (``<stem>/``) *below* ``data_dir``,
     not in it, where :func:`find_source` does not look; for the errors that say where they are
