@@ -72,6 +72,52 @@ def row_from_csv(path: str | os.PathLike) -> dict:
         return row
 
 
+GRID_LIMIT = 10  # a frame grid may be at most this many times the rows (else rows as they are)
+
+
+def frame_grid(frame: np.ndarray, start: int | None = None) -> np.ndarray | None:
+    """For each tracking frame from ``start`` (default: the first row's) to the last row's, the
+    index of its row, -1 where the tracking has none (Py-Feat 2.x writes no row for a frame
+    without a face); None when the rows are the frames already, or cannot be placed on a grid
+    (frames not rising, or a grid over :data:`GRID_LIMIT` times the rows).
+
+    The one rule by which ``show``'s heat map and ``render``'s videos put each row at its own
+    frame's time: one column or video frame per row had compressed time where frames skip."""
+    frame = np.asarray(frame).astype(np.int64)
+    if frame.size == 0 or not np.all(np.diff(frame) > 0):
+        return None
+    first = int(frame[0]) if start is None else start
+    if frame[0] < first:
+        return None
+    span = int(frame[-1]) - first + 1
+    if span == frame.size or span > GRID_LIMIT * frame.size:
+        return None
+    rows = np.full(span, -1, dtype=np.int64)
+    rows[frame - first] = np.arange(frame.size)
+    return rows
+
+
+def row_on_frame_grid(row: dict, start: int | None = 0) -> dict:
+    """``row`` with one entry per tracking frame of :func:`frame_grid` (from frame ``start``):
+    a frame the tracking lacks has no face (NaN numbers, 0 faces), as a no-face row does; the
+    row itself when the grid does not apply. Frame numbers of the rows that are there stay."""
+    frame = np.asarray(row["frame"])
+    rows = frame_grid(frame, start)
+    if rows is None:
+        return row
+    have = rows >= 0
+    out = dict(row)
+    for key, value in row.items():
+        if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == frame.size and key != "frame":
+            fill = np.nan if np.issubdtype(value.dtype, np.floating) else 0
+            grid = np.full((rows.size, *value.shape[1:]), fill, dtype=value.dtype)
+            grid[have] = value[rows[have]]
+            out[key] = grid
+    first = int(frame[0]) if start is None else start
+    out["frame"] = (first + np.arange(rows.size)).astype(frame.dtype)
+    return out
+
+
 def is_hub_folder(folder: str | os.PathLike) -> bool:
     """A converted folder has ``<config>/*.parquet`` for at least one config."""
     return any(any((Path(folder) / c).glob("*.parquet")) for c in CONFIG_NAMES)
