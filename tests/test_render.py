@@ -261,3 +261,21 @@ def test_an_unknown_trial_id_is_refused_before_any_video_is_written(sample_hub, 
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.splitlines() == [err] and "01-01-01-01-01-01-05 not found" in err, err
     assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
+
+
+def test_a_kind_or_trial_given_twice_is_rendered_and_counted_once(tmp_path, capsys, monkeypatch):
+    from felt_hf.cli import main
+    from felt_hf.synthetic.archives import make_trial
+
+    encoded = []
+    real = render.encode_frames
+    monkeypatch.setattr(
+        render, "encode_frames", lambda frames, path, **k: encoded.append(path) or real(frames, path, **k)
+    )
+    path = tmp_path / "my_interview.csv"
+    path.write_bytes(make_trial("01-01-03-01-01-01-04", seed=0, num_frames=20).smoothed_csv())
+    argv = ["render", str(path), "--kind", "au_heatmap", "landmark_plot", "au_heatmap", "--trials", "my_interview",
+            "my_interview", "--out", str(tmp_path / "v"), "--no-progress", "--num-proc", "1"]  # fmt: skip
+    assert main(argv) == 0
+    assert "wrote 2 video(s)" in capsys.readouterr().out
+    assert [p.parent.parent.name for p in encoded] == ["au_heatmap", "landmark_plot"]

@@ -292,14 +292,18 @@ def render_folder(
     """Render every trial of ``config`` in a converted folder (or FELT archives) with all cores.
 
     Rows are read in this process and drawn and encoded in a pool of ``num_proc`` workers
-    (default: all cores), one trial per task; a progress bar counts trials.
+    (default: all cores), one trial per task; a progress bar counts trials. A kind or trial given
+    twice is rendered once.
     """
     from tqdm.auto import tqdm
 
     for kind in kinds:
         if kind not in RENDERERS:
             raise ValueError(f"unknown video kind {kind!r}; expected one of {KINDS}")
-    kinds = tuple(kinds)
+    # Each once, in the order given: a kind given twice had rendered one file twice ("wrote 2 video(s)").
+    kinds = tuple(dict.fromkeys(kinds))
+    if trial_ids is not None:
+        trial_ids = list(dict.fromkeys(trial_ids))
     found = iter_rows(folder, config, trial_ids)
     first = next(found, None)  # a missing config or unreadable shard is reported here, before the pool
     if trial_ids is not None:  # every id checked before any video is written (none left behind)
@@ -310,7 +314,7 @@ def render_folder(
     rows = ({k: r[k] for k in _NEEDED} for r in found)
     jobs = ((r, kinds, os.fspath(out_dir)) for r in rows)
     done: list[str] = []
-    total = len(set(trial_ids)) if trial_ids is not None else count_rows(folder, config)
+    total = len(trial_ids) if trial_ids is not None else count_rows(folder, config)
     num_proc = max(1, min(num_proc or os.cpu_count() or 1, total))  # one trial is one task: no idle workers
     bar = tqdm(total=total, unit="trial", desc=f"Rendering {'+'.join(kinds)}", disable=not bars_wanted(progress))
     remove_temp_leftovers(out_dir)  # half-written videos of an earlier, killed run
