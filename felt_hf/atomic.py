@@ -7,6 +7,7 @@ name, so each write goes to a hidden, uniquely named sibling and is renamed into
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import re
@@ -47,29 +48,68 @@ def write_files_together(files: dict[Path, bytes]) -> list[Path]:
     its temporary name first, and only when all are written are they renamed into place (renames
     take no disk space). A full disk had left a set half old, half new, each file whole.
 
+    Every destination is checked (:func:`_check_destination`) before the first rename, and the
+    renames go through a :class:`Replacement`, undone if one still fails: a folder in the way of
+    the third of five PNGs had left two new PNGs beside three old ones.
+
     Temporary files of an earlier, killed run of the same names are removed first (their writer
     gone); only those names are looked at, since the folder may be any folder (``--out .``)."""
     for path in files:
-        for old in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-            if is_temp_name(old.name) and not _writer_running(old.name):
-                old.unlink(missing_ok=True)
+        _remove_dead_temps(path)
     written: list[tuple[Path, Path]] = []
     try:
         for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = temp_name(path)
-            written.append((tmp, path))
-            try:
-                with open(tmp, "wb") as f:
-                    f.write(data)
-            except OSError as e:  # (a full disk): said of the file asked for, not of our temporary one
-                raise OSError(e.errno, e.strerror or str(e), str(path)) from e
-        for tmp, path in written:
-            os.replace(tmp, path)
+            _check_destination(path)
+            written.append((_write_temp(path, data), path))
+        _rename_all(written)
     finally:
         for tmp, _ in written:
             tmp.unlink(missing_ok=True)
     return list(files)
+
+
+def _remove_dead_temps(path: Path) -> None:
+    """``path``'s temporary files whose writer is gone (a killed run's)."""
+    for old in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if is_temp_name(old.name) and not _writer_running(old.name):
+            old.unlink(missing_ok=True)
+
+
+def _check_destination(path: Path) -> None:
+    """A name a file can be renamed to: not a folder, in a folder this process may write; said
+    (as the OS would say it) before anything is written or renamed."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    """``data`` in ``path``'s temporary sibling; a failure (a full disk) names ``path``."""
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):  # said of the file asked for, not of our temporary one
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+        raise
+    return tmp
+
+
+def _rename_all(written: list[tuple[Path, Path]]) -> None:
+    """Every temporary file renamed to its final name, or (any rename failing) none: the files
+    already renamed are removed and what was there before is put back."""
+    replacement = Replacement()
+    try:
+        for tmp, path in written:
+            replacement.put(tmp, path)
+    except BaseException:
+        replacement.rollback()
+        raise
+    replacement.commit()
 
 
 def write_report_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -7,6 +7,9 @@ must ask for no threads. A new reader that calls pyarrow with its default (threa
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -54,3 +57,79 @@ def test_felt_stream_reads_without_threads(sample_hub, reads):
     stream = FeltStream.from_folder(str(sample_hub), "smoothed_speech", "train", columns=["landmarks", "emotion"])
     assert len(list(stream)) > 0
     assert reads and not _threaded(reads), reads
+
+
+# --- page checksums (D3): a shard damaged after it was written is an error, not other numbers ----
+def _flip_a_landmark_bit(shard: Path) -> None:
+    """One bit flipped in the middle of row group 0's landmarks (raw float bytes inside the zstd
+    frame): read without the pages' checksums, it decodes silently into other numbers."""
+    meta = pq.ParquetFile(shard).metadata.row_group(0)
+    chunk = next(
+        meta.column(i) for i in range(meta.num_columns) if meta.column(i).path_in_schema.startswith("landmarks")
+    )
+    data = bytearray(shard.read_bytes())
+    data[chunk.data_page_offset + chunk.total_compressed_size // 2] ^= 0x10
+    shard.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def damaged(sample_hub, tmp_path) -> tuple[Path, Path, str]:
+    """A copy of the sample's smoothed_speech with one flipped bit in a train shard; the
+    shard and its (one) trial id."""
+    folder = tmp_path / "felt"
+    shutil.copytree(sample_hub, folder)
+    shard = sorted((folder / "smoothed_speech").glob("train-*.parquet"))[0]
+    trial = pq.read_table(shard, columns=["trial_id"]).column("trial_id")[0].as_py()
+    before = pq.read_table(shard, columns=["landmarks"])
+    _flip_a_landmark_bit(shard)
+    assert not pq.read_table(shard, columns=["landmarks"]).equals(before)  # (silently other numbers)
+    return folder, shard, trial
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and "Traceback" not in err, err
+    return err
+
+
+def _names_the_damage(err: str, shard: Path) -> bool:
+    return (
+        f"{shard}: cannot read this parquet shard: row group 0, column 'landmarks': a page's checksum does not match its bytes"
+        in err
+    )
+
+
+def test_show_refuses_a_shard_whose_page_checksum_fails(damaged, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from felt_hf.cli import main
+
+    folder, shard, trial = damaged
+    out = tmp_path / "fig"
+    assert main(["show", str(folder), trial, "--config", "smoothed_speech", "--out", str(out)]) == 2
+    assert _names_the_damage(_one_error_line(capsys), shard) and not out.exists()
+
+
+@pytest.mark.parametrize("trials", [False, True])
+def test_render_refuses_a_shard_whose_page_checksum_fails(damaged, tmp_path, capsys, trials):
+    pytest.importorskip("av")
+    pytest.importorskip("PIL")
+    from felt_hf.cli import main
+
+    folder, shard, trial = damaged
+    out = tmp_path / "videos"
+    argv = ["render", str(folder), "--config", "smoothed_speech", "--out", str(out), "--no-progress", "--num-proc", "1"]
+    assert main(argv + (["--trials", trial] if trials else [])) == 2
+    assert _names_the_damage(_one_error_line(capsys), shard)
+    assert not any(
+        (out / kind / f"Actor_{trial[-2:]}" / f"{trial}.mp4").exists() for kind in ("landmark_plot", "au_heatmap")
+    )
+
+
+def test_felt_stream_refuses_a_shard_whose_page_checksum_fails(damaged):
+    pytest.importorskip("torch")
+    from felt_hf.training.stream import FeltStream
+
+    _, shard, _ = damaged
+    with pytest.raises(OSError) as err:
+        list(FeltStream([str(shard)], columns=["trial_id", "landmarks"]))
+    assert _names_the_damage(str(err.value), shard), err.value

@@ -166,3 +166,63 @@ def test_a_full_disk_leaves_the_earlier_png_set_whole_and_a_killed_runs_temp_png
     plots.save_trial_pngs(row, tmp_path, dpi=80)
     assert not killed.exists() and other.exists()
     assert all(p.read_bytes() != before[p] for p in earlier)  # the new set, whole
+
+
+def _pngs(folder) -> dict:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_folder_in_the_way_of_one_png_is_said_before_any_png_is_replaced(earlier, tmp_path, capsys):
+    """A folder named like the third of the five PNGs: one error line naming it (exit 2), and the
+    folder as it was: the earlier set whole and unchanged, or no PNG at all (two new PNGs had been
+    renamed into place before the third failed)."""
+    from felt_hf.atomic import temp_leftovers
+    from felt_hf.cli import main
+
+    csv = tmp_path / f"{TRIAL}.csv"
+    csv.write_bytes(make_trial(TRIAL, seed=0, num_frames=40).smoothed_csv())
+    out = tmp_path / "fig"
+    if earlier:
+        assert main(["show", str(csv), "--out", str(out)]) == 0
+        capsys.readouterr()
+        (out / f"{TRIAL}_emotions.png").unlink()
+        csv.write_bytes(make_trial(TRIAL, seed=1, num_frames=40).smoothed_csv())  # other numbers: other PNGs
+    (out / f"{TRIAL}_emotions.png").mkdir(parents=True)
+    before = _pngs(out)
+    assert len(before) == (4 if earlier else 0)
+    assert main(["show", str(csv), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"felt-hf: error: {out / f'{TRIAL}_emotions.png'}: is a folder; a file is needed here", err
+    assert _pngs(out) == before and temp_leftovers(out) == []
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_rename_failing_midway_puts_back_what_was_there(row, earlier, tmp_path, monkeypatch):
+    """The third of five renames fails (a folder made read-only, a file system error): the two
+    new PNGs already renamed are taken back and the earlier ones put back, so the folder holds the
+    earlier set whole, or no PNG, and no temporary or set-aside file."""
+    import errno
+    import os
+    from pathlib import Path
+
+    from felt_hf.atomic import is_temp_name, temp_leftovers
+
+    if earlier:
+        plots.save_trial_pngs(row, tmp_path, dpi=40)
+    before = _pngs(tmp_path)
+    third = tmp_path / f"{TRIAL}_emotions.png"
+    real_replace, failed = os.replace, []
+
+    def fail_into_the_third(src, dst, *a, **k):
+        if Path(dst) == third and is_temp_name(Path(src).name) and not failed:  # (once: the put-back may)
+            failed.append(src)
+            raise OSError(errno.EIO, "Input/output error", str(src), None, str(dst))
+        return real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", fail_into_the_third)
+    with pytest.raises(OSError, match="Input/output error"):
+        plots.save_trial_pngs(row, tmp_path, dpi=80)
+    monkeypatch.undo()
+    assert failed and _pngs(tmp_path) == before and temp_leftovers(tmp_path) == []
+    assert len(before) == (5 if earlier else 0)

@@ -15,6 +15,7 @@ from felt_hf.build.rows import trial_row  # noqa: E402
 from felt_hf.errors import FeltError  # noqa: E402
 from felt_hf.inputs.csv_reader import read_trial_csv  # noqa: E402
 from felt_hf.ravdess import parse_trial_id  # noqa: E402
+from felt_hf.view import render  # noqa: E402
 from felt_hf.view.render import AU_SIZE, AUHeatmap, LandmarkPlot, render_folder, render_trial  # noqa: E402
 from felt_hf.view.viewrows import find_row, iter_rows  # noqa: E402
 
@@ -106,6 +107,48 @@ def test_video_has_one_frame_per_row_at_2997_fps_and_the_drawn_content(row, kind
     if kind == "landmark_plot":
         pts = drawer.to_canvas(17)
         assert np.mean([_reddish(frames[17], x, y, r=2) for x, y in pts]) > 0.9
+
+
+def _every_other_frame_from_3(row: dict) -> dict:
+    """The rows of frames 3, 5, ..., 39: tracking whose frame numbers skip (Py-Feat 2.x writes no
+    row for a frame without a face), from a first frame that is not 0."""
+    keep = np.arange(3, len(row["frame"]), 2)
+    n = len(row["frame"])
+    return {k: v[keep] if isinstance(v, np.ndarray) and v.ndim and len(v) == n else v for k, v in row.items()}
+
+
+@pytest.mark.parametrize("kind", ["landmark_plot", "au_heatmap"])
+def test_video_frame_i_is_tracking_frame_i_when_frames_skip(row, kind, tmp_path):
+    """One video frame per tracking frame from frame 0, as the README says: 18 rows of frames
+    3-39 are a 40-frame video lasting 40 / 29.97 s (it was 18 frames, 0.6 s: too fast), each
+    row at its own frame and the frames without a row drawn without a face."""
+    sub = _every_other_frame_from_3(row)
+    path = tmp_path / f"{kind}.mp4"
+    assert render_trial(sub, kind, path) == 40
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        assert s.frames == 40 and float(s.duration * s.time_base) == pytest.approx(40 / (30000 / 1001), abs=1e-3)
+    frames, _ = _decode(path)
+    assert len(frames) == 40
+    if kind == "landmark_plot":
+        k = int(np.flatnonzero(sub["frame"] == 17)[0])
+        assert np.mean([_reddish(frames[17], x, y, r=2) for x, y in LandmarkPlot(sub).to_canvas(k)]) > 0.9
+        for missing in (0, 2, 16, 18, 38):  # no row: no landmarks
+            assert (np.abs(frames[missing].astype(int) - RED).sum(axis=-1) < 90).sum() == 0, missing
+    else:
+        hm = AUHeatmap(render.on_video_frames(sub))
+        assert hm.n == 40
+        for i in (16, 17):
+            x = hm.cursor_x(i)
+            assert (np.abs(frames[i][hm.TOP + 5 : hm.TOP + 20, x].astype(int) - (0, 200, 255)).sum(axis=-1) < 60).all()
+
+
+def test_frames_that_cannot_be_placed_are_one_video_frame_per_row_with_a_warning(row, tmp_path):
+    from felt_hf.errors import FeltWarning
+
+    back = dict(row, frame=row["frame"][::-1].copy())  # frames that do not rise
+    with pytest.warns(FeltWarning, match="one frame per row and plays faster"):
+        assert render_trial(back, "au_heatmap", tmp_path / "back.mp4") == 40
 
 
 def test_render_folder_uses_a_pool_and_names_videos_per_actor(sample_archives, tmp_path):
@@ -218,3 +261,21 @@ def test_an_unknown_trial_id_is_refused_before_any_video_is_written(sample_hub, 
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.splitlines() == [err] and "01-01-01-01-01-01-05 not found" in err, err
     assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
+
+
+def test_a_kind_or_trial_given_twice_is_rendered_and_counted_once(tmp_path, capsys, monkeypatch):
+    from felt_hf.cli import main
+    from felt_hf.synthetic.archives import make_trial
+
+    encoded = []
+    real = render.encode_frames
+    monkeypatch.setattr(
+        render, "encode_frames", lambda frames, path, **k: encoded.append(path) or real(frames, path, **k)
+    )
+    path = tmp_path / "my_interview.csv"
+    path.write_bytes(make_trial("01-01-03-01-01-01-04", seed=0, num_frames=20).smoothed_csv())
+    argv = ["render", str(path), "--kind", "au_heatmap", "landmark_plot", "au_heatmap", "--trials", "my_interview",
+            "my_interview", "--out", str(tmp_path / "v"), "--no-progress", "--num-proc", "1"]  # fmt: skip
+    assert main(argv) == 0
+    assert "wrote 2 video(s)" in capsys.readouterr().out
+    assert [p.parent.parent.name for p in encoded] == ["au_heatmap", "landmark_plot"]

@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .. import schema
+from ..parquet_reads import damage_reason, damaged_column, open_shard
 
 
 def check_pages(report, root: Path, configs: dict, footers: dict, every_media_page: bool) -> None:
@@ -43,7 +43,7 @@ def check_pages(report, root: Path, configs: dict, footers: dict, every_media_pa
 
 def _first_damage(path: Path, rel: str) -> str | None:
     try:
-        pf = pq.ParquetFile(path, page_checksum_verification=True)
+        pf = open_shard(path)
     except (OSError, pa.ArrowException) as e:
         return f"{rel}: unreadable: {e}"  # (the files and footers checks say more)
     with pf:
@@ -53,29 +53,12 @@ def _first_damage(path: Path, rel: str) -> str | None:
             try:
                 pf.read_row_group(i, use_threads=False)
             except (OSError, pa.ArrowException) as e:
-                column = _damaged_column(pf, i)
+                column = damaged_column(pf, i)
                 rows = f"rows {start}-{start + n - 1}" if n > 1 else f"row {start}"
                 where = f"{rel} row group {i} ({rows})" + (f", column {column!r}" if column else "")
-                return f"{where}: {_reason(e)}"
+                return f"{where}: {damage_reason(e)}"
             start += n
     return None
-
-
-def _damaged_column(pf: pq.ParquetFile, group: int) -> str | None:
-    """The first top-level column of a row group that does not read (the damaged page's)."""
-    for name in pf.schema_arrow.names:
-        try:
-            pf.read_row_group(group, columns=[name], use_threads=False)
-        except (OSError, pa.ArrowException):
-            return name
-    return None
-
-
-def _reason(e: Exception) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    if "checksum" in text.lower() or "crc" in text.lower():
-        return "a page's checksum does not match its bytes (damaged after it was written)"
-    return f"does not read: {text}"
 
 
 __all__ = ["check_pages"]

@@ -50,7 +50,7 @@ except ImportError as _e:  # say which extra brings it
     raise MissingExtraError("felt_hf.training.stream", "torch") from _e
 
 from ..layout import CARD_FILENAME  # noqa: E402
-from ..parquet_reads import read_row_groups  # noqa: E402 (after the extra's check)
+from ..parquet_reads import open_shard, read_failure, read_row_groups  # noqa: E402 (after the extra's check)
 from .args import column_names, rank_in, seed_number, whole  # noqa: E402
 
 OPEN_FILES = 4  # parquet files a worker keeps open (row groups of a shuffled epoch hop between files)
@@ -106,15 +106,16 @@ def _open(path: str, storage_options: dict | None = None, metadata: pq.FileMetaD
     """A ParquetFile for a local path or any fsspec URL (``hf://datasets/...`` for the hub).
 
     Passing the footer read at construction skips re-reading it (a network round trip on the hub)
-    each time a worker reopens the file.
+    each time a worker reopens the file. Every page read is checked against its checksum
+    (:func:`~felt_hf.parquet_reads.open_shard`): a damaged shard had trained on other numbers.
     """
     try:
         if "://" not in path or path.startswith("file://"):
-            return pq.ParquetFile(path.removeprefix("file://"), metadata=metadata)
+            return open_shard(path.removeprefix("file://"), metadata=metadata)
         import fsspec
 
         fs, inner = fsspec.core.url_to_fs(path, **(storage_options or {}))
-        return pq.ParquetFile(fs.open(inner, "rb"), metadata=metadata)
+        return open_shard(fs.open(inner, "rb"), metadata=metadata)
     except (OSError, pa.ArrowException) as err:
         raise OSError(f"{path}: not a readable parquet file: {err}") from err
 
@@ -361,7 +362,8 @@ class FeltStream(torch.utils.data.IterableDataset):
             try:
                 table = read_row_groups(pf, g.row_groups, self.columns)
             except (OSError, pa.ArrowException) as err:
-                raise OSError(f"{path}: cannot read row group(s) {list(g.row_groups)}: {err}") from err
+                why = read_failure(pf, g.row_groups, self.columns, err)
+                raise OSError(f"{path}: cannot read this parquet shard: {why}") from err
             cols = {c: _column_rows(table.column(c), self.shapes.get(c), c, path) for c in self.columns}
             for i in range(table.num_rows):
                 yield {c: v[i] for c, v in cols.items()}

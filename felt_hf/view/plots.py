@@ -19,7 +19,7 @@ import numpy as np
 
 from ..extras import MissingExtraError
 from ..schema import AU_DESCRIPTIONS, AU_NAMES, EMOTION_SCORE_NAMES, FPS, POSE_COLUMNS
-from .viewrows import row_title
+from .viewrows import row_on_frame_grid, row_title
 
 # iBUG 68-point contours: (first index, last index inclusive, closed)
 IBUG_CONTOURS: tuple[tuple[int, int, bool], ...] = (
@@ -124,18 +124,9 @@ def plot_au_heatmap(row: dict, ax=None):
 def _on_frame_grid(values: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``values`` (T, k) as one column per video frame from the first to the last, NaN where the
     CSV has no row, and the columns' times: a heat map's columns then sit at their frames' times,
-    like the curves of the other panels, when frame numbers skip. Rows as they are when the
-    frames are not increasing or would spread over more than 10x the rows."""
-    frame = frame.astype(np.int64)
-    t = frame.astype(np.float64) / FPS
-    if frame.size < 2 or np.all(np.diff(frame) == 1) or not np.all(np.diff(frame) > 0):
-        return values, t
-    span = int(frame[-1] - frame[0]) + 1
-    if span > 10 * frame.size:
-        return values, t
-    grid = np.full((span, values.shape[1]), np.nan)
-    grid[frame - frame[0]] = values
-    return grid, (frame[0] + np.arange(span)) / FPS
+    like the curves of the other panels, when frame numbers skip (:func:`~.viewrows.frame_grid`)."""
+    grid = row_on_frame_grid({"frame": frame, "values": values}, start=None)
+    return grid["values"], np.asarray(grid["frame"], dtype=np.float64) / FPS
 
 
 def plot_emotions(row: dict, ax=None):

@@ -4,7 +4,8 @@ FELT's own videos were made by drawing one matplotlib figure per CSV row, saving
 appending the PNGs to an mp4 at 30 fps (the tracking is at 29.97), and the AU animations skipped
 the rows Py-Feat's ``plot_face`` failed on. Here every frame is drawn straight into a numpy/PIL
 image (the static parts once per trial, only what moves per frame) and encoded with PyAV at
-exactly 30000/1001 fps, one video frame per row of the trial: ``scripts/bench_render.py``
+exactly 30000/1001 fps, one video frame per tracking frame from frame 0 (a frame the tracking
+has no row for is drawn without a face): ``scripts/bench_render.py``
 measures this against the matplotlib-per-frame route on the same trials (figures in the README).
 
 Works on any typed row: FELT's, a regeneration's (after ``felt-hf convert``, or straight from its
@@ -16,6 +17,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -24,12 +26,12 @@ import numpy as np
 
 from ..atomic import remove_temp_leftovers, temp_name
 from ..colormap import COLORMAP, colorize  # noqa: F401  (COLORMAP re-exported: part of this module's API)
-from ..errors import FeltLookupError
+from ..errors import FeltLookupError, FeltWarning
 from ..extras import MissingExtraError
 from ..progress import bars_wanted
 from ..schema import AU_DESCRIPTIONS, AU_NAMES, FPS
 from ..workers import ignore_interrupts
-from .viewrows import count_rows, iter_rows, row_title, trial_ids_in
+from .viewrows import GRID_LIMIT, count_rows, iter_rows, row_on_frame_grid, row_title, trial_ids_in
 
 FRAME_RATE = Fraction(30000, 1001)  # RAVDESS' 29.97 fps, exactly
 KINDS = ("landmark_plot", "au_heatmap")
@@ -231,11 +233,34 @@ def encode_frames(
 
 
 def render_trial(row: dict, kind: str, path: str | os.PathLike) -> int:
-    """One trial's video of ``kind`` (see :data:`KINDS`); returns the number of frames written."""
+    """One trial's video of ``kind`` (see :data:`KINDS`); returns the number of frames written.
+
+    Video frame i shows tracking frame i (:func:`on_video_frames`), so the video plays at the
+    tracking's speed and lines up with the video tracked."""
     if kind not in RENDERERS:
         raise ValueError(f"unknown video kind {kind!r}; expected one of {KINDS}")
+    row = on_video_frames(row)
     r = RENDERERS[kind](row)
     return encode_frames((r.frame(i) for i in range(len(row["frame"]))), path)
+
+
+def on_video_frames(row: dict) -> dict:
+    """``row`` with one entry per tracking frame from frame 0 (:func:`~.viewrows.row_on_frame_grid`,
+    the rule ``show``'s heat map follows): a frame without a row is drawn as a frame without a face.
+    One video frame per row had played a trial whose frames skip (Py-Feat 2.x writes no row for a
+    frame without a face) too fast: 2.34 s of tracking became a 1.2 s video. Frames that do not
+    rise, or that spread over more than ``GRID_LIMIT`` times the rows, stay one video frame per row,
+    with a warning."""
+    out = row_on_frame_grid(row, start=0)
+    frame = np.asarray(row["frame"], dtype=np.int64)
+    if out is row and np.any(np.diff(frame) != 1):
+        warnings.warn(
+            f"trial {row['trial_id']}: frame numbers {frame[0]}-{frame[-1]} in {frame.size} rows skip, and do not rise or "
+            f"are sparser than 1 in {GRID_LIMIT}; the video has one frame per row and plays faster than the tracking",
+            FeltWarning,
+            stacklevel=2,
+        )
+    return out
 
 
 def video_path(out_dir: str | os.PathLike, kind: str, trial_id: str) -> Path:
@@ -267,14 +292,18 @@ def render_folder(
     """Render every trial of ``config`` in a converted folder (or FELT archives) with all cores.
 
     Rows are read in this process and drawn and encoded in a pool of ``num_proc`` workers
-    (default: all cores), one trial per task; a progress bar counts trials.
+    (default: all cores), one trial per task; a progress bar counts trials. A kind or trial given
+    twice is rendered once.
     """
     from tqdm.auto import tqdm
 
     for kind in kinds:
         if kind not in RENDERERS:
             raise ValueError(f"unknown video kind {kind!r}; expected one of {KINDS}")
-    kinds = tuple(kinds)
+    # Each once, in the order given: a kind given twice had rendered one file twice ("wrote 2 video(s)").
+    kinds = tuple(dict.fromkeys(kinds))
+    if trial_ids is not None:
+        trial_ids = list(dict.fromkeys(trial_ids))
     found = iter_rows(folder, config, trial_ids)
     first = next(found, None)  # a missing config or unreadable shard is reported here, before the pool
     if trial_ids is not None:  # every id checked before any video is written (none left behind)
@@ -285,7 +314,7 @@ def render_folder(
     rows = ({k: r[k] for k in _NEEDED} for r in found)
     jobs = ((r, kinds, os.fspath(out_dir)) for r in rows)
     done: list[str] = []
-    total = len(set(trial_ids)) if trial_ids is not None else count_rows(folder, config)
+    total = len(trial_ids) if trial_ids is not None else count_rows(folder, config)
     num_proc = max(1, min(num_proc or os.cpu_count() or 1, total))  # one trial is one task: no idle workers
     bar = tqdm(total=total, unit="trial", desc=f"Rendering {'+'.join(kinds)}", disable=not bars_wanted(progress))
     remove_temp_leftovers(out_dir)  # half-written videos of an earlier, killed run

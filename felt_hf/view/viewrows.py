@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from ..errors import FeltFormatError, FeltLookupError, FeltNameError
 from ..layout import is_converted_folder
-from ..parquet_reads import read_file, read_row_groups
+from ..parquet_reads import open_shard, read_failure, read_row_groups
 from ..ravdess import TrialLabels, parse_trial_id
 from ..schema import CLASS_LABELS, CONFIG_NAMES
 
@@ -70,6 +70,52 @@ def row_from_csv(path: str | os.PathLike) -> dict:
         row = {"trial_id": stem, "num_frames": record.num_frames, "source_video": record.source_video}
         row.update(frame=record.frame, time_s=record.time_s, num_faces=record.num_faces, **record.arrays)
         return row
+
+
+GRID_LIMIT = 10  # a frame grid may be at most this many times the rows (else rows as they are)
+
+
+def frame_grid(frame: np.ndarray, start: int | None = None) -> np.ndarray | None:
+    """For each tracking frame from ``start`` (default: the first row's) to the last row's, the
+    index of its row, -1 where the tracking has none (Py-Feat 2.x writes no row for a frame
+    without a face); None when the rows are the frames already, or cannot be placed on a grid
+    (frames not rising, or a grid over :data:`GRID_LIMIT` times the rows).
+
+    The one rule by which ``show``'s heat map and ``render``'s videos put each row at its own
+    frame's time: one column or video frame per row had compressed time where frames skip."""
+    frame = np.asarray(frame).astype(np.int64)
+    if frame.size == 0 or not np.all(np.diff(frame) > 0):
+        return None
+    first = int(frame[0]) if start is None else start
+    if frame[0] < first:
+        return None
+    span = int(frame[-1]) - first + 1
+    if span == frame.size or span > GRID_LIMIT * frame.size:
+        return None
+    rows = np.full(span, -1, dtype=np.int64)
+    rows[frame - first] = np.arange(frame.size)
+    return rows
+
+
+def row_on_frame_grid(row: dict, start: int | None = 0) -> dict:
+    """``row`` with one entry per tracking frame of :func:`frame_grid` (from frame ``start``):
+    a frame the tracking lacks has no face (NaN numbers, 0 faces), as a no-face row does; the
+    row itself when the grid does not apply. Frame numbers of the rows that are there stay."""
+    frame = np.asarray(row["frame"])
+    rows = frame_grid(frame, start)
+    if rows is None:
+        return row
+    have = rows >= 0
+    out = dict(row)
+    for key, value in row.items():
+        if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == frame.size and key != "frame":
+            fill = np.nan if np.issubdtype(value.dtype, np.floating) else 0
+            grid = np.full((rows.size, *value.shape[1:]), fill, dtype=value.dtype)
+            grid[have] = value[rows[have]]
+            out[key] = grid
+    first = int(frame[0]) if start is None else start
+    out["frame"] = (first + np.arange(rows.size)).astype(frame.dtype)
+    return out
 
 
 def is_hub_folder(folder: str | os.PathLike) -> bool:
@@ -128,26 +174,46 @@ def _naming_shard(path: Path) -> Iterator[None]:
 
 def _shard_rows(path: Path) -> int:
     """Rows of one shard from its footer."""
-    with _naming_shard(path):
-        return pq.ParquetFile(path).metadata.num_rows
+    with _naming_shard(path), open_shard(path) as pf:
+        return pf.metadata.num_rows
+
+
+def _read_groups(
+    pf: pq.ParquetFile, path: Path, groups: Sequence[int], columns: Sequence[str] | None = None
+) -> pa.Table:
+    """Row groups of a shard opened with :func:`~felt_hf.parquet_reads.open_shard`; a page that
+    does not read (its checksum does not match: a flipped bit had drawn landmarks 64 px off) is one
+    error naming the shard, row group and column, as ``felt-hf verify`` names them."""
+    try:
+        return read_row_groups(pf, groups, columns)
+    except (OSError, pa.ArrowException) as e:
+        raise FeltFormatError(
+            str(path), f"cannot read this parquet shard: {read_failure(pf, groups, columns, e)}"
+        ) from None
 
 
 def _file_rows(path: Path, trial_ids: Sequence[str] | None) -> Iterator[dict]:
-    pf = pq.ParquetFile(path)
-    shapes = _inner_shapes(pf.schema_arrow)
-    if trial_ids is None:
+    with open_shard(path) as pf:
+        shapes = _inner_shapes(pf.schema_arrow)
+        if trial_ids is None:
+            for g in range(pf.num_row_groups):
+                yield from _table_rows(_read_groups(pf, path, [g]), shapes)
+            return
+        ids = _shard_ids(pf, path)
+        wanted = set(trial_ids)
+        start = 0
         for g in range(pf.num_row_groups):
-            yield from _table_rows(read_row_groups(pf, [g]), shapes)
-        return
-    ids = read_file(pf, ["trial_id"]).column("trial_id").to_pylist()
-    wanted = set(trial_ids)
-    for g in range(pf.num_row_groups):
-        start = sum(pf.metadata.row_group(k).num_rows for k in range(g))
-        n = pf.metadata.row_group(g).num_rows
-        if wanted.intersection(ids[start : start + n]):
-            for row in _table_rows(read_row_groups(pf, [g]), shapes):
-                if row["trial_id"] in wanted:
-                    yield row
+            n = pf.metadata.row_group(g).num_rows
+            if wanted.intersection(ids[start : start + n]):
+                for row in _table_rows(_read_groups(pf, path, [g]), shapes):
+                    if row["trial_id"] in wanted:
+                        yield row
+            start += n
+
+
+def _shard_ids(pf: pq.ParquetFile, path: Path) -> list[str]:
+    """The ``trial_id`` column of every row group, checked against the pages' checksums."""
+    return _read_groups(pf, path, range(pf.num_row_groups), ["trial_id"]).column("trial_id").to_pylist()
 
 
 def _archive_rows(folder: Path, config: str, trial_ids: Sequence[str] | None) -> Iterator[dict]:
@@ -237,8 +303,8 @@ def trial_ids_in(folder: str | os.PathLike, config: str) -> set[str]:
     if is_hub_folder(folder):
         ids: set[str] = set()
         for path in sorted((folder / config).glob("*.parquet")):
-            with _naming_shard(path):
-                ids.update(read_file(pq.ParquetFile(path), ["trial_id"]).column("trial_id").to_pylist())
+            with _naming_shard(path), open_shard(path) as pf:
+                ids.update(_shard_ids(pf, path))
         return ids
     from ..inputs.sources import config_members
 
