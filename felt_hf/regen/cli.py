@@ -2,21 +2,29 @@
 
 Exit status: 0 when every trial of the shard is done, 1 when some failed (listed on stderr and in
 the manifest; rerunning retries only those), 2 for bad arguments or setup (missing py-feat, missing or
-unreachable weights: one line naming the files and where they were looked for, no traceback).
+unreachable weights, an output folder that cannot be written: one line naming the files and where
+they were looked for, no traceback), 130 interrupted (Ctrl-C), 143 terminated: the same lines and
+codes as ``felt-hf regenerate``, which calls :func:`main`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..argtypes import OneLineParser, actor_list, folder_path, positive_int, torch_device
-from ..atomic import check_output_folder, refuse_inside_converted_folder
-from ..errors import FeltError
+from ..atomic import check_output_folder, check_writable_folder, refuse_inside_converted_folder
+from ..errors import EXIT_CHECKS_FAILED, EXIT_OK, EXIT_USER_ERROR, FeltError
 from ..inputs.smoothing import SHORT_CLIP_POLICIES
+from ..messages import error_line, format_warning, interrupted
 from .detectors import BACKENDS
+
+if TYPE_CHECKING:
+    from .pipeline import RunSummary
+    from .videos import VideoItem
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,36 +96,47 @@ def _random_detector(args: argparse.Namespace, device: str):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The command, ended as ``felt-hf`` ends every command (``felt_hf.messages``): a user error in
+    one ``felt-hf: error:`` line (exit 2), Ctrl-C as ``interrupted`` (130), never a traceback.
+    ``felt-hf regenerate`` had that from felt-hf's own handler, but ``scripts/regenerate.py`` has
+    none around it, and printed tracebacks for an unwritable ``--out`` and for Ctrl-C."""
+    saved_format = warnings.formatwarning
+    warnings.formatwarning = format_warning  # this package's warnings as felt-hf: warning: lines
+    try:
+        return _main(build_parser().parse_args(argv))
+    except KeyboardInterrupt as e:  # (felt-hf's SIGTERM arrives as Terminated, a KeyboardInterrupt)
+        return interrupted(e)
+    except Exception as e:
+        line = error_line(e)
+        if line is None:  # a bug, or FELT_HF_DEBUG set: the traceback
+            raise
+        print(line, file=sys.stderr)
+        return EXIT_USER_ERROR
+    finally:
+        warnings.formatwarning = saved_format
+
+
+def _main(args: argparse.Namespace) -> int:
     from .detectors import build_tracker
-    from .pipeline import device_and_index, is_done, resolve_shard, run, select_shard
+    from .pipeline import device_and_index, resolve_shard, run
     from .videos import discover_videos
 
-    try:
-        check_output_folder(args.out)  # before any trial is tried
-        refuse_inside_converted_folder(args.out, "regenerated tracking")
-        shard, num_shards = resolve_shard(args.shard, args.num_shards)
-        items = discover_videos(args.videos, channels=args.channel, actors=args.actors)
-        if not items:
-            raise FeltError(f"no full-AV RAVDESS videos (01-*.mp4) found under {' '.join(args.videos)}")
-        if args.list:
-            for it in select_shard(items, shard, num_shards):
-                print(f"{it.trial_id}\t{'done' if is_done(args.out, it) else 'todo'}\t{it.display}")
-            return 0
-        device, gpu = device_and_index(args.device)
-        if gpu is not None:
-            import torch
+    check_output_folder(args.out)
+    refuse_inside_converted_folder(args.out, "regenerated tracking")
+    shard, num_shards = resolve_shard(args.shard, args.num_shards)
+    items = discover_videos(args.videos, channels=args.channel, actors=args.actors)
+    if not items:
+        raise FeltError(f"no full-AV RAVDESS videos (01-*.mp4) found under {' '.join(args.videos)}")
+    if args.list:
+        return _list(items, args.out, shard, num_shards)
+    check_writable_folder(args.out)  # before any model is loaded or trial tracked (--list only reads)
+    device, gpu = device_and_index(args.device)
+    if gpu is not None:
+        import torch
 
-            torch.cuda.set_device(gpu)
-        detector = _random_detector(args, device) if args.weights == "random" else None
-        tracker = build_tracker(
-            args.backend, device=device, fast=args.fast, batch_size=args.batch_size, detector=detector
-        )
-    except (FeltError, FileNotFoundError, ValueError) as e:
-        if os.environ.get("FELT_HF_DEBUG"):  # as felt-hf's own commands: the traceback on request
-            raise
-        print(f"felt-hf: error: {e}", file=sys.stderr)
-        return 2
+        torch.cuda.set_device(gpu)
+    detector = _random_detector(args, device) if args.weights == "random" else None
+    tracker = build_tracker(args.backend, device=device, fast=args.fast, batch_size=args.batch_size, detector=detector)
     if not tracker.describe().get("felt_exact", False):
         print(f"note: backend {args.backend!r}{' --fast' if args.fast else ''} is NOT FELT-exact", file=sys.stderr)
     summary = run(
@@ -135,6 +154,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             "weights_option": args.weights,
         },
     )
+    _report(summary, shard, num_shards)
+    return EXIT_CHECKS_FAILED if summary.errors else EXIT_OK
+
+
+def _list(items: Sequence[VideoItem], out: str, shard: int, num_shards: int) -> int:
+    """``--list``: this shard's trials, whether each is done, and where its video is."""
+    from .pipeline import is_done, select_shard
+
+    for it in select_shard(items, shard, num_shards):
+        print(f"{it.trial_id}\t{'done' if is_done(out, it) else 'todo'}\t{it.display}")
+    return EXIT_OK
+
+
+def _report(summary: RunSummary, shard: int, num_shards: int) -> None:
+    """The shard's counts and every failed trial, on stderr."""
     print(
         f"shard {shard}/{num_shards}: {summary.total} trials, {summary.skipped} already done, {summary.ok} written, "
         f"{len(summary.errors)} failed; {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.2f} frames/s)",
@@ -142,7 +176,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for trial_id, err in summary.errors:
         print(f"  failed {trial_id}: {err}", file=sys.stderr)
-    return 1 if summary.errors else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
