@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from felt_hf.errors import FeltError
 from felt_hf.regen import pipeline
 from felt_hf.regen.cli import main
+from felt_hf.regen.pipeline import device_and_index
 
 try:
     from videos_fake import write_ravdess_folder
@@ -88,3 +90,44 @@ def test_the_writability_probe_leaves_nothing_behind(vids, tmp_path, capsys):
     empty.mkdir()
     assert main(standin(tmp_path / "missing", empty)) == 2  # refused after the probe: nothing left in it
     assert list(empty.iterdir()) == []
+
+
+# --- D6: GPUs that are not there --------------------------------------------------------------------
+def test_a_gpu_on_a_torch_without_cuda_is_one_line(vids, tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: False)
+    assert main(standin(vids, tmp_path / "o", "--device", "cuda:3")) == 2
+    assert err_lines(capsys) == [
+        f"felt-hf: error: --device cuda:3: this torch build has no CUDA (torch {torch.__version__})"
+    ]
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert main(standin(vids, tmp_path / "o", "--device", "cuda")) == 2
+    assert err_lines(capsys) == [
+        "felt-hf: error: --device cuda with LOCAL_RANK=0 (torchrun): this torch build has no CUDA "
+        f"(torch {torch.__version__})"
+    ]
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_gpu_index_beyond_the_gpus_is_refused(monkeypatch):
+    import torch
+
+    from felt_hf.regen.pipeline import select_gpu
+
+    chosen = []
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    with pytest.raises(FeltError, match=r"^--device cuda:3: GPU 3 does not exist \(2 GPUs visible\)$"):
+        select_gpu(3, "--device cuda:3")
+    select_gpu(1, "--device cuda:1")
+    assert chosen == [1]
+
+
+def test_a_local_rank_that_is_no_number_names_the_variable(vids, tmp_path, capsys, monkeypatch):
+    with pytest.raises(FeltError, match=r"environment variable LOCAL_RANK='abc' is not a whole number"):
+        device_and_index("cuda", {"LOCAL_RANK": "abc"})
+    monkeypatch.setenv("LOCAL_RANK", "abc")
+    assert main(standin(vids, tmp_path / "o", "--device", "cuda")) == 2
+    assert err_lines(capsys) == ["felt-hf: error: environment variable LOCAL_RANK='abc' is not a whole number"]

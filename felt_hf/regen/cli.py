@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     from .detectors import build_tracker
-    from .pipeline import device_and_index, resolve_shard, run
+    from .pipeline import resolve_shard, run
     from .videos import discover_videos
 
     check_output_folder(args.out)
@@ -130,11 +130,7 @@ def _main(args: argparse.Namespace) -> int:
     if args.list:
         return _list(items, args.out, shard, num_shards)
     check_writable_folder(args.out)  # before any model is loaded or trial tracked (--list only reads)
-    device, gpu = device_and_index(args.device)
-    if gpu is not None:
-        import torch
-
-        torch.cuda.set_device(gpu)
+    device, gpu = _device(args.device)
     detector = _random_detector(args, device) if args.weights == "random" else None
     tracker = build_tracker(args.backend, device=device, fast=args.fast, batch_size=args.batch_size, detector=detector)
     if not tracker.describe().get("felt_exact", False):
@@ -165,6 +161,17 @@ def _list(items: Sequence[VideoItem], out: str, shard: int, num_shards: int) -> 
     for it in select_shard(items, shard, num_shards):
         print(f"{it.trial_id}\t{'done' if is_done(out, it) else 'todo'}\t{it.display}")
     return EXIT_OK
+
+
+def _device(option: str) -> tuple[str, int | None]:
+    """The detector's device and the GPU index selected for it (``--device cuda:N``, or torchrun's
+    ``LOCAL_RANK`` with ``--device cuda``), checked to exist before any model is loaded."""
+    from .pipeline import device_and_index, select_gpu
+
+    device, gpu = device_and_index(option)
+    if gpu is not None:
+        select_gpu(gpu, f"--device {option}" if option != "cuda" else f"--device cuda with LOCAL_RANK={gpu} (torchrun)")
+    return device, gpu
 
 
 def _report(summary: RunSummary, shard: int, num_shards: int) -> None:

@@ -97,8 +97,24 @@ def device_and_index(device: str, env: Mapping[str, str] | None = None) -> tuple
     if device.startswith("cuda:"):
         return "cuda", int(device.split(":", 1)[1])
     if device == "cuda" and "LOCAL_RANK" in env:
-        return "cuda", int(env["LOCAL_RANK"])
+        return "cuda", _env_int(env, "LOCAL_RANK")
     return device, None
+
+
+def select_gpu(index: int, where: str) -> None:
+    """``torch.cuda.set_device(index)``, or one line naming ``where`` the index came from (the
+    option, or torchrun's ``LOCAL_RANK``) when there is no such GPU: on a torch without CUDA the
+    call had been an AttributeError traceback from torch's C module."""
+    try:
+        import torch
+    except ImportError:
+        raise FeltError(f"{where}: torch is not installed") from None
+    if not torch.backends.cuda.is_built():
+        raise FeltError(f"{where}: this torch build has no CUDA (torch {torch.__version__})")
+    count = torch.cuda.device_count()
+    if not 0 <= index < count:
+        raise FeltError(f"{where}: GPU {index} does not exist ({count} GPU{'' if count == 1 else 's'} visible)")
+    torch.cuda.set_device(index)
 
 
 # --- output paths and atomic writes -------------------------------------------------------------
