@@ -131,3 +131,31 @@ def test_a_local_rank_that_is_no_number_names_the_variable(vids, tmp_path, capsy
     monkeypatch.setenv("LOCAL_RANK", "abc")
     assert main(standin(vids, tmp_path / "o", "--device", "cuda")) == 2
     assert err_lines(capsys) == ["felt-hf: error: environment variable LOCAL_RANK='abc' is not a whole number"]
+
+
+# --- D13: the same video reached twice, options checked before --list -------------------------------
+@pytest.mark.parametrize("second", ["vids", "vids/Actor_01", "vids/Actor_01/" + TRIAL + ".mp4"])
+def test_the_same_video_reached_twice_is_one_trial(vids, tmp_path, capsys, second):
+    assert main(standin(vids, tmp_path / "o", "--list", "--videos", str(vids), str(tmp_path / second))) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split("\t")[0] for ln in lines] == [TRIAL]
+
+
+def test_two_copies_of_a_trial_are_still_an_error(vids, tmp_path, capsys):
+    write_ravdess_folder(tmp_path / "copy", (TRIAL,))
+    assert main(standin(vids, tmp_path / "o", "--list", "--videos", str(vids), str(tmp_path / "copy"))) == 2
+    assert "found twice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--batch-size", "7"], "--batch-size needs --fast"),
+        (["--backend", "pyfeat2", "--fast"], "--fast applies to the Py-Feat 0.6.2 backend"),
+        (["--weights", "random"], "--weights random applies to --backend pyfeat"),
+    ],
+)
+def test_options_the_run_refuses_are_refused_by_list_too(vids, tmp_path, capsys, extra, message):
+    assert main([*standin(vids, tmp_path / "o", "--list"), *extra]) == 2
+    err = err_lines(capsys)
+    assert len(err) == 1 and err[0].startswith("felt-hf: error: ") and message in err[0], err

@@ -20,7 +20,7 @@ from ..atomic import check_output_folder, check_writable_folder, refuse_inside_c
 from ..errors import EXIT_CHECKS_FAILED, EXIT_OK, EXIT_USER_ERROR, FeltError
 from ..inputs.smoothing import SHORT_CLIP_POLICIES
 from ..messages import error_line, format_warning, interrupted
-from .detectors import BACKENDS
+from .detectors import BACKENDS, check_tracker_options
 
 if TYPE_CHECKING:
     from .pipeline import RunSummary
@@ -86,13 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _random_detector(args: argparse.Namespace, device: str):
+def _random_detector(device: str):
     """Py-Feat 0.6.2's real Detector over random weight files in a private folder removed at exit."""
-    if args.backend != "pyfeat":
-        raise FeltError(f"--weights random applies to --backend pyfeat (Py-Feat 0.6.2), not {args.backend!r}")
     from .random_weights import make_random_pyfeat_detector
 
     return make_random_pyfeat_detector(device)  # its folder is private and removed at exit (random_weights)
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Option combinations the run refuses, refused before anything else (``--list`` included,
+    which had listed and exited 0 for options that the same command without it refused)."""
+    check_tracker_options(args.backend, fast=args.fast, batch_size=args.batch_size)
+    if args.weights == "random" and args.backend != "pyfeat":
+        raise FeltError(f"--weights random applies to --backend pyfeat (Py-Feat 0.6.2), not {args.backend!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,6 +127,7 @@ def _main(args: argparse.Namespace) -> int:
     from .pipeline import resolve_shard, run
     from .videos import discover_videos
 
+    check_options(args)
     check_output_folder(args.out)
     refuse_inside_converted_folder(args.out, "regenerated tracking")
     shard, num_shards = resolve_shard(args.shard, args.num_shards)
@@ -131,7 +138,7 @@ def _main(args: argparse.Namespace) -> int:
         return _list(items, args.out, shard, num_shards)
     check_writable_folder(args.out)  # before any model is loaded or trial tracked (--list only reads)
     device, gpu = _device(args.device)
-    detector = _random_detector(args, device) if args.weights == "random" else None
+    detector = _random_detector(device) if args.weights == "random" else None
     tracker = build_tracker(args.backend, device=device, fast=args.fast, batch_size=args.batch_size, detector=detector)
     if not tracker.describe().get("felt_exact", False):
         print(f"note: backend {args.backend!r}{' --fast' if args.fast else ''} is NOT FELT-exact", file=sys.stderr)
