@@ -100,6 +100,14 @@ def folder_path(text: str) -> str:
     return text
 
 
+def input_path(text: str) -> str:
+    """``--videos``: a path with something in it; an empty one (``Path("")`` is ``.``) scanned the
+    current folder, unasked, while ``--out ""`` was refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a file or folder path (use . for the current folder)")
+    return text
+
+
 _DEVICE = re.compile(r"cpu|cuda|cuda:\d+|mps|auto")
 
 
@@ -117,6 +125,7 @@ __all__ = [
     "OneLineParser",
     "actor_list",
     "folder_path",
+    "input_path",
     "int_list",
     "positive_int",
     "seed_int",

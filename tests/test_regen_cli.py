@@ -159,3 +159,14 @@ def test_options_the_run_refuses_are_refused_by_list_too(vids, tmp_path, capsys,
     assert main([*standin(vids, tmp_path / "o", "--list"), *extra]) == 2
     err = err_lines(capsys)
     assert len(err) == 1 and err[0].startswith("felt-hf: error: ") and message in err[0], err
+
+
+# --- D12: --videos "" -------------------------------------------------------------------------------
+def test_an_empty_videos_path_is_refused_as_out_is(vids, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(vids)  # (a video under the current folder: "" had listed it)
+    with pytest.raises(SystemExit) as e:
+        main(standin("", tmp_path / "o", "--list"))
+    assert e.value.code == 2
+    assert "argument --videos: '': expected a file or folder path (use . for the current folder)" in (
+        capsys.readouterr().err
+    )

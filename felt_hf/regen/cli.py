@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..argtypes import OneLineParser, actor_list, folder_path, positive_int, torch_device
+from ..argtypes import OneLineParser, actor_list, folder_path, input_path, positive_int, torch_device
 from ..atomic import check_output_folder, check_writable_folder, refuse_inside_converted_folder
 from ..errors import EXIT_CHECKS_FAILED, EXIT_OK, EXIT_USER_ERROR, FeltError
 from ..inputs.smoothing import SHORT_CLIP_POLICIES
@@ -33,7 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Track RAVDESS full-AV videos with Py-Feat and write FELT's raw and smoothed CSVs.",
     )
     p.add_argument(
-        "--videos", nargs="+", required=True, help="Video_*_Actor_NN.zip files, or folders of Actor_NN/ (or of zips)"
+        "--videos",
+        nargs="+",
+        required=True,
+        type=input_path,
+        help="Video_*_Actor_NN.zip files, or folders of Actor_NN/ (or of zips)",
     )
     p.add_argument(
         "--out", required=True, type=folder_path, help="output root: raw_motion_*/, smoothed_motion_*/, manifest/"
