@@ -8,17 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from felt_hf.errors import FeltError
+from felt_hf.errors import FeltError, FeltSmoothingError
+from felt_hf.inputs.smoothing import smooth_block
 from felt_hf.regen import pipeline
 from felt_hf.regen.cli import main
-from felt_hf.regen.pipeline import device_and_index
+from felt_hf.regen.pipeline import device_and_index, read_manifest
 
 try:
-    from videos_fake import write_ravdess_folder
+    from videos_fake import write_clip, write_ravdess_folder
 except ImportError:  # tests/ imported as a package
-    from tests.videos_fake import write_ravdess_folder
+    from tests.videos_fake import write_clip, write_ravdess_folder
 
 REPO = Path(__file__).resolve().parents[1]
 TRIAL = "01-01-03-01-01-01-01"
@@ -170,3 +172,22 @@ def test_an_empty_videos_path_is_refused_as_out_is(vids, tmp_path, capsys, monke
     assert "argument --videos: '': expected a file or folder path (use . for the current folder)" in (
         capsys.readouterr().err
     )
+
+
+# --- D11: the short-clip advice names the option on the command line --------------------------------
+def test_a_short_clip_failure_names_the_option_on_the_command_line(tmp_path, capsys):
+    write_clip(tmp_path / "v" / "Actor_01" / f"{TRIAL}.mp4", frames=5)
+    assert main(standin(tmp_path / "v", tmp_path / "o")) == 1
+    err = capsys.readouterr().err
+    assert "Pass --short-clip pad or --short-clip keep to accept" in err and "short_clip=" not in err
+    (row,) = read_manifest(tmp_path / "o")
+    assert "--short-clip pad" in row["error"]
+
+
+def test_the_library_keeps_its_keyword_wording():
+    with pytest.raises(FeltSmoothingError, match=r"Pass short_clip='pad' or 'keep' to accept") as e:
+        smooth_block(np.zeros((5, 2)), name="x")
+    assert "--short-clip pad or --short-clip keep" in e.value.command_line
+    import pickle
+
+    assert pickle.loads(pickle.dumps(e.value)).command_line == e.value.command_line

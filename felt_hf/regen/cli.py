@@ -160,6 +160,7 @@ def _main(args: argparse.Namespace) -> int:
             "backend": args.backend,
             "weights_option": args.weights,
         },
+        command_line=True,
     )
     _report(summary, shard, num_shards)
     return EXIT_CHECKS_FAILED if summary.errors else EXIT_OK

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from ..errors import FeltError
+from ..errors import FeltError, command_line_text
 from ..inputs.csv_writer import approx_time_text, felt_csv_bytes
 from ..inputs.smoothing import forward_fill, smooth_columns
 from ..progress import bars_wanted
@@ -239,8 +239,14 @@ def postprocess(columns: dict, *, short_clip: str, name: str) -> tuple[dict, dic
     return raw, smoothed, stats
 
 
-def process_trial(item: VideoItem, tracker, out: str | os.PathLike, *, short_clip: str = "error") -> TrialResult:
-    """Track, post-process and write one trial; any failure becomes an ``error`` result, never a raise."""
+def process_trial(
+    item: VideoItem, tracker, out: str | os.PathLike, *, short_clip: str = "error", command_line: bool = False
+) -> TrialResult:
+    """Track, post-process and write one trial; any failure becomes an ``error`` result, never a raise.
+
+    ``command_line``: the error text names command-line options (``--short-clip pad``) rather
+    than the library's keywords (``short_clip='pad'``), for a command to print.
+    """
     t0 = time.perf_counter()
     raw_path, smooth_path = output_paths(out, item)
     try:
@@ -266,7 +272,7 @@ def process_trial(item: VideoItem, tracker, out: str | os.PathLike, *, short_cli
         raise
     except Exception as e:  # one bad video must not stop the other 2451
         tb = traceback.format_exception(type(e), e, e.__traceback__)
-        msg = f"{type(e).__name__}: {e}"
+        msg = f"{type(e).__name__}: {command_line_text(e) if command_line else e}"
         return TrialResult(item.trial_id, "error", time.perf_counter() - t0, {"traceback": "".join(tb[-6:])}, msg)
 
 
@@ -296,8 +302,12 @@ def run(
     overwrite: bool = False,
     progress: bool = True,
     settings: dict | None = None,
+    command_line: bool = False,
 ) -> RunSummary:
-    """Process this shard's trials, skipping finished ones; returns counts (errors listed, not raised)."""
+    """Process this shard's trials, skipping finished ones; returns counts (errors listed, not raised).
+
+    ``command_line``: error texts name the command's options, not the library's keywords
+    (:func:`process_trial`)."""
     mine = select_shard(items, shard, num_shards)
     todo = [it for it in mine if overwrite or not is_done(out, it)]
     mpath = manifest_path(out, shard, num_shards)
@@ -313,7 +323,8 @@ def run(
     bar = _progress(len(todo), progress, shard, num_shards)
     t_run = time.perf_counter()
     try:
-        _run_items(todo, tracker, out, short_clip, bars_wanted(progress), base, mpath, summary, bar, t_run)
+        trial_options = {"short_clip": short_clip, "command_line": command_line}
+        _run_items(todo, tracker, out, trial_options, bars_wanted(progress), base, mpath, summary, bar, t_run)
     finally:
         with contextlib.suppress(OSError):  # only when empty: another shard's run may be extracting into it
             (Path(out) / TMP_DIR).rmdir()
@@ -324,13 +335,13 @@ def run(
 
 
 def _run_items(
-    todo, tracker, out, short_clip: str, bars: bool, base: dict, mpath, summary: RunSummary, bar, t_run: float
+    todo, tracker, out, trial_options: dict, bars: bool, base: dict, mpath, summary: RunSummary, bar, t_run: float
 ) -> None:
     """Each trial tracked and written, its manifest line appended, the counts in ``summary``."""
     for item in todo:
         started = time.time()
         with pyfeat_progress_bars(bars):
-            res = process_trial(item, tracker, out, short_clip=short_clip)
+            res = process_trial(item, tracker, out, **trial_options)
         record = {
             **base,
             "trial_id": item.trial_id,
