@@ -4,10 +4,12 @@ clips (``videos_fake``), so it needs neither Py-Feat nor the shared fixture vide
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -191,3 +193,56 @@ def test_the_library_keeps_its_keyword_wording():
     import pickle
 
     assert pickle.loads(pickle.dumps(e.value)).command_line == e.value.command_line
+
+
+# --- D7: a truncated video ------------------------------------------------------------------------
+def write_cut_clip(path: Path, frames: int = 90, keep: float = 0.7) -> Path:
+    """A clip whose index comes first (faststart), cut to ``keep`` of its bytes: it opens, its
+    metadata counts ``frames``, and fewer decode before "Invalid data"."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w, h = 320, 180
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for i in range(frames):
+            img = np.full((h, w, 3), 30, dtype=np.uint8)
+            img[50:130, 40 + 2 * i : 120 + 2 * i] = (220, 180, 160)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def test_a_truncated_video_is_warned_about_and_its_counts_recorded(tmp_path, capsys):
+    cut = write_cut_clip(tmp_path / "v" / "Actor_01" / f"{TRIAL}.mp4")
+    whole = write_clip(tmp_path / "v" / "Actor_01" / "01-01-03-01-01-02-01.mp4", frames=24)
+    with pytest.warns(UserWarning) as caught:
+        assert main(standin(tmp_path / "v", tmp_path / "out")) == 0
+    texts = [str(w.message) for w in caught]
+    assert len(texts) == 1 and texts[0].startswith(f"{cut}: "), texts
+    rows = {r["trial_id"]: r for r in read_manifest(tmp_path / "out")}
+    lost, intact = rows[TRIAL], rows["01-01-03-01-01-02-01"]
+    assert lost["status"] == "ok" and lost["metadata_frames"] == 90
+    assert lost["num_frames"] <= lost["decoded_frames"] < 90
+    assert f"{lost['decoded_frames']} of the 90 frames its metadata counts" in texts[0]
+    assert (intact["metadata_frames"], intact["decoded_frames"], intact["num_frames"]) == (24, 24, 24)
+    assert whole.is_file()
+
+
+def test_the_warning_is_one_felt_hf_line_from_the_script(tmp_path):
+    write_cut_clip(tmp_path / "v" / "Actor_01" / f"{TRIAL}.mp4")
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "regenerate.py"), *standin(tmp_path / "v", tmp_path / "o")],
+                       capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    warned = [ln for ln in r.stderr.splitlines() if "could be decoded" in ln]
+    assert len(warned) == 1 and warned[0].startswith("felt-hf: warning: "), r.stderr
+
+
+def test_a_manifest_line_is_json_with_both_counts(vids, tmp_path):
+    assert main(standin(vids, tmp_path / "o")) == 0
+    (line,) = (tmp_path / "o" / "manifest").glob("*.jsonl")
+    (row,) = [json.loads(x) for x in line.read_text().splitlines()]
+    assert row["metadata_frames"] == row["decoded_frames"] == row["num_frames"] == 24

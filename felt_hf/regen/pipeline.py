@@ -26,6 +26,7 @@ import socket
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from ..errors import FeltError, command_line_text
+from ..errors import FeltError, FeltWarning, command_line_text
 from ..inputs.csv_writer import approx_time_text, felt_csv_bytes
 from ..inputs.smoothing import forward_fill, smooth_columns
 from ..progress import bars_wanted
@@ -239,6 +240,37 @@ def postprocess(columns: dict, *, short_clip: str, name: str) -> tuple[dict, dic
     return raw, smoothed, stats
 
 
+def frame_counts(video: str, tracked: int) -> dict[str, int]:
+    """``metadata_frames`` (the container's count, which Py-Feat's loader iterates) and
+    ``decoded_frames`` (how many of those decode) of a tracked video, for the manifest.
+
+    The video is decoded again only when fewer frames were tracked than its metadata counts:
+    a truncated file had been written as a successful trial with a fraction of its frames,
+    and nothing recorded how many it should have had. ``tracked`` may still be up to 4 below
+    ``decoded_frames``: Py-Feat drops the batch of 5 holding the first missing frame.
+    """
+    from .fast import count_decodable_frames, probe_video
+
+    metadata, _fps = probe_video(video)
+    if metadata <= 0:  # (no count in the container: what was tracked is all there is to say)
+        return {"metadata_frames": metadata, "decoded_frames": tracked}
+    decoded = metadata if tracked >= metadata else count_decodable_frames(video, metadata)
+    return {"metadata_frames": metadata, "decoded_frames": decoded}
+
+
+def warn_if_frames_lost(display: str, counts: dict[str, int], tracked: int) -> None:
+    """A warning naming the video when it decoded to fewer frames than its metadata counts: the
+    trial is written (Py-Feat 0.6.2 returned the same frames, and FELT kept them), but not in silence."""
+    metadata, decoded = counts.get("metadata_frames", 0), counts.get("decoded_frames", 0)
+    if decoded < metadata:
+        warnings.warn(
+            f"{display}: {decoded} of the {metadata} frames its metadata counts could be decoded (truncated or "
+            f"damaged?); {tracked} tracked, as Py-Feat's loader returns them (manifest: decoded_frames, metadata_frames)",
+            FeltWarning,
+            stacklevel=2,
+        )
+
+
 def process_trial(
     item: VideoItem, tracker, out: str | os.PathLike, *, short_clip: str = "error", command_line: bool = False
 ) -> TrialResult:
@@ -254,13 +286,17 @@ def process_trial(
             remove_stale_temps(p)
         with item.local_path(Path(out) / TMP_DIR) as video:
             table = tracker.track(video)
-        columns = columns_from_frame(table, item.display)
+            columns = columns_from_frame(table, item.display)
+            tracked = len(np.unique(np.asarray(columns[FRAME_COLUMN])))
+            counts = frame_counts(video, tracked) if tracked else {}
         columns[INPUT_COLUMN] = [item.display] * len(columns[FRAME_COLUMN])
         if any(t is None for t in columns[APPROX_TIME_COLUMN]):  # a backend without approx_time
             columns[APPROX_TIME_COLUMN] = approx_time_text(columns[FRAME_COLUMN])
         if len(columns[FRAME_COLUMN]) == 0:
             raise FeltError(f"{item.display}: the detector returned no rows (no decodable frames?)")
+        warn_if_frames_lost(item.display, counts, tracked)
         raw, smoothed, stats = postprocess(columns, short_clip=short_clip, name=item.display)
+        stats.update(counts)
         resaved = stats["had_nan"]
         atomic_write_bytes(raw_path, felt_csv_bytes(raw, "raw_resaved" if resaved else "raw"))
         atomic_write_bytes(smooth_path, felt_csv_bytes(smoothed, "smoothed_resaved" if resaved else "smoothed"))
