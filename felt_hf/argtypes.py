@@ -102,8 +102,9 @@ def folder_path(text: str) -> str:
 
 
 def input_path(text: str) -> str:
-    """A command's input path (a folder, an archive or one CSV): an empty one had meant the current
-    folder, unasked (``convert ''`` converted whatever lay below it)."""
+    """A command's input path (a folder, an archive, one CSV; ``regenerate --videos``): an empty one
+    had meant the current folder, unasked (``convert ''`` converted whatever lay below it,
+    ``--videos ""`` scanned it), while ``--out ""`` was refused."""
     if not text.strip():
         raise argparse.ArgumentTypeError(f"{text!r}: expected a path (use . for the current folder)")
     return text

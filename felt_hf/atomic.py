@@ -235,6 +235,32 @@ def check_output_folder(path: str | os.PathLike) -> None:
         raise FeltOutputError(f"{path}: the output path exists and is not a folder")
 
 
+def check_writable_folder(path: str | os.PathLike) -> None:
+    """An output folder that files can be written into, said before any work: a regeneration
+    found a read-only ``--out`` only when it wrote the first trial's CSVs, after minutes of
+    tracking with real Py-Feat.
+
+    The folder, or where it is still to be made its nearest existing parent (so that a run
+    refused later leaves no empty folder behind), is tried with a hidden probe file, made and
+    removed at once: ``os.access`` answers from permission bits and said "writable" as root for
+    ``/proc``, and misses read-only mounts seen through network file systems. Call
+    :func:`check_output_folder` first for an output path that is a file.
+    """
+    from .errors import FeltOutputError
+
+    given = Path(path)
+    nearest = next(p for p in (given, *given.absolute().parents) if p.exists())
+    if not nearest.is_dir():
+        raise FeltOutputError(f"{path}: {nearest} exists and is not a folder")
+    probe = temp_name(nearest / "write-probe")
+    try:
+        probe.open("xb").close()
+    except OSError as e:
+        where = "this folder" if nearest is given else f"{nearest}, where it would be made"
+        raise FeltOutputError(f"{path}: cannot write into {where} ({e.strerror or e})") from None
+    probe.unlink(missing_ok=True)
+
+
 # --- folders a failed run made ------------------------------------------------------------------
 def folders(root: str | os.PathLike) -> set[Path]:
     """Every folder under ``root``, ``root`` included (none if it does not exist): taken before a

@@ -30,18 +30,21 @@ from .argtypes import (
     sample_count,
     seed_int,
 )
-from .atomic import check_report_path, final_path_of, refuse_inside_converted_folder
+from .atomic import check_report_path, refuse_inside_converted_folder
 from .errors import (
     EXIT_CHECKS_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_TERMINATED,
     EXIT_USER_ERROR,
-    FeltError,
     FeltWarning,
     Terminated,
 )
 from .layout import path_glob_problem
+from .messages import (
+    error_line,
+    format_warning,
+    interrupted,
+    os_error_text,  # noqa: F401 (its old home: felt_hf.cli.os_error_text still works)
+)
 from .progress import bars_wanted
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, VOCAL_CHANNELS
 
@@ -609,19 +612,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_CHECKS_FAILED
 
 
-def _format_warning(message, category, filename, lineno, line=None) -> str:
-    """The package's own warnings as one ``felt-hf: warning: ...`` line (they name the archive and
-    member); Python's default (source path, line number, code line) for everyone else's."""
-    from .errors import FeltWarning
-
-    if issubclass(category, FeltWarning):
-        return f"felt-hf: warning: {message}\n"
-    return _PYTHON_FORMAT_WARNING(message, category, filename, lineno, line)
-
-
-_PYTHON_FORMAT_WARNING = warnings.formatwarning
-
-
 ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 
 
@@ -648,12 +638,8 @@ def main(argv: list[str] | None = None) -> int:
     previous_int = _interrupt_quietly_in_workers()
     try:
         return _main(argv)
-    except Terminated:
-        print("terminated", file=sys.stderr)
-        return EXIT_TERMINATED
-    except KeyboardInterrupt:  # also while the parser is built or pandas imported, before any work
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:  # (and Terminated) also while the parser is built or pandas imported
+        return interrupted(e)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -729,7 +715,7 @@ def _import_pandas_first() -> None:
 def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     use_system_arrow_pool()
-    warnings.formatwarning = _format_warning  # (worker processes forked from here inherit it)
+    warnings.formatwarning = format_warning  # (worker processes forked from here inherit it)
     parser = build_parser()
     if not argv:  # bare `felt-hf`: the help, not an error
         parser.print_help()
@@ -746,38 +732,11 @@ def _main(argv: list[str] | None) -> int:
         _import_pandas_first()
         return int(args.func(args) or 0)
     except Exception as e:  # bad input, path or hub: one clear line, no traceback
-        cause = _user_error(e)
-        if cause is None or os.environ.get("FELT_HF_DEBUG"):
+        line = error_line(e)
+        if line is None:
             raise
-        print(f"felt-hf: error: {os_error_text(cause) if isinstance(cause, OSError) else cause}", file=sys.stderr)
+        print(line, file=sys.stderr)
         return EXIT_USER_ERROR
-
-
-def os_error_text(e: OSError) -> str:
-    """An OSError as ``path: what is wrong`` instead of ``[Errno 17] File exists: 'x'``; for a
-    rename, the destination the user named rather than the hidden temporary source."""
-    path = e.filename2 if e.filename2 is not None else e.filename
-    if path is None or not e.strerror:
-        return " ".join(str(e).split())
-    path = final_path_of(path)  # (a hidden temporary name: the file it was to become)
-    what = {
-        FileExistsError: "exists and is not a folder",
-        IsADirectoryError: "is a folder; a file is needed here",
-        NotADirectoryError: "a part of this path is a file, not a folder",
-    }.get(type(e), e.strerror)
-    return f"{os.fsdecode(path)}: {what}"
-
-
-def _user_error(e: BaseException) -> BaseException | None:
-    """The user-facing error behind ``e``: itself, or the FeltError a library wrapped it in
-    (``datasets`` raises ``DatasetGenerationError`` from the builder's FeltFormatError)."""
-    seen, cur = set(), e
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, FeltError):
-            return cur
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return e if isinstance(e, (OSError, ValueError)) else None
 
 
 if __name__ == "__main__":

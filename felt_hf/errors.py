@@ -66,7 +66,29 @@ class FeltNameError(FeltError, ValueError):
 
 
 class FeltSmoothingError(FeltError, ValueError):
-    """A clip FELT's smoothing cannot process the way FELT did (too short)."""
+    """A clip FELT's smoothing cannot process the way FELT did (too short).
+
+    Its text names the library's keyword (``short_clip='pad'``); ``command_line`` is the same
+    message naming the option (``--short-clip pad``), which a command prints instead: the
+    keyword meant nothing to someone running ``scripts/regenerate.py``.
+    """
+
+    def __init__(self, message: str, *, command_line: str | None = None) -> None:
+        super().__init__(message)
+        self.command_line = command_line or message
+
+    def __reduce__(self):  # keep command_line across multiprocessing pickling
+        return (_rebuild_smoothing_error, (str(self), self.command_line))
+
+
+def _rebuild_smoothing_error(message: str, command_line: str) -> FeltSmoothingError:
+    return FeltSmoothingError(message, command_line=command_line)
+
+
+def command_line_text(e: BaseException) -> str:
+    """``e``'s message as a command prints it: the ``command_line`` text of an error that has one
+    (it names options, not keywords), else ``str(e)``."""
+    return getattr(e, "command_line", None) or str(e)
 
 
 class FeltWarning(UserWarning):

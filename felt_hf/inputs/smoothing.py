@@ -63,6 +63,14 @@ def forward_fill(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _too_short(name: str, frames: int, how: str) -> str:
+    """The short-clip error, naming ``how`` to choose a fallback (a keyword or an option)."""
+    return (
+        f"{name}: {frames} frames is too short for FELT's smoothing (filtfilt needs at least "
+        f"{min_filtfilt_length()}); FELT's own script raised here. Pass {how} to accept a documented fallback."
+    )
+
+
 def smooth_block(values: np.ndarray, *, short_clip: str = "error", name: str = "<array>") -> np.ndarray:
     """Apply FELT's filter chain to every column of a ``(T, C)`` float block, along time.
 
@@ -83,9 +91,8 @@ def smooth_block(values: np.ndarray, *, short_clip: str = "error", name: str = "
         y = filtfilt(b, a, x, axis=0)
     elif short_clip == "error":
         raise FeltSmoothingError(
-            f"{name}: {n} frames is too short for FELT's smoothing (filtfilt needs at least "
-            f"{min_filtfilt_length()}); FELT's own script raised here. Pass short_clip='pad' or "
-            "'keep' to accept a documented fallback."
+            _too_short(name, n, "short_clip='pad' or 'keep'"),
+            command_line=_too_short(name, n, "--short-clip pad or --short-clip keep"),
         )
     elif short_clip == "keep" or n < 2:
         y = x.copy()

@@ -2,21 +2,29 @@
 
 Exit status: 0 when every trial of the shard is done, 1 when some failed (listed on stderr and in
 the manifest; rerunning retries only those), 2 for bad arguments or setup (missing py-feat, missing or
-unreachable weights: one line naming the files and where they were looked for, no traceback).
+unreachable weights, an output folder that cannot be written: one line naming the files and where
+they were looked for, no traceback), 130 interrupted (Ctrl-C), 143 terminated: the same lines and
+codes as ``felt-hf regenerate``, which calls :func:`main`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ..argtypes import OneLineParser, actor_list, folder_path, positive_int, torch_device
-from ..atomic import check_output_folder, refuse_inside_converted_folder
-from ..errors import FeltError
+from ..argtypes import OneLineParser, actor_list, folder_path, input_path, positive_int, torch_device
+from ..atomic import check_output_folder, check_writable_folder, refuse_inside_converted_folder
+from ..errors import EXIT_CHECKS_FAILED, EXIT_OK, EXIT_USER_ERROR, FeltError
 from ..inputs.smoothing import SHORT_CLIP_POLICIES
-from .detectors import BACKENDS
+from ..messages import error_line, format_warning, interrupted
+from .detectors import BACKENDS, check_tracker_options
+
+if TYPE_CHECKING:
+    from .pipeline import RunSummary
+    from .videos import VideoItem
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Track RAVDESS full-AV videos with Py-Feat and write FELT's raw and smoothed CSVs.",
     )
     p.add_argument(
-        "--videos", nargs="+", required=True, help="Video_*_Actor_NN.zip files, or folders of Actor_NN/ (or of zips)"
+        "--videos",
+        nargs="+",
+        required=True,
+        type=input_path,
+        help="Video_*_Actor_NN.zip files, or folders of Actor_NN/ (or of zips)",
     )
     p.add_argument(
         "--out", required=True, type=folder_path, help="output root: raw_motion_*/, smoothed_motion_*/, manifest/"
@@ -78,46 +90,60 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _random_detector(args: argparse.Namespace, device: str):
+def _random_detector(device: str):
     """Py-Feat 0.6.2's real Detector over random weight files in a private folder removed at exit."""
-    if args.backend != "pyfeat":
-        raise FeltError(f"--weights random applies to --backend pyfeat (Py-Feat 0.6.2), not {args.backend!r}")
     from .random_weights import make_random_pyfeat_detector
 
     return make_random_pyfeat_detector(device)  # its folder is private and removed at exit (random_weights)
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Option combinations the run refuses, refused before anything else (``--list`` included,
+    which had listed and exited 0 for options that the same command without it refused)."""
+    check_tracker_options(args.backend, fast=args.fast, batch_size=args.batch_size)
+    if args.weights == "random" and args.backend != "pyfeat":
+        raise FeltError(f"--weights random applies to --backend pyfeat (Py-Feat 0.6.2), not {args.backend!r}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The command, ended as ``felt-hf`` ends every command (``felt_hf.messages``): a user error in
+    one ``felt-hf: error:`` line (exit 2), Ctrl-C as ``interrupted`` (130), never a traceback.
+    ``felt-hf regenerate`` had that from felt-hf's own handler, but ``scripts/regenerate.py`` has
+    none around it, and printed tracebacks for an unwritable ``--out`` and for Ctrl-C."""
+    saved_format = warnings.formatwarning
+    warnings.formatwarning = format_warning  # this package's warnings as felt-hf: warning: lines
+    try:
+        return _main(build_parser().parse_args(argv))
+    except KeyboardInterrupt as e:  # (felt-hf's SIGTERM arrives as Terminated, a KeyboardInterrupt)
+        return interrupted(e)
+    except Exception as e:
+        line = error_line(e)
+        if line is None:  # a bug, or FELT_HF_DEBUG set: the traceback
+            raise
+        print(line, file=sys.stderr)
+        return EXIT_USER_ERROR
+    finally:
+        warnings.formatwarning = saved_format
+
+
+def _main(args: argparse.Namespace) -> int:
     from .detectors import build_tracker
-    from .pipeline import device_and_index, is_done, resolve_shard, run, select_shard
+    from .pipeline import resolve_shard, run
     from .videos import discover_videos
 
-    try:
-        check_output_folder(args.out)  # before any trial is tried
-        refuse_inside_converted_folder(args.out, "regenerated tracking")
-        shard, num_shards = resolve_shard(args.shard, args.num_shards)
-        items = discover_videos(args.videos, channels=args.channel, actors=args.actors)
-        if not items:
-            raise FeltError(f"no full-AV RAVDESS videos (01-*.mp4) found under {' '.join(args.videos)}")
-        if args.list:
-            for it in select_shard(items, shard, num_shards):
-                print(f"{it.trial_id}\t{'done' if is_done(args.out, it) else 'todo'}\t{it.display}")
-            return 0
-        device, gpu = device_and_index(args.device)
-        if gpu is not None:
-            import torch
-
-            torch.cuda.set_device(gpu)
-        detector = _random_detector(args, device) if args.weights == "random" else None
-        tracker = build_tracker(
-            args.backend, device=device, fast=args.fast, batch_size=args.batch_size, detector=detector
-        )
-    except (FeltError, FileNotFoundError, ValueError) as e:
-        if os.environ.get("FELT_HF_DEBUG"):  # as felt-hf's own commands: the traceback on request
-            raise
-        print(f"felt-hf: error: {e}", file=sys.stderr)
-        return 2
+    check_options(args)
+    check_output_folder(args.out)
+    refuse_inside_converted_folder(args.out, "regenerated tracking")
+    shard, num_shards = resolve_shard(args.shard, args.num_shards)
+    items = discover_videos(args.videos, channels=args.channel, actors=args.actors)
+    if not items:
+        raise FeltError(f"no full-AV RAVDESS videos (01-*.mp4) found under {' '.join(args.videos)}")
+    if args.list:
+        return _list(items, args.out, shard, num_shards)
+    check_writable_folder(args.out)  # before any model is loaded or trial tracked (--list only reads)
+    device, gpu = _device(args.device)
+    detector = _random_detector(device) if args.weights == "random" else None
+    tracker = build_tracker(args.backend, device=device, fast=args.fast, batch_size=args.batch_size, detector=detector)
     if not tracker.describe().get("felt_exact", False):
         print(f"note: backend {args.backend!r}{' --fast' if args.fast else ''} is NOT FELT-exact", file=sys.stderr)
     summary = run(
@@ -134,7 +160,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             "backend": args.backend,
             "weights_option": args.weights,
         },
+        command_line=True,
     )
+    _report(summary, shard, num_shards)
+    return EXIT_CHECKS_FAILED if summary.errors else EXIT_OK
+
+
+def _list(items: Sequence[VideoItem], out: str, shard: int, num_shards: int) -> int:
+    """``--list``: this shard's trials, whether each is done, and where its video is."""
+    from .pipeline import is_done, select_shard
+
+    for it in select_shard(items, shard, num_shards):
+        print(f"{it.trial_id}\t{'done' if is_done(out, it) else 'todo'}\t{it.display}")
+    return EXIT_OK
+
+
+def _device(option: str) -> tuple[str, int | None]:
+    """The detector's device and the GPU index selected for it (``--device cuda:N``, or torchrun's
+    ``LOCAL_RANK`` with ``--device cuda``), checked to exist before any model is loaded."""
+    from .pipeline import device_and_index, select_gpu
+
+    device, gpu = device_and_index(option)
+    if gpu is not None:
+        select_gpu(gpu, f"--device {option}" if option != "cuda" else f"--device cuda with LOCAL_RANK={gpu} (torchrun)")
+    return device, gpu
+
+
+def _report(summary: RunSummary, shard: int, num_shards: int) -> None:
+    """The shard's counts and every failed trial, on stderr."""
     print(
         f"shard {shard}/{num_shards}: {summary.total} trials, {summary.skipped} already done, {summary.ok} written, "
         f"{len(summary.errors)} failed; {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.2f} frames/s)",
@@ -142,7 +195,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for trial_id, err in summary.errors:
         print(f"  failed {trial_id}: {err}", file=sys.stderr)
-    return 1 if summary.errors else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

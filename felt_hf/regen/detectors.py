@@ -238,6 +238,21 @@ def map_pyfeat2_frame(df, *, num_frames: int, fps: float, file: str):
 
 
 # --- one place that builds a tracker from CLI choices ------------------------------------------------
+def check_tracker_options(backend: str, *, fast: bool = False, batch_size: int | None = None) -> None:
+    """The options :func:`build_tracker` refuses, checked without building anything: the command
+    line checks them before ``--list`` too, which had listed (exit 0) what the run then refused."""
+    if backend not in BACKENDS:
+        raise FeltRegenError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+    if backend == "pyfeat2":
+        if fast:
+            raise FeltRegenError(
+                "--fast applies to the Py-Feat 0.6.2 backend; pyfeat2 has its own batching (--batch-size)"
+            )
+        return
+    if not fast and batch_size not in (None, FELT_DETECT_VIDEO_KWARGS["batch_size"]):
+        raise FeltRegenError("FELT-exact mode runs detect_video with batch_size=5; --batch-size needs --fast")
+
+
 def build_tracker(
     backend: str = "pyfeat",
     *,
@@ -249,16 +264,9 @@ def build_tracker(
     """A tracker for ``backend``; ``detector`` injects a ready detector (tests, benchmarks)."""
     from .fast import DEFAULT_FAST_BATCH, FastTracker, PyFeatFastRunner
 
-    if backend not in BACKENDS:
-        raise FeltRegenError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+    check_tracker_options(backend, fast=fast, batch_size=batch_size)
     if backend == "pyfeat2":
-        if fast:
-            raise FeltRegenError(
-                "--fast applies to the Py-Feat 0.6.2 backend; pyfeat2 has its own batching (--batch-size)"
-            )
         return PyFeat2Tracker(detector or make_pyfeat2_detector(device), batch_size=batch_size or 5, device=device)
-    if not fast and batch_size not in (None, FELT_DETECT_VIDEO_KWARGS["batch_size"]):
-        raise FeltRegenError("FELT-exact mode runs detect_video with batch_size=5; --batch-size needs --fast")
     if backend == "standin":
         from .standin import StandInDetector
 

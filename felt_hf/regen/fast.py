@@ -60,6 +60,24 @@ def decode_frames(path: str, *, max_frames: int | None = None, threads: bool = T
             yield frame.to_ndarray(format="rgb24")
 
 
+def count_decodable_frames(path: str, limit: int) -> int:
+    """How many frames decode, up to ``limit``, in one single-threaded pass as Py-Feat 0.6.2's
+    loader decodes; a decoding error (a cut file: "Invalid data") ends the count, as it ended
+    the loader's frames. Only the count: no frame is converted to an array."""
+    import av
+
+    n = 0
+    with av.open(str(path)) as container:
+        try:
+            for _ in container.decode(container.streams.video[0]):
+                n += 1
+                if n >= limit:
+                    break
+        except av.error.FFmpegError:
+            pass
+    return n
+
+
 @dataclass
 class FrameBatch:
     """Consecutive decoded frames and their 0-based frame numbers."""

@@ -26,6 +26,7 @@ import socket
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from ..errors import FeltError
+from ..errors import FeltError, FeltWarning, command_line_text
 from ..inputs.csv_writer import approx_time_text, felt_csv_bytes
 from ..inputs.smoothing import forward_fill, smooth_columns
 from ..progress import bars_wanted
@@ -97,8 +98,24 @@ def device_and_index(device: str, env: Mapping[str, str] | None = None) -> tuple
     if device.startswith("cuda:"):
         return "cuda", int(device.split(":", 1)[1])
     if device == "cuda" and "LOCAL_RANK" in env:
-        return "cuda", int(env["LOCAL_RANK"])
+        return "cuda", _env_int(env, "LOCAL_RANK")
     return device, None
+
+
+def select_gpu(index: int, where: str) -> None:
+    """``torch.cuda.set_device(index)``, or one line naming ``where`` the index came from (the
+    option, or torchrun's ``LOCAL_RANK``) when there is no such GPU: on a torch without CUDA the
+    call had been an AttributeError traceback from torch's C module."""
+    try:
+        import torch
+    except ImportError:
+        raise FeltError(f"{where}: torch is not installed") from None
+    if not torch.backends.cuda.is_built():
+        raise FeltError(f"{where}: this torch build has no CUDA (torch {torch.__version__})")
+    count = torch.cuda.device_count()
+    if not 0 <= index < count:
+        raise FeltError(f"{where}: GPU {index} does not exist ({count} GPU{'' if count == 1 else 's'} visible)")
+    torch.cuda.set_device(index)
 
 
 # --- output paths and atomic writes -------------------------------------------------------------
@@ -223,8 +240,45 @@ def postprocess(columns: dict, *, short_clip: str, name: str) -> tuple[dict, dic
     return raw, smoothed, stats
 
 
-def process_trial(item: VideoItem, tracker, out: str | os.PathLike, *, short_clip: str = "error") -> TrialResult:
-    """Track, post-process and write one trial; any failure becomes an ``error`` result, never a raise."""
+def frame_counts(video: str, tracked: int) -> dict[str, int]:
+    """``metadata_frames`` (the container's count, which Py-Feat's loader iterates) and
+    ``decoded_frames`` (how many of those decode) of a tracked video, for the manifest.
+
+    The video is decoded again only when fewer frames were tracked than its metadata counts:
+    a truncated file had been written as a successful trial with a fraction of its frames,
+    and nothing recorded how many it should have had. ``tracked`` may still be up to 4 below
+    ``decoded_frames``: Py-Feat drops the batch of 5 holding the first missing frame.
+    """
+    from .fast import count_decodable_frames, probe_video
+
+    metadata, _fps = probe_video(video)
+    if metadata <= 0:  # (no count in the container: what was tracked is all there is to say)
+        return {"metadata_frames": metadata, "decoded_frames": tracked}
+    decoded = metadata if tracked >= metadata else count_decodable_frames(video, metadata)
+    return {"metadata_frames": metadata, "decoded_frames": decoded}
+
+
+def warn_if_frames_lost(display: str, counts: dict[str, int], tracked: int) -> None:
+    """A warning naming the video when it decoded to fewer frames than its metadata counts: the
+    trial is written (Py-Feat 0.6.2 returned the same frames, and FELT kept them), but not in silence."""
+    metadata, decoded = counts.get("metadata_frames", 0), counts.get("decoded_frames", 0)
+    if decoded < metadata:
+        warnings.warn(
+            f"{display}: {decoded} of the {metadata} frames its metadata counts could be decoded (truncated or "
+            f"damaged?); {tracked} tracked, as Py-Feat's loader returns them (manifest: decoded_frames, metadata_frames)",
+            FeltWarning,
+            stacklevel=2,
+        )
+
+
+def process_trial(
+    item: VideoItem, tracker, out: str | os.PathLike, *, short_clip: str = "error", command_line: bool = False
+) -> TrialResult:
+    """Track, post-process and write one trial; any failure becomes an ``error`` result, never a raise.
+
+    ``command_line``: the error text names command-line options (``--short-clip pad``) rather
+    than the library's keywords (``short_clip='pad'``), for a command to print.
+    """
     t0 = time.perf_counter()
     raw_path, smooth_path = output_paths(out, item)
     try:
@@ -232,13 +286,17 @@ def process_trial(item: VideoItem, tracker, out: str | os.PathLike, *, short_cli
             remove_stale_temps(p)
         with item.local_path(Path(out) / TMP_DIR) as video:
             table = tracker.track(video)
-        columns = columns_from_frame(table, item.display)
+            columns = columns_from_frame(table, item.display)
+            tracked = len(np.unique(np.asarray(columns[FRAME_COLUMN])))
+            counts = frame_counts(video, tracked) if tracked else {}
         columns[INPUT_COLUMN] = [item.display] * len(columns[FRAME_COLUMN])
         if any(t is None for t in columns[APPROX_TIME_COLUMN]):  # a backend without approx_time
             columns[APPROX_TIME_COLUMN] = approx_time_text(columns[FRAME_COLUMN])
         if len(columns[FRAME_COLUMN]) == 0:
             raise FeltError(f"{item.display}: the detector returned no rows (no decodable frames?)")
+        warn_if_frames_lost(item.display, counts, tracked)
         raw, smoothed, stats = postprocess(columns, short_clip=short_clip, name=item.display)
+        stats.update(counts)
         resaved = stats["had_nan"]
         atomic_write_bytes(raw_path, felt_csv_bytes(raw, "raw_resaved" if resaved else "raw"))
         atomic_write_bytes(smooth_path, felt_csv_bytes(smoothed, "smoothed_resaved" if resaved else "smoothed"))
@@ -250,7 +308,7 @@ def process_trial(item: VideoItem, tracker, out: str | os.PathLike, *, short_cli
         raise
     except Exception as e:  # one bad video must not stop the other 2451
         tb = traceback.format_exception(type(e), e, e.__traceback__)
-        msg = f"{type(e).__name__}: {e}"
+        msg = f"{type(e).__name__}: {command_line_text(e) if command_line else e}"
         return TrialResult(item.trial_id, "error", time.perf_counter() - t0, {"traceback": "".join(tb[-6:])}, msg)
 
 
@@ -280,8 +338,12 @@ def run(
     overwrite: bool = False,
     progress: bool = True,
     settings: dict | None = None,
+    command_line: bool = False,
 ) -> RunSummary:
-    """Process this shard's trials, skipping finished ones; returns counts (errors listed, not raised)."""
+    """Process this shard's trials, skipping finished ones; returns counts (errors listed, not raised).
+
+    ``command_line``: error texts name the command's options, not the library's keywords
+    (:func:`process_trial`)."""
     mine = select_shard(items, shard, num_shards)
     todo = [it for it in mine if overwrite or not is_done(out, it)]
     mpath = manifest_path(out, shard, num_shards)
@@ -297,7 +359,8 @@ def run(
     bar = _progress(len(todo), progress, shard, num_shards)
     t_run = time.perf_counter()
     try:
-        _run_items(todo, tracker, out, short_clip, bars_wanted(progress), base, mpath, summary, bar, t_run)
+        trial_options = {"short_clip": short_clip, "command_line": command_line}
+        _run_items(todo, tracker, out, trial_options, bars_wanted(progress), base, mpath, summary, bar, t_run)
     finally:
         with contextlib.suppress(OSError):  # only when empty: another shard's run may be extracting into it
             (Path(out) / TMP_DIR).rmdir()
@@ -308,13 +371,13 @@ def run(
 
 
 def _run_items(
-    todo, tracker, out, short_clip: str, bars: bool, base: dict, mpath, summary: RunSummary, bar, t_run: float
+    todo, tracker, out, trial_options: dict, bars: bool, base: dict, mpath, summary: RunSummary, bar, t_run: float
 ) -> None:
     """Each trial tracked and written, its manifest line appended, the counts in ``summary``."""
     for item in todo:
         started = time.time()
         with pyfeat_progress_bars(bars):
-            res = process_trial(item, tracker, out, short_clip=short_clip)
+            res = process_trial(item, tracker, out, **trial_options)
         record = {
             **base,
             "trial_id": item.trial_id,

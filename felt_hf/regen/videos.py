@@ -103,6 +103,11 @@ def _iter_source(path: Path) -> Iterator[VideoItem]:
             yield VideoItem(labels, source, member) if in_zip else VideoItem(labels, display)
 
 
+def same_file(a: VideoItem, b: VideoItem) -> bool:
+    """Whether two finds are one file on disk (or one member of one zip), whatever path led to it."""
+    return a.member == b.member and os.path.realpath(a.source) == os.path.realpath(b.source)
+
+
 def discover_videos(
     paths: Sequence[str | os.PathLike] | str | os.PathLike,
     *,
@@ -112,7 +117,9 @@ def discover_videos(
     """Every full-AV trial under ``paths`` (zips, folders of ``Actor_NN/``, folders of zips), sorted by id.
 
     The same trial found twice (say, an unpacked folder next to its zip) is an error naming both,
-    since which copy was tracked would otherwise be an accident of file order.
+    since which copy was tracked would otherwise be an accident of file order. The same file
+    reached twice (a folder given twice, or a folder and a sub-folder of it) is one video, not a
+    duplicate: the error had named the one path twice.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -126,6 +133,8 @@ def discover_videos(
             if want_channels and item.channel not in want_channels:
                 continue
             if want_actors and item.actor not in want_actors:
+                continue
+            if item.trial_id in found and same_file(found[item.trial_id], item):
                 continue
             dup = duplicate_of(found, item.trial_id, item.member or item.source, item.source if item.member else None)
             if dup is not None:
