@@ -171,9 +171,7 @@ def test_an_empty_videos_path_is_refused_as_out_is(vids, tmp_path, capsys, monke
     with pytest.raises(SystemExit) as e:
         main(standin("", tmp_path / "o", "--list"))
     assert e.value.code == 2
-    assert "argument --videos: '': expected a path (use . for the current folder)" in (
-        capsys.readouterr().err
-    )
+    assert "argument --videos: '': expected a path (use . for the current folder)" in (capsys.readouterr().err)
 
 
 # --- D11: the short-clip advice names the option on the command line --------------------------------
@@ -246,3 +244,21 @@ def test_a_manifest_line_is_json_with_both_counts(vids, tmp_path):
     (line,) = (tmp_path / "o" / "manifest").glob("*.jsonl")
     (row,) = [json.loads(x) for x in line.read_text().splitlines()]
     assert row["metadata_frames"] == row["decoded_frames"] == row["num_frames"] == 24
+
+
+# --- an --out among FELT's zips ---------------------------------------------------------------------
+def test_an_output_in_a_folder_of_felt_zips_is_refused_and_a_rerun_into_its_own_output_is_not(vids, tmp_path, capsys):
+    """Regenerated folders beside FELT's zips of the same names are ignored by convert (the zips
+    win): the run's output would go unused. Its own earlier output (folders, no zips) resumes."""
+    download = tmp_path / "download"
+    download.mkdir()
+    (download / "raw_motion_speech.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # an (empty) zip
+    assert main(standin(vids, download / "regen")) == 2
+    assert err_lines(capsys) == [
+        f"felt-hf: error: --out {download / 'regen'}: inside {download}, a folder of FELT archives, whose zips "
+        "felt-hf convert would read instead of the regenerated tracking; write it elsewhere"
+    ]
+    assert sorted(p.name for p in download.iterdir()) == ["raw_motion_speech.zip"]
+    out = tmp_path / "regen"
+    assert main(standin(vids, out)) == 0
+    assert main(standin(vids, out)) == 0  # its own output holds raw_motion_speech/: not a download

@@ -108,16 +108,18 @@ def find_source(data_dir: str | os.PathLike, config_name: str) -> Path:
     )
 
 
-def download_folder_of(path: str | os.PathLike) -> Path | None:
-    """``path`` itself or the nearest folder above it that holds a FELT tracking archive (or
-    extracted folder); ``None`` if none does. Outputs named like FELT's own files (rendered mp4s,
-    regenerated CSVs) written there are taken by ``felt-hf convert`` of that folder for FELT's."""
+def download_folder_of(path: str | os.PathLike, zips_only: bool = False) -> Path | None:
+    """``path`` itself or the nearest folder above it that holds a FELT tracking archive (or,
+    unless ``zips_only``, an extracted one); ``None`` if none does. Outputs named like FELT's own
+    files (rendered mp4s, regenerated CSVs) written there are taken by ``felt-hf convert`` of that
+    folder for FELT's, or shadowed by its zips. (``zips_only``: regeneration output is extracted
+    folders itself, and a rerun into it resumes.)"""
     from ..schema import CONFIG_NAMES
 
     here = Path(os.path.abspath(path))
     for folder in (here, *here.parents):
-        stems = (archive_stem(c) for c in CONFIG_NAMES)
-        if any((folder / f"{s}.zip").is_file() or (folder / s).is_dir() for s in stems):
+        stems = [archive_stem(c) for c in CONFIG_NAMES]
+        if any((folder / f"{s}.zip").is_file() or (not zips_only and (folder / s).is_dir()) for s in stems):
             return folder
     return None
 

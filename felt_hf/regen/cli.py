@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..argtypes import OneLineParser, actor_list, folder_path, input_path, positive_int, torch_device
 from ..atomic import check_output_folder, check_writable_folder, refuse_inside_converted_folder
-from ..errors import EXIT_CHECKS_FAILED, EXIT_OK, EXIT_USER_ERROR, FeltError
+from ..errors import EXIT_CHECKS_FAILED, EXIT_OK, EXIT_USER_ERROR, FeltError, FeltOutputError
 from ..inputs.smoothing import SHORT_CLIP_POLICIES
 from ..messages import error_line, format_warning, interrupted
 from .detectors import BACKENDS, check_tracker_options
@@ -126,6 +126,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.formatwarning = saved_format
 
 
+def _refuse_download_folder(out: str) -> None:
+    """``--out`` in (or below) a folder of FELT's zips: ``felt-hf convert`` of that folder reads
+    the zips and ignores the regenerated folders of the same names beside them (a warning, and the
+    regenerated trials unused)."""
+    from ..inputs.sources import download_folder_of
+
+    download = download_folder_of(out, zips_only=True)
+    if download is not None:
+        raise FeltOutputError(
+            f"--out {out}: inside {download}, a folder of FELT archives, whose zips felt-hf convert would read "
+            "instead of the regenerated tracking; write it elsewhere"
+        )
+
+
 def _main(args: argparse.Namespace) -> int:
     from .detectors import build_tracker
     from .pipeline import resolve_shard, run
@@ -134,6 +148,7 @@ def _main(args: argparse.Namespace) -> int:
     check_options(args)
     check_output_folder(args.out)
     refuse_inside_converted_folder(args.out, "regenerated tracking")
+    _refuse_download_folder(args.out)
     shard, num_shards = resolve_shard(args.shard, args.num_shards)
     items = discover_videos(args.videos, channels=args.channel, actors=args.actors)
     if not items:
