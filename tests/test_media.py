@@ -247,6 +247,19 @@ def test_media_without_tracking_get_their_own_order_and_say_so(media_archives, t
     ds = _load(tmp_path / "felt", "landmark_plot_song", "train", tmp_path)
     assert ds["trial_id"] == sorted(ds["trial_id"]) and set(ds["alignment"]) == {"no_tracking"}
     assert ds["tracking_index"] == [None] * ds.num_rows
+    card = (tmp_path / "felt" / "README.md").read_text()  # (it had spoken only of tracking configs beside them)
+    assert "In this build, `landmark_overlay_song`, `landmark_plot_song`, `au_animation_song`, `audio_speech` " \
+        "have no tracking config of their channel beside them: their rows are in trial-id order" in card  # fmt: skip
+
+
+def test_an_audio_only_card_does_not_describe_video_alignment(media_archives, tmp_path):
+    data = tmp_path / "in"
+    data.mkdir()
+    shutil.copy(media_archives / "Audio_Speech_Actors.zip", data)
+    convert_felt(data, tmp_path / "felt", progress=False)
+    card = (tmp_path / "felt" / "README.md").read_text()
+    assert "`audio_speech` has no tracking config of their channel beside them" in card
+    assert "FELT wrote every video at" not in card and "### Alignment with the tracking" in card
 
 
 # --- bad input --------------------------------------------------------------------------------

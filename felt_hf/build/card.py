@@ -629,6 +629,19 @@ def _rates(cfg: Mapping[str, Any]) -> str:
     return " or ".join(r.replace(" Hz", "") for r in rates) or str(schema.AUDIO_SAMPLE_RATE)
 
 
+def _untracked_text(summary: Mapping[str, Any], media: Mapping[str, Any]) -> str:
+    """A sentence for media configs whose channel has no tracking config in this build (a media-only
+    build): the paragraph above speaks of a tracking config the folder does not have."""
+    tracked = {schema.config_parts(c)[1] for c in _configs(summary) if c in schema.CONFIG_NAMES}
+    alone = [n for n in media if _config_parts(n)[1] not in tracked]
+    if not alone:
+        return ""
+    verb = "has" if len(alone) == 1 else "have"
+    return (" In this build, `" + "`, `".join(alone) + f"` {verb} no tracking config of their channel beside them: "
+            "their rows are in trial-id order within each split, the tracking configs' order, so they pair with "
+            "a build of that tracking made with the same split rule.")  # fmt: skip
+
+
 def media_section(summary: Mapping[str, Any]) -> str:
     """Every media config present: what it shows, how it was made, alignment, sizes, terms, decoding."""
     media = _media_configs(summary)
@@ -644,7 +657,8 @@ def media_section(summary: Mapping[str, Any]) -> str:
         "`concatenate_datasets([tracking, media.remove_columns(labels)], axis=1)` pairs them row by row. Raw "
         "and smoothed hold the same trials, unless a bad file was skipped from one of them (`--skip-bad`; "
         f"`{SKIPPED_FILENAME}` lists it). "
-        "The media sit inside the Parquet (`datasets.Video` / `datasets.Audio` cells holding the bytes).",
+        "The media sit inside the Parquet (`datasets.Video` / `datasets.Audio` cells holding the bytes)."
+        + _untracked_text(summary, media),
         "",
         "| config | what it shows | how it was made | as found (files) | trials | media MB |",
         "|---|---|---|---|---|---|",
@@ -672,10 +686,7 @@ def media_section(summary: Mapping[str, Any]) -> str:
     if schema.AUDIO_KIND in kinds:
         lines += ["", "Columns of the audio configs (after the label columns):", "", "| column | type | unit | description |",
                   "|---|---|---|---|", _media_columns_table(schema.AUDIO_KIND)]  # fmt: skip
-    lines += [
-        "",
-        "### Alignment with the tracking",
-        "",
+    video_lines = [
         f"- FELT wrote every video at **{schema.VIDEO_FPS:g} fps** while the tracking (and RAVDESS) runs at "
         f"**{schema.FPS:g} fps**: video frame `i` is not at `i / {schema.VIDEO_FPS:g}` s of the recording. Use the "
         "tracking row it shows: `time_s[tracking_index[i]]`.",
@@ -685,6 +696,12 @@ def media_section(summary: Mapping[str, Any]) -> str:
         "recorded: their `tracking_index` is null and `alignment` says `dropped_frames_unknown`, unless the "
         "conversion read each frame's matplotlib title `Frame N` back (`felt-hf convert --au-titles`) and the "
         "titles formed a strictly increasing run of rows: then `alignment` says `from_titles`.",
+    ]
+    lines += [
+        "",
+        "### Alignment with the tracking",
+        "",
+        *(video_lines if video_kinds else []),
         "- `tracking_index` is filled only where the frame count proves the map; otherwise it is null and "
         "`alignment` says why:",
         "",
