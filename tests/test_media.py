@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import shutil
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -618,7 +619,12 @@ def test_au_animation_map_is_recovered_from_matplotlib_titles(small_input, tmp_p
     target.write_bytes(video)
     configs = ["smoothed_speech", "au_animation_speech"]
     out = tmp_path / "felt"
-    convert_felt(small_input, out, configs=configs, progress=False, skip_bad=True, au_titles=True)  # others lack one
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        convert_felt(
+            small_input, out, configs=configs, progress=False, skip_bad=True, au_titles=True
+        )  # others lack one
+    assert not [w for w in seen if "--au-titles read no" in str(w.message)]  # every animation had its titles
     track = load_dataset(str(out), "smoothed_speech", split="train", cache_dir=str(tmp_path)).with_format("numpy")
     au = _load(out, "au_animation_speech", "train", tmp_path)
     i = au["trial_id"].index(tid)
@@ -629,6 +635,27 @@ def test_au_animation_map_is_recovered_from_matplotlib_titles(small_input, tmp_p
     convert_felt(small_input, plain, configs=configs, progress=False, skip_bad=True)
     row = _load(plain, "au_animation_speech", "train", tmp_path)[i]
     assert row["alignment"] == "dropped_frames_unknown" and row["tracking_index"] is None
+
+
+def test_au_titles_that_give_no_map_are_said(media_archives, tmp_path):
+    """The built-in sample's AU animations carry a barcode, no ``Frame N`` title: --au-titles had
+    done nothing there without a word."""
+    pytest.importorskip("matplotlib")
+    data = tmp_path / "in"
+    data.mkdir()
+    for name in ("smoothed_motion_speech.zip", "felt_videos_speech.zip", "SYNTHETIC"):
+        shutil.copy(media_archives / name, data)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        summary = convert_felt(data, tmp_path / "felt", configs=["au_animation_speech"], progress=False,
+                               au_titles=True)  # fmt: skip
+    said = [str(w.message) for w in seen if "--au-titles read no" in str(w.message)]
+    total = sum(s["num_examples"] for s in summary["configs"]["au_animation_speech"]["splits"].values())
+    assert len(said) == 1 and said[0].startswith(
+        f"au_animation_speech: --au-titles read no increasing run of 'Frame N' titles in {total} of {total} AU "
+        "animation(s) (first: "
+    ), said
+    assert "au_animation_speech: --au-titles read no increasing run" in (tmp_path / "felt" / "README.md").read_text()
 
 
 def test_decoding_helpers_name_a_wrong_row_or_an_empty_cell(media_hub, hf_cache):

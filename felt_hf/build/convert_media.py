@@ -598,6 +598,7 @@ class MediaRun:
 
     shards: list[MediaShard] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
+    titles_asked: set[str] = field(default_factory=set)  # the configs converted with --au-titles
 
     def commit(self, replacement: Replacement) -> None:
         for s in self.shards:
@@ -628,7 +629,8 @@ class MediaRun:
         """The warnings of :func:`media_notes`, config by config in the order written."""
         out = []
         for config in dict.fromkeys(s.config for s in self.shards):
-            out += media_notes(config, *merge_facts([s for s in self.shards if s.config == config]))
+            facts, firsts = merge_facts([s for s in self.shards if s.config == config])
+            out += media_notes(config, facts, firsts, config in self.titles_asked)
         return out
 
 
@@ -654,6 +656,7 @@ def write_media_configs(
     from tqdm.auto import tqdm
 
     run = run if run is not None else MediaRun()
+    run.titles_asked.update(c for c, p in plans.items() if p.au_titles)
     run_tag = str(os.getpid())
     workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
     orders: dict[str, TrackingOrder] = {}

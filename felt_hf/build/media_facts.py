@@ -57,10 +57,14 @@ def merge_facts(parts: Sequence) -> tuple[dict[str, dict[str, int]], dict[str, s
     return {k: dict(sorted(v.items())) for k, v in facts.items()}, firsts
 
 
-def media_notes(config: str, facts: dict[str, dict[str, int]], firsts: dict[str, str]) -> list[str]:
+def media_notes(
+    config: str, facts: dict[str, dict[str, int]], firsts: dict[str, str], titles_asked: bool = False
+) -> list[str]:
     """Warnings for media that FELT or RAVDESS would not have produced: videos not at FELT's
     30 fps, frame counts that contradict the CSV rows where one frame per row was expected, audio
-    not at RAVDESS's 48 kHz. Each is kept as it is (the columns hold each file's own facts) and
+    not at RAVDESS's 48 kHz; and, where ``--au-titles`` was asked (``titles_asked``), the AU
+    animations whose titles gave no map (the built-in sample's have none: the option had done
+    nothing, without a word). Each is kept as it is (the columns hold each file's own facts) and
     said once per config, with a count and the first file, never silently."""
     notes = []
     total = sum(next(iter(facts.values()), {}).values())
@@ -78,6 +82,11 @@ def media_notes(config: str, facts: dict[str, dict[str, int]], firsts: dict[str,
         notes.append(f"{config}: {n} of {total} video(s) have a frame count that contradicts their trial's CSV rows "
                      f"(first: {firsts['alignment=count_mismatch']}); their `tracking_index` is left null (alignment "
                      "count_mismatch)")  # fmt: skip
+    n = facts.get("alignment", {}).get("dropped_frames_unknown", 0)
+    if titles_asked and n:
+        notes.append(f"{config}: --au-titles read no increasing run of 'Frame N' titles in {n} of {total} AU "
+                     f"animation(s) (first: {firsts['alignment=dropped_frames_unknown']}); their `tracking_index` "
+                     "stays null (alignment dropped_frames_unknown)")  # fmt: skip
     return notes
 
 
