@@ -181,6 +181,10 @@ def test_corrupt_member_fails_cleanly_and_skip_bad_reports_it(sample_archives, t
     assert total == len(config_members(data, "raw_speech")) - 1
     # push publishes these: the input folder's absolute path (this machine's) shortened to its name
     assert report["skipped"][0]["archive"] == "in/raw_motion_speech.zip"
+    # the keys of the media entries too (tracking entries had lacked config and trial_id)
+    assert list(report["skipped"][0]) == ["config", "trial_id", "archive", "member", "error"]
+    assert report["skipped"][0]["config"] == "raw_speech"
+    assert report["skipped"][0]["trial_id"] == Path(member).stem
     for published in ("skipped_trials.json", "README.md"):
         assert str(tmp_path) not in (out / published).read_text(), published
 

@@ -89,7 +89,7 @@ from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .convert_media import MediaRun, plan_media, refuse_plans_outside_splits, split_configs, write_media_configs
 from .rows import rows_table, trial_row
 from .schema_handoff import SchemaHandoff
-from .skipped import refuse_all_skipped
+from .skipped import refuse_all_skipped, skip_entry, trial_id_of
 from .stats import FeatureStats, write_stats_json
 
 ROW_GROUP_ROWS = 8
@@ -187,7 +187,7 @@ def plan_tasks(
             raise bad[0][1]
         for member, err in bad:
             if skipped is not None:
-                skipped.append({"archive": str(source), "member": member, "error": str(err)})
+                skipped.append(skip_entry(config, trial_id_of(member), str(source), member, str(err)))
         if not members:
             why = "holds no trial CSV" + (f" (all {len(bad)} CSV member(s) were skipped as bad)" if bad else "")
             raise FeltFormatError(str(source), why + f": nothing to convert for {config}")
@@ -437,7 +437,7 @@ def convert_shard(task: ShardTask, reader: MemberReader | None = None) -> ShardR
             except FeltError as e:
                 if not task.skip_bad:
                     raise
-                result.skipped.append({"archive": m.source, "member": m.member, "error": str(e)})
+                result.skipped.append(skip_entry(task.config, m.trial_id, m.source, m.member, str(e)))
                 _tick()
                 continue
             result.num_rows += 1

@@ -64,7 +64,7 @@ from ..schema import (
 )
 from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .media_facts import count_row, media_notes, merge_facts
-from .skipped import refuse_all_skipped
+from .skipped import refuse_all_skipped, skip_entry, trial_id_of
 
 TARGET_SHARD_BYTES = 300_000_000
 _FELT_LIKE_FOLDER_RE = re.compile(r"landmark|overlay|plot|action.?unit|animation|activation", re.IGNORECASE)
@@ -99,8 +99,7 @@ class MediaConfigPlan:
 
 
 def _skip_entry(plan: MediaConfigPlan, f: MediaFile | None, trial_id: str, error: str) -> dict:
-    return {"config": plan.config, "trial_id": trial_id, "archive": f.source if f else None,
-            "member": f.member if f else None, "error": error}  # fmt: skip
+    return skip_entry(plan.config, trial_id, f.source if f else None, f.member if f else None, error)
 
 
 def _skip(plan: MediaConfigPlan, f: MediaFile | None, trial_id: str, error: str) -> None:
@@ -119,14 +118,14 @@ def plan_media(
     ``configs=None`` means every media config some file was found for. Two files for one trial and
     config is an error naming both (with ``skip_bad``: the first by path is kept, the other reported).
     A file whose name is not a trial's stops the run, or with ``skip_bad`` is appended to
-    ``skipped`` (``{"archive", "member", "error"}``, as the CSVs' bad names) and left out.
+    ``skipped`` (:func:`~felt_hf.build.skipped.skip_entry`, as the CSVs' bad names) and left out.
     Audio comes from the RAVDESS wav where there is one, else from the full-AV mp4's AAC track.
     """
     bad: list[tuple[str, str, str]] | None = [] if skip_bad else None
     found = find_media(data_dir, bad)
     for source, member, error in bad or ():
         if skipped is not None:
-            skipped.append({"archive": source, "member": member, "error": error})
+            skipped.append(skip_entry(None, trial_id_of(member), source, member, error))
     by_config: dict[str, dict[str, list[MediaFile]]] = {}
     fallback: dict[str, dict[str, list[MediaFile]]] = {}
     for f in sorted(found, key=lambda f: (f.source, f.member)):

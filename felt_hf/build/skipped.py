@@ -13,6 +13,25 @@ from collections.abc import Mapping, Sequence
 from ..errors import FeltError
 
 
+def skip_entry(config: str | None, trial_id: str | None, archive: str | None, member: str | None, error: str) -> dict:
+    """One entry of ``skipped_trials.json``, the same keys for tracking and media whatever went
+    wrong (tracking entries had lacked ``config`` and ``trial_id``): ``config`` and ``trial_id`` are
+    null where the file's name says neither, ``archive`` and ``member`` where no file was found."""
+    return {"config": config, "trial_id": trial_id, "archive": archive, "member": member, "error": error}
+
+
+def trial_id_of(member: str) -> str | None:
+    """The RAVDESS trial id a member's file name spells, or None (a badly named file)."""
+    from pathlib import PurePosixPath
+
+    from ..ravdess import parse_trial_id
+
+    try:
+        return parse_trial_id(PurePosixPath(member).stem).trial_id
+    except (FeltError, ValueError):
+        return None
+
+
 def refuse_all_skipped(kept: Mapping[str, int], skipped: Mapping[str, Sequence[dict]], what: str) -> None:
     """Raise for the first config with skipped entries and nothing ``kept``.
 
@@ -27,4 +46,4 @@ def refuse_all_skipped(kept: Mapping[str, int], skipped: Mapping[str, Sequence[d
                             f"{where}{first['error']}); nothing was written")  # fmt: skip
 
 
-__all__ = ["refuse_all_skipped"]
+__all__ = ["refuse_all_skipped", "skip_entry", "trial_id_of"]
