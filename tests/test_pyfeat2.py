@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from felt_hf.errors import FeltFormatError, FeltMissingColumnsError, FeltWarning
+from felt_hf.errors import FeltError, FeltFormatError, FeltMissingColumnsError, FeltWarning
 from felt_hf.inputs.csv_reader import read_trial_csv
 from felt_hf.inputs.pyfeat2 import (
     BLENDSHAPES,
@@ -249,3 +249,17 @@ def test_from_fex_names_a_cell_that_is_not_a_number(trial):
             warnings.simplefilter("ignore")
             from_fex(bad, trial_id=TRIAL)
         assert str(e.value) == f"Fex of {TRIAL}, row 4, column '{column}': 'abc' is not a number"
+
+
+def test_from_fex_refuses_an_empty_fex_and_an_empty_trial_id(trial):
+    """An empty Fex had become a row of 0 frames (render then failed on it); ``trial_id=""`` had
+    been ignored and the id taken from the Fex instead."""
+    from felt_hf.view.pyfeat import from_fex
+
+    df = v2_frame(trial)
+    with pytest.raises(FeltFormatError, match=f"Fex of {TRIAL}: no data rows"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from_fex(df.iloc[:0], trial_id=TRIAL)
+    with pytest.raises(FeltError, match="not a RAVDESS trial name"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from_fex(df.assign(input="/v/01-01-03-02-01-01-01.mp4"), trial_id="")

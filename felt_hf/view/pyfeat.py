@@ -136,7 +136,7 @@ def to_fex(row: dict):
 
 
 def _fex_trial_id(fex: pd.DataFrame, trial_id: str | None) -> str:
-    if trial_id:
+    if trial_id is not None:  # (an empty one is refused as a trial id, not replaced by the Fex's own)
         return trial_id
     sessions = getattr(fex, "sessions", None)
     if sessions is None:
@@ -187,6 +187,8 @@ def from_fex(fex: pd.DataFrame, trial_id: str | None = None) -> dict:
     if missing:
         raise FeltMissingColumnsError(name, missing)
     n = len(fex)
+    if n == 0:  # as the CSV readers say it; a row of 0 frames had failed later, in render
+        raise FeltFormatError(name, "no data rows (the Fex is empty)")
     if FRAME_COLUMN in have:
         frame = checked_frames(_numbers(fex, [FRAME_COLUMN], name, np.float64)[:, 0], FRAME_COLUMN, n, name)
     else:
