@@ -1,4 +1,5 @@
-"""argparse value types and parser shared by ``felt-hf`` and ``scripts/regenerate.py``.
+"""argparse value types and parser shared by ``felt-hf`` and ``scripts/regenerate.py``, and the
+library calls' check of the same counts (:func:`whole`).
 
 A bad value is an option error before any work (one line, exit status 2), never a silent
 default: an empty actor list used to mean every actor, ``--num-proc 0`` ran anyway.
@@ -12,6 +13,17 @@ import sys
 from typing import NoReturn
 
 from .schema import NUM_ACTORS
+
+
+def whole(name: str, value, minimum: int = 1) -> int:
+    """``value`` as a whole number of at least ``minimum`` (``True`` is not a count): the library
+    calls' check of what the options check (``convert_felt(num_proc=-3)`` had run, ``'2'`` had
+    failed in a comparison deep inside)."""
+    from numbers import Integral
+
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+    return int(value)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -141,4 +153,5 @@ __all__ = [
     "sample_count",
     "seed_int",
     "torch_device",
+    "whole",
 ]

@@ -48,6 +48,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..argtypes import whole
 from ..atomic import (
     Replacement,
     atomic_write_bytes,
@@ -636,6 +637,8 @@ def convert_felt(
     build that this one does not write are refused (``overwrite=True`` removes them).
     """
     _check_input_folder(Path(data_dir))
+    if num_proc is not None:
+        num_proc = whole("num_proc", num_proc)  # (before anything is made: -3 had run, '2' had left a folder)
     skipped: list[dict] = []
     configs, media_plans = _resolve_configs(data_dir, configs, skip_bad, au_titles, skipped)
     split_actors = validate_split_actors(split_actors or DEFAULT_SPLIT_ACTORS)

@@ -485,8 +485,12 @@ def load_stats(path_or_folder: str | os.PathLike) -> dict[str, dict[str, Feature
     path = Path(path_or_folder)
     if path.is_dir():
         path = path / STATS_FILENAME
-    with open(path, encoding="utf-8") as f:
-        doc = json.load(f)
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:  # (json's and the codec's own errors named neither the file nor what it should have been)
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a FELT stats file (not JSON text: {e})") from None
     return stats_from_document(doc, path)
 
 

@@ -374,6 +374,8 @@ def media_bytes(row_or_bytes: Any, column: str | None = None) -> bytes:
         raise ValueError(f"{trial}the media cell is empty: this trial's media is missing")
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"expected a row, a media cell, bytes or a path, not {value!r}")
     return Path(value).read_bytes()
 
 
@@ -384,20 +386,37 @@ def read_video_frames(row_or_bytes: Any, *, pix_fmt: str = "rgb24") -> np.ndarra
     """
     import av
 
-    with av.open(io.BytesIO(media_bytes(row_or_bytes, "video")), mode="r") as container:
-        if not container.streams.video:
-            raise ValueError("these bytes hold no video stream (an audio cell?)")
-        frames = [f.to_ndarray(format=pix_fmt) for f in container.decode(video=0)]
+    data = media_bytes(row_or_bytes, "video")
+    try:  # (PyAV's own error named no trial and no file, where probe_video's did)
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.video:
+                raise ValueError("these bytes hold no video stream (an audio cell?)")
+            frames = [f.to_ndarray(format=pix_fmt) for f in container.decode(video=0)]
+    except av.error.FFmpegError as e:
+        raise ValueError(f"{_whose(row_or_bytes)}PyAV cannot decode this video: {av_reason(e)}") from None
     if not frames:
         raise ValueError("the video has no frames")
     return np.stack(frames)
+
+
+def _whose(row_or_bytes: Any) -> str:
+    """``trial T: `` for a row, ``PATH: `` for a path, "" for bytes (the start of a decoding error)."""
+    if isinstance(row_or_bytes, Mapping) and isinstance(row_or_bytes.get("trial_id"), str):
+        return f"trial {row_or_bytes['trial_id']}: "
+    if isinstance(row_or_bytes, (str, os.PathLike)):
+        return f"{os.fspath(row_or_bytes)}: "
+    return ""
 
 
 def read_audio(row_or_bytes: Any) -> tuple[np.ndarray, int]:
     """A row's audio as float32 in [-1, 1] (shape ``(samples,)`` mono, ``(samples, channels)`` else) and its rate."""
     import soundfile as sf
 
-    samples, rate = sf.read(io.BytesIO(media_bytes(row_or_bytes, "audio")), dtype="float32")
+    data = media_bytes(row_or_bytes, "audio")
+    try:  # (soundfile's own error named a BytesIO object)
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32")
+    except sf.LibsndfileError as e:
+        raise ValueError(f"{_whose(row_or_bytes)}soundfile cannot decode this audio: {e.error_string}") from None
     return samples, int(rate)
 
 

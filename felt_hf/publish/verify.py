@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .. import schema
+from ..argtypes import whole
 from ..atomic import folder_writer, temp_leftovers, write_report_bytes
 from ..errors import FeltArchiveError, FeltError, FeltFormatError, FeltPathError
 from ..inputs.sources import CsvMember, check_member_info, find_source, max_member_bytes, scan_members
@@ -701,6 +702,8 @@ def _card_summary(data: dict, configs: dict) -> tuple[str, str, str]:
 def verify_folder(path: str | os.PathLike, *, sample: int | None = None) -> Report:
     """Every check of a converted folder; ``sample`` bounds how many trials per split are re-read
     to check ``stats.json`` against the data (default: 64)."""
+    if sample is not None:
+        sample = whole("sample", sample)
     root = Path(path)
     report = Report("converted folder", str(root))
     writer = folder_writer(root)

@@ -4,16 +4,11 @@ the first batch, nor a silent loss (a negative shuffle buffer once yielded one t
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from numbers import Integral
 from typing import Any
 
-
-def whole(name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as a whole number of at least ``minimum`` (``True`` is not a count)."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, not {value!r}")
-    return int(value)
-
+from ..argtypes import whole  # (one check of counts for the library's calls)
 
 SEED_LIMIT = 2**63  # numpy's SeedSequence takes any non-negative int, torch's int64 epoch counter fewer
 
@@ -37,10 +32,20 @@ def rank_in(rank: Any, world_size: Any) -> tuple[int, int]:
 
 
 def column_names(what: str, names: Any) -> tuple[str, ...]:
-    """A list of column names; a bare string would be iterated letter by letter."""
+    """A list of column names, each once; a bare string would be iterated letter by letter, and a
+    name given twice made the collator twice as wide while its layout named one slice."""
     if isinstance(names, str):
         raise ValueError(f"{what} must be a list of column names, e.g. [{names!r}], not a string")
-    return tuple(names)
+    if isinstance(names, (bytes, Mapping)) or not isinstance(names, Iterable):
+        raise ValueError(f"{what} must be a list of column names, not {names!r}")
+    out = tuple(names)
+    bad = next((n for n in out if not isinstance(n, str)), None)
+    if bad is not None:
+        raise ValueError(f"{what} must be a list of column names, not a list holding {bad!r}")
+    twice = next((n for i, n in enumerate(out) if n in out[:i]), None)
+    if twice is not None:
+        raise ValueError(f"{what} lists {twice!r} twice")
+    return out
 
 
 __all__ = ["whole", "rank_in", "column_names", "seed_number"]

@@ -71,7 +71,7 @@ WHOLE_LABELS |= frozenset(PASS_THROUGH)
 def feature_layout(features: Sequence[str]) -> dict[str, slice]:
     """Where each feature sits in the last axis of ``batch["features"]``."""
     out, start = {}, 0
-    for name in features:
+    for name in column_names("features", features):
         if name not in FRAME_ARRAYS_BY_NAME:
             raise ValueError(f"unknown feature {name!r}; choose from {tuple(FRAME_ARRAYS_BY_NAME)}")
         width = FRAME_ARRAYS_BY_NAME[name].width

@@ -309,7 +309,7 @@ class FeltStream(torch.utils.data.IterableDataset):
         and cover every block once.
         """
         blocks = self._epoch_blocks(epoch)
-        n = self.world_size * max(1, num_workers)
+        n = self.world_size * max(1, whole("num_workers", num_workers, 0))  # (0: the main process, one part)
         flat = [blocks[p::n] for p in range(n)]
         return [flat[r * max(1, num_workers) : (r + 1) * max(1, num_workers)] for r in range(self.world_size)]
 
@@ -326,7 +326,7 @@ class FeltStream(torch.utils.data.IterableDataset):
         their (shuffled) order, as one sequence of trials cut into equal consecutive pieces; the
         last ``total % parts`` trials of the sequence are dropped."""
         blocks = self._epoch_blocks(epoch)
-        workers = max(1, num_workers)
+        workers = max(1, whole("num_workers", num_workers, 0))  # (0: the main process, one part)
         n = self.world_size * workers
         size = sum(b.num_rows for b in blocks) // n
         flat = [_even_part(blocks, p * size, size) for p in range(n)]

@@ -129,6 +129,9 @@ def feature_mean_std(stats: Any, features: Sequence[str], *, skip: Sequence[str]
     if isinstance(stats, dict) and not hasattr(stats, "features"):  # load_stats' {config: {split: ...}}
         raise ValueError("stats must be one split's FeatureStats, e.g. load_stats(folder)['smoothed_speech']['train'], "
                          f"not the whole file (keys {sorted(stats)[:4]})")  # fmt: skip
+    if not hasattr(stats, "features"):  # (None or a string had failed in a subscript, in Python's words)
+        raise ValueError(f"stats must be one split's FeatureStats (felt_hf.stats.load_stats(folder)[config][split]), "
+                         f"not {stats!r}")  # fmt: skip
     means, stds = [], []
     for name in features:
         width = FRAME_ARRAYS_BY_NAME[name].width
