@@ -16,7 +16,6 @@ generated sample data the accuracy means nothing and the script says so.
 
 from __future__ import annotations
 
-import argparse
 import json
 import struct
 import sys
@@ -31,6 +30,7 @@ from felt_hf.stats import compute_stats, load_stats
 from torch import nn
 
 from felt_hf import schema
+from felt_hf.argtypes import OneLineParser, folder_path, input_path, positive_int, seed_int
 from felt_hf.errors import FeltError
 from felt_hf.ravdess import expected_trial_ids
 from felt_hf.training import FeltCollator, aggregate_windows, seed_everything, trial_windows
@@ -308,8 +308,8 @@ def split_by_actors(ds, actors: list[int]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, help="hub folder written by felt-hf convert")
+    p = OneLineParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=lambda t: Path(input_path(t)), help="hub folder written by felt-hf convert")
     p.add_argument("--sample", action="store_true", help="build and use the built-in synthetic sample")
     p.add_argument(
         "--config",
@@ -317,16 +317,25 @@ def main(argv: list[str] | None = None) -> int:
         choices=schema.CONFIG_NAMES,
         help="config to train on (default smoothed_speech)",
     )
-    p.add_argument("--out", type=Path, default=Path("runs/baseline"), help="folder for metrics.json and confusion.png")
-    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
-    p.add_argument("--max-steps", type=int, default=0, help="stop after this many optimiser steps (0: no limit)")
-    p.add_argument("--batch-size", type=int, default=32, help="trials per training batch")
-    p.add_argument("--max-frames", type=int, default=64, help="training crop / evaluation window, in kept frames")
-    p.add_argument("--frame-stride", type=int, default=2, help="keep every k-th frame (default 2)")
+    p.add_argument(
+        "--out",
+        type=lambda t: Path(folder_path(t)),
+        default=Path("runs/baseline"),
+        help="folder for metrics.json and confusion.png",
+    )
+    p.add_argument("--epochs", type=positive_int, default=30, help="training epochs (default 30)")
+    p.add_argument("--max-steps", type=seed_int, default=0, help="stop after this many optimiser steps (0: no limit)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="trials per training batch")
+    p.add_argument(
+        "--max-frames", type=positive_int, default=64, help="training crop / evaluation window, in kept frames"
+    )
+    p.add_argument("--frame-stride", type=positive_int, default=2, help="keep every k-th frame (default 2)")
     p.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate")
-    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, crops and order")
-    p.add_argument("--cv-folds", type=int, default=0, help="K-fold cross-validation over actors instead of the splits")
+    p.add_argument("--num-workers", type=seed_int, default=0, help="DataLoader worker processes")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of weights, crops and order")
+    p.add_argument(
+        "--cv-folds", type=seed_int, default=0, help="K-fold cross-validation over actors instead of the splits"
+    )
     p.add_argument(
         "--stream", action="store_true", help="stream the train split with felt_hf.training.stream.FeltStream"
     )
@@ -340,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     # Fixed seeds and a fixed thread count make CPU runs repeat exactly; torch's
     # use_deterministic_algorithms is left off (it imports the compiler stack: seconds per run).
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    if args.out.exists() and not args.out.is_dir():
+        p.error(f"--out {args.out}: a file, not a folder")
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="felt-sample-") as tmp:
         folder = build_sample(Path(tmp)) if args.sample else args.data

@@ -149,3 +149,35 @@ def test_user_errors_exit_2_with_one_line(bl, sample_hub, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:  # argparse's usage error: exit status 2 as well
         bl.main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path)])
     assert e.value.code == 2 and "not a folder written by felt-hf convert" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        (["--epochs", "0"], "argument --epochs: '0': expected a whole number, at least 1"),
+        (["--max-steps", "-5"], "argument --max-steps: '-5': expected a non-negative whole number"),
+        (["--batch-size", "0"], "argument --batch-size: '0'"),
+        (["--data", ""], "argument --data: '': expected a path"),
+    ],  # fmt: skip
+)
+def test_bad_options_are_one_line_before_any_work(bl, tmp_path, capsys, extra, says):
+    """``--epochs 0`` had trained nothing and then crashed in torch's load_state_dict(None);
+    ``--max-steps -5`` had stopped after one step."""
+    with pytest.raises(SystemExit) as e:
+        bl.main(["--sample", "--out", str(tmp_path / "run"), *extra])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert says in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_out_that_is_a_file_is_one_line(bl, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(SystemExit) as e:
+        bl.main(["--sample", "--out", str(afile)])
+    assert (
+        e.value.code == 2
+        and f"--out {afile}: a file, not a folder" in capsys.readouterr().err
+        and afile.read_text() == "x"
+    )
