@@ -98,3 +98,14 @@ def test_bench_verify_runs_on_one_actor(tmp_path):
                cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert re.search(r"1 worker\(s\): [\d.]+ s for \d+ trial pairs, [\d.]+ trials/s", out.stdout), out.stdout
+
+
+def test_make_doc_images_writes_where_asked_and_says_a_bad_data_path_in_one_line(tmp_path):
+    """It had always written the checkout's docs/img, and a bad --data had ended in a traceback."""
+    out = tmp_path / "img"
+    done = _run(str(REPO / "scripts" / "make_doc_images.py"), "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in out.glob("*.png")} >= {"plot_trial.png", "video_au_heatmap.png"}
+    for data, says in ((str(tmp_path / "nope"), "no such folder"), ("", "argument --data: '': expected a path")):
+        bad = _run(str(REPO / "scripts" / "make_doc_images.py"), "--data", data, "--out", str(out), cwd=tmp_path)
+        assert bad.returncode == 2 and says in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
