@@ -47,6 +47,8 @@ import threading
 import time
 from pathlib import Path
 
+from felt_hf.argtypes import OneLineParser, actor_list, folder_path, positive_int, seed_int
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -335,19 +337,27 @@ def _counts(text: str | None) -> list[int]:
     return sorted({max(1, int(x)) for x in text.split(",") if x})
 
 
+def _actor_text(text: str) -> str:
+    """``--actors``: checked as felt-hf checks actor lists (one line, before any work), kept as text."""
+    actor_list(text)
+    return text
+
+
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--actors", default="1-4", help="actors to generate (default 1-4, 1/6 of FELT; 1-24 = full)")
-    p.add_argument("--workdir", help="keep archives and outputs here (default: a temporary folder)")
-    p.add_argument("--compresslevel", type=int, default=6)
+    p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--actors", default="1-4", type=_actor_text, help="actors to generate (default 1-4, 1/6 of FELT; 1-24 = full)"
+    )
+    p.add_argument("--workdir", type=folder_path, help="keep archives and outputs here (default: a temporary folder)")
+    p.add_argument("--compresslevel", type=int, default=6, choices=range(10), metavar="0-9")
     p.add_argument(
         "--num-proc", help="worker counts, e.g. 1,2 (default: 1 and all cores); the largest gets every route"
     )
-    p.add_argument("--repeat", type=int, default=1, help="repetitions per route (medians are printed)")
+    p.add_argument("--repeat", type=positive_int, default=1, help="repetitions per route (medians are printed)")
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--generate-only", action="store_true", help="only make the archives in WORKDIR")
     p.add_argument("--no-read", action="store_true", help="skip the read-side figures")
-    p.add_argument("--stages", type=int, default=40, help="trials per archive for the per-stage costs (0: skip)")
+    p.add_argument("--stages", type=seed_int, default=40, help="trials per archive for the per-stage costs (0: skip)")
     p.add_argument("--read-only", action="store_true", help="only the read side, on WORKDIR/felt from an earlier run")
     p.add_argument(
         "--routes",

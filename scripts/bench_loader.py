@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from felt_hf.argtypes import OneLineParser, input_path, positive_int, seed_int
 from felt_hf.schema import FRAME_ARRAYS_BY_NAME
 from felt_hf.training import BatchDecodedStream, FeltCollator, prepare_stream
 from felt_hf.training.stream import FeltStream
@@ -101,16 +102,27 @@ def synthetic_hub(workdir: Path, trials_per_actor: int) -> Path:
     return hub
 
 
+def _counts(text: str) -> str:
+    """``--workers``: whole numbers from 0, comma-separated (checked here, one line, kept as text)."""
+    try:
+        ok = all(int(t) >= 0 for t in text.split(","))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected worker counts from 0, e.g. 0,2")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path)
-    p.add_argument("--synthetic", type=int, default=0, help="build 24 actors x N synthetic speech trials")
+    p = OneLineParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=lambda t: Path(input_path(t)))
+    p.add_argument("--synthetic", type=seed_int, default=0, help="build 24 actors x N synthetic speech trials")
     p.add_argument("--config", default="smoothed_speech")
     p.add_argument("--split", default="train")
     p.add_argument("--features", default="landmarks,action_units")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--passes", type=int, default=2)
-    p.add_argument("--workers", default="0,2")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--passes", type=positive_int, default=2)
+    p.add_argument("--workers", default="0,2", type=_counts)
     p.add_argument("--skip-datasets-streaming", action="store_true", help="only map-style and FeltStream")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="felt-bench-") as tmp:

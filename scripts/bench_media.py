@@ -31,7 +31,6 @@ Figures are printed, never asserted.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -42,6 +41,8 @@ import time
 import zipfile
 from contextlib import nullcontext
 from pathlib import Path
+
+from felt_hf.argtypes import OneLineParser, positive_int, seed_int
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -167,12 +168,14 @@ def _rates(text: str) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--trials", type=int, default=32)
+    p = OneLineParser(description=__doc__.split("\n")[0])
+    p.add_argument("--trials", type=positive_int, default=32)
     p.add_argument("--size", default="180x320", help="video HEIGHTxWIDTH (FELT: 720x1280)")
-    p.add_argument("--grain", type=int, default=20, help="frame noise; 20 at 320x180 gives ~0.7 MB per video like FELT")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    p.add_argument(
+        "--grain", type=seed_int, default=20, help="frame noise; 20 at 320x180 gives ~0.7 MB per video like FELT"
+    )
+    p.add_argument("--repeats", type=positive_int, default=3)
+    p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     p.add_argument("--shard-mb", type=float, default=None,
                    help="shard size target (default: the converter's 300 MB); a full FELT video config has "
                         "dozens of shards, so a smaller target here gives the benchmark as many shards per "

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from felt_hf.argtypes import OneLineParser, positive_int, seed_int
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from felt_hf.errors import FeltError  # noqa: E402
@@ -70,15 +72,15 @@ def time_mode(tracker, clips: list[str], device: str) -> tuple[list, dict]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clips", nargs="+", required=True, help="video files (RAVDESS mp4s, or any clip)")
     p.add_argument("--device", default="cuda")
     p.add_argument("--backend", choices=("pyfeat", "standin"), default="pyfeat")
     p.add_argument("--weights", choices=("auto", "pretrained", "random"), default="auto")
     p.add_argument("--modes", nargs="+", choices=("exact", "fast"), default=["exact", "fast"])
-    p.add_argument("--batch-size", type=int, default=32, help="fast-mode batch size")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="fast-mode batch size")
     p.add_argument("--warmup", action="store_true", help="run each mode once on the first clip before timing")
-    p.add_argument("--seed", type=int, default=0, help="random-init seed (same weights in both modes)")
+    p.add_argument("--seed", type=seed_int, default=0, help="random-init seed (same weights in both modes)")
     p.add_argument("--json", help="write the report here too")
     args = p.parse_args(argv)
 

@@ -17,7 +17,6 @@ matplotlib (``felt_hf.view.plots``), one new figure per frame, which is labelled
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from felt_hf.argtypes import OneLineParser, positive_int, seed_int
 from felt_hf.view.render import RENDERERS, encode_frames, render_trial
 from felt_hf.view.viewrows import iter_rows
 
@@ -126,11 +126,11 @@ def reference_route(row: dict, kind: str, out: Path, work: Path) -> tuple[int, s
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = OneLineParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", help="converted folder or FELT archives (default: the generated sample)")
     p.add_argument("--config", default="smoothed_speech")
-    p.add_argument("--trials", type=int, default=3)
-    p.add_argument("--frames", type=int, default=30, help="first N frames of each trial (0 = all)")
+    p.add_argument("--trials", type=positive_int, default=3)
+    p.add_argument("--frames", type=seed_int, default=30, help="first N frames of each trial (0 = all)")
     p.add_argument("--kinds", nargs="+", default=list(RENDERERS), choices=list(RENDERERS))
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,21 +12,26 @@ Figures are printed, never asserted.
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
 from pathlib import Path
 
-from felt_hf.argtypes import int_list
+from felt_hf.argtypes import OneLineParser, actor_list, folder_path, int_list
 from felt_hf.publish.verify import verify_download
 from felt_hf.synthetic.archives import write_archives
 
 
+def _actor_text(text: str) -> str:
+    """``--actors``: checked as felt-hf checks actor lists (one line, before any work), kept as text."""
+    actor_list(text)
+    return text
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--actors", default="1-2")
-    ap.add_argument("--workdir", help="keep the archives here (default: a temporary folder)")
+    ap = OneLineParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--actors", default="1-2", type=_actor_text)
+    ap.add_argument("--workdir", type=folder_path, help="keep the archives here (default: a temporary folder)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.workdir or tmp)

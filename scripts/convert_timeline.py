@@ -13,11 +13,12 @@ convert's throughput from growing with the core count. Figures are printed, neve
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from pathlib import Path
+
+from felt_hf.argtypes import OneLineParser, folder_path, input_path, positive_int
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -45,10 +46,10 @@ def run_tasks(tasks, num_proc, progress, stats):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("archives", type=Path)
-    p.add_argument("out", type=Path)
-    p.add_argument("--num-proc", type=int, default=os.cpu_count())
+    p = OneLineParser(description=__doc__.split("\n")[0])
+    p.add_argument("archives", type=lambda t: Path(input_path(t)))
+    p.add_argument("out", type=lambda t: Path(folder_path(t)))
+    p.add_argument("--num-proc", type=positive_int, default=os.cpu_count())
     args = p.parse_args(argv)
     conv.convert_shard, conv._run_tasks = timed_shard, run_tasks  # workers are forked: they see these
     start = time.perf_counter()

@@ -21,7 +21,6 @@ its code: the hub's own numbers may differ by a few chunks.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import shutil
 import sys
@@ -29,6 +28,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from felt_hf.argtypes import OneLineParser, folder_path, input_path
+from felt_hf.schema import CONFIG_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -104,12 +106,18 @@ def convert(archives: Path, out: Path, config: str, cdc: bool) -> Path:
 def main(argv: list[str] | None = None) -> int:
     from felt_hf.schema import archive_stem
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--archives", type=Path, required=True, help="a folder holding the config's FELT zip")
-    p.add_argument("--config", default="smoothed_speech")
-    p.add_argument("--workdir", type=Path, default=Path("dedupe_work"))
+    p = OneLineParser(description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--archives", type=lambda t: Path(input_path(t)), required=True, help="a folder holding the config's FELT zip"
+    )
+    p.add_argument("--config", default="smoothed_speech", choices=CONFIG_NAMES)
+    p.add_argument("--workdir", type=lambda t: Path(folder_path(t)), default=Path("dedupe_work"))
     args = p.parse_args(argv)
     src = args.archives / f"{archive_stem(args.config)}.zip"
+    if not src.is_file():  # (before anything is made: a traceback had left a half-made work folder)
+        p.error(f"--archives {args.archives}: no {src.name} there")
+    if args.workdir.exists() and not args.workdir.is_dir():
+        p.error(f"--workdir {args.workdir}: a file, not a folder")
     work = args.workdir
     inputs = {"A": src.parent, "B": variant_archives(src, work / "in_edit", "edit"),
               "C": variant_archives(src, work / "in_drop", "drop")}  # fmt: skip

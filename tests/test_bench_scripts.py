@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -109,3 +111,26 @@ def test_make_doc_images_writes_where_asked_and_says_a_bad_data_path_in_one_line
     for data, says in ((str(tmp_path / "nope"), "no such folder"), ("", "argument --data: '': expected a path")):
         bad = _run(str(REPO / "scripts" / "make_doc_images.py"), "--data", data, "--out", str(out), cwd=tmp_path)
         assert bad.returncode == 2 and says in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["bench_convert.py", "--repeat", "0"], "argument --repeat: '0'"),
+        (["bench_convert.py", "--actors", "0-3"], "actor 0 is not in 1-24"),
+        (["bench_verify.py", "--actors", "abc"], "argument --actors: 'abc'"),
+        (["bench_loader.py", "--passes", "0"], "argument --passes: '0'"),
+        (["bench_loader.py", "--workers", "-1"], "argument --workers: '-1'"),
+        (["bench_media.py", "--trials", "0"], "argument --trials: '0'"),
+        (["bench_render.py", "--trials", "0"], "argument --trials: '0'"),
+        (["bench_regen.py", "--clips", "x.mp4", "--batch-size", "0"], "argument --batch-size: '0'"),
+        (["convert_timeline.py", "", "out"], "argument archives: ''"),
+        (["dedupe_check.py", "--archives", "nope"], "--archives nope: no smoothed_motion_speech.zip there"),
+    ],  # fmt: skip
+)
+def test_script_options_are_one_line_before_any_work(argv, says, tmp_path):
+    """``--repeat 0`` had failed after all the generation, bad actors or counts in tracebacks, and
+    dedupe_check had left a half-made work folder."""
+    done = _run(str(REPO / "scripts" / argv[0]), *argv[1:], cwd=tmp_path)
+    assert done.returncode == 2 and says in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == [], done.stderr
