@@ -145,7 +145,9 @@ def summarize(dataset_dict, title: str) -> str:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .build.builder import load_felt
+    from .build.convert import check_input_folder
 
+    check_input_folder(Path(args.data_dir), "build")  # (it had said the config's archive was not "in" a zip)
     if not bars_wanted(not args.no_progress):  # felt_hf.progress: none in logs and pipes
         import datasets
 

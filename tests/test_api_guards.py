@@ -85,3 +85,8 @@ def test_standardizer_stats_must_be_one_splits_statistics(stats):
     if stats is not None:  # (None: the collator's own "no standardising")
         with pytest.raises(ValueError, match="stats must be one split's FeatureStats"):
             FeltCollator(["landmarks"], stats=stats)
+
+
+def test_the_collators_nan_value_must_be_a_number():
+    with pytest.raises(ValueError, match="nan_value must be a number, not 'x'"):
+        FeltCollator(["landmarks"], nan_value="x")

@@ -156,12 +156,14 @@ def test_os_errors_read_as_path_and_problem(speech_build, tmp_path, capsys):
     )
 
 
+@pytest.mark.parametrize("command", ["convert", "build"])  # (build had said the archive was not "in" the zip)
 @pytest.mark.parametrize("kind", ["missing", "file"])
-def test_convert_of_a_missing_folder_or_a_zip_says_so(tmp_path, capsys, kind):
+def test_convert_of_a_missing_folder_or_a_zip_says_so(tmp_path, capsys, kind, command):
     target = tmp_path / ("nowhere" if kind == "missing" else "raw_motion_speech.zip")
     if kind == "file":
         target.write_bytes(b"PK")
-    assert main(["convert", str(target), "--out", str(tmp_path / "felt")]) == 2
+    extra = ["--out", str(tmp_path / "felt")] if command == "convert" else ["--cache-dir", str(tmp_path / "felt")]
+    assert main([command, str(target), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     want = f"{target}: no such folder" if kind == "missing" else f"{target} is a file: pass the folder that holds it"
     assert len(err) == 1 and err[0].startswith(f"felt-hf: error: {want}"), err

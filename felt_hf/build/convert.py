@@ -636,7 +636,7 @@ def convert_felt(
     written last, temporary files of earlier killed runs are removed, and configs of an earlier
     build that this one does not write are refused (``overwrite=True`` removes them).
     """
-    _check_input_folder(Path(data_dir))
+    check_input_folder(Path(data_dir), "convert")
     if num_proc is not None:
         num_proc = whole("num_proc", num_proc)  # (before anything is made: -3 had run, '2' had left a folder)
     skipped: list[dict] = []
@@ -895,13 +895,13 @@ def _looks_synthetic(data_dir) -> bool:
     return (root / SYNTHETIC_MARKER).exists() or any(p.name == SYNTHETIC_MARKER for p in walk_entries(root))
 
 
-def _check_input_folder(data_dir: Path) -> None:
+def check_input_folder(data_dir: Path, command: str = "convert") -> None:
     """The input is a folder that exists: said as such, not as "no FELT archive in ..." (which
-    reads as if the folder were there and empty)."""
+    reads as if the folder were there and empty); shared by ``felt-hf convert`` and ``build``."""
     if not data_dir.exists():
         raise FeltPathError(f"{data_dir}: no such folder (the folder holding the FELT zips or extracted folders)")
     if not data_dir.is_dir():
-        raise FeltPathError(f"{data_dir} is a file: pass the folder that holds it (felt-hf convert "
+        raise FeltPathError(f"{data_dir} is a file: pass the folder that holds it (felt-hf {command} "
                             f"{data_dir.parent or '.'})")  # fmt: skip
 
 

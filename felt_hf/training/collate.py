@@ -177,7 +177,10 @@ class FeltCollator:
         self.landmark_options = dict(landmark_options or {})
         skip = ("landmarks",) if landmarks == "face" else ()
         self.standardizer = Standardizer.from_stats(stats, self.features, skip=skip) if stats is not None else None
-        self.nan_value = float(nan_value)
+        try:  # (numpy's "could not convert string to float" had not named the argument)
+            self.nan_value = float(nan_value)
+        except (TypeError, ValueError):
+            raise ValueError(f"nan_value must be a number, not {nan_value!r}") from None
 
     @property
     def columns(self) -> list[str]:
