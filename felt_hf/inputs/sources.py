@@ -117,8 +117,8 @@ def download_folder_of(path: str | os.PathLike, zips_only: bool = False) -> Path
     from ..schema import CONFIG_NAMES
 
     here = Path(os.path.abspath(path))
+    stems = [archive_stem(c) for c in CONFIG_NAMES]
     for folder in (here, *here.parents):
-        stems = [archive_stem(c) for c in CONFIG_NAMES]
         if any((folder / f"{s}.zip").is_file() or (not zips_only and (folder / s).is_dir()) for s in stems):
             return folder
     return None
