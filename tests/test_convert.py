@@ -583,3 +583,34 @@ def test_a_synthetic_marker_below_the_input_labels_the_build(media_archives, tmp
     out = tmp_path / "felt"
     summary = convert_felt(dl, out, progress=False, num_proc=1, configs=["audio_speech"])
     assert summary["synthetic"] and "synthetic" in (out / "README.md").read_text().lower()
+
+
+def test_progress_bar_counts_every_trial_with_workers(sample_archives, tmp_path, monkeypatch):
+    """Workers tick once a row group: the bar still ends at the trial count, skipped trials
+    included, and the run draws no bar where none is wanted."""
+    import tqdm.auto
+
+    import felt_hf.build.convert as conv
+
+    bars = []
+
+    class Recorder(tqdm.auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            self.label = kwargs.get("desc")
+            super().__init__(*args, **kwargs)
+
+        def close(self):
+            if self.label == "Converting FELT" and not getattr(self, "recorded", False):
+                self.recorded = True  # (tqdm closes again when collected, disabled by then)
+                bars.append((self.disable, self.n, self.total))
+            super().close()
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
+    data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech"])
+    _corrupt_one_member(data / "raw_motion_speech.zip")
+    monkeypatch.setattr(conv, "bars_wanted", lambda progress: progress)
+    conv.convert_felt(data, tmp_path / "a", progress=True, num_proc=2, skip_bad=True)
+    total = len(config_members(data, "raw_speech"))
+    assert bars[-1] == (False, total, total)
+    conv.convert_felt(data, tmp_path / "b", progress=False, num_proc=2, skip_bad=True)
+    assert bars[-1][0] is True
