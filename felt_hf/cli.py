@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 import warnings
@@ -36,7 +35,6 @@ from .errors import (
     EXIT_OK,
     EXIT_USER_ERROR,
     FeltWarning,
-    Terminated,
 )
 from .layout import path_glob_problem
 from .messages import (
@@ -47,6 +45,7 @@ from .messages import (
 )
 from .progress import bars_wanted
 from .schema import CONFIG_NAMES, DEFAULT_CONFIG, MEDIA_CONFIG_NAMES, VARIANTS, VOCAL_CHANNELS
+from .stops import stop_signals
 
 NO_PROGRESS_HELP = "no progress bar (there is none anyway when stderr is not a terminal)"
 
@@ -636,71 +635,11 @@ def use_system_arrow_pool() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    previous = _terminate_as_interrupt()
-    previous_int = _interrupt_quietly_in_workers()
-    try:
-        return _main(argv)
-    except KeyboardInterrupt as e:  # (and Terminated) also while the parser is built or pandas imported
-        return interrupted(e)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        if previous_int is not None:
-            signal.signal(signal.SIGINT, previous_int)
-
-
-_MAIN_PID = os.getpid()
-
-
-def _exit_if_forked(signum: int) -> None:
-    """In a worker forked from this process that has not yet replaced the handler it inherited
-    (a SIGTERM from ``Pool.terminate`` right after a worker was started, the terminal's Ctrl-C to
-    the whole group), an immediate, quiet exit: raising there printed a worker traceback above the
-    command's one line."""
-    if os.getpid() != _MAIN_PID:
-        os._exit(128 + signum)
-
-
-def _raise_terminated(signum, frame) -> None:
-    _exit_if_forked(signum)
-    raise Terminated
-
-
-def _raise_interrupt(signum, frame) -> None:
-    """Ctrl-C: Python's own KeyboardInterrupt here (its default handler's), a quiet exit in a worker."""
-    _exit_if_forked(signum)
-    raise KeyboardInterrupt
-
-
-def _interrupt_quietly_in_workers():
-    """Install :func:`_raise_interrupt` in place of Python's default SIGINT handler (only that one:
-    a caller's own handler, or SIGINT ignored, is left alone); returns the handler replaced, or
-    None where nothing was installed."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:
-        return None
-    signal.signal(signal.SIGINT, _raise_interrupt)
-    return previous
-
-
-def _terminate_as_interrupt():
-    """SIGTERM handled like Ctrl-C: the run stops, cleans up and says so (exit 143). Python's
-    default had killed it on the spot, leaving temporary shards, a half-made folder and, during a
-    conversion's swap, old and new shards mixed. Returns the handler it replaced (None where it
-    cannot install one: not the main thread, or SIGTERM ignored by whoever started us)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous is signal.SIG_IGN:
-        return None
-    signal.signal(signal.SIGTERM, _raise_terminated)
-    return previous
+    with stop_signals():  # felt_hf.stops: SIGTERM as a Ctrl-C, quiet in forked workers
+        try:
+            return _main(argv)
+        except KeyboardInterrupt as e:  # (and Terminated) also while the parser is built or pandas imported
+            return interrupted(e)
 
 
 def _import_pandas_first() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from felt_hf import hub
+from felt_hf import hub, stops
 from felt_hf.atomic import folder_writer, temp_leftovers
 from felt_hf.build.convert import convert_felt
 from felt_hf.errors import FeltOutputError
@@ -215,7 +215,6 @@ def test_a_stop_while_the_new_build_replaces_the_earlier_is_held_until_it_is_who
     renamed into place (delivered right there, in this process's main thread) stops the run only
     once the new build is whole: the earlier build is never left without card and stats with old
     and new shards mixed."""
-    from felt_hf import cli
     from felt_hf.build import convert as convert_mod
     from felt_hf.errors import Terminated
 
@@ -229,7 +228,7 @@ def test_a_stop_while_the_new_build_replaces_the_earlier_is_held_until_it_is_who
             sent.append(dst)
             os.kill(os.getpid(), sig)  # handled at the next bytecode: mid-commit
 
-    previous = cli._terminate_as_interrupt() if sig == signal.SIGTERM else None  # what felt_hf.cli.main installs
+    previous = stops.terminate_as_interrupt() if sig == signal.SIGTERM else None  # what felt_hf.cli.main installs
     try:
         monkeypatch.setattr(convert_mod.os, "replace", replace_then_stop)
         with pytest.raises(Terminated if sig == signal.SIGTERM else KeyboardInterrupt):
@@ -325,9 +324,7 @@ def test_a_worker_stopped_as_it_starts_exits_at_once_without_a_traceback(capfd, 
     Either must end the worker at once, quietly, with 128 + the signal."""
     import multiprocessing as mp
 
-    from felt_hf import cli
-
-    install = cli._terminate_as_interrupt if sig == signal.SIGTERM else cli._interrupt_quietly_in_workers
+    install = stops.terminate_as_interrupt if sig == signal.SIGTERM else stops.interrupt_quietly_in_workers
     previous = install()
     assert previous is not None
     try:

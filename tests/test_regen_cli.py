@@ -262,3 +262,28 @@ def test_an_output_in_a_folder_of_felt_zips_is_refused_and_a_rerun_into_its_own_
     out = tmp_path / "regen"
     assert main(standin(vids, out)) == 0
     assert main(standin(vids, out)) == 0  # its own output holds raw_motion_speech/: not a download
+
+
+_SIGTERM_MID_RUN = """
+import os, signal, sys, time
+sys.path.insert(0, {tests!r})
+from felt_hf.regen import pipeline
+from felt_hf.regen.cli import main
+
+def stop(*args, **kwargs):  # a scheduler ending the job while a trial is tracked
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(10)
+    raise SystemExit("still running 10 s after SIGTERM")
+
+pipeline.run = stop
+sys.exit(main({argv!r}))
+"""
+
+
+def test_a_sigterm_during_the_run_is_one_word_and_143(vids, tmp_path):
+    """``scripts/regenerate.py`` had no SIGTERM handler: ``kill``, ``timeout`` or a batch scheduler
+    ended it on the spot, without a word (exit -15). Now it stops as ``felt-hf`` does."""
+    code = _SIGTERM_MID_RUN.format(tests=str(REPO / "tests"), argv=standin(vids, tmp_path / "out"))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert r.returncode == 143, (r.returncode, r.stderr[-2000:])
+    assert r.stderr.strip().splitlines() == ["note: backend 'standin' is NOT FELT-exact", "terminated"]

@@ -20,6 +20,7 @@ from ..atomic import check_output_folder, check_writable_folder, refuse_inside_c
 from ..errors import EXIT_CHECKS_FAILED, EXIT_OK, EXIT_USER_ERROR, FeltError, FeltOutputError
 from ..inputs.smoothing import SHORT_CLIP_POLICIES
 from ..messages import error_line, format_warning, interrupted
+from ..stops import stop_signals
 from .detectors import BACKENDS, check_tracker_options
 
 if TYPE_CHECKING:
@@ -109,12 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command, ended as ``felt-hf`` ends every command (``felt_hf.messages``): a user error in
     one ``felt-hf: error:`` line (exit 2), Ctrl-C as ``interrupted`` (130), never a traceback.
     ``felt-hf regenerate`` had that from felt-hf's own handler, but ``scripts/regenerate.py`` has
-    none around it, and printed tracebacks for an unwritable ``--out`` and for Ctrl-C."""
+    none around it, and printed tracebacks for an unwritable ``--out`` and for Ctrl-C; a SIGTERM
+    killed it on the spot (``felt_hf.stops`` now handles it in both)."""
     saved_format = warnings.formatwarning
     warnings.formatwarning = format_warning  # this package's warnings as felt-hf: warning: lines
     try:
-        return _main(build_parser().parse_args(argv))
-    except KeyboardInterrupt as e:  # (felt-hf's SIGTERM arrives as Terminated, a KeyboardInterrupt)
+        with stop_signals():  # SIGTERM (a scheduler's end of job) as a Ctrl-C, as felt-hf has it
+            return _main(build_parser().parse_args(argv))
+    except KeyboardInterrupt as e:  # (and Terminated, a KeyboardInterrupt)
         return interrupted(e)
     except Exception as e:
         line = error_line(e)
