@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from felt_hf.argtypes import OneLineParser, input_path, positive_int, seed_int
+from felt_hf.argtypes import OneLineParser, input_path, positive_int
 from felt_hf.schema import FRAME_ARRAYS_BY_NAME
 from felt_hf.training import BatchDecodedStream, FeltCollator, prepare_stream
 from felt_hf.training.stream import FeltStream
@@ -116,7 +116,7 @@ def _counts(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=lambda t: Path(input_path(t)))
-    p.add_argument("--synthetic", type=seed_int, default=0, help="build 24 actors x N synthetic speech trials")
+    p.add_argument("--synthetic", type=positive_int, default=20, help="build 24 actors x N synthetic speech trials")
     p.add_argument("--config", default="smoothed_speech")
     p.add_argument("--split", default="train")
     p.add_argument("--features", default="landmarks,action_units")
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-datasets-streaming", action="store_true", help="only map-style and FeltStream")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="felt-bench-") as tmp:
-        folder = args.data if args.data else synthetic_hub(Path(tmp), args.synthetic or 20)
+        folder = args.data if args.data else synthetic_hub(Path(tmp), args.synthetic)
         return run(args, folder)
 
 

@@ -121,6 +121,7 @@ def test_make_doc_images_writes_where_asked_and_says_a_bad_data_path_in_one_line
         (["bench_verify.py", "--actors", "abc"], "argument --actors: 'abc'"),
         (["bench_loader.py", "--passes", "0"], "argument --passes: '0'"),
         (["bench_loader.py", "--workers", "-1"], "argument --workers: '-1'"),
+        (["bench_loader.py", "--synthetic", "0"], "argument --synthetic: '0'"),  # (had meant 20)
         (["bench_media.py", "--trials", "0"], "argument --trials: '0'"),
         (["bench_render.py", "--trials", "0"], "argument --trials: '0'"),
         (["bench_regen.py", "--clips", "x.mp4", "--batch-size", "0"], "argument --batch-size: '0'"),
