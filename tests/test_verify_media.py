@@ -413,3 +413,42 @@ def test_sampled_cells_are_whole_row_groups_spread_over_the_split(config_build):
 
     assert opened(1) == sum(min(n, ROW_GROUP_ROWS) for n in rows)
     assert opened(64) == sum(rows)
+
+
+def test_a_bit_flipped_inside_a_video_frame_fails_by_default(folder):
+    """One bit flipped inside an h264 frame still decodes (FFmpeg conceals the damage: the same
+    frame count, pixels up to 255 off), so the default verify, which ``push`` runs first, had
+    passed the folder and said the video was "decoded whole". The sampled row groups are now read
+    with their page checksums checked, which names the shard, row group and column."""
+    import io
+
+    import av
+    import numpy as np
+
+    from felt_hf.media import read_video_frames
+
+    shard = _first_shard(folder, "landmark_plot_speech")
+    video = pq.read_table(shard).column("video").to_pylist()[1]["bytes"]
+    good = read_video_frames(video)
+    with av.open(io.BytesIO(video)) as c:
+        packet = [p for p in c.demux(c.streams.video[0]) if p.size][len(good) // 2]
+        start, end = packet.pos + 6, packet.pos + packet.size - 1
+    for k in range(start, end):  # a bit whose flip still decodes, to other pixels
+        bent = bytearray(video)
+        bent[k] ^= 0x10
+        try:
+            frames = read_video_frames(bytes(bent))
+        except ValueError:
+            continue
+        if frames.shape == good.shape and not np.array_equal(frames, good):
+            break
+    else:
+        pytest.skip("no bit in the packet flips into a decodable, different video")
+    raw = bytearray(shard.read_bytes())
+    at = raw.find(video[:4000])
+    assert at > 0 and raw.find(video[:4000], at + 1) < 0  # the cell is stored once, uncompressed
+    raw[at + k] ^= 0x10
+    shard.write_bytes(bytes(raw))  # in place, the same size: footers still agree
+    check = _checks(folder)["media_cells"]
+    assert check.status == "fail", check.summary
+    assert f"{shard.name}: row group 0, column 'video': a page's checksum does not match" in check.summary

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import schema
-from ..parquet_reads import read_row_groups, read_table
+from ..parquet_reads import open_shard, read_failure, read_row_groups, read_table
 
 FULL_DECODES = 4  # sampled videos per split decoded frame by frame, the first ones in row order
 _KNOWN_MAP = ("exact", "from_titles")
@@ -285,17 +285,29 @@ def _sampled_cells(tally: _Tally, root: Path, got, kind: str, sample: int, track
 
 def _row_groups(root: Path, rel: str, picks: list[tuple[int, int]]):
     """``(first row, table)`` of each picked ``(row group, first row)`` of one shard, read one at a
-    time from one open file; a read pyarrow refuses is :class:`ShardUnreadable`."""
-    import pyarrow.parquet as pq
+    time from one open file; a read pyarrow refuses is :class:`ShardUnreadable`, naming the row
+    group and column.
 
+    Every page read is checked against its checksum (:func:`~felt_hf.parquet_reads.open_shard`):
+    a flipped bit inside an h264 frame decodes without an error (FFmpeg conceals it and returns
+    the frame, pixels up to 255 off), so decoding alone passed a damaged video cell that the
+    page's CRC32 catches, at no extra read."""
+    pf = None
     try:
-        with pq.ParquetFile(root / rel) as pf:
-            for g, first in picks:
-                yield first, read_row_groups(pf, [g])
+        pf = open_shard(root / rel)
+        for g, first in picks:
+            try:
+                table = read_row_groups(pf, [g])
+            except Exception as e:  # pyarrow raises several types for a damaged page
+                raise ShardUnreadable(f"{rel}: {read_failure(pf, [g], None, e)}") from None
+            yield first, table
     except ShardUnreadable:
         raise
     except Exception as e:  # pyarrow raises several types for a damaged file
         raise ShardUnreadable(f"{rel}: unreadable: {e}") from None
+    finally:
+        if pf is not None:
+            pf.close()
 
 
 def _row_problems(where: str, kind: str, row: dict, tracking, whole: bool) -> tuple[list[str], bool]:
