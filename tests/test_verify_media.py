@@ -424,7 +424,6 @@ def test_a_bit_flipped_inside_a_video_frame_fails_by_default(folder):
 
     import av
     import numpy as np
-
     from felt_hf.media import read_video_frames
 
     shard = _first_shard(folder, "landmark_plot_speech")
