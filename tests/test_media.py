@@ -918,3 +918,54 @@ def test_a_link_to_nothing_among_the_media_is_said_not_skipped_in_silence(small_
     link.symlink_to(tmp_path / "gone.wav")
     with pytest.warns(FeltWarning, match=rf"{link}: a link to nothing \({tmp_path / 'gone.wav'}\); left out"):
         convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False, num_proc=1)
+
+
+@pytest.mark.parametrize(("channels", "rate", "says"), [(9, 48000, "9 channel(s) at 48,000 Hz"),
+                                                         (1, 700000, "1 channel(s) at 700,000 Hz")])  # fmt: skip
+def test_a_wav_flac_cannot_store_is_the_files_error(channels, rate, says):
+    """libsndfile refused these inside a converter worker ("Error opening <_io.BytesIO ...>:
+    Format not recognised"): a traceback naming no file, and --skip-bad did not skip it."""
+    from felt_hf.inputs.media import wav_to_flac
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros((4800, channels), np.int16), rate, format="WAV", subtype="PCM_16")
+    import re
+
+    with pytest.raises(FeltFormatError, match=rf"^in\.zip:a\.wav: {re.escape(says)}: FLAC stores at most 8 channels"):
+        wav_to_flac(buf.getvalue(), file="a.wav", archive="in.zip")
+
+
+def _alac_mp4(bits: int) -> bytes:
+    """An mp4 with a short h264 video and an ALAC track of ``bits``-bit samples."""
+    from fractions import Fraction
+
+    import av
+
+    fmt, dtype = ("s32p", np.int32) if bits == 32 else ("s16p", np.int16)
+    samples = (np.sin(np.arange(48000) / 20) * (2 ** (bits - 2))).astype(dtype)
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("alac", rate=48000)
+        audio.layout, audio.format = "mono", fmt
+        for i in range(30):
+            out.mux(video.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), i, np.uint8), format="rgb24")))
+        out.mux(video.encode())
+        for i in range(0, samples.size, 4096):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[None, i : i + 4096]), format=fmt,
+                                               layout="mono")  # fmt: skip
+            frame.sample_rate, frame.pts, frame.time_base = 48000, i, Fraction(1, 48000)
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode())
+    return buf.getvalue()
+
+
+def test_a_full_av_track_of_more_than_16_lossless_bits_is_refused_as_a_24_bit_wav_is():
+    """A 32-bit ALAC track had been cut to 16-bit FLAC without a word (samples up to 65535 off)."""
+    from felt_hf.inputs.media import mp4_audio_to_flac
+
+    with pytest.raises(FeltFormatError, match=r"^x\.mp4: alac audio of 32 bits: FLAC 16-bit would not keep it"):
+        mp4_audio_to_flac(_alac_mp4(32), file="x.mp4")
+    flac, info = mp4_audio_to_flac(_alac_mp4(16), file="x.mp4")  # 16 bits: kept, sample for sample
+    assert info.num_samples == 48000 and sf.read(io.BytesIO(flac), dtype="int16")[0].shape == (48000,)

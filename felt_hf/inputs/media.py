@@ -206,11 +206,26 @@ class AudioInfo:
         return self.num_samples / self.sample_rate
 
 
-def _flac(samples: np.ndarray, sample_rate: int) -> bytes:
+FLAC_MAX_CHANNELS = 8  # the FLAC format's limits (libFLAC refuses more)
+FLAC_MAX_RATE = 655_350
+
+
+def _flac(samples: np.ndarray, sample_rate: int, *, file: str, archive: str | None) -> bytes:
+    """16-bit FLAC of ``(samples[, channels])`` int16; what FLAC cannot store is the file's error
+    (libsndfile had said "Error opening <_io.BytesIO ...>: Format not recognised" for 9 channels,
+    in a worker's traceback, naming no file)."""
     import soundfile as sf
 
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    if channels > FLAC_MAX_CHANNELS or not 1 <= sample_rate <= FLAC_MAX_RATE:
+        raise FeltFormatError(file, f"{channels} channel(s) at {sample_rate:,} Hz: FLAC stores at most "
+                              f"{FLAC_MAX_CHANNELS} channels at up to {FLAC_MAX_RATE:,} Hz", archive=archive)  # fmt: skip
     buf = io.BytesIO()
-    sf.write(buf, samples, sample_rate, format="FLAC", subtype="PCM_16")
+    try:
+        sf.write(buf, samples, sample_rate, format="FLAC", subtype="PCM_16")
+    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+        why = getattr(e, "error_string", None) or str(e)
+        raise FeltFormatError(file, f"cannot be written as FLAC: {why}", archive=archive) from None
     return buf.getvalue()
 
 
@@ -271,7 +286,7 @@ def wav_to_flac(data: bytes, *, file: str = "<bytes>", archive: str | None = Non
     if samples.shape[0] == 0:
         raise FeltFormatError(file, "the wav has no samples", archive=archive)
     channels = 1 if samples.ndim == 1 else samples.shape[1]
-    return _flac(samples, rate), AudioInfo(rate, channels, samples.shape[0])
+    return _flac(samples, rate, file=file, archive=archive), AudioInfo(rate, channels, samples.shape[0])
 
 
 def mp4_audio_to_flac(data: bytes, *, file: str = "<bytes>", archive: str | None = None) -> tuple[bytes, AudioInfo]:
@@ -296,6 +311,7 @@ def mp4_audio_to_flac(data: bytes, *, file: str = "<bytes>", archive: str | None
                 )
             stream = container.streams.audio[0]
             rate = stream.codec_context.sample_rate
+            _refuse_deep_lossless(stream, file, archive)
             # FFmpeg's own conversion to planar 16-bit at the stream's rate and layout (no resampling).
             resampler = av.AudioResampler(format="s16p", layout=stream.codec_context.layout, rate=rate)
             end = _index_end(stream)
@@ -317,7 +333,26 @@ def mp4_audio_to_flac(data: bytes, *, file: str = "<bytes>", archive: str | None
                               "samples the stream declares", archive=archive)  # fmt: skip
     pcm = pcm[:, :declared]  # the end padding cut (declared=None: none)
     pcm = np.ascontiguousarray(pcm.T)  # (samples, channels) int16
-    return _flac(pcm, rate), AudioInfo(rate, pcm.shape[1], pcm.shape[0])
+    return _flac(pcm, rate, file=file, archive=archive), AudioInfo(rate, pcm.shape[1], pcm.shape[0])
+
+
+# Lossy codecs decode to floats whose 16-bit rounding is inherent to taking their audio at all
+# (RAVDESS's full-AV mp4s carry AAC); any other codec is lossless, and kept only at 16 bits or less.
+_LOSSY_AUDIO = frozenset({"aac", "aac_latm", "mp3", "mp3float", "mp2", "mp2float", "opus", "libopus", "vorbis",
+                          "ac3", "eac3", "wmav1", "wmav2"})  # fmt: skip
+
+
+def _refuse_deep_lossless(stream, file: str, archive: str | None) -> None:
+    """A lossless track (ALAC, FLAC, PCM) of more than 16 bits: 16-bit FLAC would cut it, as the
+    wav path refuses 24-bit and float wavs (a 32-bit ALAC track had been stored 16-bit without a
+    word, samples up to 65535 off)."""
+    ctx = stream.codec_context
+    if ctx.name in _LOSSY_AUDIO:
+        return
+    bits = ctx.format.bits if ctx.format is not None else 0  # (the decoder's sample format: s32p for 24-bit ALAC)
+    if bits > 16:
+        raise FeltFormatError(file, f"{ctx.name} audio of {bits} bits: FLAC 16-bit would not keep it losslessly",
+                              archive=archive)  # fmt: skip
 
 
 def _declared_samples(stream, rate: int) -> tuple[int | None, int]:
