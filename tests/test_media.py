@@ -21,7 +21,14 @@ from datasets import Audio, Video, concatenate_datasets, get_dataset_config_name
 from felt_hf.build.convert import convert_felt
 from felt_hf.build.convert_media import ROW_GROUP_ROWS
 from felt_hf.cli import main
-from felt_hf.errors import FeltDuplicateTrialError, FeltFormatError, FeltMediaError, FeltNameError, FeltOutputError
+from felt_hf.errors import (
+    FeltDuplicateTrialError,
+    FeltFormatError,
+    FeltMediaError,
+    FeltNameError,
+    FeltOutputError,
+    FeltWarning,
+)
 from felt_hf.inputs.media import FULL_AV, WAV, classify, find_media, probe_video, read_audio, read_video_frames
 from felt_hf.schema import FPS, LABEL_COLUMNS, MEDIA_CONFIG_NAMES, VIDEO_FPS, media_features
 from felt_hf.synthetic.media import KIND_FOLDERS, decode_barcode, media_trial, render_samples
@@ -969,3 +976,41 @@ def test_a_full_av_track_of_more_than_16_lossless_bits_is_refused_as_a_24_bit_wa
         mp4_audio_to_flac(_alac_mp4(32), file="x.mp4")
     flac, info = mp4_audio_to_flac(_alac_mp4(16), file="x.mp4")  # 16 bits: kept, sample for sample
     assert info.num_samples == 48000 and sf.read(io.BytesIO(flac), dtype="int16")[0].shape == (48000,)
+
+
+def _kind_zip(media_archives: Path, data: Path, zip_name: str) -> None:
+    """smoothed_speech, the wavs, and the Landmark_Plot videos as ``zip_name`` holding Actor_NN/... ."""
+    data.mkdir()
+    shutil.copy(media_archives / "smoothed_motion_speech.zip", data)
+    shutil.copy(media_archives / "Audio_Speech_Actors.zip", data)
+    with zipfile.ZipFile(media_archives / "felt_videos_speech.zip") as src, \
+            zipfile.ZipFile(data / zip_name, "w") as dst:  # fmt: skip
+        for n in src.namelist():
+            if n.startswith("FELT/Landmark_Plot/"):
+                dst.writestr(n.removeprefix("FELT/Landmark_Plot/"), src.read(n))
+
+
+def test_videos_in_a_zip_named_after_their_kind_are_that_kind(media_archives, small_input, tmp_path):
+    """``Landmark_Plot.zip`` holding ``Actor_01/01-...mp4`` had been ignored without a word (its
+    videos taken for RAVDESS full-AV mp4s and dropped beside the wavs); asked for, the config was
+    "none is under in". The same videos extracted into a Landmark_Plot/ folder were converted."""
+    data = tmp_path / "zipped"
+    _kind_zip(media_archives, data, "Landmark_Plot.zip")
+    zipped = convert_felt(data, tmp_path / "a", progress=False, num_proc=1)
+    folder = convert_felt(small_input, tmp_path / "b", progress=False, num_proc=1)
+    assert "landmark_plot_speech" in zipped["configs"]
+    for shard in sorted((tmp_path / "b" / "landmark_plot_speech").glob("*.parquet")):
+        a = pq.read_table(tmp_path / "a" / "landmark_plot_speech" / shard.name)
+        b = pq.read_table(shard)
+        assert a.column("trial_id").to_pylist() == b.column("trial_id").to_pylist()
+        assert [c["bytes"] for c in a.column("video").to_pylist()] == [
+            c["bytes"] for c in b.column("video").to_pylist()
+        ]
+    assert folder["configs"].keys() == zipped["configs"].keys()
+
+
+def test_videos_in_a_zip_with_a_misspelt_kind_name_are_worth_a_warning(media_archives, tmp_path):
+    data = tmp_path / "zipped"
+    _kind_zip(media_archives, data, "Landmark_Plots.zip")
+    with pytest.warns(FeltWarning, match=r"full-AV mp4 file\(s\) not used.*Landmark_Plots\.zip:Actor_"):
+        convert_felt(data, tmp_path / "a", progress=False, num_proc=1)

@@ -69,6 +69,15 @@ from .skipped import refuse_all_skipped, skip_entry, trial_id_of
 TARGET_SHARD_BYTES = 300_000_000
 _FELT_LIKE_FOLDER_RE = re.compile(r"landmark|overlay|plot|action.?unit|animation|activation", re.IGNORECASE)
 ROW_GROUP_ROWS = 4
+
+
+def _folders_of(f: MediaFile) -> str:
+    """The folders a media file is in, its zip's name among them (a misspelt ``Landmark_Plots.zip``
+    is as worth a word as a misspelt folder)."""
+    zip_name = Path(f.source).stem if f.source.lower().endswith(".zip") else ""
+    return f"{zip_name}/{PurePosixPath(f.member).parent.as_posix()}"
+
+
 _STATS_COLUMNS = ["trial_id", "actor", "emotion"]
 
 
@@ -144,7 +153,7 @@ def plan_media(
             merged.setdefault(tid, files)
     # Having RAVDESS's full-AV mp4s beside its audio-only wavs is the normal case: only unused mp4s
     # under a folder named like a FELT kind folder (misspelt) are worth a word.
-    unused = [f for f in unused if _FELT_LIKE_FOLDER_RE.search(PurePosixPath(f.member).parent.as_posix())]
+    unused = [f for f in unused if _FELT_LIKE_FOLDER_RE.search(_folders_of(f))]
     if unused:
         warnings.warn(
             f"{len(unused)} full-AV mp4 file(s) not used, the audio coming from the RAVDESS wavs (first: "

@@ -64,11 +64,13 @@ class MediaFile:
         return CsvMember(self.source, self.member, self.labels)
 
 
-def classify(member: str) -> tuple[str, str] | None:
+def classify(member: str, outer: tuple[str, ...] = ()) -> tuple[str, str] | None:
     """``(kind, RAVDESS name)`` for a media file path, None for files that are not media inputs.
 
     A file inside a FELT kind folder must carry a valid full-AV trial name (else the error names
-    it); elsewhere only RAVDESS-looking names count, so unrelated files are ignored.
+    it); elsewhere only RAVDESS-looking names count, so unrelated files are ignored. ``outer``: the
+    folders a zip member sits in outside its zip, and the zip's own name (:func:`outer_parts`): a
+    kind may be named there (``Landmark_Plot.zip`` holding ``Actor_01/01-...mp4``).
     """
     parts = PurePosixPath(member.replace("\\", "/")).parts
     base = parts[-1]
@@ -76,7 +78,7 @@ def classify(member: str) -> tuple[str, str] | None:
     ext = ext.lower()
     if ext not in ("mp4", "wav", "flac"):  # (.flac: RAVDESS audio a user re-packed losslessly, read the same way)
         return None
-    kinds = {_KIND_BY_FOLDER[p.lower()] for p in parts[:-1] if p.lower() in _KIND_BY_FOLDER}
+    kinds = {_KIND_BY_FOLDER[p.lower()] for p in (*outer, *parts[:-1]) if p.lower() in _KIND_BY_FOLDER}
     if ext == "mp4" and kinds:
         if len(kinds) > 1:
             raise FeltNameError(f"{member}: inside folders of two video kinds ({', '.join(sorted(kinds))})")
@@ -98,7 +100,7 @@ def find_media(data_dir: str | os.PathLike, bad: list[tuple[str, str, str]] | No
     found = []
     for source, member, size in iter_input_files(data_dir):
         try:
-            hit = classify(member)
+            hit = classify(member, outer_parts(source, data_dir))
             if hit is None:
                 continue
             kind, name = hit
@@ -113,6 +115,24 @@ def find_media(data_dir: str | os.PathLike, bad: list[tuple[str, str, str]] | No
             continue
         found.append(MediaFile(source, member, kind, labels, size))
     return found
+
+
+def outer_parts(source: str, data_dir: str | os.PathLike) -> tuple[str, ...]:
+    """For a member of a zip: the folders the zip is in below ``data_dir``, then the zip's name
+    without ``.zip``; for a file of a folder (its member path holds its folders): nothing.
+
+    FELT's video archives are named in no documented way, and the likeliest is after their kind:
+    ``Landmark_Plot.zip`` holding ``Actor_01/01-...mp4`` had been ignored without a word (its
+    videos taken for RAVDESS full-AV files and dropped beside the wavs), while the same files
+    extracted into a ``Landmark_Plot/`` folder were converted."""
+    src = Path(source)
+    if src.suffix.lower() != ".zip":
+        return ()
+    try:
+        rel = src.relative_to(data_dir)
+    except ValueError:
+        rel = Path(src.name)
+    return (*rel.parent.parts, src.stem) if rel.parts else (src.stem,)
 
 
 def _without_member(text: str, member: str) -> str:
