@@ -219,6 +219,7 @@ class BuildSummary(Mapping):
     split_actors: dict[str, list[int]] = field(default_factory=dict)
     stats_file: str | None = STATS_FILENAME
     skipped: int = 0
+    set_aside: int = 0  # second copies of a trial under --skip-bad: listed, but no data missing
     warnings: list[str] = field(default_factory=list)
     repo_id: str | None = None  # set by the hub push, so the card's usage names the repo
     provenance: dict | None = None  # felt_hf.provenance: what the input was (FELT, sample, regenerated)
@@ -237,6 +238,7 @@ class BuildSummary(Mapping):
             "split_actors": {k: list(v) for k, v in self.split_actors.items()},
             "stats_file": self.stats_file,
             "skipped": self.skipped,
+            **({"set_aside": self.set_aside} if self.set_aside else {}),  # (absent: earlier cards' bytes kept)
             "warnings": list(self.warnings),
         }
         if self.regeneration is not None:
@@ -257,6 +259,7 @@ class BuildSummary(Mapping):
             split_actors={k: [int(a) for a in v] for k, v in (d.get("split_actors") or {}).items()},
             stats_file=d.get("stats_file", STATS_FILENAME),
             skipped=int(d.get("skipped") or 0),
+            set_aside=int(d.get("set_aside") or 0),
             warnings=[str(w) for w in d.get("warnings") or ()],
             repo_id=d.get("repo_id"),
             provenance=d.get("provenance"),

@@ -614,3 +614,38 @@ def test_progress_bar_counts_every_trial_with_workers(sample_archives, tmp_path,
     assert bars[-1] == (False, total, total)
     conv.convert_felt(data, tmp_path / "b", progress=False, num_proc=2, skip_bad=True)
     assert bars[-1][0] is True
+
+
+def test_a_second_copy_of_a_trial_is_set_aside_not_counted_as_skipped(sample_archives, tmp_path, capsys):
+    """With --skip-bad a second copy of a trial had been counted among the files that "could not
+    be converted and were skipped" (card, stdout, verify) while its first copy was converted and no
+    data was missing. It is now listed apart, with the copy kept."""
+    from felt_hf.cli import main as cli_main
+    from felt_hf.publish.verify import verify_folder
+
+    data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech"])
+    zip_path = data / "raw_motion_speech.zip"
+    with zipfile.ZipFile(zip_path) as zf:
+        first = next(n for n in zf.namelist() if n.endswith(".csv") and "/._" not in n and "MACOSX" not in n)
+        body = zf.read(first)
+    with zipfile.ZipFile(zip_path, "a") as zf:
+        zf.writestr(f"copy/{Path(first).name}", body)
+    out = tmp_path / "felt"
+    assert cli_main(["convert", str(data), "--out", str(out), "--skip-bad", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "set aside 1 second copy(ies) of a trial" in printed and "bad input file" not in printed
+    report = json.loads((out / "skipped_trials.json").read_text())
+    assert report["skipped"] == []
+    [entry] = report["set_aside"]
+    assert entry["member"] == f"copy/{Path(first).name}" and entry["kept"] == f"in/raw_motion_speech.zip:{first}"
+    card = (out / "README.md").read_text()
+    assert "could not be converted" not in card and "1 second copy(ies) of a trial were set aside" in card
+    from felt_hf.inputs.sources import scan_members
+
+    total = sum(pq.read_metadata(p).num_rows for p in (out / "raw_speech").glob("*.parquet"))
+    assert total == len(scan_members(zip_path, channel="speech")[0])  # every trial converted, once
+    checks = {c.name: c for c in verify_folder(out).checks}
+    assert checks["skipped"].status == "pass", checks["skipped"].summary
+    (out / "skipped_trials.json").write_text(json.dumps({"skipped": []}))  # the card's count no longer listed
+    checks = {c.name: c for c in verify_folder(out).checks}
+    assert checks["skipped"].status == "fail" and "set aside" in checks["skipped"].summary

@@ -435,7 +435,7 @@ def test_two_files_for_one_trial_is_an_error_naming_both(small_input, tmp_path):
     assert video.name in str(e.value) and "more/Landmark_Plot" in str(e.value)
     assert not (tmp_path / "felt").exists()
     summary = convert_felt(small_input, tmp_path / "felt", configs=CONFIGS, progress=False, skip_bad=True)
-    assert summary["skipped"] == 1
+    assert summary["skipped"] == 0 and summary["set_aside"] == 1  # (the first copy converted: no data lost)
 
 
 def test_media_alone_follow_the_tracking_archives_and_are_deterministic(small_input, tmp_path):
@@ -1014,3 +1014,28 @@ def test_videos_in_a_zip_with_a_misspelt_kind_name_are_worth_a_warning(media_arc
     _kind_zip(media_archives, data, "Landmark_Plots.zip")
     with pytest.warns(FeltWarning, match=r"full-AV mp4 file\(s\) not used.*Landmark_Plots\.zip:Actor_"):
         convert_felt(data, tmp_path / "a", progress=False, num_proc=1)
+
+
+def test_a_video_zip_also_extracted_beside_itself_sets_copies_aside_with_no_cell_empty(small_input, tmp_path):
+    """The second copy of each video (the folder beside its zip) had been counted as a file that
+    "could not be converted" (card, stdout, verify: "12 trial(s) skipped") while no cell was empty."""
+    from felt_hf.publish.verify import verify_folder
+
+    with zipfile.ZipFile(small_input / "plot.zip", "w") as zf:  # the same videos, also zipped
+        for p in sorted((small_input / "videos").rglob("*.mp4")):
+            zf.write(p, p.relative_to(small_input / "videos").as_posix())
+    out = tmp_path / "felt"
+    summary = convert_felt(small_input, out, progress=False, num_proc=1, skip_bad=True)
+    report = json.loads((out / "skipped_trials.json").read_text())
+    n = len(list((small_input / "videos").rglob("*.mp4")))
+    assert summary.skipped == 0 and summary.set_aside == n and report["skipped"] == [] and len(report["set_aside"]) == n
+    assert all(e["kept"] and e["trial_id"] in e["kept"] for e in report["set_aside"])
+    cells = [
+        c
+        for f in (out / "landmark_plot_speech").glob("*.parquet")
+        for c in pq.read_table(f).column("video").to_pylist()
+    ]
+    assert len(cells) == n and all(c is not None for c in cells)
+    card = (out / "README.md").read_text()
+    assert "could not be converted" not in card and f"{n} second copy(ies) of a trial were set aside" in card
+    assert {c.name: c.status for c in verify_folder(out).checks}["skipped"] == "pass"

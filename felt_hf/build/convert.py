@@ -59,7 +59,7 @@ from ..atomic import (
     remove_new_empty_folders,
     remove_temp_leftovers,
 )
-from ..errors import FeltError, FeltFormatError, FeltOutputError, FeltPathError, FeltWarning
+from ..errors import FeltDuplicateTrialError, FeltError, FeltFormatError, FeltOutputError, FeltPathError, FeltWarning
 from ..inputs.csv_fast import prepare_worker_process
 from ..inputs.sources import (
     CsvMember,
@@ -90,7 +90,7 @@ from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .convert_media import MediaRun, plan_media, refuse_plans_outside_splits, split_configs, write_media_configs
 from .rows import rows_table, trial_row
 from .schema_handoff import SchemaHandoff
-from .skipped import refuse_all_skipped, skip_entry, trial_id_of
+from .skipped import refuse_all_skipped, skip_entry, split_set_aside, trial_id_of
 from .stats import FeatureStats, write_stats_json
 
 ROW_GROUP_ROWS = 8
@@ -186,9 +186,12 @@ def plan_tasks(
         members, bad = scan_members(source, channel=channel)
         if bad and not skip_bad:
             raise bad[0][1]
+        first = {m.trial_id: m for m in members}
         for member, err in bad:
-            if skipped is not None:
-                skipped.append(skip_entry(config, trial_id_of(member), str(source), member, str(err)))
+            if skipped is not None:  # (a second copy of a kept trial: set aside, listed apart)
+                kept = first.get(trial_id_of(member)) if isinstance(err, FeltDuplicateTrialError) else None
+                skipped.append(skip_entry(config, trial_id_of(member), str(source), member, str(err),
+                                          kept.where() if kept is not None else None))  # fmt: skip
         if not members:
             why = "holds no trial CSV" + (f" (all {len(bad)} CSV member(s) were skipped as bad)" if bad else "")
             raise FeltFormatError(str(source), why + f": nothing to convert for {config}")
@@ -857,11 +860,13 @@ def _finish(
         skipped.extend(media.skipped)
         notes = [*notes, *media.notes()]
     skipped = [{k: _public(v, data_dir) if isinstance(v, str) else v for k, v in e.items()} for e in skipped]
+    skipped, set_aside = split_set_aside(skipped)
     notes = [_public(n, data_dir) for n in notes]
     write_stats_json(out / STATS_FILENAME, stats)
     report = out / SKIPPED_FILENAME
-    if skipped:
-        atomic_write_bytes(report, (json.dumps({"skipped": skipped}, indent=1) + "\n").encode("utf-8"))
+    if skipped or set_aside:
+        listed = {"skipped": skipped} | ({"set_aside": set_aside} if set_aside else {})
+        atomic_write_bytes(report, (json.dumps(listed, indent=1) + "\n").encode("utf-8"))
     else:
         report.unlink(missing_ok=True)
     from .. import __version__
@@ -879,6 +884,7 @@ def _finish(
         split_actors={k: list(v) for k, v in split_actors.items()},
         stats_file=STATS_FILENAME,
         skipped=len(skipped),
+        set_aside=len(set_aside),
         warnings=list(notes),
         regeneration=regeneration_provenance(data_dir),  # None for published archives
     )

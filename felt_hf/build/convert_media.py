@@ -107,12 +107,12 @@ class MediaConfigPlan:
     au_titles: bool = False  # read AU animations' `Frame N` titles to recover their map
 
 
-def _skip_entry(plan: MediaConfigPlan, f: MediaFile | None, trial_id: str, error: str) -> dict:
-    return skip_entry(plan.config, trial_id, f.source if f else None, f.member if f else None, error)
+def _skip_entry(plan: MediaConfigPlan, f: MediaFile | None, trial_id: str, error: str, kept: str | None = None) -> dict:
+    return skip_entry(plan.config, trial_id, f.source if f else None, f.member if f else None, error, kept)
 
 
-def _skip(plan: MediaConfigPlan, f: MediaFile | None, trial_id: str, error: str) -> None:
-    plan.skipped.append(_skip_entry(plan, f, trial_id, error))
+def _skip(plan: MediaConfigPlan, f: MediaFile | None, trial_id: str, error: str, kept: str | None = None) -> None:
+    plan.skipped.append(_skip_entry(plan, f, trial_id, error, kept))
 
 
 def plan_media(
@@ -175,7 +175,8 @@ def plan_media(
                 if not skip_bad and err is not None:
                     raise err
                 for other in files[1:]:
-                    _skip(plan, other, tid, f"second file for trial {tid} in {config}; kept {files[0].where()}")
+                    _skip(plan, other, tid, f"second file for trial {tid} in {config}; kept {files[0].where()}",
+                          kept=files[0].where())  # fmt: skip
             plan.files[tid] = files[0]
         plans[config] = plan
     return plans

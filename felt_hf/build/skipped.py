@@ -13,11 +13,25 @@ from collections.abc import Mapping, Sequence
 from ..errors import FeltError
 
 
-def skip_entry(config: str | None, trial_id: str | None, archive: str | None, member: str | None, error: str) -> dict:
+def skip_entry(config: str | None, trial_id: str | None, archive: str | None, member: str | None, error: str,
+               kept: str | None = None) -> dict:  # fmt: skip
     """One entry of ``skipped_trials.json``, the same keys for tracking and media whatever went
     wrong (tracking entries had lacked ``config`` and ``trial_id``): ``config`` and ``trial_id`` are
-    null where the file's name says neither, ``archive`` and ``member`` where no file was found."""
-    return {"config": config, "trial_id": trial_id, "archive": archive, "member": member, "error": error}
+    null where the file's name says neither, ``archive`` and ``member`` where no file was found.
+
+    ``kept``: for a second copy of a trial set aside under ``--skip-bad``, where the copy that was
+    converted is. Such an entry loses no data, so it is listed apart (:func:`split_set_aside`)."""
+    entry = {"config": config, "trial_id": trial_id, "archive": archive, "member": member, "error": error}
+    return entry if kept is None else entry | {"kept": kept}
+
+
+def split_set_aside(entries: Sequence[dict]) -> tuple[list[dict], list[dict]]:
+    """``(skipped, set_aside)``: files whose trial (or media cell) is missing from the build, and
+    second copies of a trial whose first copy was converted. Counted together, a video zip also
+    extracted beside itself had made the card say "36 input file(s) could not be converted and
+    were skipped" of a build in which no cell was empty."""
+    skipped = [e for e in entries if "kept" not in e]
+    return skipped, [e for e in entries if "kept" in e]
 
 
 def trial_id_of(member: str) -> str | None:
@@ -46,4 +60,4 @@ def refuse_all_skipped(kept: Mapping[str, int], skipped: Mapping[str, Sequence[d
                             f"{where}{first['error']}); nothing was written")  # fmt: skip
 
 
-__all__ = ["refuse_all_skipped", "skip_entry", "trial_id_of"]
+__all__ = ["refuse_all_skipped", "skip_entry", "split_set_aside", "trial_id_of"]

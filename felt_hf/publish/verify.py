@@ -753,8 +753,17 @@ def _check_skipped(report: Report, root: Path, body: str) -> None:
     except (ValueError, KeyError, TypeError, OSError) as e:
         report.add("skipped", "fail", f"{path.name} unreadable: {e}")
         return
+    aside = re.search(r"(\d+) second copy\(ies\) of a trial were set aside", body)
+    try:
+        aside_listed = len(json.loads(path.read_text(encoding="utf-8")).get("set_aside") or ()) if path.exists() else 0
+    except (ValueError, TypeError, AttributeError, OSError) as e:
+        report.add("skipped", "fail", f"{path.name} unreadable: {e}")
+        return
     if listed != in_card:
         report.add("skipped", "fail", f"the card says {in_card} trial(s) were skipped, {path.name} lists {listed}")
+    elif aside_listed != (int(aside.group(1)) if aside else 0):
+        report.add("skipped", "fail", f"the card says {int(aside.group(1)) if aside else 0} second copy(ies) were set "
+                   f"aside, {path.name} lists {aside_listed}")  # fmt: skip
     else:
         report.add("skipped", "pass" if not listed else "warn",
                    f"{listed} trial(s) skipped, listed in {path.name} and the card" if listed else "no trial skipped")  # fmt: skip
