@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import warnings
 import zipfile
@@ -1039,3 +1040,33 @@ def test_a_video_zip_also_extracted_beside_itself_sets_copies_aside_with_no_cell
     card = (out / "README.md").read_text()
     assert "could not be converted" not in card and f"{n} second copy(ies) of a trial were set aside" in card
     assert {c.name: c.status for c in verify_folder(out).checks}["skipped"] == "pass"
+
+
+def test_media_alone_keep_a_video_whose_tracking_csv_is_bad_under_skip_bad(small_input, tmp_path):
+    """A media-only build reads the tracking archives' CSVs for the frame maps. A bad CSV had been
+    filed under the mp4 (the CSV's error, the mp4's name) and the readable video thrown away; the
+    video is kept now, its map unknown, and the CSV is the file listed."""
+    zip_path = small_input / "smoothed_motion_speech.zip"
+    with zipfile.ZipFile(zip_path) as zf:
+        items = [(n, zf.read(n)) for n in zf.namelist()]
+    bad = next(n for n, _ in items if n.endswith(".csv") and "/._" not in n and "MACOSX" not in n)
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        for n, body in items:
+            if n == bad:
+                lines = body.decode().split("\n")
+                cells = lines[1].split(",")
+                cells[5] = "abc"
+                lines[1] = ",".join(cells)
+                body = "\n".join(lines).encode()
+            zf.writestr(n, body)
+    with pytest.raises(FeltFormatError, match=rf"{re.escape(bad)}, row 1, column '[^']+': not a number: 'abc'"):
+        convert_felt(small_input, tmp_path / "x", configs=["landmark_plot_speech"], progress=False, num_proc=1)
+    out = tmp_path / "felt"
+    convert_felt(small_input, out, configs=["landmark_plot_speech"], progress=False, num_proc=1, skip_bad=True)
+    [entry] = json.loads((out / "skipped_trials.json").read_text())["skipped"]
+    tid = Path(bad).stem
+    assert entry["member"] == bad and entry["trial_id"] == tid and "video is kept" in entry["error"]
+    rows = [r for f in (out / "landmark_plot_speech").glob("*.parquet") for r in pq.read_table(f).to_pylist()]
+    [row] = [r for r in rows if r["trial_id"] == tid]
+    assert row["video"] is not None and row["alignment"] == "no_tracking" and row["tracking_index"] is None
+    assert sum(r["alignment"] == "exact" for r in rows) == len(rows) - 1

@@ -357,7 +357,18 @@ def writer_options(schema: pa.Schema) -> dict:
     }
 
 
-def _media_row(plan: MediaConfigPlan, f: MediaFile, reader: MemberReader, order: TrackingOrder) -> dict:
+class _TrackingUnreadable(FeltError):
+    """A trial's tracking CSV (read for its video's frame map) failed: ``error`` names the CSV."""
+
+    def __init__(self, error: FeltError, member) -> None:
+        super().__init__(str(error))
+        self.error, self.member = error, member
+
+
+def _media_row(plan: MediaConfigPlan, f: MediaFile, reader: MemberReader, order: TrackingOrder,
+               tracking: bool = True) -> dict:  # fmt: skip
+    """One media row; ``tracking=False``: the frame map left unknown (``no_tracking``), for a video
+    whose trial's tracking CSV cannot be read under ``--skip-bad``."""
     data = reader.read_bytes(f.as_member())
     row: dict = {"source_file": f"{Path(f.source).name}:{f.member}"}
     if plan.kind == AUDIO_KIND:
@@ -373,7 +384,10 @@ def _media_row(plan: MediaConfigPlan, f: MediaFile, reader: MemberReader, order:
         )
         return row
     info = probe_video(data, file=f.member, archive=f.source)
-    expansion = order.expansion(f.trial_id) if order.from_tracking else None
+    try:
+        expansion = order.expansion(f.trial_id) if order.from_tracking and tracking else None
+    except FeltError as e:
+        raise _TrackingUnreadable(e, order.members.get(f.trial_id)) from None
     alignment, index = alignment_of(plan.kind, info.num_frames, expansion)
     if alignment == "dropped_frames_unknown" and plan.au_titles:
         alignment, index = _from_titles(data, expansion, alignment)
@@ -389,6 +403,26 @@ def _media_row(plan: MediaConfigPlan, f: MediaFile, reader: MemberReader, order:
         tracking_index=index,
     )
     return row
+
+
+def _media_row_keeping_video(plan: MediaConfigPlan, f: MediaFile, reader: MemberReader, order: TrackingOrder,
+                             skip_bad: bool, skipped: list[dict]) -> dict:  # fmt: skip
+    """:func:`_media_row`; under ``--skip-bad`` a trial whose tracking CSV cannot be read keeps its
+    readable video, without a frame map, and the CSV is the file listed as skipped.
+
+    In a media-only build the frame maps come from the tracking archives' CSVs, read here. A bad
+    CSV had been filed under the mp4 (the CSV's error, the mp4's name) and the video thrown away,
+    its cell left empty."""
+    try:
+        return _media_row(plan, f, reader, order)
+    except _TrackingUnreadable as e:
+        if not skip_bad:
+            raise e.error from None
+        m = e.member
+        skipped.append(skip_entry(plan.config, f.trial_id, m.source if m else None, m.member if m else None,
+                                  f"{e.error} (its {plan.kind} video is kept, its frame map unknown: "
+                                  "alignment no_tracking)"))  # fmt: skip
+        return _media_row(plan, f, reader, order, tracking=False)
 
 
 def alignment_of(kind: str, num_video_frames: int, expansion: np.ndarray | None) -> tuple[str, list[int] | None]:
@@ -463,7 +497,7 @@ def write_shard(shard: MediaShard, plan: MediaConfigPlan, order: TrackingOrder, 
                             f"{order.source} has (media rows pair with its rows one to one; --skip-bad leaves "
                             "the cell empty)"
                         )
-                    row.update(_media_row(plan, f, reader, order))
+                    row.update(_media_row_keeping_video(plan, f, reader, order, skip_bad, skipped))
                     shard.count_facts(row, f)
                 except FeltError as e:
                     if not skip_bad:
