@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,3 +219,49 @@ def test_stats_written_with_other_histogram_ranges_read_back_as_written(sample_a
         ComponentStats("action_units").merge(back)
     report = verify_folder(tmp_path / "felt")
     assert report.ok, [c.summary for c in report.checks if c.status == "fail"]
+
+
+def _edited(tmp_path, rows, edit) -> Path:
+    """A stats.json of ``rows`` with ``edit(entry)`` applied to train's action_units entry."""
+    path = write_stats_json(tmp_path / "stats.json", {"smoothed_speech": {"train": compute_stats(rows)}})
+    doc = json.loads(path.read_text())
+    edit(doc["configs"]["smoothed_speech"]["train"]["features"]["action_units"])
+    path.write_text(json.dumps(doc))  # (Python's json writes NaN, as a hand edit in Python would)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda e: e["mean"].__setitem__(3, float("nan")), r"features\.action_units\.mean\[3\]: nan is not a finite"),
+        (lambda e: e["mean"].__setitem__(3, None), r"features\.action_units\.mean\[3\]: None is not a finite"),
+        (lambda e: e["count"].__setitem__(3, 2.7), r"features\.action_units\.count\[3\]: 2\.7 is not a whole"),
+        (lambda e: e["count"].__setitem__(3, -1), r"features\.action_units\.count\[3\]: -1 is not a whole"),
+        (lambda e: e["m2"].__setitem__(3, -5.0), r"features\.action_units\.m2\[3\]: -5\.0 is not a finite number >= 0"),
+        (lambda e: e.__setitem__("mean", e["mean"][:5]), r"features\.action_units\.mean: 5 values, expected 20"),
+        (lambda e: e.__setitem__("m2", e["m2"] * 2), r"features\.action_units\.m2: 40 values, expected 20"),
+    ],
+    ids=["nan-mean", "null-mean", "fractional-count", "negative-count", "negative-m2", "short-mean", "long-m2"],
+)
+def test_a_stats_value_that_cannot_be_is_an_error_naming_file_split_feature_and_key(tmp_path, rows, edit, says):
+    """Each of these had loaded without a word and then standardised every value wrong: a NaN mean
+    made every frame "no face", a null one read as 0, a count of 2.7 as 2, a negative m2 gave std
+    1; wrong lengths failed later in a numpy broadcast naming nothing."""
+    path = _edited(tmp_path, rows, edit)
+    with pytest.raises(ValueError, match=rf"^{path}: configs\.smoothed_speech\.train: {says}"):
+        load_stats(path)
+
+
+def test_a_feature_the_stats_do_not_hold_is_named_with_the_file_and_split(tmp_path, rows):
+    from felt_hf.training import FeltCollator
+
+    path = write_stats_json(tmp_path / "stats.json", {"smoothed_speech": {"train": compute_stats(rows)}})
+    doc = json.loads(path.read_text())
+    del doc["configs"]["smoothed_speech"]["train"]["features"]["action_units"]
+    path.write_text(json.dumps(doc))
+    stats = load_stats(path)["smoothed_speech"]["train"]  # (a subset of features is a valid file)
+    says = rf"^{path}: configs\.smoothed_speech\.train: no statistics of 'action_units' \(they hold face_box"
+    with pytest.raises(ValueError, match=says):
+        FeltCollator(["landmarks", "action_units"], stats=stats)
+    with pytest.raises(KeyError):  # (a mapping's miss too)
+        stats["action_units"]

@@ -263,14 +263,50 @@ class ComponentStats:
         with other ranges (an earlier version's) reads back as it was written."""
         out = cls(name, _stored_spec(name, d["histogram"]))  # (a name this version does not know: KeyError)
         h = d["histogram"]
-        out.count = np.asarray(d["count"], dtype=np.int64)
-        out.mean = _unfloats(d["mean"], 0.0)
-        out.m2 = _unfloats(d["m2"], 0.0)
-        out.min = _unfloats(d["min"], np.inf)
-        out.max = _unfloats(d["max"], -np.inf)
+        width = out.count.size
+        out.count = _counts(d["count"], width)
+        known = out.count > 0
+        out.mean = _unfloats(_values(d, "mean", width, known), 0.0)
+        out.m2 = _unfloats(_values(d, "m2", width, known, at_least=0.0), 0.0)
+        out.min = _unfloats(_values(d, "min", width, known), np.inf)
+        out.max = _unfloats(_values(d, "max", width, known), -np.inf)
         raw = np.frombuffer(zlib.decompress(base64.b64decode(h["data"])), dtype="<i8")
         out.hist = raw.astype(np.int64).reshape(out.hist.shape)
         return out
+
+
+def _counts(values, width: int) -> np.ndarray:
+    """``count``: ``width`` whole numbers >= 0. ``np.asarray(..., int64)`` had read 2.7 as 2 (std
+    then sqrt(m2 / 2): every standardised value scaled wrong) and -3 as a count."""
+    if not isinstance(values, list) or len(values) != width:
+        raise ValueError(f"count: {_length_text(values)}, expected {width} whole numbers")
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"count[{i}]: {v!r} is not a whole number >= 0")
+    return np.asarray(values, dtype=np.int64)
+
+
+def _values(d: Mapping, key: str, width: int, known: np.ndarray, at_least: float | None = None) -> list:
+    """``d[key]``: ``width`` numbers, finite (and ``>= at_least``) wherever the component has data
+    (``known``), null elsewhere allowed. A NaN mean had turned every standardised value of the
+    feature into NaN (the collator then called every frame "no face"), a null one had read as 0,
+    and a negative or NaN m2 had made std 1, all without a word."""
+    values = d[key]
+    if not isinstance(values, list) or len(values) != width:
+        raise ValueError(f"{key}: {_length_text(values)}, expected {width} numbers")
+    for i, v in enumerate(values):
+        if v is None and not known[i]:
+            continue
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not number or not math.isfinite(v) or (at_least is not None and v < at_least):
+            need = "a finite number" + (f" >= {at_least:g}" if at_least is not None else "")
+            where = f" (count[{i}] = 0)" if not known[i] else ""
+            raise ValueError(f"{key}[{i}]: {v!r} is not {need}{where}")
+    return values
+
+
+def _length_text(values) -> str:
+    return f"{len(values)} values" if isinstance(values, list) else _json_type(values)
 
 
 def _stored_spec(name: str, h: Mapping) -> HistogramSpec:
@@ -360,8 +396,24 @@ def _unfloats(values: list, missing: float) -> np.ndarray:
     return np.array([missing if v is None else v for v in values], dtype=np.float64)
 
 
+class FeltStatsLookupError(KeyError, ValueError):
+    """A feature the statistics do not hold: a KeyError (a mapping's miss) and a ValueError (the
+    API's argument errors) at once, so either ``except`` catches it."""
+
+    def __str__(self) -> str:  # (KeyError's own quotes the message)
+        return str(self.args[0]) if self.args else ""
+
+
+def _whole(value, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key}: {value!r} is not a whole number >= 0")
+    return value
+
+
 class FeatureStats:
     """Statistics of every per-frame array of one (config, split), plus trial and frame counts."""
+
+    source: str | None = None  # where they were read from (a file and place), for messages
 
     def __init__(self, names: Iterable[str] | None = None, specs: Mapping[str, HistogramSpec] | None = None) -> None:
         """``specs``: histogram ranges other than this version's, per feature (those of statistics
@@ -411,14 +463,20 @@ class FeatureStats:
         return self
 
     def __getitem__(self, name: str) -> ComponentStats:
+        """One feature's statistics; one the statistics do not hold is a :class:`LookupError` that
+        is also a ValueError, naming where they were read (a bare ``KeyError: 'action_units'`` had
+        named neither the file nor the split)."""
+        if name not in self.features:
+            where = f"{self.source}: " if getattr(self, "source", None) else ""
+            raise FeltStatsLookupError(f"{where}no statistics of {name!r} (they hold {', '.join(self.features)})")
         return self.features[name]
 
     def mean(self, name: str) -> np.ndarray:
         """Per-component mean in the array's own shape (e.g. ``(68, 2)`` for landmarks)."""
-        return self.features[name].mean.reshape(FRAME_ARRAYS_BY_NAME[name].shape)
+        return self[name].mean.reshape(FRAME_ARRAYS_BY_NAME[name].shape)
 
     def std(self, name: str) -> np.ndarray:
-        return self.features[name].std.reshape(FRAME_ARRAYS_BY_NAME[name].shape)
+        return self[name].std.reshape(FRAME_ARRAYS_BY_NAME[name].shape)
 
     def to_dict(self) -> dict:
         return {
@@ -428,11 +486,22 @@ class FeatureStats:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> FeatureStats:
+    def from_dict(cls, d: Mapping, source: str | None = None) -> FeatureStats:
+        """``source``: where ``d`` was read (file and place), named when a feature is asked for
+        that it does not hold."""
         out = cls(d["features"].keys())
-        out.features = {name: ComponentStats.from_dict(name, fd) for name, fd in d["features"].items()}
-        out.num_trials = int(d["num_trials"])
-        out.num_frames = int(d["num_frames"])
+        features = {}
+        for name, fd in d["features"].items():
+            try:
+                features[name] = ComponentStats.from_dict(name, fd)
+            except KeyError as e:
+                raise KeyError(f"features.{name}.{e.args[0] if e.args else e}") from None
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"features.{name}.{e}") from None
+        out.features = features
+        out.num_trials = _whole(d["num_trials"], "num_trials")
+        out.num_frames = _whole(d["num_frames"], "num_frames")
+        out.source = source
         return out
 
 
@@ -531,7 +600,7 @@ def _json_type(value) -> str:
 def _split_stats(path: Path, where: str, d) -> FeatureStats:
     """One split's entry; whatever is malformed in it is one ValueError naming file and place."""
     try:
-        return FeatureStats.from_dict(d)
+        return FeatureStats.from_dict(d, source=f"{path}: {where}")
     except KeyError as e:
         raise ValueError(f"{path}: {where}: missing {e}") from None
     except (AttributeError, TypeError, ValueError, IndexError, zlib.error, binascii.Error) as e:
