@@ -173,6 +173,14 @@ def test_misuse_is_named_when_the_collator_is_built(rows):
         FeltCollator([])
     with pytest.raises(ValueError, match="max_frames must be a whole number"):
         FeltCollator(["landmarks"], max_frames=2.5)
+    # landmark_options: checked here, not at the first batch inside a DataLoader worker
+    with pytest.raises(ValueError, match=r"landmark_options \{'centre': 'eyes'\}: .*unexpected keyword.*'centre'"):
+        FeltCollator(["landmarks"], landmarks="face", landmark_options={"centre": "eyes"})
+    with pytest.raises(ValueError, match=r"landmark_options \{'center': 'nose'\}: center must be one of"):
+        FeltCollator(["landmarks"], landmarks="face", landmark_options={"center": "nose"})
+    with pytest.raises(ValueError, match=r"apply to landmarks='face', not 'pixels'"):
+        FeltCollator(["landmarks"], landmark_options={"center": "eyes"})
+    FeltCollator(["landmarks"], landmarks="face", landmark_options={"center": "eyes", "scale": "interocular"})
 
 
 def test_misuse_is_named_when_a_batch_is_collated(rows):
@@ -185,8 +193,19 @@ def test_misuse_is_named_when_a_batch_is_collated(rows):
         collate(partial)
     short = [dict(r) for r in rows[:2]]
     short[0]["action_units"] = short[0]["action_units"][:3]
-    with pytest.raises(ValueError, match=rf"trial {short[0]['trial_id']}: action_units has shape \(3, 20\)"):
+    n = len(short[0]["landmarks"])
+    with pytest.raises(
+        ValueError, match=rf"trial {short[0]['trial_id']}: action_units has 3 frames, landmarks has {n}"
+    ):
         collate(short)
+    long = [dict(r) for r in rows[:2]]  # a longer feature had been cut to the first's length silently
+    long[0]["action_units"] = np.concatenate([long[0]["action_units"], long[0]["action_units"][:1]])
+    with pytest.raises(ValueError, match=rf"action_units has {n + 1} frames, landmarks has {n}: every feature"):
+        collate(long)
+    none = [dict(r) for r in rows[:2]]
+    none[1]["action_units"] = None  # (had been "object of type 'NoneType' has no len()")
+    with pytest.raises(ValueError, match=rf"trial {none[1]['trial_id']}: action_units is None"):
+        collate(none)
     batch = collate(rows)  # and the right use still works, labels included
     assert batch["emotion"].shape == (4,) and batch["actor"].shape == (4,)
 

@@ -174,7 +174,7 @@ class FeltCollator:
             raise ValueError("landmarks must be 'pixels' or 'face'")
         self.max_frames, self.crop, self.frame_stride = max_frames, crop, frame_stride
         self.landmarks = landmarks
-        self.landmark_options = dict(landmark_options or {})
+        self.landmark_options = _checked_landmark_options(landmarks, landmark_options)
         skip = ("landmarks",) if landmarks == "face" else ()
         self.standardizer = Standardizer.from_stats(stats, self.features, skip=skip) if stats is not None else None
         try:  # (numpy's "could not convert string to float" had not named the argument)
@@ -231,7 +231,21 @@ class FeltCollator:
             dst[:, self.layout[name]] = x.reshape(k, -1)
 
     def _length(self, row: Mapping[str, Any]) -> int:
-        return len(row[self.features[0]])
+        """The trial's frame count, which every feature must have: a longer feature had been cut to
+        the first feature's length without a word (only a shorter one was caught), and a feature
+        that is None had failed as ``object of type 'NoneType' has no len()``."""
+        lengths = {}
+        for name in self.features:
+            value = row[name]
+            if value is None:
+                raise ValueError(f"trial {row.get('trial_id', '?')}: {name} is None (a row without that array)")
+            lengths[name] = len(value)
+        first = self.features[0]
+        other = next((n for n in self.features if lengths[n] != lengths[first]), None)
+        if other is not None:
+            raise ValueError(f"trial {row.get('trial_id', '?')}: {other} has {lengths[other]} frames, {first} has "
+                             f"{lengths[first]}: every feature of a trial must have one row per frame")  # fmt: skip
+        return lengths[first]
 
     # -- the batch -------------------------------------------------------------------------------
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -282,6 +296,24 @@ class FeltCollator:
             batch[k].numpy()[...] = v
         batch.update(other)
         return batch
+
+
+def _checked_landmark_options(landmarks: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``landmark_options`` checked when the collator is built, as every other argument is (a
+    misspelt key or a bad value had failed at the first batch, inside a DataLoader worker): tried
+    once on one frame of zeros with a unit box."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ValueError(f"landmark_options must be a mapping of face_relative_landmarks options, not {options!r}")
+    if options and landmarks != "face":
+        raise ValueError(f"landmark_options {dict(options)} apply to landmarks='face', not {landmarks!r}")
+    try:
+        with np.errstate(all="ignore"):  # (zeros: an interocular scale of 0, which is no error here)
+            face_relative_landmarks(np.zeros((1, 68, 2), np.float32), np.array([[0, 0, 1, 1]], np.float32), **options)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"landmark_options {dict(options)}: {e}") from None
+    return dict(options)
 
 
 def _check_row(row: Mapping[str, Any], needed: Sequence[str]) -> None:
