@@ -281,3 +281,15 @@ def test_helpers_name_a_bad_argument():
 class _EmptyStream(torch.utils.data.IterableDataset):
     def __iter__(self):
         return iter(())
+
+
+def test_windows_of_a_dataset_loaded_with_the_collators_columns(hub):
+    """docs/TRAINING.md loads ``columns=collate.columns`` and cuts sliding windows: that had failed
+    in datasets with "Column 'num_frames' doesn't exist"."""
+    collate = FeltCollator(["landmarks"], max_frames=16, crop="start")
+    ds = load_dataset(str(hub), "smoothed_speech", split="validation", columns=collate.columns).with_format("numpy")
+    win = trial_windows(ds, window=16, hop=8)
+    assert len(win) == sum(len(window_starts(int(n), 16, 8)) for n in ds["num_frames"])
+    bare = ds.remove_columns(["num_frames"])
+    with pytest.raises(ValueError, match=r"trial_windows needs the num_frames column"):
+        trial_windows(bare, window=16, hop=8)

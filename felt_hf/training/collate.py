@@ -184,8 +184,12 @@ class FeltCollator:
 
     @property
     def columns(self) -> list[str]:
-        """Columns this collator reads: ``ds.select_columns(collator.columns)`` skips decoding the rest."""
-        cols = list(self.features) + list(self.labels) + ["trial_id"]
+        """Columns this collator reads: ``ds.select_columns(collator.columns)`` skips decoding the rest.
+
+        ``num_frames`` too (one integer a trial): :func:`trial_windows` indexes windows from it, and
+        the documented recipes load ``columns=collate.columns`` and then cut windows (without it,
+        datasets said only "Column 'num_frames' doesn't exist")."""
+        cols = list(self.features) + list(self.labels) + ["trial_id", "num_frames"]
         if self.landmarks == "face" and "face_box" not in cols:
             cols.append("face_box")
         return list(dict.fromkeys(cols))

@@ -49,6 +49,11 @@ class _WindowedMap(torch.utils.data.Dataset):
 
     def __init__(self, ds: Any, window: int, hop: int | None, frame_stride: int) -> None:
         self.ds, self.window, self.frame_stride = ds, window, frame_stride
+        names = getattr(ds, "column_names", None)
+        if names is not None and "num_frames" not in names:  # (datasets: "Column 'num_frames' doesn't exist")
+            raise ValueError(f"trial_windows needs the num_frames column, from which it indexes the windows without "
+                             f"decoding a frame; the dataset has {list(names)}: load it too (FeltCollator.columns "
+                             "includes it)")  # fmt: skip
         num_frames = ds["num_frames"]
         num_frames = num_frames.tolist() if hasattr(num_frames, "tolist") else list(num_frames)
         self.index = [
