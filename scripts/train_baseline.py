@@ -16,6 +16,7 @@ generated sample data the accuracy means nothing and the script says so.
 
 from __future__ import annotations
 
+import argparse
 import json
 import struct
 import sys
@@ -196,10 +197,16 @@ def not_the_real_corpus(folder: Path, config: str, splits: dict) -> str | None:
 
 
 def actor_folds(actors: list[int], k: int) -> list[list[int]]:
-    """Contiguous blocks of sorted actors: with 24 actors and K in (2, 3, 4, 6, 12) each fold is sex-balanced."""
+    """Contiguous blocks of sorted actors: with 24 actors and K in (3, 4, 6, 12) each fold is sex-balanced.
+
+    At least 3 folds: each fold tests on its own actors and selects on the next fold's, so with 2
+    nothing was left to train on (an epoch of no step)."""
     actors = sorted(actors)
-    if not 2 <= k <= len(actors):
-        raise ValueError(f"--cv-folds {k}: must be between 2 and the number of actors ({len(actors)})")
+    if not 3 <= k <= len(actors):
+        raise ValueError(
+            f"--cv-folds {k}: must be between 3 (a test, a validation and a train fold) and the number of "
+            f"actors ({len(actors)})"
+        )
     return [[int(a) for a in block] for block in np.array_split(actors, k)]
 
 
@@ -221,7 +228,10 @@ def make_loaders(args, train_ds, eval_sets: dict, stats, gen: torch.Generator):
         stream = FeltStream.from_folder(
             str(args.data_path), args.config, "train", columns=train_collate.columns, shuffle=True, seed=args.seed
         )
-        loader_args = dict(dataset=stream, drop_last=stream.num_rows > args.batch_size)
+        # No drop_last: each worker batches only its own share of the stream, so dropping the last
+        # batch lost up to (batch - 1) x workers trials an epoch, or every batch when a share was
+        # smaller than a batch (an epoch of no step).
+        loader_args = dict(dataset=stream, drop_last=False)
     else:
         loader_args = dict(dataset=train_ds, shuffle=True, drop_last=len(train_ds) > args.batch_size)
     train = torch.utils.data.DataLoader(
@@ -238,6 +248,13 @@ def make_loaders(args, train_ds, eval_sets: dict, stats, gen: torch.Generator):
         windows = trial_windows(ds, window=args.max_frames, hop=args.max_frames // 2, frame_stride=args.frame_stride)
         evals[name] = torch.utils.data.DataLoader(windows, batch_size=64, collate_fn=eval_collate)
     return train, evals
+
+
+def no_step_reason(train: torch.utils.data.DataLoader, tag: str, epoch: int) -> str:
+    """Why an epoch trained nothing, said instead of the crash it had been (``loss`` unbound)."""
+    data = train.dataset
+    trials = data.num_rows if hasattr(data, "num_rows") else len(data)
+    return f"[{tag}] epoch {epoch + 1}: no training step: the train data gave no batch ({trials} trial(s))"
 
 
 @torch.no_grad()
@@ -266,6 +283,7 @@ def run_once(args, train_ds, val_ds, test_ds, stats, tag: str) -> dict:
         model.train()
         if hasattr(train.dataset, "set_epoch"):
             train.dataset.set_epoch(epoch)
+        loss = None
         for b in train:
             loss = loss_fn(model(b["features"], b["mask"] & b["face_mask"]), b["emotion"])
             opt.zero_grad(set_to_none=True)
@@ -275,6 +293,8 @@ def run_once(args, train_ds, val_ds, test_ds, stats, tag: str) -> dict:
             step += 1
             if args.max_steps and step >= args.max_steps:
                 break
+        if loss is None:
+            raise ValueError(no_step_reason(train, tag, epoch))
         val_uar, val_war = uar_war(evaluate(model, evals["validation"]))
         print(
             f"[{tag}] epoch {epoch + 1}: step {step}, loss {loss.item():.3f}, val UAR {val_uar:.3f} WAR {val_war:.3f}"
@@ -307,6 +327,18 @@ def split_by_actors(ds, actors: list[int]):
     return ds.select(np.flatnonzero(keep).tolist())
 
 
+def window_frames(text: str) -> int:
+    """``--max-frames``: at least 2, as the evaluation windows hop by half a window; 1 had failed
+    after loading the data, naming a ``hop`` that is no option of this script."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, at least 2 (windows hop by half of it)")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=lambda t: Path(input_path(t)), help="hub folder written by felt-hf convert")
@@ -327,14 +359,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-steps", type=seed_int, default=0, help="stop after this many optimiser steps (0: no limit)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="trials per training batch")
     p.add_argument(
-        "--max-frames", type=positive_int, default=64, help="training crop / evaluation window, in kept frames"
+        "--max-frames",
+        type=window_frames,
+        default=64,
+        help="training crop / evaluation window, in kept frames (at least 2; windows hop by half of it)",
     )
     p.add_argument("--frame-stride", type=positive_int, default=2, help="keep every k-th frame (default 2)")
     p.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate")
     p.add_argument("--num-workers", type=seed_int, default=0, help="DataLoader worker processes")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of weights, crops and order")
     p.add_argument(
-        "--cv-folds", type=seed_int, default=0, help="K-fold cross-validation over actors instead of the splits"
+        "--cv-folds",
+        type=seed_int,
+        default=0,
+        help="K-fold (K >= 3) cross-validation over actors instead of the splits",
     )
     p.add_argument(
         "--stream", action="store_true", help="stream the train split with felt_hf.training.stream.FeltStream"

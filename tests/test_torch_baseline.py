@@ -109,10 +109,27 @@ def test_streamed_training_is_reproducible(felt_fake, bl, tmp_path):
     a, b = ({k: v for k, v in m.items() if k != "seconds"} for m in metrics)
     assert a == b, "same seed, same result, with 2 workers and a shuffled stream"
     # 12 train trials in 4 one-row-group shards: 6 per worker; DataLoader batches each worker's
-    # rows separately, so drop_last leaves one batch of 4 per worker: 2 steps an epoch.
-    assert a["steps"] == 2 * 2
+    # rows separately: 4 + 2 per worker, 4 steps an epoch (drop_last had dropped 2 trials a worker).
+    assert a["steps"] == 2 * 4
     with pytest.raises(SystemExit):
         bl.main(["--data", str(hub), "--stream", "--cv-folds", "3"])
+
+
+def test_streamed_workers_with_shares_smaller_than_a_batch_train(felt_fake, bl, tmp_path):
+    """--stream --num-workers 2 with 12 trials, 6 a worker, and batches of 8: drop_last (12 > 8) had
+    dropped every batch, and the epoch of no step ended in UnboundLocalError ('loss')."""
+    hub = tmp_path / "hub"
+    felt_fake.write_hub(hub, per_actor=2, frames=(10, 30))
+    args = ["--data", str(hub), "--out", str(tmp_path / "run"), "--epochs", "2", "--stream", "--num-workers", "2"]
+    assert bl.main(args + ["--max-frames", "16", "--batch-size", "8"]) == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 2 * 2  # one batch a worker
+
+
+def test_two_cv_folds_are_refused_not_an_epoch_without_training(bl, sample_hub, tmp_path, capsys):
+    """With 2 folds, one tested and one validated on, no actor was left to train on."""
+    assert bl.main(["--data", str(sample_hub), "--cv-folds", "2", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("train_baseline.py: error: --cv-folds 2: must be between 3") and err.count("\n") == 1
 
 
 def test_cross_validation_and_every_documented_option_on_the_sample(bl, sample_hub, tmp_path, capsys):
@@ -157,6 +174,7 @@ def test_user_errors_exit_2_with_one_line(bl, sample_hub, tmp_path, capsys):
         (["--epochs", "0"], "argument --epochs: '0': expected a whole number, at least 1"),
         (["--max-steps", "-5"], "argument --max-steps: '-5': expected a non-negative whole number"),
         (["--batch-size", "0"], "argument --batch-size: '0'"),
+        (["--max-frames", "1"], "argument --max-frames: '1': expected a whole number, at least 2"),
         (["--data", ""], "argument --data: '': expected a path"),
     ],  # fmt: skip
 )
