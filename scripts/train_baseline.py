@@ -16,7 +16,9 @@ generated sample data the accuracy means nothing and the script says so.
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import struct
 import sys
 import tempfile
@@ -31,7 +33,10 @@ from torch import nn
 
 from felt_hf import schema
 from felt_hf.argtypes import OneLineParser, folder_path, input_path, positive_int, seed_int
-from felt_hf.errors import FeltError
+from felt_hf.errors import FeltFormatError
+from felt_hf.layout import CARD_FILENAME, shard_name
+from felt_hf.messages import error_line
+from felt_hf.parquet_reads import damage_reason, open_shard, read_failure, read_row_groups
 from felt_hf.ravdess import expected_trial_ids
 from felt_hf.training import FeltCollator, aggregate_windows, seed_everything, trial_windows
 
@@ -175,10 +180,124 @@ def build_sample(workdir: Path) -> Path:
     return hub
 
 
-def load_splits(folder: Path, config: str) -> dict:
-    from datasets import load_dataset
+def split_files(folder: Path, config: str) -> dict[str, list[str]]:
+    """The shards ``load_dataset`` will read, by split, resolved from the card as datasets does,
+    so that the checks below look at exactly those files. The card is parsed first with
+    ``felt-hf verify``'s reader: PyYAML's own error is a traceback that names no file."""
+    from datasets import load_dataset_builder
 
-    dd = load_dataset(str(folder), config)
+    from felt_hf.publish.verify import read_card
+
+    read_card(folder)
+    try:
+        builder = load_dataset_builder(str(folder), config)
+    except ValueError as e:  # (no such config; a split's glob matching no file: "Couldn't infer ...")
+        raise FeltFormatError(str(folder / CARD_FILENAME), f"config {config!r}: {one_line(e)}") from None
+    files = builder.config.data_files or {}
+    return {split: [as_given(folder, f) for f in paths] for split, paths in files.items()}
+
+
+def one_line(e: BaseException) -> str:
+    """The first line of an error from a library (datasets' can run to many)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def as_given(folder: Path, path: str) -> str:
+    """A resolved data file under ``folder`` as the user wrote the folder (errors name it so)."""
+    try:
+        return str(folder / Path(path).relative_to(folder.resolve()))
+    except ValueError:
+        return path
+
+
+def missing_shards(split: str, files: list[str]) -> list[str]:
+    """Shards that the ``<split>-NNNNN-of-NNNNN`` names of the split's others say exist but are
+    gone: ``load_dataset`` would only say that the split sizes differ from the card's."""
+    pattern = re.compile(rf"^{re.escape(split)}-\d{{5}}-of-(\d{{5}})\.parquet$")
+    present = {Path(f) for f in files}
+    missing: set[Path] = set()
+    for f in present:
+        m = pattern.match(f.name)
+        if m:
+            n = int(m.group(1))
+            missing |= {f.with_name(shard_name(split, i, n)) for i in range(n)} - present
+    return sorted(str(f) for f in missing)
+
+
+def check_pages(path: str) -> int:
+    """Read every page of one shard against the CRC32 the converter wrote, and return its trials:
+    datasets' parquet reader checks no page, so a flipped bit would be trained on as other
+    numbers (``--stream``, ``felt-hf show`` and ``verify`` refuse the same shard)."""
+    import pyarrow as pa
+
+    try:
+        pf = open_shard(path)
+    except (OSError, pa.ArrowException) as e:  # (truncated, empty, not parquet)
+        raise FeltFormatError(path, f"cannot read this parquet shard: {damage_reason(e)}") from None
+    with pf:
+        for group in range(pf.num_row_groups):
+            try:
+                read_row_groups(pf, [group])
+            except (OSError, pa.ArrowException) as e:
+                why = read_failure(pf, [group], None, e)
+                raise FeltFormatError(path, f"cannot read this parquet shard: {why}") from None
+        return pf.metadata.num_rows
+
+
+def check_shards(folder: Path, config: str) -> dict[str, tuple[list[str], int]]:
+    """Every shard of the config's splits present and whole before training (this script reads
+    every split: train, and validation/test or the folds): one line naming the file, not
+    datasets' traceback or silently damaged numbers. Returns each split's shards and trials."""
+    out = {}
+    for split, files in split_files(folder, config).items():
+        gone = missing_shards(split, files)
+        if gone:
+            raise FeltFormatError(gone[0], f"missing; the other {split} shards of {config} name it "
+                                  f"({len(gone)} missing in all)")  # fmt: skip
+        out[split] = (files, sum(check_pages(path) for path in files))
+    return out
+
+
+def stale_cache(dd, shards: dict[str, tuple[list[str], int]]) -> bool:
+    """Whether ``load_dataset`` answered from an Arrow cache that is not these shards: datasets
+    keys its cache of a local folder by the folder's name and the card, not by the files, so a
+    copy of the same name or shards changed under an unchanged card got the older data."""
+    if set(dd) != set(shards) or any(len(dd[s]) != rows for s, (_, rows) in shards.items()):
+        return True
+    newest = max((Path(f).stat().st_mtime for files, _ in shards.values() for f in files), default=0.0)
+    caches = [Path(c["filename"]) for s in dd for c in dd[s].cache_files]
+    return any(not c.is_file() or c.stat().st_mtime < newest for c in caches)
+
+
+def load_dataset_dict(folder: Path, config: str, fresh: bool):
+    """``load_dataset`` of the folder's config (rebuilding its cache when ``fresh``), its errors
+    on a folder that still does not load one line naming the card or the config's folder."""
+    from datasets import load_dataset
+    from datasets.exceptions import DatasetGenerationError, SplitsVerificationError
+
+    try:
+        return load_dataset(str(folder), config, download_mode="force_redownload" if fresh else None)
+    except SplitsVerificationError:
+        raise FeltFormatError(
+            str(folder / CARD_FILENAME),
+            f"the split sizes it records (dataset_info) do not match the {config} shards "
+            f"(a shard added or changed after conversion?); `felt-hf verify {folder}` says which",
+        ) from None
+    except DatasetGenerationError as e:
+        cause = e.__cause__ or e.__context__ or e
+        raise FeltFormatError(
+            str(folder / config), f"load_dataset cannot read these shards: {one_line(cause)}"
+        ) from None
+
+
+def load_splits(folder: Path, config: str) -> dict:
+    """The config's splits, map-style, from the shards :func:`check_shards` passed (datasets'
+    cache rebuilt when it is not theirs)."""
+    shards = check_shards(folder, config)
+    dd = load_dataset_dict(folder, config, fresh=False)
+    if stale_cache(dd, shards):
+        dd = load_dataset_dict(folder, config, fresh=True)
     return {split: dd[split].with_format("numpy") for split in dd}
 
 
@@ -196,10 +315,16 @@ def not_the_real_corpus(folder: Path, config: str, splits: dict) -> str | None:
 
 
 def actor_folds(actors: list[int], k: int) -> list[list[int]]:
-    """Contiguous blocks of sorted actors: with 24 actors and K in (2, 3, 4, 6, 12) each fold is sex-balanced."""
+    """Contiguous blocks of sorted actors: with 24 actors and K in (3, 4, 6, 12) each fold is sex-balanced.
+
+    At least 3 folds: each fold tests on its own actors and selects on the next fold's, so with 2
+    nothing was left to train on (an epoch of no step)."""
     actors = sorted(actors)
-    if not 2 <= k <= len(actors):
-        raise ValueError(f"--cv-folds {k}: must be between 2 and the number of actors ({len(actors)})")
+    if not 3 <= k <= len(actors):
+        raise ValueError(
+            f"--cv-folds {k}: must be between 3 (a test, a validation and a train fold) and the number of "
+            f"actors ({len(actors)})"
+        )
     return [[int(a) for a in block] for block in np.array_split(actors, k)]
 
 
@@ -221,7 +346,10 @@ def make_loaders(args, train_ds, eval_sets: dict, stats, gen: torch.Generator):
         stream = FeltStream.from_folder(
             str(args.data_path), args.config, "train", columns=train_collate.columns, shuffle=True, seed=args.seed
         )
-        loader_args = dict(dataset=stream, drop_last=stream.num_rows > args.batch_size)
+        # No drop_last: each worker batches only its own share of the stream, so dropping the last
+        # batch lost up to (batch - 1) x workers trials an epoch, or every batch when a share was
+        # smaller than a batch (an epoch of no step).
+        loader_args = dict(dataset=stream, drop_last=False)
     else:
         loader_args = dict(dataset=train_ds, shuffle=True, drop_last=len(train_ds) > args.batch_size)
     train = torch.utils.data.DataLoader(
@@ -238,6 +366,13 @@ def make_loaders(args, train_ds, eval_sets: dict, stats, gen: torch.Generator):
         windows = trial_windows(ds, window=args.max_frames, hop=args.max_frames // 2, frame_stride=args.frame_stride)
         evals[name] = torch.utils.data.DataLoader(windows, batch_size=64, collate_fn=eval_collate)
     return train, evals
+
+
+def no_step_reason(train: torch.utils.data.DataLoader, tag: str, epoch: int) -> str:
+    """Why an epoch trained nothing, said instead of the crash it had been (``loss`` unbound)."""
+    data = train.dataset
+    trials = data.num_rows if hasattr(data, "num_rows") else len(data)
+    return f"[{tag}] epoch {epoch + 1}: no training step: the train data gave no batch ({trials} trial(s))"
 
 
 @torch.no_grad()
@@ -266,6 +401,7 @@ def run_once(args, train_ds, val_ds, test_ds, stats, tag: str) -> dict:
         model.train()
         if hasattr(train.dataset, "set_epoch"):
             train.dataset.set_epoch(epoch)
+        loss = None
         for b in train:
             loss = loss_fn(model(b["features"], b["mask"] & b["face_mask"]), b["emotion"])
             opt.zero_grad(set_to_none=True)
@@ -275,6 +411,8 @@ def run_once(args, train_ds, val_ds, test_ds, stats, tag: str) -> dict:
             step += 1
             if args.max_steps and step >= args.max_steps:
                 break
+        if loss is None:
+            raise ValueError(no_step_reason(train, tag, epoch))
         val_uar, val_war = uar_war(evaluate(model, evals["validation"]))
         print(
             f"[{tag}] epoch {epoch + 1}: step {step}, loss {loss.item():.3f}, val UAR {val_uar:.3f} WAR {val_war:.3f}"
@@ -307,6 +445,18 @@ def split_by_actors(ds, actors: list[int]):
     return ds.select(np.flatnonzero(keep).tolist())
 
 
+def window_frames(text: str) -> int:
+    """``--max-frames``: at least 2, as the evaluation windows hop by half a window; 1 had failed
+    after loading the data, naming a ``hop`` that is no option of this script."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, at least 2 (windows hop by half of it)")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=lambda t: Path(input_path(t)), help="hub folder written by felt-hf convert")
@@ -327,14 +477,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-steps", type=seed_int, default=0, help="stop after this many optimiser steps (0: no limit)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="trials per training batch")
     p.add_argument(
-        "--max-frames", type=positive_int, default=64, help="training crop / evaluation window, in kept frames"
+        "--max-frames",
+        type=window_frames,
+        default=64,
+        help="training crop / evaluation window, in kept frames (at least 2; windows hop by half of it)",
     )
     p.add_argument("--frame-stride", type=positive_int, default=2, help="keep every k-th frame (default 2)")
     p.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate")
     p.add_argument("--num-workers", type=seed_int, default=0, help="DataLoader worker processes")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of weights, crops and order")
     p.add_argument(
-        "--cv-folds", type=seed_int, default=0, help="K-fold cross-validation over actors instead of the splits"
+        "--cv-folds",
+        type=seed_int,
+        default=0,
+        help="K-fold (K >= 3) cross-validation over actors instead of the splits",
     )
     p.add_argument(
         "--stream", action="store_true", help="stream the train split with felt_hf.training.stream.FeltStream"
@@ -358,8 +514,11 @@ def main(argv: list[str] | None = None) -> int:
             args.config = "smoothed_speech"
         try:
             return _run(args, folder)
-        except (FeltError, OSError, ValueError) as e:  # user/input errors: felt-hf's exit status 2, one line
-            print(f"train_baseline.py: error: {e}", file=sys.stderr)
+        except Exception as e:  # user/input errors: felt-hf's exit status 2 and one line; bugs re-raised
+            line = error_line(e)  # (felt-hf's rule: the FeltError a library wrapped, FELT_HF_DEBUG)
+            if line is None:
+                raise
+            print(f"train_baseline.py: {line.removeprefix('felt-hf: ')}", file=sys.stderr)
             return 2
 
 

@@ -109,10 +109,128 @@ def test_streamed_training_is_reproducible(felt_fake, bl, tmp_path):
     a, b = ({k: v for k, v in m.items() if k != "seconds"} for m in metrics)
     assert a == b, "same seed, same result, with 2 workers and a shuffled stream"
     # 12 train trials in 4 one-row-group shards: 6 per worker; DataLoader batches each worker's
-    # rows separately, so drop_last leaves one batch of 4 per worker: 2 steps an epoch.
-    assert a["steps"] == 2 * 2
+    # rows separately: 4 + 2 per worker, 4 steps an epoch (drop_last had dropped 2 trials a worker).
+    assert a["steps"] == 2 * 4
     with pytest.raises(SystemExit):
         bl.main(["--data", str(hub), "--stream", "--cv-folds", "3"])
+
+
+def test_streamed_workers_with_shares_smaller_than_a_batch_train(felt_fake, bl, tmp_path):
+    """--stream --num-workers 2 with 12 trials, 6 a worker, and batches of 8: drop_last (12 > 8) had
+    dropped every batch, and the epoch of no step ended in UnboundLocalError ('loss')."""
+    hub = tmp_path / "hub"
+    felt_fake.write_hub(hub, per_actor=2, frames=(10, 30))
+    args = ["--data", str(hub), "--out", str(tmp_path / "run"), "--epochs", "2", "--stream", "--num-workers", "2"]
+    assert bl.main(args + ["--max-frames", "16", "--batch-size", "8"]) == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 2 * 2  # one batch a worker
+
+
+def test_two_cv_folds_are_refused_not_an_epoch_without_training(bl, sample_hub, tmp_path, capsys):
+    """With 2 folds, one tested and one validated on, no actor was left to train on."""
+    assert bl.main(["--data", str(sample_hub), "--cv-folds", "2", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("train_baseline.py: error: --cv-folds 2: must be between 3") and err.count("\n") == 1
+
+
+def _shard(folder: Path) -> Path:
+    return sorted((folder / "smoothed_speech").glob("train-*.parquet"))[1]
+
+
+def _flip_a_landmark_bit(folder: Path) -> Path:
+    """One bit flipped inside row group 0's landmarks: without the pages' checksums it decodes
+    silently into other numbers."""
+    import pyarrow.parquet as pq
+
+    shard = _shard(folder)
+    meta = pq.ParquetFile(shard).metadata.row_group(0)
+    chunk = next(
+        meta.column(i) for i in range(meta.num_columns) if meta.column(i).path_in_schema.startswith("landmarks")
+    )
+    data = bytearray(shard.read_bytes())
+    data[chunk.data_page_offset + chunk.total_compressed_size // 2] ^= 0x10
+    shard.write_bytes(bytes(data))
+    return shard
+
+
+def _truncate(folder: Path) -> Path:
+    shard = _shard(folder)
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    return shard
+
+
+def _remove(folder: Path) -> Path:
+    shard = _shard(folder)
+    shard.unlink()
+    return shard
+
+
+def _remove_and_renumber(folder: Path) -> Path:
+    """A train shard removed and the others renamed -of-N-1: nothing looks missing, but the card's
+    split size is no longer the data's."""
+    shards = sorted((folder / "smoothed_speech").glob("train-*.parquet"))
+    shards[-1].unlink()
+    for i, shard in enumerate(shards[:-1]):
+        shard.rename(shard.with_name(f"train-{i:05d}-of-{len(shards) - 1:05d}.parquet"))
+    return folder / "README.md"
+
+
+def _bad_yaml(folder: Path) -> Path:
+    card = folder / "README.md"
+    card.write_text(card.read_text().replace("configs:", "configs: [", 1))
+    return card
+
+
+def _glob_of_no_file(folder: Path) -> Path:
+    card = folder / "README.md"
+    card.write_text(card.read_text().replace("path: smoothed_speech/train-*", "path: smoothed_speech/trian-*", 1))
+    return card
+
+
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        (_flip_a_landmark_bit,
+         "cannot read this parquet shard: row group 0, column 'landmarks': a page's checksum does not match"),
+        (_truncate, "cannot read this parquet shard: does not read: Parquet magic bytes not found"),
+        (_remove, "missing; the other train shards of smoothed_speech name it"),
+        (_remove_and_renumber, "the split sizes it records (dataset_info) do not match the smoothed_speech shards"),
+        (_bad_yaml, "the card's YAML cannot be parsed: line"),
+        (_glob_of_no_file, "config 'smoothed_speech': Couldn't infer"),
+    ],
+    ids=["flipped-bit", "truncated", "shard-removed", "split-size", "bad-yaml", "glob-of-no-file"],
+)  # fmt: skip
+@pytest.mark.parametrize("stream", [False, True], ids=["map", "stream"])
+def test_a_damaged_folder_is_one_line_naming_the_file(bl, sample_hub, tmp_path, capsys, damage, says, stream):
+    """A flipped bit had been trained on without an error (datasets' parquet reader checks no page
+    CRC); a removed or truncated shard or a card whose YAML does not parse had ended in datasets'
+    or PyYAML's tracebacks, exit 1."""
+    import shutil
+
+    folder = tmp_path / "felt"
+    shutil.copytree(sample_hub, folder)
+    named = damage(folder)
+    args = ["--data", str(folder), "--out", str(tmp_path / "run"), "--epochs", "1", "--max-steps", "1"]
+    assert bl.main(args + ["--stream"] * stream) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"train_baseline.py: error: {named}: ") and says in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_datasets_cache_of_another_folder_of_the_same_name_is_not_trained_on(bl, sample_hub, tmp_path, capsys):
+    """datasets keys its cache of a local folder by the folder's name and card, not its files: a
+    second folder ``felt`` with a shard fewer had loaded the first one's 4 train trials."""
+    import shutil
+
+    first, second = tmp_path / "a" / "felt", tmp_path / "b" / "felt"
+    shutil.copytree(sample_hub, first)
+    shutil.copytree(sample_hub, second)
+    args = ["--epochs", "1", "--max-steps", "1", "--out", str(tmp_path / "run")]
+    assert bl.main(["--data", str(first), *args]) == 0
+    card = _remove_and_renumber(second)
+    capsys.readouterr()
+    assert bl.main(["--data", str(second), *args]) == 2
+    assert f"train_baseline.py: error: {card}: the split sizes it records" in capsys.readouterr().err
 
 
 def test_cross_validation_and_every_documented_option_on_the_sample(bl, sample_hub, tmp_path, capsys):
@@ -157,6 +275,7 @@ def test_user_errors_exit_2_with_one_line(bl, sample_hub, tmp_path, capsys):
         (["--epochs", "0"], "argument --epochs: '0': expected a whole number, at least 1"),
         (["--max-steps", "-5"], "argument --max-steps: '-5': expected a non-negative whole number"),
         (["--batch-size", "0"], "argument --batch-size: '0'"),
+        (["--max-frames", "1"], "argument --max-frames: '1': expected a whole number, at least 2"),
         (["--data", ""], "argument --data: '': expected a path"),
     ],  # fmt: skip
 )
