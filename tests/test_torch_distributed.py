@@ -73,6 +73,21 @@ def test_shard_plan_is_checked():
 
 
 @pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ((8, 0), "world_size must be a whole number >= 1, not 0"),
+        ((8, 1, -1), "num_workers must be a whole number >= 0, not -1"),
+        ((8, 2.0), "world_size must be a whole number >= 1, not 2.0"),
+        ((-8, 2), "num_shards must be a whole number >= 0, not -8"),
+    ],
+)
+def test_shard_plan_refuses_bad_counts_as_prepare_stream_does(args, says):
+    """world_size=0 had been a ZeroDivisionError and num_workers=-1 had been accepted."""
+    with pytest.raises(ValueError, match=says):
+        check_shard_plan(*args)
+
+
+@pytest.mark.parametrize(
     ("kwargs", "error", "says"),
     [
         ({"buffer_size": -3}, ValueError, "buffer_size must be a whole number >= 1, not -3"),

@@ -47,7 +47,14 @@ def suggest_num_shards(
 
 
 def check_shard_plan(num_shards: int, world_size: int = 1, num_workers: int = 0) -> None:
-    """Raise if ranks or workers would not each get whole, equal numbers of shards."""
+    """Raise if ranks or workers would not each get whole, equal numbers of shards.
+
+    The counts are checked as :func:`prepare_stream` checks them: ``world_size=0`` had been a
+    ZeroDivisionError and ``num_workers=-1`` had passed as one worker.
+    """
+    num_shards = whole("num_shards", num_shards, 0)
+    world_size = whole("world_size", world_size, 1)
+    num_workers = whole("num_workers", num_workers, 0)
     parts = world_size * max(1, num_workers)
     if num_shards % world_size:
         raise ValueError(
