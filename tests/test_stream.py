@@ -10,6 +10,7 @@ import pytest
 import torch
 from datasets import load_dataset
 
+from felt_hf.errors import FeltLookupError
 from felt_hf.training import FeltCollator
 from felt_hf.training.stream import FeltStream
 
@@ -135,9 +136,11 @@ def test_columns_are_projected_and_checked(sample_hub):
     stream = FeltStream.from_folder(str(sample_hub), "smoothed_speech", "validation", columns=["emotion", "head_pose"])
     row = next(iter(stream))
     assert set(row) == {"emotion", "head_pose"} and row["head_pose"].shape[1:] == (3,)
-    with pytest.raises(KeyError, match="no column"):
+    # ValueErrors (FeltLookupError), as the project's other argument errors: they had been KeyErrors,
+    # printed quoted and missed by `except ValueError`.
+    with pytest.raises(FeltLookupError, match=r"no column\(s\) \['landmark'\]; it has"):
         FeltStream.from_folder(str(sample_hub), "smoothed_speech", "validation", columns=["landmark"])
-    with pytest.raises(KeyError, match="no split"):
+    with pytest.raises(ValueError, match="config 'smoothed_speech' has no split 'dev'; it has"):
         FeltStream.from_folder(str(sample_hub), "smoothed_speech", "dev")
 
 

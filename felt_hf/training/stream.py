@@ -49,6 +49,7 @@ except ImportError as _e:  # say which extra brings it
 
     raise MissingExtraError("felt_hf.training.stream", "torch") from _e
 
+from ..errors import FeltLookupError  # noqa: E402
 from ..layout import CARD_FILENAME  # noqa: E402
 from ..parquet_reads import open_shard, read_failure, read_row_groups  # noqa: E402 (after the extra's check)
 from .args import column_names, rank_in, seed_number, whole  # noqa: E402
@@ -241,7 +242,7 @@ class FeltStream(torch.utils.data.IterableDataset):
         assert schema is not None
         missing = [c for c in columns or [] if c not in schema.names]
         if missing:
-            raise KeyError(f"{self.files[0]}: no column(s) {missing}; it has {schema.names}")
+            raise FeltLookupError(f"{self.files[0]}: no column(s) {missing}; it has {schema.names}")
         self.columns = list(columns) if columns else list(schema.names)
         self.shapes = {c: s for c, s in _frame_shapes(schema).items() if c in self.columns}
         # Shared memory: DataLoader workers (persistent ones too) see set_epoch from the main process.
@@ -275,7 +276,7 @@ class FeltStream(torch.utils.data.IterableDataset):
         builder = load_dataset_builder(path, config, **builder_kwargs)
         data_files = builder.config.data_files or {}
         if split not in data_files:
-            raise KeyError(f"{path} config {config!r} has no split {split!r}; it has {sorted(data_files)}")
+            raise FeltLookupError(f"{path} config {config!r} has no split {split!r}; it has {sorted(data_files)}")
         if builder_kwargs.get("token") and "storage_options" not in kwargs:
             kwargs["storage_options"] = {"token": builder_kwargs["token"]}
         return cls(list(data_files[split]), **kwargs)
