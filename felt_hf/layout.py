@@ -22,7 +22,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ SHARD_SUFFIX = ".parquet"
 TEMP_PREFIX = ".tmp-"
 LOCK_FILENAME = ".felt-hf.lock"  # held by a running convert (felt_hf.atomic.folder_lock); never published
 
-SHARD_RE = re.compile(r"^[A-Za-z0-9_]+-\d{5}-of-\d{5}\.parquet$")
+SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet$")
 TEMP_SHARD_RE = re.compile(r"^\.tmp-[^/]+-[^/]+\.parquet$")
 
 TARGET_SHARD_ROWS = 64  # trials per shard the converter aims at (small shards shuffle well when streamed)
@@ -96,6 +96,26 @@ class ShardPaths:
 
 def is_shard_name(name: str) -> bool:
     return bool(SHARD_RE.match(name))
+
+
+def missing_shards(names: Iterable[str]) -> list[str]:
+    """The shard names that ``names`` lack although their own ``-of-NNNNN`` says the split has them.
+
+    A reader given only the files a glob found (``datasets``, FeltStream) cannot otherwise tell a
+    folder with a shard missing from a smaller one: FeltStream had trained on 35 of 40 trials
+    without a word. Names that are not shard names are not counted; names of builds with
+    different counts are each checked against their own.
+    """
+    present: set[str] = set()
+    expected: set[str] = set()
+    for name in names:
+        m = SHARD_RE.match(name)
+        if m is None:
+            continue
+        present.add(name)
+        total = int(m["total"])
+        expected.update(shard_name(m["split"], i, total) for i in range(total))
+    return sorted(expected - present)
 
 
 def shard_files(folder: str | Path, config: str) -> list[Path]:

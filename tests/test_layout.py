@@ -184,3 +184,14 @@ def test_one_shard_count_rule_for_the_converter_and_training():
     sources = [Path(convert.__file__), Path(convert.__file__).parents[1] / "training" / "distributed.py"]
     for src in sources:
         assert "math.ceil" not in src.read_text(), f"{src.name} counts shards itself"
+
+
+def test_missing_shards_counts_by_the_names_own_total():
+    from felt_hf.layout import missing_shards, shard_name
+
+    assert missing_shards([shard_name("train", i, 3) for i in range(3)]) == []
+    assert missing_shards([shard_name("train", 0, 3), shard_name("train", 2, 3), "notes.parquet"]) == [
+        shard_name("train", 1, 3)
+    ]
+    # a stale shard of an earlier build with another count is checked against its own count
+    assert missing_shards([shard_name("train", 0, 1), shard_name("train", 0, 2)]) == [shard_name("train", 1, 2)]

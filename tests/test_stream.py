@@ -10,6 +10,7 @@ import pytest
 import torch
 from datasets import load_dataset
 
+from felt_hf.errors import FeltLookupError
 from felt_hf.training import FeltCollator
 from felt_hf.training.stream import FeltStream
 
@@ -135,9 +136,11 @@ def test_columns_are_projected_and_checked(sample_hub):
     stream = FeltStream.from_folder(str(sample_hub), "smoothed_speech", "validation", columns=["emotion", "head_pose"])
     row = next(iter(stream))
     assert set(row) == {"emotion", "head_pose"} and row["head_pose"].shape[1:] == (3,)
-    with pytest.raises(KeyError, match="no column"):
+    # ValueErrors (FeltLookupError), as the project's other argument errors: they had been KeyErrors,
+    # printed quoted and missed by `except ValueError`.
+    with pytest.raises(FeltLookupError, match=r"no column\(s\) \['landmark'\]; it has"):
         FeltStream.from_folder(str(sample_hub), "smoothed_speech", "validation", columns=["landmark"])
-    with pytest.raises(KeyError, match="no split"):
+    with pytest.raises(ValueError, match="config 'smoothed_speech' has no split 'dev'; it has"):
         FeltStream.from_folder(str(sample_hub), "smoothed_speech", "dev")
 
 
@@ -303,3 +306,74 @@ def test_a_null_list_cell_streams_as_none_like_load_dataset(tmp_path):
     rows = list(FeltStream([str(path)], rows_per_read=1))
     got = [None if r["tracking_index"] is None else r["tracking_index"].tolist() for r in rows]
     assert [r["trial_id"] for r in rows] == ["a", "b", "c", "d"] and got == [[0, 1, 2], None, [], [5, 6]]
+
+
+def _copy(sample_hub, tmp_path):
+    """A copy of the converted sample's card and smoothed_speech shards, to damage."""
+    out = tmp_path / "felt"
+    out.mkdir()
+    shutil.copy(sample_hub / "README.md", out / "README.md")
+    shutil.copytree(sample_hub / "smoothed_speech", out / "smoothed_speech")
+    return out
+
+
+def test_a_missing_shard_is_named_not_silently_skipped(sample_hub, tmp_path):
+    """With a shard deleted, from_folder had read the others: fewer trials, without a word."""
+    folder = _copy(sample_hub, tmp_path)
+    gone = sorted((folder / "smoothed_speech").glob("train-*.parquet"))[1]
+    gone.unlink()
+    with pytest.raises(ValueError, match="config 'smoothed_speech', split 'train': 1 shard\\(s\\) missing: ") as e:
+        FeltStream.from_folder(str(folder), "smoothed_speech", "train")
+    assert f"smoothed_speech/{gone.name}" in str(e.value) and str(e.value).startswith(str(folder))
+    assert FeltStream.from_folder(str(folder), "smoothed_speech", "validation").num_rows > 0  # the others read
+
+
+def _card_count_plus_one(readme, config: str, split: str) -> None:
+    text = readme.read_text(encoding="utf-8")
+    at = text.index(f"- config_name: {config}", text.index("dataset_info:"))
+    at = text.index("num_examples: ", text.index(f"- name: {split}", at)) + len("num_examples: ")
+    end = text.index("\n", at)
+    readme.write_text(text[:at] + str(int(text[at:end]) + 1) + text[end:], encoding="utf-8")
+
+
+def test_a_count_that_disagrees_with_the_card_is_an_error(sample_hub, tmp_path):
+    """The card's dataset_info counts the trials (load_dataset checks it); FeltStream had not."""
+    folder = _copy(sample_hub, tmp_path)
+    _card_count_plus_one(folder / "README.md", "smoothed_speech", "train")
+    n = FeltStream.from_folder(str(sample_hub), "smoothed_speech", "train").num_rows
+    with pytest.raises(ValueError, match=f"split 'train': the card \\(README.md\\) counts {n + 1} trials, its "):
+        FeltStream.from_folder(str(folder), "smoothed_speech", "train")
+
+
+def test_a_card_whose_yaml_cannot_be_parsed_is_named(sample_hub, tmp_path):
+    """PyYAML's ParserError had named no file."""
+    folder = _copy(sample_hub, tmp_path)
+    readme = folder / "README.md"
+    readme.write_text(readme.read_text(encoding="utf-8").replace("configs:\n", "configs: [\n", 1), encoding="utf-8")
+    with pytest.raises(ValueError, match="README.md: the card's YAML cannot be parsed: line "):
+        FeltStream.from_folder(str(folder), "smoothed_speech", "train")
+
+
+def test_a_card_pattern_that_matches_no_file_names_config_split_and_pattern(sample_hub, tmp_path):
+    """It had been datasets' "Couldn't infer the same data file format for all splits"."""
+    folder = _copy(sample_hub, tmp_path)
+    readme = folder / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    assert "smoothed_speech/train-*" in text
+    readme.write_text(text.replace("smoothed_speech/train-*", "smoothed_speech/trian-*"), encoding="utf-8")
+    says = "README.md: config 'smoothed_speech', split 'train': the data_files pattern 'smoothed_speech/trian-\\*' matches no file"
+    with pytest.raises(ValueError, match=says):
+        FeltStream.from_folder(str(folder), "smoothed_speech", "validation")
+
+
+def test_a_mistyped_local_folder_is_not_looked_up_on_the_hub(sample_hub, monkeypatch):
+    """``felt/feltt`` beside a local ``felt/`` had been a 24 s hub lookup, then "Couldn't reach"."""
+    import datasets
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError(f"looked up on the hub: {args}")
+
+    monkeypatch.setattr(datasets, "load_dataset_builder", no_hub)
+    monkeypatch.chdir(sample_hub.parent)
+    with pytest.raises(FileNotFoundError, match="felt/feltt: no such folder \\(felt/ is a local folder"):
+        FeltStream.from_folder("felt/feltt", "smoothed_speech", "train")

@@ -73,6 +73,21 @@ def test_shard_plan_is_checked():
 
 
 @pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ((8, 0), "world_size must be a whole number >= 1, not 0"),
+        ((8, 1, -1), "num_workers must be a whole number >= 0, not -1"),
+        ((8, 2.0), "world_size must be a whole number >= 1, not 2.0"),
+        ((-8, 2), "num_shards must be a whole number >= 0, not -8"),
+    ],
+)
+def test_shard_plan_refuses_bad_counts_as_prepare_stream_does(args, says):
+    """world_size=0 had been a ZeroDivisionError and num_workers=-1 had been accepted."""
+    with pytest.raises(ValueError, match=says):
+        check_shard_plan(*args)
+
+
+@pytest.mark.parametrize(
     ("kwargs", "error", "says"),
     [
         ({"buffer_size": -3}, ValueError, "buffer_size must be a whole number >= 1, not -3"),
@@ -105,3 +120,18 @@ def test_batch_decoded_stream_needs_a_whole_decode_batch(hub, n):
     ds = load_dataset(str(folder), "smoothed_speech", split="train", streaming=True)
     with pytest.raises(ValueError, match="decode_batch must be a whole number >= 1"):
         BatchDecodedStream(ds, decode_batch=n)
+
+
+@pytest.mark.parametrize(("world", "workers"), [(1, 3), (2, 3), (1, 10)])
+def test_batch_decoded_stream_with_unequal_worker_shares_sees_each_trial_once(hub, world, workers):
+    """8 shards over 3 workers had failed at the first row, inside a worker ("cannot be split")."""
+    folder, expected = hub
+    stream = load_dataset(str(folder), "smoothed_speech", split="train", streaming=True, columns=["trial_id"])
+    seen = []
+    for rank in range(world):
+        with pytest.warns(UserWarning, match="unequal"):
+            ds = prepare_stream(stream, rank=rank, world_size=world, num_workers=workers, seed=3, buffer_size=4)
+        ds = BatchDecodedStream(ds, decode_batch=3)
+        ds.set_epoch(1)
+        seen += [r["trial_id"] for r in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers)]
+    assert sorted(seen) == expected

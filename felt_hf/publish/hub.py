@@ -117,7 +117,7 @@ def _card_configs(readme: Path) -> tuple[dict[str, dict], str | None]:
     """The card's configs as ``datasets`` will read them, and its default."""
     from datasets.utils.metadata import MetadataConfigs
 
-    from .verify import parse_card
+    from ..card_yaml import parse_card
 
     try:
         data = parse_card(readme).data

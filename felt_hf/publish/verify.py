@@ -38,6 +38,7 @@ import numpy as np
 from .. import schema
 from ..argtypes import whole
 from ..atomic import folder_writer, temp_leftovers, write_report_bytes
+from ..card_yaml import card_data_files, read_card
 from ..errors import FeltArchiveError, FeltError, FeltFormatError, FeltPathError
 from ..inputs.sources import CsvMember, check_member_info, find_source, max_member_bytes, scan_members
 from ..layout import (
@@ -571,72 +572,12 @@ def _walk(root: Path) -> list[str]:
     return out
 
 
-def _data_file_globs(config: dict) -> dict[str, list[str]]:
-    """``split -> globs`` of one config's ``data_files`` (str, list or split list forms)."""
-    data_files = config.get("data_files")
-    if isinstance(data_files, str):
-        return {"train": [data_files]}
-    out: dict[str, list[str]] = {}
-    for entry in data_files or []:
-        if isinstance(entry, str):
-            out.setdefault("train", []).append(entry)
-        else:
-            path = entry.get("path")
-            out.setdefault(entry.get("split", "train"), []).extend([path] if isinstance(path, str) else path or [])
-    return out
-
-
-def parse_card(readme: Path):
-    """``readme`` as a ``huggingface_hub.DatasetCard``, or a FeltFormatError in one line naming the
-    file's own line and column (PyYAML's message is seven lines with a caret diagram, and counts
-    lines from the start of the YAML block, not of the file). A card without front matter is said
-    here too: huggingface_hub would only log that it set the metadata to empty."""
-    import yaml
-    from huggingface_hub import DatasetCard
-
-    text = readme.read_text(encoding="utf-8")
-    if not text.startswith("---"):
-        raise FeltFormatError(str(readme), "no YAML front matter (a `---` block at the top declaring the configs)")
-    try:
-        return DatasetCard(text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f"line {mark.line + 2}, column {mark.column + 1}: " if mark is not None else ""
-        raise FeltFormatError(
-            str(readme), f"the card's YAML cannot be parsed: {where}{e.problem or e.context}"
-        ) from None
-    except Exception as e:  # any other parse error: the card cannot drive load_dataset
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise FeltFormatError(str(readme), f"the dataset card cannot be parsed: {first}") from None
-
-
-def read_card(root: Path) -> tuple[dict, dict[str, dict], str]:
-    """The card's YAML data, its configs by name, and its body text; a FeltError if unreadable."""
-
-    readme = root / CARD_FILENAME
-    if not readme.is_file():
-        raise FeltPathError(f"{root}: no {CARD_FILENAME} (a killed or failed conversion; run `felt-hf convert` again)")
-    card = parse_card(readme)
-    data = card.data.to_dict()
-    entries = data.get("configs") or []  # datasets' load_dataset raises on a card shaped otherwise
-    if not isinstance(entries, list):
-        raise FeltFormatError(
-            str(readme), "the card's YAML `configs` is not a list; load_dataset cannot read this card"
-        )
-    bad = next((i for i, c in enumerate(entries, 1) if not isinstance(c, dict)), None)
-    if bad is not None:
-        raise FeltFormatError(str(readme), f"the card's YAML `configs` entry {bad} is not a mapping; load_dataset "
-                              "cannot read this card")  # fmt: skip
-    configs = {c.get("config_name", "default"): c for c in entries}
-    return data, configs, card.text
-
-
 def folder_problems(root: Path, configs: dict[str, dict]) -> tuple[list[str], list[str], list[str]]:
     """Structural problems (card vs files, strays, .py, truncated parquet), temp leftovers, and
     the data files; shared by ``verify`` and ``push`` (felt_hf.hub.check_folder)."""
     rels = _walk(root)
     leftovers = [p.relative_to(root).as_posix() for p in temp_leftovers(root)]
-    globs = {name: _data_file_globs(cfg) for name, cfg in configs.items()}
+    globs = {name: card_data_files(cfg) for name, cfg in configs.items()}
     all_globs = [g for gs in globs.values() for split_globs in gs.values() for g in split_globs]
     problems, data = [], []
     for rel in rels:
@@ -851,7 +792,7 @@ def _check_footers(report: Report, root: Path, data: dict, configs: dict[str, di
             feature_problems.append(f"card dataset_info of {name!r}: features differ from felt_hf.schema")
         splits = {s.get("name"): s for s in (ci or {}).get("splits", [])}
         total_size = 0
-        for split, globs in _data_file_globs(cfg).items():
+        for split, globs in card_data_files(cfg).items():
             rels = [r for r in files if any(fnmatch.fnmatchcase(r, g) for g in globs)]
             got = []
             for rel in rels:

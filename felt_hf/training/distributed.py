@@ -47,7 +47,14 @@ def suggest_num_shards(
 
 
 def check_shard_plan(num_shards: int, world_size: int = 1, num_workers: int = 0) -> None:
-    """Raise if ranks or workers would not each get whole, equal numbers of shards."""
+    """Raise if ranks or workers would not each get whole, equal numbers of shards.
+
+    The counts are checked as :func:`prepare_stream` checks them: ``world_size=0`` had been a
+    ZeroDivisionError and ``num_workers=-1`` had passed as one worker.
+    """
+    num_shards = whole("num_shards", num_shards, 0)
+    world_size = whole("world_size", world_size, 1)
+    num_workers = whole("num_workers", num_workers, 0)
     parts = world_size * max(1, num_workers)
     if num_shards % world_size:
         raise ValueError(
@@ -132,9 +139,9 @@ class BatchDecodedStream(torch.utils.data.IterableDataset):
     ``datasets`` formats a streaming dataset row by row (about 0.7 ms of overhead per trial);
     ``IterableDataset.iter(batch_size)`` formats whole Arrow batches at once. ``iter`` does not
     split work over DataLoader workers, so each worker takes ``ds.shard(num_workers, worker_id)``
-    first (whole shards, as ``datasets`` does; the shard count must be a multiple of
-    ``world_size * num_workers``, see :func:`check_shard_plan`) and carries the epoch over.
-    Every trial is still seen exactly once per epoch over all ranks and workers.
+    first (whole shards, round-robin, as ``datasets`` does; shares are equal when the shard count
+    is a multiple of ``world_size * num_workers``, see :func:`check_shard_plan`) and carries the
+    epoch over. Every trial is still seen exactly once per epoch over all ranks and workers.
     """
 
     def __init__(self, ds: Any, decode_batch: int = 16) -> None:
@@ -143,18 +150,25 @@ class BatchDecodedStream(torch.utils.data.IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         self.ds.set_epoch(epoch)
 
-    def _source(self) -> Any:
+    def _source(self) -> Any | None:
+        """This worker's shards, dealt round-robin as ``datasets`` deals them to its own workers
+        (shards ``id, id + num_workers, ...``): unequal shares when the count does not divide,
+        ``None`` for a worker beyond the shard count. A worker count that did not divide the
+        shards had failed at the first row, inside a worker."""
         info = torch.utils.data.get_worker_info()
         if info is None or info.num_workers == 1:
             return self.ds
-        if self.ds.num_shards % info.num_workers:
-            raise ValueError(f"{self.ds.num_shards} shards cannot be split over {info.num_workers} workers")
+        if info.id >= self.ds.num_shards:
+            return None
         sub = self.ds.shard(num_shards=info.num_workers, index=info.id, contiguous=False)
         sub.set_epoch(self.ds.epoch)
         return sub
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for batch in self._source().iter(batch_size=self.decode_batch):
+        source = self._source()
+        if source is None:
+            return
+        for batch in source.iter(batch_size=self.decode_batch):
             cols = list(batch)
             for i in range(len(batch[cols[0]])):
                 yield {c: batch[c][i] for c in cols}

@@ -35,6 +35,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,9 @@ except ImportError as _e:  # say which extra brings it
 
     raise MissingExtraError("felt_hf.training.stream", "torch") from _e
 
-from ..layout import CARD_FILENAME  # noqa: E402
+from ..card_yaml import card_data_files, read_card  # noqa: E402
+from ..errors import FeltFormatError, FeltLookupError, FeltPathError  # noqa: E402
+from ..layout import CARD_FILENAME, missing_shards  # noqa: E402
 from ..parquet_reads import open_shard, read_failure, read_row_groups  # noqa: E402 (after the extra's check)
 from .args import column_names, rank_in, seed_number, whole  # noqa: E402
 
@@ -178,6 +181,85 @@ def _column_rows(column: pa.ChunkedArray, shape: tuple[int, ...] | None, name: s
     return rows if valid is None else [r if ok else None for r, ok in zip(rows, valid.tolist(), strict=True)]
 
 
+def _local_folder(local: str) -> str | None:
+    """The folder ``local`` names on this machine, or None for a hub repo id (``owner/name``).
+
+    A path that looks local and is not there is said here (``datasets`` would call it a bad repo
+    id), and so is ``owner/name`` whose ``owner/`` is a local folder: a typo for a local folder,
+    which had been looked up on the hub for 24 s before "Couldn't reach ... on the Hub".
+    """
+    folder = os.path.expanduser(local)
+    looks_local = local.startswith((".", "/", "~")) or local.count("/") > 1  # a repo id is "owner/name"
+    first = local.split("/", 1)[0]
+    if not os.path.isdir(folder):
+        if looks_local:
+            raise FeltPathError(f"{local}: no such folder (a folder written by `felt-hf convert`, or a hub repo id)")
+        if "/" in local and os.path.isdir(first):
+            raise FeltPathError(
+                f"{local}: no such folder ({first}/ is a local folder, so this is not taken for a hub repo id)"
+            )
+        return None
+    if not os.path.isfile(os.path.join(folder, CARD_FILENAME)):
+        raise FeltPathError(  # datasets would say "BuilderConfig 'smoothed_speech' not found"
+            f"{local}: no {CARD_FILENAME}, so not a folder written by `felt-hf convert` (FELT's archives "
+            "are converted first: felt-hf convert ARCHIVES --out felt)"
+        )
+    return folder
+
+
+def _check_card(folder: str, config: str) -> None:
+    """The card parses (verify's one error naming README.md, not PyYAML's), and every ``data_files``
+    pattern of ``config`` and of the card's first config (``datasets`` infers the file format from
+    that one's files) matches a file: one that matched nothing had been datasets' "Couldn't infer
+    the same data file format for all splits", naming neither the card, the config nor the split."""
+    root = Path(folder)
+    _, configs, _ = read_card(root)
+    for name in dict.fromkeys(c for c in (config, next(iter(configs), None)) if c in configs):
+        for split, patterns in card_data_files(configs[name]).items():
+            for pattern in patterns:
+                if isinstance(pattern, str) and not _matches_a_file(root, pattern):
+                    raise FeltFormatError(
+                        str(root / CARD_FILENAME),
+                        f"config {name!r}, split {split!r}: the data_files pattern {pattern!r} matches no file "
+                        f"in {folder}",
+                    )
+
+
+def _matches_a_file(root: Path, pattern: str) -> bool:
+    """Whether a card pattern matches a file under ``root`` (an absolute or odd pattern is left to
+    ``datasets``: True)."""
+    try:
+        return any(p.is_file() for p in root.glob(pattern))
+    except (ValueError, NotImplementedError):
+        return True
+
+
+def _check_no_shard_missing(files: Sequence[str], where: str, config: str, split: str) -> None:
+    """Every shard the files' own ``-of-NNNNN`` names promise is among them (layout.missing_shards)."""
+    missing = missing_shards(f.rsplit("/", 1)[-1] for f in files)
+    if missing:
+        shown = ", ".join(f"{config}/{m}" for m in missing[:8]) + (
+            f" (+{len(missing) - 8} more)" if len(missing) > 8 else ""
+        )
+        raise FeltFormatError(
+            where,
+            f"config {config!r}, split {split!r}: {len(missing)} shard(s) missing: {shown}; reading the "
+            f"{len(files)} found would silently train on fewer trials (copy the folder again or convert anew; "
+            "`felt-hf verify` checks the rest)",
+        )
+
+
+def _check_card_count(stream: FeltStream, expected: int, where: str, config: str, split: str) -> None:
+    """The shards hold the trials the card's ``dataset_info`` counts (``load_dataset`` checks it too)."""
+    if stream.num_rows != expected:
+        raise FeltFormatError(
+            where,
+            f"config {config!r}, split {split!r}: the card ({CARD_FILENAME}) counts {expected} trials, its "
+            f"{len(stream.files)} shard(s) hold {stream.num_rows} (a shard missing, added or replaced; "
+            "`felt-hf verify` says which)",
+        )
+
+
 class FeltStream(torch.utils.data.IterableDataset):
     """Trials of FELT parquet shards as numpy rows, split over DDP ranks and DataLoader workers.
 
@@ -241,7 +323,7 @@ class FeltStream(torch.utils.data.IterableDataset):
         assert schema is not None
         missing = [c for c in columns or [] if c not in schema.names]
         if missing:
-            raise KeyError(f"{self.files[0]}: no column(s) {missing}; it has {schema.names}")
+            raise FeltLookupError(f"{self.files[0]}: no column(s) {missing}; it has {schema.names}")
         self.columns = list(columns) if columns else list(schema.names)
         self.shapes = {c: s for c, s in _frame_shapes(schema).items() if c in self.columns}
         # Shared memory: DataLoader workers (persistent ones too) see set_epoch from the main process.
@@ -260,25 +342,23 @@ class FeltStream(torch.utils.data.IterableDataset):
         from datasets import load_dataset_builder
 
         local = os.fspath(path)
-        folder = os.path.expanduser(local)
-        looks_local = local.startswith((".", "/", "~")) or local.count("/") > 1  # a repo id is "owner/name"
-        if looks_local and not os.path.isdir(folder):  # (datasets would call it a bad repo id)
-            raise FileNotFoundError(
-                f"{local}: no such folder (a folder written by `felt-hf convert`, or a hub repo id)"
-            )
-        if os.path.isdir(folder) and not os.path.isfile(os.path.join(folder, CARD_FILENAME)):
-            raise FileNotFoundError(  # datasets would say "BuilderConfig 'smoothed_speech' not found"
-                f"{local}: no {CARD_FILENAME}, so not a folder written by `felt-hf convert` (FELT's archives "
-                "are converted first: felt-hf convert ARCHIVES --out felt)"
-            )
+        folder = _local_folder(local)
+        if folder is not None:
+            _check_card(folder, config)
         builder_kwargs = {k: kwargs.pop(k) for k in ("revision", "token") if k in kwargs}
         builder = load_dataset_builder(path, config, **builder_kwargs)
         data_files = builder.config.data_files or {}
         if split not in data_files:
-            raise KeyError(f"{path} config {config!r} has no split {split!r}; it has {sorted(data_files)}")
+            raise FeltLookupError(f"{path} config {config!r} has no split {split!r}; it has {sorted(data_files)}")
+        files = list(data_files[split])
+        _check_no_shard_missing(files, local, config, split)
         if builder_kwargs.get("token") and "storage_options" not in kwargs:
             kwargs["storage_options"] = {"token": builder_kwargs["token"]}
-        return cls(list(data_files[split]), **kwargs)
+        stream = cls(files, **kwargs)
+        splits = builder.info.splits or {}
+        if split in splits:
+            _check_card_count(stream, splits[split].num_examples, local, config, split)
+        return stream
 
     def split_by_node(self, rank: int, world_size: int) -> FeltStream:
         """This stream's part for one DDP rank (the counterpart of ``split_dataset_by_node``)."""
