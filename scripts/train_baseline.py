@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import struct
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from torch import nn
 from felt_hf import schema
 from felt_hf.argtypes import OneLineParser, folder_path, input_path, positive_int, seed_int
 from felt_hf.errors import FeltFormatError
-from felt_hf.layout import CARD_FILENAME, shard_name
+from felt_hf.layout import CARD_FILENAME, missing_shards
 from felt_hf.messages import error_line
 from felt_hf.parquet_reads import damage_reason, open_shard, read_failure, read_row_groups
 from felt_hf.ravdess import expected_trial_ids
@@ -186,7 +185,7 @@ def split_files(folder: Path, config: str) -> dict[str, list[str]]:
     ``felt-hf verify``'s reader: PyYAML's own error is a traceback that names no file."""
     from datasets import load_dataset_builder
 
-    from felt_hf.publish.verify import read_card
+    from felt_hf.card_yaml import read_card
 
     read_card(folder)
     try:
@@ -209,20 +208,6 @@ def as_given(folder: Path, path: str) -> str:
         return str(folder / Path(path).relative_to(folder.resolve()))
     except ValueError:
         return path
-
-
-def missing_shards(split: str, files: list[str]) -> list[str]:
-    """Shards that the ``<split>-NNNNN-of-NNNNN`` names of the split's others say exist but are
-    gone: ``load_dataset`` would only say that the split sizes differ from the card's."""
-    pattern = re.compile(rf"^{re.escape(split)}-\d{{5}}-of-(\d{{5}})\.parquet$")
-    present = {Path(f) for f in files}
-    missing: set[Path] = set()
-    for f in present:
-        m = pattern.match(f.name)
-        if m:
-            n = int(m.group(1))
-            missing |= {f.with_name(shard_name(split, i, n)) for i in range(n)} - present
-    return sorted(str(f) for f in missing)
 
 
 def check_pages(path: str) -> int:
@@ -251,7 +236,7 @@ def check_shards(folder: Path, config: str) -> dict[str, tuple[list[str], int]]:
     datasets' traceback or silently damaged numbers. Returns each split's shards and trials."""
     out = {}
     for split, files in split_files(folder, config).items():
-        gone = missing_shards(split, files)
+        gone = [str(Path(files[0]).with_name(n)) for n in missing_shards(Path(f).name for f in files)]
         if gone:
             raise FeltFormatError(gone[0], f"missing; the other {split} shards of {config} name it "
                                   f"({len(gone)} missing in all)")  # fmt: skip
