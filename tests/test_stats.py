@@ -265,3 +265,13 @@ def test_a_feature_the_stats_do_not_hold_is_named_with_the_file_and_split(tmp_pa
         FeltCollator(["landmarks", "action_units"], stats=stats)
     with pytest.raises(KeyError):  # (a mapping's miss too)
         stats["action_units"]
+
+
+def test_a_config_or_split_the_file_lacks_is_named_with_the_file(tmp_path, rows):
+    path = write_stats_json(tmp_path / "stats.json", {"smoothed_speech": {"train": compute_stats(rows)}})
+    stats = load_stats(path)
+    with pytest.raises(ValueError, match=rf"^{path}: configs\.smoothed_speech: no split 'test' \(it has train\)"):
+        stats["smoothed_speech"]["test"]
+    with pytest.raises(KeyError, match=r"no config 'raw_song' \(it has smoothed_speech\)"):
+        stats["raw_song"]
+    assert stats.get("raw_song") is None and "train" in stats["smoothed_speech"]

@@ -575,13 +575,28 @@ def stats_from_document(doc: Any, path: Path) -> dict[str, dict[str, FeatureStat
     configs = doc.get("configs")
     if not isinstance(configs, dict):
         raise ValueError(f"{path}: 'configs' is {_json_type(configs)}, not an object")
-    out: dict[str, dict[str, FeatureStats]] = {}
+    out: dict[str, dict[str, FeatureStats]] = _Keyed(f"{path}: no config")
     for cfg, splits in configs.items():
         if not isinstance(splits, dict):
             raise ValueError(f"{path}: configs.{cfg} is {_json_type(splits)}, not an object")
         for split, d in splits.items():
-            out.setdefault(cfg, {})[split] = _split_stats(path, f"configs.{cfg}.{split}", d)
+            out.setdefault(cfg, _Keyed(f"{path}: configs.{cfg}: no split"))[split] = _split_stats(
+                path, f"configs.{cfg}.{split}", d
+            )
     return out
+
+
+class _Keyed(dict):
+    """A dict whose missing key is a :class:`FeltStatsLookupError` naming the file and what it
+    has (``load_stats(...)["smoothed_speech"]["test"]`` of a build without a test split had been
+    a bare ``KeyError: 'test'``)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def __missing__(self, key):
+        raise FeltStatsLookupError(f"{self.what} {key!r} (it has {', '.join(map(str, self)) or 'none'})")
 
 
 def _json_type(value) -> str:
