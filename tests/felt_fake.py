@@ -98,3 +98,17 @@ def write_hub(
         f"---\nconfigs:\n  - config_name: {config}\n    default: true\n    data_files:\n{files}\n---\n# fake FELT\n"
     )
     return all_rows
+
+
+def flip_a_landmark_bit(shard: Path) -> None:
+    """One bit flipped in the middle of row group 0's landmarks (raw float bytes inside the zstd
+    frame): read without the pages' checksums, it decodes silently into other numbers."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(shard).metadata.row_group(0)
+    chunk = next(
+        meta.column(i) for i in range(meta.num_columns) if meta.column(i).path_in_schema.startswith("landmarks")
+    )
+    data = bytearray(shard.read_bytes())
+    data[chunk.data_page_offset + chunk.total_compressed_size // 2] ^= 0x10
+    shard.write_bytes(bytes(data))

@@ -16,6 +16,11 @@ import pytest
 from felt_hf.publish.verify import verify
 from felt_hf.view.viewrows import find_row, iter_rows
 
+try:
+    from felt_fake import flip_a_landmark_bit
+except ImportError:  # tests/ imported as a package
+    from tests.felt_fake import flip_a_landmark_bit
+
 
 @pytest.fixture
 def reads(monkeypatch) -> list[tuple[str, object]]:
@@ -61,15 +66,7 @@ def test_felt_stream_reads_without_threads(sample_hub, reads):
 
 # --- page checksums (D3): a shard damaged after it was written is an error, not other numbers ----
 def _flip_a_landmark_bit(shard: Path) -> None:
-    """One bit flipped in the middle of row group 0's landmarks (raw float bytes inside the zstd
-    frame): read without the pages' checksums, it decodes silently into other numbers."""
-    meta = pq.ParquetFile(shard).metadata.row_group(0)
-    chunk = next(
-        meta.column(i) for i in range(meta.num_columns) if meta.column(i).path_in_schema.startswith("landmarks")
-    )
-    data = bytearray(shard.read_bytes())
-    data[chunk.data_page_offset + chunk.total_compressed_size // 2] ^= 0x10
-    shard.write_bytes(bytes(data))
+    flip_a_landmark_bit(shard)
 
 
 @pytest.fixture
