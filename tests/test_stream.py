@@ -377,3 +377,39 @@ def test_a_mistyped_local_folder_is_not_looked_up_on_the_hub(sample_hub, monkeyp
     monkeypatch.chdir(sample_hub.parent)
     with pytest.raises(FileNotFoundError, match="felt/feltt: no such folder \\(felt/ is a local folder"):
         FeltStream.from_folder("felt/feltt", "smoothed_speech", "train")
+
+
+def test_a_shard_left_from_another_build_is_an_error_even_without_dataset_info(sample_hub, tmp_path):
+    """Each build complete by its own -of-N: a stray -of-00001 beside -of-00004 shards had been read
+    too (a trial twice) when the card had no dataset_info to count against."""
+    folder = _copy(sample_hub, tmp_path)
+    first = sorted((folder / "smoothed_speech").glob("train-*.parquet"))[0]
+    assert not first.name.endswith("-of-00001.parquet")
+    shutil.copy(first, first.with_name("train-00000-of-00001.parquet"))
+    readme = folder / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    at = text.index("\ndataset_info:") + 1
+    readme.write_text(text[:at] + text[text.index("\n---", at) + 1 :], encoding="utf-8")
+    with pytest.raises(ValueError, match=r"split 'train': shards of 2 builds \(-of-00001, -of-"):
+        FeltStream.from_folder(str(folder), "smoothed_speech", "train")
+
+
+def test_a_card_pattern_pointing_into_another_config_is_an_error(sample_hub, tmp_path):
+    """An edited card had served another config's shards under this config's name."""
+    folder = _copy(sample_hub, tmp_path)
+    shutil.copytree(sample_hub / "raw_speech", folder / "raw_speech")
+    readme = folder / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(text.replace("smoothed_speech/train-*", "raw_speech/train-*"), encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"config 'smoothed_speech', split 'train': data_files \['raw_speech/train-\*'\]"
+    ):
+        FeltStream.from_folder(str(folder), "smoothed_speech", "train")
+
+
+def test_a_folder_given_with_a_tilde_is_read(sample_hub, tmp_path, monkeypatch):
+    """``~/felt`` was expanded for the checks only: datasets then got the literal path."""
+    folder = _copy(sample_hub, tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    n = FeltStream.from_folder(str(sample_hub), "smoothed_speech", "train").num_rows
+    assert FeltStream.from_folder(f"~/{folder.name}", "smoothed_speech", "train").num_rows == n

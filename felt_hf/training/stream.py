@@ -52,7 +52,7 @@ except ImportError as _e:  # say which extra brings it
 
 from ..card_yaml import card_data_files, read_card  # noqa: E402
 from ..errors import FeltFormatError, FeltLookupError, FeltPathError  # noqa: E402
-from ..layout import CARD_FILENAME, missing_shards  # noqa: E402
+from ..layout import CARD_FILENAME, SHARD_RE, data_files_glob, missing_shards  # noqa: E402
 from ..parquet_reads import open_shard, read_failure, read_row_groups  # noqa: E402 (after the extra's check)
 from .args import column_names, rank_in, seed_number, whole  # noqa: E402
 
@@ -223,6 +223,11 @@ def _check_card(folder: str, config: str) -> None:
                         f"config {name!r}, split {split!r}: the data_files pattern {pattern!r} matches no file "
                         f"in {folder}",
                     )
+    for split, patterns in card_data_files(configs.get(config, {})).items():
+        if patterns != [data_files_glob(config, split)]:  # (an edit pointing into another config's shards)
+            raise FeltFormatError(str(root / CARD_FILENAME), f"config {config!r}, split {split!r}: data_files "
+                                  f"{patterns} is not {data_files_glob(config, split)!r}, the pattern `felt-hf "
+                                  "convert` writes; the card was edited")  # fmt: skip
 
 
 def _matches_a_file(root: Path, pattern: str) -> bool:
@@ -236,7 +241,13 @@ def _matches_a_file(root: Path, pattern: str) -> bool:
 
 def _check_no_shard_missing(files: Sequence[str], where: str, config: str, split: str) -> None:
     """Every shard the files' own ``-of-NNNNN`` names promise is among them (layout.missing_shards)."""
-    missing = missing_shards(f.rsplit("/", 1)[-1] for f in files)
+    names = [f.rsplit("/", 1)[-1] for f in files]
+    builds = sorted({m["total"] for m in map(SHARD_RE.match, names) if m is not None})
+    if len(builds) > 1:  # (each build complete by its own -of-N, so missing_shards sees nothing)
+        raise FeltFormatError(where, f"config {config!r}, split {split!r}: shards of {len(builds)} builds "
+                              f"(-of-{', -of-'.join(builds)}): a shard left from an earlier conversion would be "
+                              "read as well; convert anew or remove the strays")  # fmt: skip
+    missing = missing_shards(names)
     if missing:
         shown = ", ".join(f"{config}/{m}" for m in missing[:8]) + (
             f" (+{len(missing) - 8} more)" if len(missing) > 8 else ""
@@ -346,7 +357,7 @@ class FeltStream(torch.utils.data.IterableDataset):
         if folder is not None:
             _check_card(folder, config)
         builder_kwargs = {k: kwargs.pop(k) for k in ("revision", "token") if k in kwargs}
-        builder = load_dataset_builder(path, config, **builder_kwargs)
+        builder = load_dataset_builder(folder if folder is not None else path, config, **builder_kwargs)
         data_files = builder.config.data_files or {}
         if split not in data_files:
             raise FeltLookupError(f"{path} config {config!r} has no split {split!r}; it has {sorted(data_files)}")
