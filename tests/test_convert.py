@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -649,3 +650,59 @@ def test_a_second_copy_of_a_trial_is_set_aside_not_counted_as_skipped(sample_arc
     (out / "skipped_trials.json").write_text(json.dumps({"skipped": []}))  # the card's count no longer listed
     checks = {c.name: c for c in verify_folder(out).checks}
     assert checks["skipped"].status == "fail" and "set aside" in checks["skipped"].summary
+
+
+def _zip_with(zip_path: Path, extra: dict) -> str:
+    """Append entries (name -> bytes) to a zip; returns the first trial CSV's name."""
+    with zipfile.ZipFile(zip_path) as zf:
+        first = next(n for n in zf.namelist() if n.endswith(".csv") and "/._" not in n and "MACOSX" not in n)
+        body = zf.read(first)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (zipfile warns of a duplicate name: that is the point)
+        with zipfile.ZipFile(zip_path, "a") as zf:
+            for name, data in extra.items():
+                zf.writestr(name.format(first=first), data if data is not None else body.replace(b",", b";", 50))
+    return first
+
+
+def test_two_entries_of_one_name_in_a_zip_are_neither_read(sample_archives, tmp_path):
+    """zipfile reads a name's last entry: --skip-bad had converted the second entry's values while
+    the report said the first was kept. Which entry is the trial cannot be told by name."""
+    data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech"])
+    zip_path = data / "raw_motion_speech.zip"
+    first = _zip_with(zip_path, {"{first}": None})
+    with pytest.raises(FeltFormatError, match=rf"{re.escape(first)}: the zip holds 2 entries of this name"):
+        convert_felt(data, tmp_path / "x", progress=False, num_proc=1)
+    out = tmp_path / "felt"
+    convert_felt(data, out, progress=False, num_proc=1, skip_bad=True)
+    report = json.loads((out / "skipped_trials.json").read_text())
+    assert [e["member"] for e in report["skipped"]] == [first] and "set_aside" not in report
+    ids = [
+        t
+        for p in (out / "raw_speech").glob("*.parquet")
+        for t in pq.read_table(p, columns=["trial_id"])["trial_id"].to_pylist()
+    ]
+    assert Path(first).stem not in ids
+
+
+def test_a_second_copy_whose_kept_copy_is_unreadable_is_counted_as_skipped(sample_archives, tmp_path):
+    """The kept copy unreadable, the trial missing: the card had still said of the other copy
+    "the first copy of each was converted, so no data is missing for them"."""
+    data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech"])
+    zip_path = data / "raw_motion_speech.zip"
+    with zipfile.ZipFile(zip_path) as zf:
+        items = [(n, zf.read(n)) for n in zf.namelist()]
+    first = next(n for n, _ in items if n.endswith(".csv") and "/._" not in n and "MACOSX" not in n)
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        for n, body in items:
+            zf.writestr(n, b"not,a\ncsv,file,at,all\n" if n == first else body)
+        zf.writestr(f"zz/{Path(first).name}", dict(items)[first])  # a good second copy, after it
+    out = tmp_path / "felt"
+    convert_felt(data, out, progress=False, num_proc=1, skip_bad=True)
+    report = json.loads((out / "skipped_trials.json").read_text())
+    assert "set_aside" not in report and len(report["skipped"]) == 2
+    assert "the trial is missing (this copy was not tried)" in report["skipped"][1]["error"]
+    card = (out / "README.md").read_text()
+    assert "2 input file(s) could not be converted" in card and "set aside" not in card

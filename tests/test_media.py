@@ -1070,3 +1070,22 @@ def test_media_alone_keep_a_video_whose_tracking_csv_is_bad_under_skip_bad(small
     [row] = [r for r in rows if r["trial_id"] == tid]
     assert row["video"] is not None and row["alignment"] == "no_tracking" and row["tracking_index"] is None
     assert sum(r["alignment"] == "exact" for r in rows) == len(rows) - 1
+
+
+def test_two_video_entries_of_one_name_in_a_zip_stop_the_run_even_with_skip_bad(small_input, tmp_path):
+    """A reader gets a name's last entry: the copy converted would not be the one reported kept."""
+    import warnings
+
+    video = _first_video(small_input)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (zipfile warns of the duplicate name)
+        with zipfile.ZipFile(small_input / "plot.zip", "w") as zf:
+            zf.writestr(f"Landmark_Plot/{video.name}", video.read_bytes())
+            zf.writestr(f"Landmark_Plot/{video.name}", video.read_bytes())
+    shutil.rmtree(small_input / "videos")
+    for skip_bad in (False, True):
+        with pytest.raises(
+            FeltFormatError, match=rf"plot\.zip:Landmark_Plot/{video.name}: the zip holds more than one"
+        ):
+            convert_felt(small_input, tmp_path / "felt", progress=False, num_proc=1, skip_bad=skip_bad)
+        assert not (tmp_path / "felt").exists()

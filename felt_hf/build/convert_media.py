@@ -170,6 +170,7 @@ def plan_media(
             raise FileNotFoundError(f"config {config!r} needs {channel} {what} files, and none is under {data_dir}")
         plan = MediaConfigPlan(config, kind, channel, au_titles=au_titles)
         for tid, files in sorted(by_config[config].items()):
+            _refuse_same_name_entries(files)
             if len(files) > 1:
                 err = duplicate_of({tid: files[0]}, tid, files[1].member, files[1].source, what=f" in {config}")
                 if not skip_bad and err is not None:
@@ -180,6 +181,18 @@ def plan_media(
             plan.files[tid] = files[0]
         plans[config] = plan
     return plans
+
+
+def _refuse_same_name_entries(files: Sequence[MediaFile]) -> None:
+    """Two entries of one name in one zip stop the run, ``--skip-bad`` or not: a reader reads a
+    member by name and gets the last entry, so the copy converted would not be the copy the
+    report names (which entry is the trial cannot be told by name)."""
+    seen: set[str] = set()
+    for f in files:
+        if f.where() in seen:
+            raise FeltFormatError(f.member, "the zip holds more than one entry of this name; which one is the "
+                                  "trial cannot be told by name (remove the extra entries)", archive=f.source)  # fmt: skip
+        seen.add(f.where())
 
 
 def refuse_plans_outside_splits(plans: dict[str, MediaConfigPlan], split_actors) -> None:

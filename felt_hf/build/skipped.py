@@ -27,11 +27,27 @@ def skip_entry(config: str | None, trial_id: str | None, archive: str | None, me
 
 def split_set_aside(entries: Sequence[dict]) -> tuple[list[dict], list[dict]]:
     """``(skipped, set_aside)``: files whose trial (or media cell) is missing from the build, and
-    second copies of a trial whose first copy was converted. Counted together, a video zip also
+    second copies of a trial whose first copy was converted. A second copy whose kept copy was
+    itself skipped (unreadable) is a skipped file: its trial is missing, and the card had said "no
+    data is missing" of it. Counted together, a video zip also
     extracted beside itself had made the card say "36 input file(s) could not be converted and
     were skipped" of a build in which no cell was empty."""
     skipped = [e for e in entries if "kept" not in e]
-    return skipped, [e for e in entries if "kept" in e]
+    lost = {(e["config"], e["trial_id"]) for e in skipped}
+    set_aside = []
+    for e in entries:
+        if "kept" not in e:
+            continue
+        if (e["config"], e["trial_id"]) in lost:  # the copy kept was unreadable: the trial is missing
+            kept = e["kept"]
+            e = {k: v for k, v in e.items() if k != "kept"}
+            e["error"] += (
+                f"; the copy kept ({kept}) could not be read, so the trial is missing (this copy was not tried)"
+            )
+            skipped.append(e)
+        else:
+            set_aside.append(e)
+    return skipped, set_aside
 
 
 def trial_id_of(member: str) -> str | None:

@@ -246,8 +246,15 @@ def scan_members(
     source = Path(source)
     members: dict[str, CsvMember] = {}
     bad: list[tuple[str, FeltError]] = []
-    for name in _member_names(source):
+    names = _member_names(source)
+    twice = _same_name_entries(names, str(source))
+    for name in names:
         if is_junk(name):
+            continue
+        if name in twice:
+            if twice[name] is not None:
+                bad.append((name, twice[name]))
+                twice[name] = None  # (one entry for the name)
             continue
         try:
             labels = parse_trial_id(name)
@@ -265,6 +272,26 @@ def scan_members(
             continue
         members[labels.trial_id] = CsvMember(str(source), name, labels)
     return [members[k] for k in sorted(members)], bad
+
+
+def _same_name_entries(names: list[str], source: str) -> dict[str, FeltError | None]:
+    """Members a zip holds more than once under the same name, each with its error.
+
+    A reader reads a member by name, and zipfile gives the *last* entry of a name: with
+    ``--skip-bad`` the second entry's values had been converted while the report said the first
+    was kept. Which entry is the trial cannot be told by name, so neither is read."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return {
+        name: FeltFormatError(
+            name,
+            f"the zip holds {n} entries of this name; which one is the trial cannot be told by name, so none is read",
+            archive=source,
+        )  # fmt: skip
+        for name, n in counts.items()
+        if n > 1 and not is_junk(name)
+    }
 
 
 def list_members(source: str | os.PathLike, *, channel: str | None = None) -> list[CsvMember]:
