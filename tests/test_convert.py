@@ -706,3 +706,21 @@ def test_a_second_copy_whose_kept_copy_is_unreadable_is_counted_as_skipped(sampl
     assert "the trial is missing (this copy was not tried)" in report["skipped"][1]["error"]
     card = (out / "README.md").read_text()
     assert "2 input file(s) could not be converted" in card and "set aside" not in card
+
+
+def test_the_every_file_skipped_error_names_its_file_once():
+    from felt_hf.build.skipped import refuse_all_skipped, skip_entry
+
+    entry = skip_entry("landmark_plot_speech", "t", "in/x.zip", "a.mp4", "in/x.zip:a.mp4: the mp4 has no audio stream")
+    with pytest.raises(FeltError) as e:
+        refuse_all_skipped({}, {"landmark_plot_speech": [entry]}, "file of {config} is unreadable")
+    assert str(e.value).count("in/x.zip:a.mp4") == 1
+
+
+def test_the_cards_skipped_note_is_a_paragraph_of_its_own():
+    """It had been glued to the end of the Sizes sentence."""
+    from felt_hf.build.card import skipped_note
+
+    assert skipped_note({"skipped": 0}) == ""
+    note = skipped_note({"skipped": 2, "warnings": ["raw and smoothed differ"]})
+    assert note.startswith("\n\n**2 input file(s) could not be converted") and "\n\n**Warning:** raw and" in note

@@ -221,6 +221,13 @@ def test_stats_written_with_other_histogram_ranges_read_back_as_written(sample_a
     assert report.ok, [c.summary for c in report.checks if c.status == "fail"]
 
 
+def _packed(hist: np.ndarray) -> str:
+    import base64
+    import zlib
+
+    return base64.b64encode(zlib.compress(hist.astype("<i8").tobytes())).decode("ascii")
+
+
 def _edited(tmp_path, rows, edit) -> Path:
     """A stats.json of ``rows`` with ``edit(entry)`` applied to train's action_units entry."""
     path = write_stats_json(tmp_path / "stats.json", {"smoothed_speech": {"train": compute_stats(rows)}})
@@ -240,8 +247,46 @@ def _edited(tmp_path, rows, edit) -> Path:
         (lambda e: e["m2"].__setitem__(3, -5.0), r"features\.action_units\.m2\[3\]: -5\.0 is not a finite number >= 0"),
         (lambda e: e.__setitem__("mean", e["mean"][:5]), r"features\.action_units\.mean: 5 values, expected 20"),
         (lambda e: e.__setitem__("m2", e["m2"] * 2), r"features\.action_units\.m2: 40 values, expected 20"),
+        (
+            lambda e: e["count"].__setitem__(0, 10**9),
+            r"features\.action_units\.count\[0\]: 1000000000 is more than num_frames",
+        ),
+        (lambda e: e["min"].__setitem__(2, 1e6), r"features\.action_units\.min\[2\]: 1000000\.0 is above max\[2\]"),
+        (
+            lambda e: e["mean"].__setitem__(2, 1e6),
+            r"features\.action_units\.mean\[2\]: 1000000\.0 is outside min\.\.max",
+        ),
+        (lambda e: e["histogram"].__setitem__("data", "!!"), r"features\.action_units\.histogram\.data: "),
+        (
+            lambda e: e["histogram"].__setitem__("data", _packed(np.zeros((20, 2002), "<i8"))),
+            r"features\.action_units\.histogram\.data: row 0 holds 0 values, count\[0\] is ",
+        ),
+        (
+            lambda e: e["histogram"].__setitem__("data", _packed(np.full((20, 2002), -1, "<i8"))),
+            r"features\.action_units\.histogram\.data: a negative count",
+        ),
+        (lambda e: e["histogram"].pop("pooled"), r"missing 'features\.action_units\.histogram\.pooled'"),
+        (lambda e: e["histogram"].__setitem__("bins", 0), r"features\.action_units\.histogram: range \{"),
+        (lambda e: e.__setitem__("histogram", []), r"features\.action_units\.histogram: an array, not an object"),
     ],
-    ids=["nan-mean", "null-mean", "fractional-count", "negative-count", "negative-m2", "short-mean", "long-m2"],
+    ids=[
+        "nan-mean",
+        "null-mean",
+        "fractional-count",
+        "negative-count",
+        "negative-m2",
+        "short-mean",
+        "long-m2",
+        "count-above-frames",
+        "min-above-max",
+        "mean-outside",
+        "data-not-base64",
+        "histogram-zeros",
+        "histogram-negative",
+        "no-pooled",
+        "no-bins",
+        "histogram-list",
+    ],  # fmt: skip
 )
 def test_a_stats_value_that_cannot_be_is_an_error_naming_file_split_feature_and_key(tmp_path, rows, edit, says):
     """Each of these had loaded without a word and then standardised every value wrong: a NaN mean

@@ -181,6 +181,8 @@ def test_misuse_is_named_when_the_collator_is_built(rows):
     with pytest.raises(ValueError, match=r"apply to landmarks='face', not 'pixels'"):
         FeltCollator(["landmarks"], landmark_options={"center": "eyes"})
     FeltCollator(["landmarks"], landmarks="face", landmark_options={"center": "eyes", "scale": "interocular"})
+    with pytest.raises(ValueError, match=r"remove_head_translation must be True or False, not 'no'"):
+        FeltCollator(["landmarks"], landmarks="face", landmark_options={"remove_head_translation": "no"})
 
 
 def test_misuse_is_named_when_a_batch_is_collated(rows):

@@ -304,7 +304,7 @@ def skipped_note(summary: Mapping[str, Any]) -> str:
             "missing from its config, a skipped media file leaves its row's media cell empty (rows still pair); "
             f"`{SKIPPED_FILENAME}` lists them and why.",
         )
-    return "\n\n".join(lines)
+    return "\n\n" + "\n\n".join(lines) if lines else ""  # (a paragraph of its own, not the Sizes sentence's tail)
 
 
 def emotions_table() -> str:

@@ -258,20 +258,35 @@ class ComponentStats:
         }
 
     @classmethod
-    def from_dict(cls, name: str, d: Mapping) -> ComponentStats:
+    def from_dict(cls, name: str, d: Mapping, num_frames: int | None = None) -> ComponentStats:
         """The statistics as stored, with the file's own histogram range: a ``stats.json`` written
         with other ranges (an earlier version's) reads back as it was written."""
-        out = cls(name, _stored_spec(name, d["histogram"]))  # (a name this version does not know: KeyError)
+        if not isinstance(d, Mapping):
+            raise ValueError(f": {_json_type(d)}, not an object")
         h = d["histogram"]
+        if not isinstance(h, Mapping):
+            raise ValueError(f"histogram: {_json_type(h)}, not an object")
+        try:
+            out = cls(name, _stored_spec(name, h))  # (a name this version does not know: KeyError)
+        except KeyError as e:
+            raise KeyError(f"histogram.{e.args[0]}") from None
         width = out.count.size
         out.count = _counts(d["count"], width)
+        if num_frames is not None:
+            _check_count_within(out, num_frames)
         known = out.count > 0
         out.mean = _unfloats(_values(d, "mean", width, known), 0.0)
         out.m2 = _unfloats(_values(d, "m2", width, known, at_least=0.0), 0.0)
         out.min = _unfloats(_values(d, "min", width, known), np.inf)
         out.max = _unfloats(_values(d, "max", width, known), -np.inf)
-        raw = np.frombuffer(zlib.decompress(base64.b64decode(h["data"])), dtype="<i8")
-        out.hist = raw.astype(np.int64).reshape(out.hist.shape)
+        try:
+            raw = np.frombuffer(zlib.decompress(base64.b64decode(h["data"])), dtype="<i8")
+            out.hist = raw.astype(np.int64).reshape(out.hist.shape)
+        except KeyError:
+            raise KeyError("histogram.data") from None
+        except (zlib.error, binascii.Error, ValueError, TypeError) as e:
+            raise ValueError(f"histogram.data: {e}") from None
+        _check_consistent(out, known)
         return out
 
 
@@ -309,15 +324,40 @@ def _length_text(values) -> str:
     return f"{len(values)} values" if isinstance(values, list) else _json_type(values)
 
 
+def _check_consistent(c: ComponentStats, known: np.ndarray) -> None:
+    """What one entry's own numbers imply: min <= mean <= max, and histograms of counts >= 0 that
+    count each component's values (``count``; the sum of them where pooled). An edited count of 1e9
+    had turned a std of 2.46 into 0.0015, and a min above the max or negative histogram counts had
+    loaded without a word."""
+    lo, hi, mean = c.min[known], c.max[known], c.mean[known]
+    idx = np.flatnonzero(known)
+    tol = 1e-9 * np.maximum(1.0, np.maximum(np.abs(lo), np.abs(hi)))  # (float64 merges round the mean)
+    for bad, text in (
+        (lo > hi, "min[{i}]: {lo!r} is above max[{i}] {hi!r}"),
+        ((mean < lo - tol) | (mean > hi + tol), "mean[{i}]: {m!r} is outside min..max [{lo!r}, {hi!r}]"),
+    ):
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise ValueError(text.format(i=int(idx[j]), lo=float(lo[j]), hi=float(hi[j]), m=float(mean[j])))
+    if (c.hist < 0).any():
+        raise ValueError("histogram.data: a negative count")
+    sums = c.hist.sum(axis=1)
+    expected = np.array([c.count.sum()]) if c.spec.pooled else c.count
+    if not np.array_equal(sums, expected):
+        i = int(np.flatnonzero(sums != expected)[0])
+        what = "the counts sum to" if c.spec.pooled else f"count[{i}] is"
+        raise ValueError(f"histogram.data: row {i} holds {int(sums[i])} values, {what} {int(expected[i])}")
+
+
 def _stored_spec(name: str, h: Mapping) -> HistogramSpec:
     """A ``stats.json`` histogram's range, checked to be one a histogram can have."""
     lo, hi, bins, pooled = h["lo"], h["hi"], h["bins"], h["pooled"]
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi))
     if not (numbers and math.isfinite(lo) and math.isfinite(hi) and lo < hi and isinstance(bins, int)
             and not isinstance(bins, bool) and bins > 0 and isinstance(pooled, bool)):  # fmt: skip
-        raise ValueError(f"{name}: histogram range {dict(lo=lo, hi=hi, bins=bins, pooled=pooled)} is not one")
+        raise ValueError(f"histogram: range {dict(lo=lo, hi=hi, bins=bins, pooled=pooled)} is not one")
     if pooled != HISTOGRAM_SPECS[name].pooled:
-        raise ValueError(f"{name}: histogram pooled={pooled}, this version's is pooled={not pooled}")
+        raise ValueError(f"histogram: pooled={pooled}, this version's is pooled={not pooled}")
     return HistogramSpec(float(lo), float(hi), bins, pooled)
 
 
@@ -402,6 +442,13 @@ class FeltStatsLookupError(KeyError, ValueError):
 
     def __str__(self) -> str:  # (KeyError's own quotes the message)
         return str(self.args[0]) if self.args else ""
+
+
+def _check_count_within(c: ComponentStats, num_frames: int) -> None:
+    """A component counts at most one value a frame."""
+    if c.count.size and int(c.count.max()) > num_frames:
+        i = int(np.argmax(c.count))
+        raise ValueError(f"count[{i}]: {int(c.count[i])} is more than num_frames {num_frames}")
 
 
 def _whole(value, key: str) -> int:
@@ -489,18 +536,23 @@ class FeatureStats:
     def from_dict(cls, d: Mapping, source: str | None = None) -> FeatureStats:
         """``source``: where ``d`` was read (file and place), named when a feature is asked for
         that it does not hold."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{_json_type(d)}, not an object")
+        if not isinstance(d["features"], Mapping):
+            raise ValueError(f"features: {_json_type(d['features'])}, not an object")
         out = cls(d["features"].keys())
+        num_frames = _whole(d["num_frames"], "num_frames")
         features = {}
         for name, fd in d["features"].items():
             try:
-                features[name] = ComponentStats.from_dict(name, fd)
+                features[name] = ComponentStats.from_dict(name, fd, num_frames)
             except KeyError as e:
                 raise KeyError(f"features.{name}.{e.args[0] if e.args else e}") from None
             except (ValueError, TypeError) as e:
-                raise ValueError(f"features.{name}.{e}") from None
+                raise ValueError(f"features.{name}{'' if str(e).startswith(':') else '.'}{e}") from None
         out.features = features
         out.num_trials = _whole(d["num_trials"], "num_trials")
-        out.num_frames = _whole(d["num_frames"], "num_frames")
+        out.num_frames = num_frames
         out.source = source
         return out
 

@@ -91,6 +91,8 @@ def face_relative_landmarks(
     ``T`` axis, NaN frames skipped), so head movement within the trial stays visible.
     NaN (no-face) frames stay NaN.
     """
+    if not isinstance(remove_head_translation, (bool, np.bool_)):  # ("no" had counted as True)
+        raise ValueError(f"remove_head_translation must be True or False, not {remove_head_translation!r}")
     if not hasattr(landmarks, "shape") or (face_box is not None and not hasattr(face_box, "shape")):
         raise TypeError("landmarks and face_box must be numpy arrays or torch tensors (e.g. np.asarray(rows))")
     if tuple(landmarks.shape[-2:]) != (68, 2):
