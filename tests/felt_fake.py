@@ -112,3 +112,19 @@ def flip_a_landmark_bit(shard: Path) -> None:
     data = bytearray(shard.read_bytes())
     data[chunk.data_page_offset + chunk.total_compressed_size // 2] ^= 0x10
     shard.write_bytes(bytes(data))
+
+
+def rewrite_first_csv(zip_path: Path, change, extra: dict[str, bytes] | None = None) -> tuple[str, bytes]:
+    """Rewrite a zip with its first trial CSV's bytes replaced by ``change(bytes)`` and ``extra``
+    entries appended; returns that CSV's name and its original bytes."""
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as zf:
+        items = [(n, zf.read(n)) for n in zf.namelist()]
+    first = next(n for n, _ in items if n.endswith(".csv") and "/._" not in n and "MACOSX" not in n)
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        for n, body in items:
+            zf.writestr(n, change(body) if n == first else body)
+        for n, body in (extra or {}).items():
+            zf.writestr(n, body)
+    return first, dict(items)[first]

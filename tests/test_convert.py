@@ -22,6 +22,11 @@ from felt_hf.errors import FeltError, FeltFormatError, FeltOutputError, FeltWarn
 from felt_hf.ravdess import split_of_actor
 from felt_hf.schema import CONFIG_NAMES, DEFAULT_CONFIG, FRAME_ARRAYS, archive_stem
 
+try:
+    from felt_fake import rewrite_first_csv
+except ImportError:  # tests/ imported as a package
+    from tests.felt_fake import rewrite_first_csv
+
 
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
@@ -692,13 +697,9 @@ def test_a_second_copy_whose_kept_copy_is_unreadable_is_counted_as_skipped(sampl
     "the first copy of each was converted, so no data is missing for them"."""
     data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech"])
     zip_path = data / "raw_motion_speech.zip"
-    with zipfile.ZipFile(zip_path) as zf:
-        items = [(n, zf.read(n)) for n in zf.namelist()]
-    first = next(n for n, _ in items if n.endswith(".csv") and "/._" not in n and "MACOSX" not in n)
-    with zipfile.ZipFile(zip_path, "w") as zf:
-        for n, body in items:
-            zf.writestr(n, b"not,a\ncsv,file,at,all\n" if n == first else body)
-        zf.writestr(f"zz/{Path(first).name}", dict(items)[first])  # a good second copy, after it
+    first, good = rewrite_first_csv(zip_path, lambda body: b"not,a\ncsv,file,at,all\n")
+    with zipfile.ZipFile(zip_path, "a") as zf:
+        zf.writestr(f"zz/{Path(first).name}", good)  # a good second copy, after it
     out = tmp_path / "felt"
     convert_felt(data, out, progress=False, num_proc=1, skip_bad=True)
     report = json.loads((out / "skipped_trials.json").read_text())

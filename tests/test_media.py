@@ -35,6 +35,11 @@ from felt_hf.schema import FPS, LABEL_COLUMNS, MEDIA_CONFIG_NAMES, VIDEO_FPS, me
 from felt_hf.synthetic.media import KIND_FOLDERS, decode_barcode, media_trial, render_samples
 
 try:
+    from felt_fake import rewrite_first_csv
+except ImportError:  # tests/ imported as a package
+    from tests.felt_fake import rewrite_first_csv
+
+try:
     from interrupts import sigint_when
 except ImportError:  # tests/ imported as a package
     from tests.interrupts import sigint_when
@@ -1046,19 +1051,15 @@ def test_media_alone_keep_a_video_whose_tracking_csv_is_bad_under_skip_bad(small
     """A media-only build reads the tracking archives' CSVs for the frame maps. A bad CSV had been
     filed under the mp4 (the CSV's error, the mp4's name) and the readable video thrown away; the
     video is kept now, its map unknown, and the CSV is the file listed."""
-    zip_path = small_input / "smoothed_motion_speech.zip"
-    with zipfile.ZipFile(zip_path) as zf:
-        items = [(n, zf.read(n)) for n in zf.namelist()]
-    bad = next(n for n, _ in items if n.endswith(".csv") and "/._" not in n and "MACOSX" not in n)
-    with zipfile.ZipFile(zip_path, "w") as zf:
-        for n, body in items:
-            if n == bad:
-                lines = body.decode().split("\n")
-                cells = lines[1].split(",")
-                cells[5] = "abc"
-                lines[1] = ",".join(cells)
-                body = "\n".join(lines).encode()
-            zf.writestr(n, body)
+
+    def abc_in_row_1(body: bytes) -> bytes:
+        lines = body.decode().split("\n")
+        cells = lines[1].split(",")
+        cells[5] = "abc"
+        lines[1] = ",".join(cells)
+        return "\n".join(lines).encode()
+
+    bad, _ = rewrite_first_csv(small_input / "smoothed_motion_speech.zip", abc_in_row_1)
     with pytest.raises(FeltFormatError, match=rf"{re.escape(bad)}, row 1, column '[^']+': not a number: 'abc'"):
         convert_felt(small_input, tmp_path / "x", configs=["landmark_plot_speech"], progress=False, num_proc=1)
     out = tmp_path / "felt"
