@@ -77,7 +77,9 @@ def actor_list(text: str) -> list[int]:
     return out
 
 
-def _whole_number(text: str, minimum: int, expected: str) -> int:
+def whole_number(text: str, minimum: int, expected: str) -> int:
+    """An option's whole number of at least ``minimum``; ``expected`` says what is wanted, in the
+    one-line error (the option types below, and the scripts' own, are made of it)."""
     try:
         n = int(text)
     except ValueError:
@@ -89,7 +91,7 @@ def _whole_number(text: str, minimum: int, expected: str) -> int:
 
 def positive_int(text: str) -> int:
     """``--num-proc``, ``--batch-size``, ``--trials-per-actor``: a whole number, at least 1."""
-    return _whole_number(text, 1, "a whole number, at least 1")
+    return whole_number(text, 1, "a whole number, at least 1")
 
 
 def sample_count(text: str) -> int:
@@ -98,12 +100,12 @@ def sample_count(text: str) -> int:
     and verify reported good shards as unreadable."""
     if text.strip().lower() == "all":
         return sys.maxsize
-    return min(_whole_number(text, 1, "a whole number, at least 1, or all"), sys.maxsize)
+    return min(whole_number(text, 1, "a whole number, at least 1, or all"), sys.maxsize)
 
 
 def seed_int(text: str) -> int:
     """``--seed``: a non-negative whole number (numpy's seeds are)."""
-    return _whole_number(text, 0, "a non-negative whole number")
+    return whole_number(text, 0, "a non-negative whole number")
 
 
 def folder_path(text: str) -> str:
@@ -153,5 +155,6 @@ __all__ = [
     "sample_count",
     "seed_int",
     "torch_device",
+    "whole_number",
     "whole",
 ]

@@ -81,6 +81,20 @@ def read_failure(pf: pq.ParquetFile, groups: Sequence[int], columns: Sequence[st
     return damage_reason(e)
 
 
+def first_failing_group(pf: pq.ParquetFile) -> tuple[int, Exception] | None:
+    """Read every row group of ``pf`` (every page, against its checksum where ``pf`` came from
+    :func:`open_shard`) on this thread; the first that does not read, with its error, or None.
+    ``felt-hf verify``'s pages check and the baseline script's pre-training check both ask this."""
+    import pyarrow as pa
+
+    for i in range(pf.num_row_groups):
+        try:
+            pf.read_row_group(i, use_threads=USE_THREADS)
+        except (OSError, pa.ArrowException) as e:
+            return i, e
+    return None
+
+
 def read_row_groups(pf: pq.ParquetFile, row_groups: Sequence[int], columns: Sequence[str] | None = None) -> pa.Table:
     """``pf.read_row_groups`` on this thread."""
     return pf.read_row_groups(list(row_groups), columns=None if columns is None else list(columns),
@@ -105,6 +119,7 @@ __all__ = [
     "USE_THREADS",
     "damage_reason",
     "damaged_column",
+    "first_failing_group",
     "open_shard",
     "read_failure",
     "read_file",

@@ -16,7 +16,6 @@ generated sample data the accuracy means nothing and the script says so.
 
 from __future__ import annotations
 
-import argparse
 import json
 import struct
 import sys
@@ -31,11 +30,11 @@ from felt_hf.stats import compute_stats, load_stats
 from torch import nn
 
 from felt_hf import schema
-from felt_hf.argtypes import OneLineParser, folder_path, input_path, positive_int, seed_int
+from felt_hf.argtypes import OneLineParser, folder_path, input_path, positive_int, seed_int, whole_number
 from felt_hf.errors import FeltFormatError
 from felt_hf.layout import CARD_FILENAME, missing_shards
 from felt_hf.messages import error_line
-from felt_hf.parquet_reads import damage_reason, open_shard, read_failure, read_row_groups
+from felt_hf.parquet_reads import damage_reason, first_failing_group, open_shard, read_failure
 from felt_hf.ravdess import expected_trial_ids
 from felt_hf.training import FeltCollator, aggregate_windows, seed_everything, trial_windows
 
@@ -221,12 +220,10 @@ def check_pages(path: str) -> int:
     except (OSError, pa.ArrowException) as e:  # (truncated, empty, not parquet)
         raise FeltFormatError(path, f"cannot read this parquet shard: {damage_reason(e)}") from None
     with pf:
-        for group in range(pf.num_row_groups):
-            try:
-                read_row_groups(pf, [group])
-            except (OSError, pa.ArrowException) as e:
-                why = read_failure(pf, [group], None, e)
-                raise FeltFormatError(path, f"cannot read this parquet shard: {why}") from None
+        failed = first_failing_group(pf)
+        if failed is not None:
+            why = read_failure(pf, [failed[0]], None, failed[1])
+            raise FeltFormatError(path, f"cannot read this parquet shard: {why}") from None
         return pf.metadata.num_rows
 
 
@@ -433,13 +430,7 @@ def split_by_actors(ds, actors: list[int]):
 def window_frames(text: str) -> int:
     """``--max-frames``: at least 2, as the evaluation windows hop by half a window; 1 had failed
     after loading the data, naming a ``hop`` that is no option of this script."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 2:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, at least 2 (windows hop by half of it)")
-    return n
+    return whole_number(text, 2, "a whole number, at least 2 (windows hop by half of it)")
 
 
 def main(argv: list[str] | None = None) -> int:

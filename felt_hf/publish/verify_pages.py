@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from .. import schema
-from ..parquet_reads import damage_reason, damaged_column, open_shard
+from ..parquet_reads import damage_reason, damaged_column, first_failing_group, open_shard
 
 
 def check_pages(report, root: Path, configs: dict, footers: dict, every_media_page: bool) -> None:
@@ -47,18 +47,16 @@ def _first_damage(path: Path, rel: str) -> str | None:
     except (OSError, pa.ArrowException) as e:
         return f"{rel}: unreadable: {e}"  # (the files and footers checks say more)
     with pf:
-        start = 0
-        for i in range(pf.num_row_groups):
-            n = pf.metadata.row_group(i).num_rows
-            try:
-                pf.read_row_group(i, use_threads=False)
-            except (OSError, pa.ArrowException) as e:
-                column = damaged_column(pf, i)
-                rows = f"rows {start}-{start + n - 1}" if n > 1 else f"row {start}"
-                where = f"{rel} row group {i} ({rows})" + (f", column {column!r}" if column else "")
-                return f"{where}: {damage_reason(e)}"
-            start += n
-    return None
+        failed = first_failing_group(pf)
+        if failed is None:
+            return None
+        i, e = failed
+        start = sum(pf.metadata.row_group(g).num_rows for g in range(i))
+        n = pf.metadata.row_group(i).num_rows
+        column = damaged_column(pf, i)
+        rows = f"rows {start}-{start + n - 1}" if n > 1 else f"row {start}"
+        where = f"{rel} row group {i} ({rows})" + (f", column {column!r}" if column else "")
+        return f"{where}: {damage_reason(e)}"
 
 
 __all__ = ["check_pages"]
