@@ -295,10 +295,7 @@ def _counts(values, width: int) -> np.ndarray:
     then sqrt(m2 / 2): every standardised value scaled wrong) and -3 as a count."""
     if not isinstance(values, list) or len(values) != width:
         raise ValueError(f"count: {_length_text(values)}, expected {width} whole numbers")
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ValueError(f"count[{i}]: {v!r} is not a whole number >= 0")
-    return np.asarray(values, dtype=np.int64)
+    return np.asarray([_whole(v, f"count[{i}]") for i, v in enumerate(values)], dtype=np.int64)
 
 
 def _values(d: Mapping, key: str, width: int, known: np.ndarray, at_least: float | None = None) -> list:

@@ -292,22 +292,18 @@ def _row_groups(root: Path, rel: str, picks: list[tuple[int, int]]):
     a flipped bit inside an h264 frame decodes without an error (FFmpeg conceals it and returns
     the frame, pixels up to 255 off), so decoding alone passed a damaged video cell that the
     page's CRC32 catches, at no extra read."""
-    pf = None
     try:
-        pf = open_shard(root / rel)
-        for g, first in picks:
-            try:
-                table = read_row_groups(pf, [g])
-            except Exception as e:  # pyarrow raises several types for a damaged page
-                raise ShardUnreadable(f"{rel}: {read_failure(pf, [g], None, e)}") from None
-            yield first, table
+        with open_shard(root / rel) as pf:
+            for g, first in picks:
+                try:
+                    table = read_row_groups(pf, [g])
+                except Exception as e:  # pyarrow raises several types for a damaged page
+                    raise ShardUnreadable(f"{rel}: {read_failure(pf, [g], None, e)}") from None
+                yield first, table
     except ShardUnreadable:
         raise
     except Exception as e:  # pyarrow raises several types for a damaged file
         raise ShardUnreadable(f"{rel}: unreadable: {e}") from None
-    finally:
-        if pf is not None:
-            pf.close()
 
 
 def _row_problems(where: str, kind: str, row: dict, tracking, whole: bool) -> tuple[list[str], bool]:
