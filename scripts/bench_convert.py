@@ -8,7 +8,8 @@
 Makes FELT-shaped archives with felt_hf.synth (zlib level 6, like a normal zip tool), then
 measures in one run, on the same archives, each route in a fresh interpreter with a process pool
 of --num-proc workers (default: all cores), one thread per process (POLARS_MAX_THREADS=1,
-pyarrow use_threads=False), members handed out in chunks so every core stays busy:
+pyarrow use_threads=False) and the converter's allocator settings (felt_hf.workers,
+Arrow's system memory pool), members handed out in chunks so every core stays busy:
 
   inflate-isal     ISA-L inflate of every CSV member, nothing else
   inflate-zlib     zlib inflate (zipfile, as `unzip -p`)
@@ -18,6 +19,11 @@ pyarrow use_threads=False), members handed out in chunks so every core stays bus
                    converter's row group) joined and parsed in one read_csv call, as the
                    converter does: polars spends much of a call per column, and a FELT file has
                    about 120 rows of 689 columns
+  floor-write      isal+polars-rowgroup, then the parsed float32 values written as compressed parquet
+                   as cheaply as it is done here (one fixed-size-list column, BYTE_STREAM_SPLIT +
+                   zstd at the converter's level, no statistics or checksums, into memory): not
+                   a limit route but the floor of any converter that writes such parquet, so
+                   "floor-write / fastest" says how close to the limit a converter can get at all
   naive-pandas     zlib inflate + pandas.read_csv (float64), what FELT's own scripts do
   convert          felt-hf convert (its entry point, --num-proc = the same worker count) into the hub layout:
                    parse, statistics, parquet, card
@@ -48,6 +54,7 @@ import time
 from pathlib import Path
 
 from felt_hf.argtypes import OneLineParser, actor_list, folder_path, positive_int, seed_int
+from felt_hf.build.convert import ZSTD_LEVEL
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -130,18 +137,34 @@ def parse_polars(data):
     schema = {c: (pl.String if c in STRINGS else pl.Float32) for c in names}
     return pl.read_csv(data, has_header=False, skip_rows=1, schema=schema).height
 
-def parse_polars_groups(datas):
+def group_frames(datas):
     # what the converter does: the files of one header line parsed in one call (a row group of 8)
     import polars as pl
     groups = {}
     for data in datas:
         groups.setdefault(data[: data.index(b"\n") + 1], []).append(data)
-    rows = 0
     for head, same in groups.items():
         names = header(same[0])
         schema = {c: (pl.String if c in STRINGS else pl.Float32) for c in names}
         text = b"".join([head, *(memoryview(d)[len(head):] for d in same)])
-        rows += pl.read_csv(text, has_header=False, skip_rows=1, schema=schema).height
+        yield pl.read_csv(text, has_header=False, skip_rows=1, schema=schema)
+
+def parse_polars_groups(datas):
+    return sum(df.height for df in group_frames(datas))
+
+def parse_polars_groups_write(datas):
+    # the floor of any converter that parses with polars and writes compressed parquet: the parsed
+    # float32 values written as cheaply as such parquet is written here, as one fixed-size-list
+    # column (no per-column cost: 686 flat columns cost 4x more), BYTE_STREAM_SPLIT + zstd at the
+    # converter's level, no statistics, checksums or dictionary, into memory (no file)
+    import io, polars as pl, pyarrow as pa, pyarrow.parquet as pq
+    rows = 0
+    for df in group_frames(datas):
+        m = df.select(pl.col(pl.Float32)).to_numpy()
+        table = pa.table({"x": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), m.shape[1])})
+        pq.write_table(table, io.BytesIO(), compression="zstd", compression_level=ZSTD_LEVEL, use_dictionary=False,
+                       write_statistics=False, column_encoding={"x.list.element": "BYTE_STREAM_SPLIT"})
+        rows += df.height
     return rows
 
 def parse_pandas(data):
@@ -152,8 +175,9 @@ ROUTES = {
     "inflate-isal": ("isal", None), "inflate-zlib": ("zlib", None),
     "isal+pyarrow": ("isal", parse_pyarrow), "isal+polars": ("isal", parse_polars),
     "naive-pandas": ("zlib", parse_pandas), "isal+polars-rowgroup": ("isal", parse_polars_groups),
+    "floor-write": ("isal", parse_polars_groups_write),
 }
-GROUPED = {"isal+polars-rowgroup"}
+GROUPED = {"isal+polars-rowgroup", "floor-write"}
 
 def work(chunk):
     inflater, parse = ROUTES[route]
@@ -170,7 +194,8 @@ if __name__ == "__main__":
     members = [(z, m.member) for z in zips for m in list_members(z)]
     size = 8 if route in GROUPED else 4  # the converter's row group; 4 balances the others' work
     chunks = [members[i : i + size] for i in range(0, len(members), size)]
-    with mp.get_context("fork").Pool(nproc) as pool:
+    from felt_hf.workers import tune_worker_process  # the converter's worker settings, for every route
+    with mp.get_context("fork").Pool(nproc, initializer=tune_worker_process) as pool:
         rows = sum(pool.imap_unordered(work, chunks))
     assert route.startswith("inflate") or rows > 0
 """
@@ -184,7 +209,11 @@ sys.exit(code)
 """
 
 PARSE_ROUTES = ("isal+pyarrow", "isal+polars", "isal+polars-rowgroup")
-ONE_THREAD = {"POLARS_MAX_THREADS": "1", "OMP_NUM_THREADS": "1"}
+FLOOR = "floor-write"  # not a limit route: the parse route plus the cheapest compressed parquet write
+# one thread per process, and the allocator settings `felt-hf convert` runs with (Arrow's system
+# memory pool here; the glibc thresholds and frozen collector in each route's pool initializer),
+# so that no route is slower than it need be for want of a setting the converter has
+ROUTE_ENV = {"POLARS_MAX_THREADS": "1", "OMP_NUM_THREADS": "1", "ARROW_DEFAULT_MEMORY_POOL": "system"}
 
 
 def _argv_code(code: str, argv: list[str]) -> str:
@@ -196,8 +225,8 @@ def _measure_route(route: str, nproc: int, zips: list[str], archives: Path, out:
         shutil.rmtree(out, ignore_errors=True)
         code = _argv_code(CONVERT, [str(archives), str(out), str(nproc)])
     else:
-        code = _argv_code(ROUTE, [route, str(nproc), *zips])
-    return run_measured(code, route, env=ONE_THREAD)
+        code = _argv_code(f"ZSTD_LEVEL = {ZSTD_LEVEL}\n" + ROUTE, [route, str(nproc), *zips])
+    return run_measured(code, route, env=ROUTE_ENV)
 
 
 def _median(runs: list[dict]) -> dict:
@@ -243,6 +272,11 @@ def ratios(med: dict) -> dict:
     }
     if "naive-pandas" in med:
         out["naive_over_convert_wall"] = med["naive-pandas"]["wall_s"] / c["wall_s"]
+    if FLOOR in med:  # how far from the fastest route any converter writing compressed parquet stays
+        f = med[FLOOR]
+        out["floor_over_fastest_wall"] = f["wall_s"] / med[fastest]["wall_s"]
+        out["floor_over_fastest_cpu"] = f["cpu_s"] / med[fastest]["cpu_s"]
+        out["convert_over_floor_wall"] = c["wall_s"] / f["wall_s"]
     return out
 
 
@@ -327,7 +361,7 @@ for stage, secs in cost.items():
 
 
 def stage_costs(zips: list[str], per_zip: int) -> None:
-    run_measured(_argv_code(STAGES, [str(per_zip), *zips]), "stages", env=ONE_THREAD)
+    run_measured(_argv_code(STAGES, [str(per_zip), *zips]), "stages", env=ROUTE_ENV)
 
 
 def _counts(text: str | None) -> list[int]:
@@ -370,7 +404,7 @@ def main() -> int:
     if args.read_only:
         bench_read(Path(args.workdir) / "felt")
         return 0
-    routes = ("inflate-isal", "inflate-zlib", *PARSE_ROUTES, "naive-pandas", "convert")
+    routes = ("inflate-isal", "inflate-zlib", *PARSE_ROUTES, FLOOR, "naive-pandas", "convert")
     if args.routes:
         wanted = [r for r in args.routes.split(",") if r]
         unknown = sorted(set(wanted) - set(routes))
@@ -412,6 +446,12 @@ def main() -> int:
         f" (target <= 1.5 at 1/6 size, <= 1.3 full size), cpu {r['convert_over_fastest_cpu']:.2f};"
         f"  naive / convert: {naive} (target >= 2)"
     )
+    if "floor_over_fastest_wall" in r:
+        print(
+            f"  {FLOOR} / {r['fastest_route']}: wall {r['floor_over_fastest_wall']:.2f} cpu"
+            f" {r['floor_over_fastest_cpu']:.2f} (no converter writing compressed parquet of these values gets"
+            f" below this);  convert / {FLOOR}: wall {r['convert_over_floor_wall']:.2f}"
+        )
     each = r["convert_over_each_route"]
     if len(each) > 1:
         print(
@@ -420,16 +460,17 @@ def main() -> int:
         )
     runs = results["by_workers"][top]["runs"]
     if args.repeat > 1:  # each repetition's own pair: the routes ran back to back, under the same load
-        pairs = [
-            (c["wall_s"] / f["wall_s"], c["cpu_s"] / f["cpu_s"])
-            for c, f in zip(runs["convert"], runs[r["fastest_route"]], strict=True)
-        ]
-        print(
-            "  per repetition, convert / "
-            + r["fastest_route"]
-            + ": "
-            + ", ".join(f"wall {w:.2f} cpu {c:.2f}" for w, c in pairs)
-        )
+        for route in ("convert", FLOOR):
+            if route not in runs:
+                continue
+            pairs = [
+                (c["wall_s"] / f["wall_s"], c["cpu_s"] / f["cpu_s"])
+                for c, f in zip(runs[route], runs[r["fastest_route"]], strict=True)
+            ]
+            print(
+                f"  per repetition, {route} / {r['fastest_route']}: "
+                + ", ".join(f"wall {w:.2f} cpu {c:.2f}" for w, c in pairs)
+            )
     if args.stages:
         stage_costs(zips, args.stages)
     fastest = r["fastest_route"]

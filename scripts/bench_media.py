@@ -42,13 +42,13 @@ import zipfile
 from contextlib import nullcontext
 from pathlib import Path
 
-from felt_hf.argtypes import OneLineParser, positive_int, seed_int
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from disk_throttle import ThrottleError, capped_reads, evict, unavailable  # noqa: E402
+
+from felt_hf.argtypes import OneLineParser, positive_int, seed_int  # noqa: E402
 
 CONFIGS = ("landmark_overlay_speech", "landmark_plot_speech", "au_animation_speech", "audio_speech")
 

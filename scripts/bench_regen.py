@@ -19,10 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from felt_hf.argtypes import OneLineParser, positive_int, seed_int
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from felt_hf.argtypes import OneLineParser, positive_int, seed_int  # noqa: E402
 from felt_hf.errors import FeltError  # noqa: E402
 from felt_hf.regen.compare import compare_tables  # noqa: E402
 from felt_hf.regen.compat import environment_versions  # noqa: E402

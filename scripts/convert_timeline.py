@@ -18,11 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from felt_hf.argtypes import OneLineParser, folder_path, input_path, positive_int
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import felt_hf.build.convert as conv  # noqa: E402  (after the path above)
+from felt_hf.argtypes import OneLineParser, folder_path, input_path, positive_int  # noqa: E402
 
 _convert_shard = conv.convert_shard
 _run_tasks = conv._run_tasks

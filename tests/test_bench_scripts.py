@@ -81,13 +81,16 @@ def test_bench_convert_runs_every_parse_route_and_the_stages(sample_archives, tm
 
     shutil.copytree(sample_archives, tmp_path / "w" / "archives")
     out = _run(str(REPO / "scripts" / "bench_convert.py"), "--workdir", str(tmp_path / "w"), "--num-proc", "1",
-               "--routes", "isal+polars,isal+polars-rowgroup,naive-pandas,convert", "--stages", "3", "--no-read",
-               cwd=tmp_path)  # fmt: skip
+               "--routes", "isal+polars,isal+polars-rowgroup,floor-write,naive-pandas,convert", "--stages", "3",
+               "--no-read", cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
-    for route in ("isal+polars", "isal+polars-rowgroup", "naive-pandas", "convert"):
+    for route in ("isal+polars", "isal+polars-rowgroup", "floor-write", "naive-pandas", "convert"):
         assert re.search(rf"\n  {re.escape(route)}\s+[\d.]+ s\s+\d+ MB/s", out.stdout), (route, out.stdout)
     assert re.search(r"convert / fastest inflate\+parse \(isal\+polars(-rowgroup)?\): wall [\d.]+", out.stdout)
     assert re.search(r"naive / convert: [\d.]+", out.stdout)
+    assert re.search(
+        r"floor-write / isal\+polars(-rowgroup)?: wall [\d.]+ cpu [\d.]+ .* convert / floor-write: wall", out.stdout
+    )
     assert re.search(
         r"convert / each parse route: isal\+polars wall [\d.]+ cpu [\d.]+, isal\+polars-rowgroup", out.stdout
     )
@@ -135,3 +138,20 @@ def test_script_options_are_one_line_before_any_work(argv, says, tmp_path):
     done = _run(str(REPO / "scripts" / argv[0]), *argv[1:], cwd=tmp_path)
     assert done.returncode == 2 and says in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == [], done.stderr
+
+
+# site-packages without the .pth files processed: the editable install of felt_hf is not there
+_NOT_INSTALLED = (
+    "import runpy, sys, sysconfig; paths = sysconfig.get_paths();"
+    " sys.path += [paths['purelib'], paths['platlib']]; sys.argv = [sys.argv[1], '--help'];"
+    " runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+@pytest.mark.parametrize("script", ["bench_media.py", "bench_regen.py", "convert_timeline.py", "regenerate.py"])
+def test_scripts_that_say_they_run_from_a_checkout_do(script, tmp_path):
+    """These put the checkout on ``sys.path`` themselves; three had imported felt_hf first,
+    so without an installed package they stopped at ModuleNotFoundError."""
+    done = subprocess.run([sys.executable, "-S", "-c", _NOT_INSTALLED, str(REPO / "scripts" / script)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and "usage:" in done.stdout, done.stderr[-1500:]
