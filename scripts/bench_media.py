@@ -11,10 +11,12 @@ Generates FELT-style videos and RAVDESS-style wavs with felt_hf.synthetic.media 
   (a) read   - every input member read and inflated with felt-hf's own member reader (ISA-L when
                installed), by as many processes as the conversion uses: the disk read + zip inflate
                rate, the floor of any conversion;
+  (c) floor  - (a), each process also writing the bytes it read into one uncompressed parquet
+               file, nothing else: the floor of any conversion that stores the files in parquet;
   (b) convert - `write_media_configs` for that config, `--workers` processes: mp4 bytes copied
                into parquet with PyAV's container facts, wavs re-packed as FLAC.
 
-Both are measured "cold", the input archives dropped from the page cache before each pass
+All are measured "cold", the input archives dropped from the page cache before each pass
 (posix_fadvise DONTNEED after an fsync, no root needed), which is what converting FELT's tens of GB
 of video is like; "warm", every byte already in memory, where reading costs only the inflate and
 any per-file work shows in full; and, with --disk-mbps 200,500, cold from a disk of each of those
@@ -23,7 +25,9 @@ read speeds: the benchmark process and its workers read through a cgroup read-ba
 skipped with the reason). The cap matters because "cold" here means this machine's own disk,
 which may be far faster (or slower) than the disk a user keeps FELT on. Each is run --repeats
 times alternately and the best kept; it prints input MB, output MB, MB/s of each (input bytes /
-time) and b/a (target >= 0.8 for the video configs, which copy bytes; audio pays for FLAC encoding). Then peak resident memory of a
+time), b/a (target >= 0.8 for the video configs, which copy bytes; audio pays for FLAC encoding),
+c/a (how close to the read any conversion can get: below 0.8, the target is out of reach at that
+read speed) and b/c (what the converter's own work costs). Then peak resident memory of a
 fresh process converting all four configs for a quarter of the trials and for all of them: flat
 in the trial count means the two peaks differ by about a row group, not by 4x.
 Figures are printed, never asserted.
@@ -88,30 +92,51 @@ def drop_from_cache(data: Path) -> None:
         evict(z)
 
 
-def _read_files(files: list) -> int:
+def _read_files(job: tuple[list, str | None]) -> int:
+    """Read + inflate ``files``; with a path, also write their bytes there as parquet (the copy floor)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from felt_hf.build.convert_media import ROW_GROUP_ROWS
     from felt_hf.inputs.sources import MemberReader
 
-    reader = MemberReader()
-    total = sum(len(reader.read_bytes(f.as_member())) for f in files)
+    files, copy_to = job
+    reader, total = MemberReader(), 0
+    schema = pa.schema([("bytes", pa.binary())])
+    with pq.ParquetWriter(copy_to, schema, compression="NONE", use_dictionary=False, write_statistics=False) if copy_to else nullcontext() as writer:  # fmt: skip
+        for i in range(0, len(files), ROW_GROUP_ROWS):
+            cells = [reader.read_bytes(f.as_member()) for f in files[i : i + ROW_GROUP_ROWS]]
+            total += sum(map(len, cells))
+            if writer is not None:  # each file's bytes as they are, one row group per converter row group
+                writer.write_table(pa.table({"bytes": pa.chunked_array([[c] for c in cells], pa.binary())}))
     reader.close()
     return total
 
 
-def read_all(data: Path, config: str, workers: int) -> tuple[float, int]:
+def read_all(data: Path, config: str, workers: int, copy_to: Path | None = None) -> tuple[float, int]:
     """(a): read + inflate every input of one config with the converter's own member reader, split
-    over ``workers`` processes in contiguous runs (as the converter splits shards)."""
+    over ``workers`` processes in contiguous runs (as the converter splits shards).
+
+    With ``copy_to`` (a folder), (c): the same, each process also writing the bytes it read into one
+    parquet file there, uncompressed, nothing else done with them: the floor of any conversion that
+    stores the input files in parquet, so floor/read says how close to the read rate one can get
+    at all, and conv/floor what the converter's own work (probing, FLAC, columns) costs."""
     import multiprocessing as mp
 
     from felt_hf.build.convert_media import plan_media
 
     files = [f for _, f in sorted(plan_media(data, [config])[config].files.items())]
     runs = [files[i * len(files) // workers : (i + 1) * len(files) // workers] for i in range(workers)]
+    if copy_to is not None:
+        shutil.rmtree(copy_to, ignore_errors=True)
+        copy_to.mkdir(parents=True)
+    jobs = [(run, str(copy_to / f"{i}.parquet") if copy_to is not None else None) for i, run in enumerate(runs)]
     t0 = time.perf_counter()
     if workers <= 1:
-        total = _read_files(files)
+        total = _read_files(jobs[0])
     else:
         with mp.get_context("fork").Pool(workers) as pool:
-            total = sum(pool.map(_read_files, runs))
+            total = sum(pool.map(_read_files, jobs))
     return time.perf_counter() - t0, total
 
 
@@ -133,9 +158,11 @@ def convert_one(data: Path, out: Path, config: str, workers: int) -> float:
     return time.perf_counter() - t0
 
 
-def measure(data: Path, out: Path, config: str, workers: int, repeats: int, cold: bool) -> tuple[float, float, int]:
-    """Best read time, best convert time (alternating), input bytes."""
-    reads, convs, nbytes = [], [], 0
+def measure(
+    data: Path, out: Path, config: str, workers: int, repeats: int, cold: bool
+) -> tuple[float, float, float, int]:
+    """Best read time, best copy-floor time, best convert time (alternating), input bytes."""
+    reads, floors, convs, nbytes = [], [], [], 0
     for _ in range(repeats):
         if cold:
             drop_from_cache(data)
@@ -143,8 +170,11 @@ def measure(data: Path, out: Path, config: str, workers: int, repeats: int, cold
         reads.append(t)
         if cold:
             drop_from_cache(data)
+        floors.append(read_all(data, config, workers, copy_to=out.parent / "floor")[0])
+        if cold:
+            drop_from_cache(data)
         convs.append(convert_one(data, out, config, workers))
-    return min(reads), min(convs), nbytes
+    return min(reads), min(floors), min(convs), nbytes
 
 
 def child_peak(data: Path, out: Path) -> int:
@@ -200,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                          "cpus": os.cpu_count(), "configs": {}}  # fmt: skip
         print(f"\ninflate: {'ISA-L' if fast_inflate() else 'zlib'}; {args.workers} process(es) on {os.cpu_count()} "
               f"core(s); shards of {args.shard_mb or 300:g} MB; best of {args.repeats}, alternating")  # fmt: skip
-        print(f"{'config':<26}{'disk':>11}{'in MB':>8}{'out MB':>8}{'read MB/s':>11}{'conv MB/s':>11}{'conv/read':>11}")
+        print(f"{'config':<26}{'disk':>11}{'in MB':>8}{'out MB':>8}{'read MB/s':>11}{'floor MB/s':>11}"
+              f"{'conv MB/s':>11}{'conv/read':>11}{'floor/read':>11}{'conv/floor':>11}")  # fmt: skip
         caches = ["cold", "warm"]
         if args.disk_mbps:
             reason = unavailable(data)
@@ -214,18 +245,22 @@ def main(argv: list[str] | None = None) -> int:
                 mbps = float(cache.split()[0]) if cache.endswith("MB/s") else None
                 try:
                     with capped_reads(data, mbps) if mbps else nullcontext():
-                        read_t, conv_t, nbytes = measure(data, out, config, args.workers, args.repeats, cache != "warm")
+                        read_t, floor_t, conv_t, nbytes = measure(
+                            data, out, config, args.workers, args.repeats, cache != "warm"
+                        )
                 except ThrottleError as e:
                     print(f"{config:<26}{cache:>11}  skipped: {e}")
                     continue
                 out_bytes = sum(f.stat().st_size for f in (out / config).glob("*.parquet"))
-                read_rate, conv_rate = nbytes / read_t / 1e6, nbytes / conv_t / 1e6
+                read_rate, floor_rate, conv_rate = (nbytes / t / 1e6 for t in (read_t, floor_t, conv_t))
                 row = {"input_mb": nbytes / 1e6, "output_mb": out_bytes / 1e6, "read_mb_s": read_rate,
-                       "convert_mb_s": conv_rate, "ratio": conv_rate / read_rate,
+                       "floor_mb_s": floor_rate, "convert_mb_s": conv_rate, "ratio": conv_rate / read_rate,
+                       "floor_ratio": floor_rate / read_rate, "convert_over_floor": conv_rate / floor_rate,
                        "mb_per_trial": nbytes / 1e6 / args.trials}  # fmt: skip
                 figures["configs"].setdefault(config, {})[cache] = row
                 print(f"{config:<26}{cache:>11}{row['input_mb']:>8.2f}{row['output_mb']:>8.2f}{read_rate:>11.0f}"
-                      f"{conv_rate:>11.0f}{row['ratio']:>11.2f}")  # fmt: skip
+                      f"{floor_rate:>11.0f}{conv_rate:>11.0f}{row['ratio']:>11.2f}{row['floor_ratio']:>11.2f}"
+                      f"{row['convert_over_floor']:>11.2f}")  # fmt: skip
         shutil.rmtree(work / "quarter", ignore_errors=True)
         quarter = subset(data, work / "quarter", 0.25)
         small, large = child_peak(quarter, work / "out_q"), child_peak(data, work / "out_f")

@@ -63,7 +63,7 @@ def test_bench_media_prints_each_config_from_memory_and_disk(tmp_path):
     disks = ["cold", "warm"] + (["400 MB/s"] if capped else [])
     for config in ("landmark_overlay_speech", "landmark_plot_speech", "au_animation_speech", "audio_speech"):
         for disk in disks:
-            assert re.search(rf"{config}\s+{disk}(\s+[\d.]+){{5}}\n", out.stdout), (config, disk, out.stdout)
+            assert re.search(rf"{config}\s+{disk}(\s+[\d.]+){{8}}\n", out.stdout), (config, disk, out.stdout)
     if not capped:
         assert "--disk-mbps: skipped, " in out.stdout
     assert re.search(r"peak RSS converting all four configs: 1 trials \d+ MB, 4 trials \d+ MB", out.stdout)
