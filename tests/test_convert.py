@@ -655,6 +655,14 @@ def test_a_second_copy_of_a_trial_is_set_aside_not_counted_as_skipped(sample_arc
     (out / "skipped_trials.json").write_text(json.dumps({"skipped": []}))  # the card's count no longer listed
     checks = {c.name: c for c in verify_folder(out).checks}
     assert checks["skipped"].status == "fail" and "set aside" in checks["skipped"].summary
+    no_kept = {"skipped": [], "set_aside": [{k: v for k, v in entry.items() if k != "kept"}]}
+    (out / "skipped_trials.json").write_text(json.dumps(no_kept))  # (the counts still agree with the card)
+    checks = {c.name: c for c in verify_folder(out).checks}
+    assert checks["skipped"].status == "fail", checks["skipped"].summary
+    assert checks["skipped"].summary == "skipped_trials.json: set_aside[0]: no `kept` naming the copy converted instead"
+    (out / "skipped_trials.json").write_text(json.dumps({"skipped": [], "set_aside": [entry | {"member": 3}]}))
+    checks = {c.name: c for c in verify_folder(out).checks}
+    assert checks["skipped"].summary == "skipped_trials.json: set_aside[0].member: 3 is not a string"
 
 
 def _zip_with(zip_path: Path, extra: dict) -> str:

@@ -700,7 +700,10 @@ def _check_skipped(report: Report, root: Path, body: str) -> None:
     except (ValueError, TypeError, AttributeError, OSError) as e:
         report.add("skipped", "fail", f"{path.name} unreadable: {e}")
         return
-    if listed != in_card:
+    entry_problem = _skipped_entry_problem(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
+    if entry_problem:
+        report.add("skipped", "fail", f"{path.name}: {entry_problem}")
+    elif listed != in_card:
         report.add("skipped", "fail", f"the card says {in_card} trial(s) were skipped, {path.name} lists {listed}")
     elif aside_listed != (int(aside.group(1)) if aside else 0):
         report.add("skipped", "fail", f"the card says {int(aside.group(1)) if aside else 0} second copy(ies) were set "
@@ -708,6 +711,37 @@ def _check_skipped(report: Report, root: Path, body: str) -> None:
     else:
         report.add("skipped", "pass" if not listed else "warn",
                    f"{listed} trial(s) skipped, listed in {path.name} and the card" if listed else "no trial skipped")  # fmt: skip
+
+
+_ENTRY_KEYS = ("config", "trial_id", "archive", "member", "error")
+
+
+def _skipped_entry_problem(doc) -> str | None:
+    """The first entry of ``skipped_trials.json`` that is not what the converter writes
+    (:func:`felt_hf.build.skipped.skip_entry`), or None: every entry an object with the five keys,
+    each a string or null (``error`` a string), a ``set_aside`` entry also naming the copy ``kept``
+    and a ``skipped`` one not (a skipped file whose trial is in the build would be a false report).
+    Only the counts had been compared with the card, so an entry without ``kept`` passed."""
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    for name in ("skipped", "set_aside"):
+        entries = doc.get(name, [])
+        if not isinstance(entries, list):
+            return f"{name}: not a list"
+        for i, e in enumerate(entries):
+            if not isinstance(e, dict):
+                return f"{name}[{i}]: not an object"
+            missing = [k for k in _ENTRY_KEYS if k not in e]
+            if missing:
+                return f"{name}[{i}]: no {', '.join(missing)}"
+            bad = [k for k in _ENTRY_KEYS if not (isinstance(e[k], str) or (e[k] is None and k != "error"))]
+            if bad:
+                return f"{name}[{i}].{bad[0]}: {e[bad[0]]!r} is not a string"
+            if name == "set_aside" and not (isinstance(e.get("kept"), str) and e["kept"]):
+                return f"{name}[{i}]: no `kept` naming the copy converted instead"
+            if name == "skipped" and "kept" in e:
+                return f"{name}[{i}]: has `kept`, so no data of it is missing: it belongs in set_aside"
+    return None
 
 
 def _footer(path: Path) -> dict:
