@@ -70,8 +70,32 @@ def read_card(root: Path) -> tuple[dict, dict[str, dict], str]:
     if bad is not None:
         raise FeltFormatError(str(readme), f"the card's YAML `configs` entry {bad} is not a mapping; load_dataset "
                               "cannot read this card")  # fmt: skip
-    configs = {c.get("config_name", "default"): c for c in entries}
+    configs: dict[str, dict] = {}
+    for c in entries:
+        name = c.get("config_name", "default")
+        if name in configs:
+            raise FeltFormatError(str(readme), f"the card's YAML declares config {name!r} twice; load_dataset "
+                                  "cannot read this card")  # fmt: skip
+        configs[name] = c
+        twice = _split_listed_twice(c)
+        if twice is not None:
+            raise FeltFormatError(str(readme), f"the card's YAML lists split {twice!r} of config {name!r} twice in "
+                                  "its data_files; load_dataset cannot read this card")  # fmt: skip
     return data, configs, card.text
+
+
+def _split_listed_twice(config: dict) -> str | None:
+    """The first split a config's ``data_files`` list names twice (datasets refuses such a card
+    with a message naming neither README.md nor the config), or None."""
+    data_files = config.get("data_files")
+    seen: set[str] = set()
+    for entry in data_files if isinstance(data_files, list) else []:
+        if isinstance(entry, dict):
+            split = entry.get("split", "train")
+            if split in seen:
+                return split
+            seen.add(split)
+    return None
 
 
 __all__ = ["card_data_files", "parse_card", "read_card"]

@@ -397,6 +397,36 @@ def test_a_card_whose_yaml_does_not_parse_is_one_line_naming_the_files_line(fold
     assert "README.md" in said[0] and f"the card's YAML cannot be parsed: line {at + 2}, column " in said[0], said
 
 
+@pytest.mark.parametrize("twice", ["split", "config"])
+def test_a_card_that_lists_a_split_or_a_config_twice_is_named(folder, twice, capsys):
+    """A split listed twice had been merged here (verify and FeltStream read both patterns) and
+    refused by datasets with a message naming neither README.md nor the config; a config
+    declared twice had been read as its last entry."""
+    from felt_hf.training import FeltStream
+
+    card = folder / "README.md"
+    text = card.read_text()
+    if twice == "split":
+        entry = "  - split: train\n    path: smoothed_speech/train-*\n"
+        assert entry in text
+        text = text.replace(entry, entry * 2, 1)
+        says = "lists split 'train' of config 'smoothed_speech' twice in its data_files"
+    else:
+        block = "- config_name: raw_song\n  data_files:\n  - split: train\n    path: raw_song/train-*\n"
+        assert block in text
+        text = text.replace(block, block * 2, 1)
+        says = "declares config 'raw_song' twice"
+    card.write_text(text)
+    assert main(["verify", str(folder)]) == 1
+    out, err = capsys.readouterr()
+    assert says in out and "README.md" in out, out + err
+    assert main(["push", str(folder), "--repo-id", "someone/felt", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and "README.md" in err[0], err
+    with pytest.raises(ValueError, match=f"README.md: the card's YAML {says}"):
+        FeltStream.from_folder(str(folder), "smoothed_speech", "train")
+
+
 def test_a_card_without_front_matter_is_one_line(folder, capsys):
     card = folder / "README.md"
     card.write_text(card.read_text().split("\n---\n", 1)[1])
