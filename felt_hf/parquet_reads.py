@@ -95,6 +95,40 @@ def first_failing_group(pf: pq.ParquetFile) -> tuple[int, Exception] | None:
     return None
 
 
+def frame_count_problem(table: pa.Table) -> str | None:
+    """The first row of a tracking ``table`` whose per-frame column does not hold ``num_frames``
+    values, said as ``felt-hf verify`` says it ("row 0 (trial ...), column 'frame': 7 value(s),
+    num_frames says 135"), or None; None too where ``num_frames`` was not read.
+
+    Why readers ask this, not only ``verify``: a flipped bit in a page *header* is outside the
+    page's checksum, and can make a column decode to fewer values with no error. ``felt-hf
+    render`` had then written a 7-frame video of a 135-frame trial (exit 0), and ``show`` had
+    failed with a numpy reshape error naming nothing. One vectorised comparison of list lengths
+    per column: nothing beside the read."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .schema import FRAME_ARRAYS_BY_NAME, PER_FRAME_INDEX_COLUMNS
+
+    if "num_frames" not in table.column_names or table.num_rows == 0:
+        return None
+    want = table.column("num_frames").to_numpy(zero_copy_only=False)
+    for name in table.column_names:
+        if name not in PER_FRAME_INDEX_COLUMNS and name not in FRAME_ARRAYS_BY_NAME:
+            continue
+        chunks = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in table.column(name).chunks]
+        got = np.concatenate([pc.fill_null(pc.list_value_length(c), -1).to_numpy(zero_copy_only=False) for c in chunks])
+        bad = np.flatnonzero(got != want)
+        if bad.size:
+            i = int(bad[0])
+            trial = table.column("trial_id")[i].as_py() if "trial_id" in table.column_names else None
+            what = "null" if got[i] < 0 else f"{int(got[i])} value(s)"
+            return (f"row {i}{f' (trial {trial})' if trial else ''}, column {name!r}: {what}, num_frames says "
+                    f"{want[i]} (the shard is damaged; `felt-hf verify` checks every row)")  # fmt: skip
+    return None
+
+
 def read_row_groups(pf: pq.ParquetFile, row_groups: Sequence[int], columns: Sequence[str] | None = None) -> pa.Table:
     """``pf.read_row_groups`` on this thread."""
     return pf.read_row_groups(list(row_groups), columns=None if columns is None else list(columns),
@@ -120,6 +154,7 @@ __all__ = [
     "damage_reason",
     "damaged_column",
     "first_failing_group",
+    "frame_count_problem",
     "open_shard",
     "read_failure",
     "read_file",

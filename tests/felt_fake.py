@@ -114,6 +114,38 @@ def flip_a_landmark_bit(shard: Path) -> None:
     shard.write_bytes(bytes(data))
 
 
+def shorten_a_frame_column(shard: Path) -> int:
+    """One bit flipped in the data page header of row group 0's ``frame`` column, found by trying
+    each bit of its first 48 bytes: one the page checksum does not cover (it covers the page's
+    data) and after which the row group reads whole without an error but the column holds
+    another number of values than ``num_frames`` says. Returns the offset changed."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from felt_hf.parquet_reads import open_shard
+
+    pf = pq.ParquetFile(shard)
+    meta = pf.metadata.row_group(0)
+    chunk = next(meta.column(i) for i in range(meta.num_columns) if meta.column(i).path_in_schema.startswith("frame"))
+    start = chunk.data_page_offset  # (after the dictionary page, where there is one)
+    want = pf.read_row_group(0, columns=["num_frames"]).column(0).to_pylist()
+    original = shard.read_bytes()
+    for at in range(start, start + 48):
+        for bit in range(8):
+            data = bytearray(original)
+            data[at] ^= 1 << bit
+            shard.write_bytes(bytes(data))
+            try:
+                with open_shard(shard) as damaged:  # (whole: every column, so the row counts agree)
+                    frame = damaged.read_row_group(0).column("frame")
+            except Exception:
+                continue
+            if pc.list_value_length(frame).to_pylist() != want:
+                return at
+    shard.write_bytes(original)
+    raise AssertionError(f"{shard}: no bit of the frame column's page header shortens it")
+
+
 def rewrite_first_csv(zip_path: Path, change, extra: dict[str, bytes] | None = None) -> tuple[str, bytes]:
     """Rewrite a zip with its first trial CSV's bytes replaced by ``change(bytes)`` and ``extra``
     entries appended; returns that CSV's name and its original bytes."""

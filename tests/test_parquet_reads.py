@@ -17,9 +17,9 @@ from felt_hf.publish.verify import verify
 from felt_hf.view.viewrows import find_row, iter_rows
 
 try:
-    from felt_fake import flip_a_landmark_bit
+    from felt_fake import flip_a_landmark_bit, shorten_a_frame_column
 except ImportError:  # tests/ imported as a package
-    from tests.felt_fake import flip_a_landmark_bit
+    from tests.felt_fake import flip_a_landmark_bit, shorten_a_frame_column
 
 
 @pytest.fixture
@@ -130,3 +130,63 @@ def test_felt_stream_refuses_a_shard_whose_page_checksum_fails(damaged):
     with pytest.raises(OSError) as err:
         list(FeltStream([str(shard)], columns=["trial_id", "landmarks"]))
     assert _names_the_damage(str(err.value), shard), err.value
+
+
+# --- a page header damaged (outside the checksum): a column shorter than num_frames ---------------
+@pytest.fixture
+def shortened(sample_hub, tmp_path) -> tuple[Path, Path, str]:
+    folder = tmp_path / "felt"
+    shutil.copytree(sample_hub, folder)
+    shard = sorted((folder / "smoothed_speech").glob("train-*.parquet"))[0]
+    trial = pq.read_table(shard, columns=["trial_id"]).column("trial_id")[0].as_py()
+    shorten_a_frame_column(shard)
+    return folder, shard, trial
+
+
+def _names_the_short_column(err: str, shard: Path) -> bool:
+    return f"{shard}: row group" in err and "column 'frame': " in err and "num_frames says" in err
+
+
+def test_render_refuses_a_column_shorter_than_num_frames(shortened, tmp_path, capsys):
+    """A 7-frame video of a 135-frame trial had been written, exit 0 (the probe's flip)."""
+    pytest.importorskip("av")
+    pytest.importorskip("PIL")
+    from felt_hf.cli import main
+
+    folder, shard, trial = shortened
+    out = tmp_path / "videos"
+    argv = ["render", str(folder), "--config", "smoothed_speech", "--out", str(out), "--no-progress", "--num-proc", "1"]
+    assert main(argv + ["--trials", trial]) == 2
+    assert _names_the_short_column(_one_error_line(capsys), shard)
+    assert not list(out.rglob("*.mp4")) if out.exists() else True
+
+
+def test_show_and_find_row_refuse_a_column_shorter_than_num_frames(shortened, tmp_path, capsys):
+    """show had drawn the pictures, or failed with numpy's "cannot reshape array" naming nothing."""
+    pytest.importorskip("matplotlib")
+    from felt_hf.cli import main
+    from felt_hf.errors import FeltFormatError
+
+    folder, shard, trial = shortened
+    with pytest.raises(FeltFormatError) as err:
+        find_row(folder, trial, "smoothed_speech")
+    assert _names_the_short_column(str(err.value), shard), err.value
+    out = tmp_path / "fig"
+    assert main(["show", str(folder), trial, "--config", "smoothed_speech", "--out", str(out)]) == 2
+    assert _names_the_short_column(_one_error_line(capsys), shard) and not out.exists()
+
+
+def test_felt_stream_refuses_a_column_shorter_than_num_frames(shortened):
+    """Also where num_frames is not among the columns asked for (it is read to check them)."""
+    pytest.importorskip("torch")
+    from felt_hf.errors import FeltFormatError
+    from felt_hf.training.stream import FeltStream
+
+    _, shard, _ = shortened
+    for columns in (["trial_id", "num_frames", "frame"], ["frame", "landmarks"]):
+        stream = FeltStream([str(shard)], columns=columns)
+        with pytest.raises(FeltFormatError) as err:
+            list(stream)
+        assert f"{shard}: row groups 0-" in str(err.value) and "column 'frame'" in str(err.value), err.value
+    assert list(FeltStream([str(shard)], columns=["trial_id", "landmarks"]))  # (its own columns are whole)
+    assert set(next(iter(FeltStream([str(shard)], columns=["landmarks"])))) == {"landmarks"}

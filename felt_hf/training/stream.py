@@ -53,7 +53,7 @@ except ImportError as _e:  # say which extra brings it
 from ..card_yaml import card_data_files, read_card  # noqa: E402
 from ..errors import FeltFormatError, FeltLookupError, FeltPathError  # noqa: E402
 from ..layout import CARD_FILENAME, SHARD_RE, data_files_glob, missing_shards  # noqa: E402
-from ..parquet_reads import open_shard, read_failure, read_row_groups  # noqa: E402 (after the extra's check)
+from ..parquet_reads import frame_count_problem, open_shard, read_failure, read_row_groups  # noqa: E402 (after the extra's check)
 from .args import column_names, rank_in, seed_number, whole  # noqa: E402
 
 OPEN_FILES = 4  # parquet files a worker keeps open (row groups of a shuffled epoch hop between files)
@@ -337,6 +337,9 @@ class FeltStream(torch.utils.data.IterableDataset):
             raise FeltLookupError(f"{self.files[0]}: no column(s) {missing}; it has {schema.names}")
         self.columns = list(columns) if columns else list(schema.names)
         self.shapes = {c: s for c, s in _frame_shapes(schema).items() if c in self.columns}
+        # num_frames read too where per-frame columns are, to check their lengths (frame_count_problem)
+        self._read_columns = self.columns + (["num_frames"] if "num_frames" in schema.names and
+                                             "num_frames" not in self.columns and self.shapes else [])  # fmt: skip
         # Shared memory: DataLoader workers (persistent ones too) see set_epoch from the main process.
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
@@ -451,10 +454,13 @@ class FeltStream(torch.utils.data.IterableDataset):
                 handles.popitem(last=False)
             path = self.files[g.file]
             try:
-                table = read_row_groups(pf, g.row_groups, self.columns)
+                table = read_row_groups(pf, g.row_groups, self._read_columns)
             except (OSError, pa.ArrowException) as err:
-                why = read_failure(pf, g.row_groups, self.columns, err)
+                why = read_failure(pf, g.row_groups, self._read_columns, err)
                 raise OSError(f"{path}: cannot read this parquet shard: {why}") from err
+            problem = frame_count_problem(table)
+            if problem:
+                raise FeltFormatError(path, f"row groups {g.row_groups[0]}-{g.row_groups[-1]}: {problem}")
             cols = {c: _column_rows(table.column(c), self.shapes.get(c), c, path) for c in self.columns}
             for i in range(table.num_rows):
                 yield {c: v[i] for c, v in cols.items()}

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from ..errors import FeltFormatError, FeltLookupError, FeltNameError
 from ..layout import is_converted_folder
-from ..parquet_reads import open_shard, read_failure, read_row_groups
+from ..parquet_reads import frame_count_problem, open_shard, read_failure, read_row_groups
 from ..ravdess import TrialLabels, parse_trial_id
 from ..schema import CLASS_LABELS, CONFIG_NAMES
 
@@ -185,11 +185,16 @@ def _read_groups(
     does not read (its checksum does not match: a flipped bit had drawn landmarks 64 px off) is one
     error naming the shard, row group and column, as ``felt-hf verify`` names them."""
     try:
-        return read_row_groups(pf, groups, columns)
+        table = read_row_groups(pf, groups, columns)
     except (OSError, pa.ArrowException) as e:
         raise FeltFormatError(
             str(path), f"cannot read this parquet shard: {read_failure(pf, groups, columns, e)}"
         ) from None
+    problem = frame_count_problem(table)
+    if problem:
+        where = f"row group {groups[0]}, " if len(groups) == 1 else ""
+        raise FeltFormatError(str(path), f"{where}{problem}")
+    return table
 
 
 def _file_rows(path: Path, trial_ids: Sequence[str] | None) -> Iterator[dict]:
