@@ -189,6 +189,21 @@ def test_ragged_rows_blank_lines_and_quotes_go_to_the_strict_reader(clean, stric
     assert {"r.csv", "l.csv", "blank.csv", "q.csv"} <= set(strict_calls)
 
 
+@pytest.mark.parametrize("eol", ["\r\n", "\n"])
+def test_a_lone_carriage_return_in_a_cell_goes_to_the_strict_reader(clean, strict_calls, eol):
+    """``Person\r_0``: polars had read it as text (the file converted) where the strict reader,
+    like pandas, breaks the line there (a located error); converting with or without polars gave
+    different outcomes for one file. Alone and in a batch, it is now the strict reader's."""
+    lines = _write(_rows(clean.raw_csv()), eol=eol).split(eol.encode())
+    assert b",Person_0," in lines[2]
+    lines[2] = lines[2].replace(b",Person_0,", b",Person\r_0,", 1)  # (no quotes: csv.writer would add them)
+    data = eol.encode().join(lines)
+    err = assert_same_error(data, name="cr.csv")
+    assert err.row == 2 and strict_calls == ["cr.csv"]
+    plain = clean.raw_csv() if eol == "\r\n" else clean.raw_csv().replace(b"\r\n", b"\n")
+    assert csv_fast.read_trial_csvs_fast([(plain, "a.csv"), (data, "cr.csv")]) == [None, None]  # (file by file)
+
+
 def test_bad_frame_numbers_and_empty_inputs_fail_the_same(clean):
     rows = _rows(clean.raw_csv())
     for bad in ("1.5", "-1", "nan", "x"):
