@@ -277,6 +277,9 @@ def test_skip_bad_leaves_out_a_split_whose_every_trial_is_bad(sample_archives, t
     assert "test" not in json.loads((out / "stats.json").read_text())["configs"]["smoothed_speech"]
     assert set(load_dataset(str(out), "smoothed_speech")) == {"train", "validation"}
     assert verify_folder(out).ok
+    card = (out / "README.md").read_text()  # (it had said "none of its actors' trials was in their input")
+    assert "Split `test` holds no trial of `smoothed_speech`: every one of its trials in the input was unreadable" \
+        in card and "none of its actors' trials" not in card  # fmt: skip
 
 
 def test_verify_fails_a_shard_without_rows(sample_archives, tmp_path):

@@ -24,6 +24,7 @@ from ..atomic import atomic_write_bytes
 from ..inputs import smoothing
 from ..layout import CARD_FILENAME, SHARD_SUFFIX, SKIPPED_FILENAME, data_files_glob
 from ..provenance import provenance_banner
+from .skipped import emptied_split_note
 
 TEMPLATE_PACKAGE = "felt_hf.build.templates"
 TEMPLATE_NAME = "README.template.md"
@@ -382,12 +383,19 @@ def _empty_split_lines(summary: Mapping[str, Any], rule: Mapping[str, tuple[int,
     """A split of the rule that some configs do not have (none of its actors' trials is in their
     input: actor 18 has no song), said under the table, so nobody asks ``load_dataset`` for it."""
     configs = _configs(summary)
+    warned = set(summary.get("warnings") or ())
     lines = []
     for split in rule:
         lacking = [name for name, cfg in configs.items() if split not in (cfg.get("splits") or {})]
-        if lacking:
-            lines.append(f"Split `{split}` holds no trial of {', '.join(f'`{c}`' for c in lacking)}: none of its "
+        emptied = [c for c in lacking if emptied_split_note(c, split) in warned]  # (its trials were all skipped)
+        absent = [c for c in lacking if c not in emptied]
+        if absent:
+            lines.append(f"Split `{split}` holds no trial of {', '.join(f'`{c}`' for c in absent)}: none of its "
                          "actors' trials was in their input, so those configs have no such split.")  # fmt: skip
+        if emptied:
+            lines.append(f"Split `{split}` holds no trial of {', '.join(f'`{c}`' for c in emptied)}: every one of "
+                         "its trials in the input was unreadable and skipped (`--skip-bad`; they are listed in "
+                         "`skipped_trials.json`), so those configs have no such split.")  # fmt: skip
     return [*lines, ""] if lines else []
 
 

@@ -90,7 +90,7 @@ from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .convert_media import MediaRun, plan_media, refuse_plans_outside_splits, split_configs, write_media_configs
 from .rows import rows_table, trial_row
 from .schema_handoff import SchemaHandoff
-from .skipped import refuse_all_skipped, skip_entry, split_set_aside, trial_id_of
+from .skipped import emptied_split_note, refuse_all_skipped, skip_entry, split_set_aside, trial_id_of
 from .stats import FeatureStats, write_stats_json
 
 ROW_GROUP_ROWS = 8
@@ -812,7 +812,7 @@ def _without_empty_shards(results: list[ShardResult], skipped: list[dict], notes
                 skipped.extend(r.skipped)
                 r.task.tmp_path.unlink(missing_ok=True)
         if not kept:
-            note = f"{config}: every trial of split {split} was skipped (--skip-bad); the split is left out"
+            note = emptied_split_note(config, split)
             warnings.warn(note, FeltWarning, stacklevel=3)
             notes.append(note)
         for i, r in enumerate(kept):

@@ -50,6 +50,13 @@ def split_set_aside(entries: Sequence[dict]) -> tuple[list[dict], list[dict]]:
     return skipped, set_aside
 
 
+def emptied_split_note(config: str, split: str) -> str:
+    """The warning (and card line) for a split whose every trial was skipped; the card also
+    recognises it by this text, to say why the split is missing (not "none of its actors' trials
+    was in the input", which was false of it)."""
+    return f"{config}: every trial of split {split} was skipped (--skip-bad); the split is left out"
+
+
 def trial_id_of(member: str) -> str | None:
     """The RAVDESS trial id a member's file name spells, or None (a badly named file)."""
     from pathlib import PurePosixPath
@@ -77,4 +84,4 @@ def refuse_all_skipped(kept: Mapping[str, int], skipped: Mapping[str, Sequence[d
                             f"{where}{first['error']}); nothing was written")  # fmt: skip
 
 
-__all__ = ["refuse_all_skipped", "skip_entry", "split_set_aside", "trial_id_of"]
+__all__ = ["emptied_split_note", "refuse_all_skipped", "skip_entry", "split_set_aside", "trial_id_of"]
