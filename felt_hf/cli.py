@@ -185,7 +185,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if summary.skipped:
         print(f"skipped {summary.skipped} bad input file(s): see {Path(args.out) / SKIPPED_FILENAME}")
     if summary.set_aside:
-        print(f"set aside {summary.set_aside} second copy(ies) of a trial, the first copy of each converted: "
+        print(f"set aside {summary.set_aside} second copy(ies) of a trial, each the same file as the copy converted: "
               f"see {Path(args.out) / SKIPPED_FILENAME}")  # fmt: skip
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")
     for line in _provenance_lines(summary):

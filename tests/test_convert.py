@@ -668,6 +668,51 @@ def test_a_second_copy_of_a_trial_is_set_aside_not_counted_as_skipped(sample_arc
     assert checks["skipped"].summary == "skipped_trials.json: set_aside[0].member: 3 is not a string"
 
 
+def test_a_copy_set_aside_whose_kept_copy_was_skipped_is_a_skipped_file():
+    """The kept copy unreadable at conversion (its bytes had read the same as the copy's when
+    compared, or could not be read then): the trial is missing, so the copy is no longer "set aside"."""
+    from felt_hf.build.skipped import skip_entry, split_set_aside
+
+    lost = skip_entry("raw_speech", "01-01-01-01-01-01-01", "a.zip", "x/t.csv", "a.zip:x/t.csv: CRC error")
+    copy = skip_entry("raw_speech", "01-01-01-01-01-01-01", "a.zip", "y/t.csv", "found twice", kept="a.zip:x/t.csv")
+    other = skip_entry("raw_speech", "01-01-01-01-01-01-02", "a.zip", "y/u.csv", "found twice", kept="a.zip:x/u.csv")
+    skipped, aside = split_set_aside([lost, copy, other])
+    assert aside == [other] and [e["member"] for e in skipped] == ["x/t.csv", "y/t.csv"]
+    assert "kept" not in skipped[1] and "the copy kept (a.zip:x/t.csv) could not be read" in skipped[1]["error"]
+
+
+def test_two_different_copies_of_a_trial_convert_neither(sample_archives, tmp_path, capsys):
+    """Under --skip-bad the copy first in the zip had been converted and the other set aside with
+    "no data is missing": which values were published depended on the zip's order. Copies that
+    differ are both skipped now; identical ones are still set aside (the test above)."""
+    from felt_hf.cli import main as cli_main
+    from felt_hf.publish.verify import verify_folder
+
+    data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech"])
+    zip_path = data / "raw_motion_speech.zip"
+    with zipfile.ZipFile(zip_path) as zf:
+        first = next(n for n in zf.namelist() if n.endswith(".csv") and "/._" not in n and "MACOSX" not in n)
+        body = zf.read(first)
+    lines = body.split(b"\n")
+    lines[1] = lines[1].replace(b",", b",1", 8)  # other numbers in the copy's first row
+    with zipfile.ZipFile(zip_path, "a") as zf:
+        zf.writestr(f"copy/{Path(first).name}", b"\n".join(lines))
+    out = tmp_path / "felt"
+    assert cli_main(["convert", str(data), "--out", str(out), "--no-progress"]) == 2  # (without --skip-bad)
+    assert "found twice" in capsys.readouterr().err
+    assert cli_main(["convert", str(data), "--out", str(out), "--skip-bad", "--no-progress"]) == 0
+    report = json.loads((out / "skipped_trials.json").read_text())
+    trial = Path(first).stem
+    assert [e["member"] for e in report["skipped"]] == [first, f"copy/{Path(first).name}"]
+    assert all(f"trial {trial} has copies that differ" in e["error"] for e in report["skipped"])
+    assert "set_aside" not in report
+    ids = {
+        t for p in (out / "raw_speech").glob("*.parquet") for t in pq.read_table(p, columns=["trial_id"])[0].to_pylist()
+    }
+    assert trial not in ids
+    assert verify_folder(out).ok
+
+
 def _zip_with(zip_path: Path, extra: dict) -> str:
     """Append entries (name -> bytes) to a zip; returns the first trial CSV's name."""
     with zipfile.ZipFile(zip_path) as zf:
@@ -715,7 +760,7 @@ def test_a_second_copy_whose_kept_copy_is_unreadable_is_counted_as_skipped(sampl
     convert_felt(data, out, progress=False, num_proc=1, skip_bad=True)
     report = json.loads((out / "skipped_trials.json").read_text())
     assert "set_aside" not in report and len(report["skipped"]) == 2
-    assert "the trial is missing (this copy was not tried)" in report["skipped"][1]["error"]
+    assert all(f"trial {Path(first).stem} has copies that differ" in e["error"] for e in report["skipped"])
     card = (out / "README.md").read_text()
     assert "2 input file(s) could not be converted" in card and "set aside" not in card
 

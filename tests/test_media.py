@@ -444,6 +444,29 @@ def test_two_files_for_one_trial_is_an_error_naming_both(small_input, tmp_path):
     assert summary["skipped"] == 0 and summary["set_aside"] == 1  # (the first copy converted: no data lost)
 
 
+def test_two_different_files_for_one_trial_convert_neither(small_input, tmp_path):
+    """Under --skip-bad the first by path had been converted and the other set aside with "no data
+    is missing", whichever the trial's video was; copies that differ are now both skipped, the
+    trial's cell left empty, and verify passes that (each copy is listed)."""
+    from felt_hf.publish.verify import verify_folder
+
+    video = _first_video(small_input)
+    twin = small_input / "more" / "Landmark_Plot" / video.name
+    twin.parent.mkdir(parents=True)
+    other = next(p for p in sorted(video.parent.glob("*.mp4")) if p != video)
+    shutil.copy(other, twin)  # another trial's video under this trial's name
+    out = tmp_path / "felt"
+    summary = convert_felt(small_input, out, configs=CONFIGS, progress=False, skip_bad=True)
+    assert summary["skipped"] == 2 and summary.get("set_aside", 0) == 0
+    report = json.loads((out / "skipped_trials.json").read_text())
+    assert {Path(e["member"]).parent.name for e in report["skipped"]} == {video.parent.name, "Landmark_Plot"}
+    assert all(f"trial {video.stem} has copies that differ" in e["error"] for e in report["skipped"])
+    table = pq.read_table(out / "landmark_plot_speech")
+    cell = table.column("video")[table.column("trial_id").to_pylist().index(video.stem)].as_py()
+    assert cell is None or cell.get("bytes") is None
+    assert verify_folder(out).ok
+
+
 def test_media_alone_follow_the_tracking_archives_and_are_deterministic(small_input, tmp_path):
     """Without tracking configs in the run, rows and maps come from the tracking archives' CSVs."""
     configs = ["landmark_plot_speech", "audio_speech"]

@@ -295,8 +295,8 @@ def skipped_note(summary: Mapping[str, Any]) -> str:
     aside = int(summary.get("set_aside") or 0)
     lines = [f"**Warning:** {_md(w)}" for w in summary.get("warnings") or ()]  # e.g. raw/smoothed trial sets differ
     if aside:
-        lines.insert(0, f"{aside} second copy(ies) of a trial were set aside (`--skip-bad`); the first copy of each "
-                     f"was converted, so no data is missing for them; `{SKIPPED_FILENAME}` lists them under "
+        lines.insert(0, f"{aside} second copy(ies) of a trial were set aside (`--skip-bad`); each is the same file "
+                     f"as the first copy, which was converted, so no data is missing for them; `{SKIPPED_FILENAME}` lists them under "
                      "`set_aside`, each with the copy kept.")  # fmt: skip
     if n:
         lines.insert(

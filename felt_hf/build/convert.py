@@ -90,7 +90,15 @@ from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .convert_media import MediaRun, plan_media, refuse_plans_outside_splits, split_configs, write_media_configs
 from .rows import rows_table, trial_row
 from .schema_handoff import SchemaHandoff
-from .skipped import emptied_split_note, refuse_all_skipped, skip_entry, split_set_aside, trial_id_of
+from .skipped import (
+    differing_copies_error,
+    differing_copy,
+    emptied_split_note,
+    refuse_all_skipped,
+    skip_entry,
+    split_set_aside,
+    trial_id_of,
+)
 from .stats import FeatureStats, write_stats_json
 
 ROW_GROUP_ROWS = 8
@@ -187,10 +195,18 @@ def plan_tasks(
         if bad and not skip_bad:
             raise bad[0][1]
         first = {m.trial_id: m for m in members}
+        differ = _differing_copies(first, bad, str(source))
+        for tid, other in differ.items():  # neither copy is converted: listed as skipped, the first too
+            members.remove(first[tid])
+            if skipped is not None:
+                why = differing_copies_error(tid, first[tid].where(), other)
+                skipped.append(skip_entry(config, tid, str(source), first[tid].member, why))
         for member, err in bad:
             if skipped is not None:  # (a second copy of a kept trial: set aside, listed apart)
-                kept = first.get(trial_id_of(member)) if isinstance(err, FeltDuplicateTrialError) else None
-                skipped.append(skip_entry(config, trial_id_of(member), str(source), member, str(err),
+                tid = trial_id_of(member)
+                kept = first.get(tid) if isinstance(err, FeltDuplicateTrialError) and tid not in differ else None
+                error = differing_copies_error(tid, first[tid].where(), differ[tid]) if tid in differ else str(err)
+                skipped.append(skip_entry(config, tid, str(source), member, error,
                                           kept.where() if kept is not None else None))  # fmt: skip
         if not members:
             why = "holds no trial CSV" + (f" (all {len(bad)} CSV member(s) were skipped as bad)" if bad else "")
@@ -205,6 +221,18 @@ def plan_tasks(
                     ShardTask(config, split, i, n, chunk, os.fspath(out_dir), skip_bad, str(os.getpid()), previews)
                 )
     return tasks
+
+
+def _differing_copies(first: dict[str, CsvMember], bad: Sequence[tuple[str, Exception]], source: str) -> dict[str, str]:
+    """``{trial id: where a differing copy is}`` for the trials whose second copies (in ``bad``)
+    are not the same file as the first (:func:`~felt_hf.build.skipped.differing_copy`)."""
+    copies: dict[str, list[CsvMember]] = {}
+    for member, err in bad:
+        tid = trial_id_of(member)
+        if isinstance(err, FeltDuplicateTrialError) and tid in first:
+            copies.setdefault(tid, []).append(CsvMember(source, member, first[tid].labels))
+    found = {tid: differing_copy(first[tid], others) for tid, others in copies.items()}
+    return {tid: where for tid, where in found.items() if where is not None}
 
 
 def left_out_warnings(members: dict[str, list[CsvMember]], split_actors: dict[str, tuple[int, ...]]) -> list[str]:

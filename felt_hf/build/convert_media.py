@@ -64,7 +64,7 @@ from ..schema import (
 )
 from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .media_facts import count_row, media_notes, merge_facts
-from .skipped import refuse_all_skipped, skip_entry, trial_id_of
+from .skipped import differing_copies_error, differing_copy, refuse_all_skipped, skip_entry, trial_id_of
 
 TARGET_SHARD_BYTES = 300_000_000
 _FELT_LIKE_FOLDER_RE = re.compile(r"landmark|overlay|plot|action.?unit|animation|activation", re.IGNORECASE)
@@ -105,6 +105,7 @@ class MediaConfigPlan:
     files: dict[str, MediaFile] = field(default_factory=dict)
     skipped: list[dict] = field(default_factory=list)
     au_titles: bool = False  # read AU animations' `Frame N` titles to recover their map
+    left_out: set[str] = field(default_factory=set)  # trials whose files `skipped` lists: their cells stay empty
 
 
 def _skip_entry(plan: MediaConfigPlan, f: MediaFile | None, trial_id: str, error: str, kept: str | None = None) -> dict:
@@ -175,6 +176,12 @@ def plan_media(
                 err = duplicate_of({tid: files[0]}, tid, files[1].member, files[1].source, what=f" in {config}")
                 if not skip_bad and err is not None:
                     raise err
+                differ = differing_copy(files[0].as_member(), [f.as_member() for f in files[1:]])
+                if differ is not None:  # neither is converted: the trial's cell stays empty, each copy listed
+                    for f in files:
+                        _skip(plan, f, tid, differing_copies_error(tid, files[0].where(), differ))
+                    plan.left_out.add(tid)
+                    continue
                 for other in files[1:]:
                     _skip(plan, other, tid, f"second file for trial {tid} in {config}; kept {files[0].where()}",
                           kept=files[0].where())  # fmt: skip
@@ -504,14 +511,15 @@ def write_shard(shard: MediaShard, plan: MediaConfigPlan, order: TrackingOrder, 
                         reader.prefetch(ahead[done + PREFETCH])
                     done += 1
                 try:
-                    if f is None:
+                    if f is None and tid not in plan.left_out:  # (a left-out trial's files are listed already)
                         raise FeltMediaError(
                             f"{plan.config}: no {plan.channel} {plan.kind} file for trial {tid}, which "
                             f"{order.source} has (media rows pair with its rows one to one; --skip-bad leaves "
                             "the cell empty)"
                         )
-                    row.update(_media_row_keeping_video(plan, f, reader, order, skip_bad, skipped))
-                    shard.count_facts(row, f)
+                    if f is not None:
+                        row.update(_media_row_keeping_video(plan, f, reader, order, skip_bad, skipped))
+                        shard.count_facts(row, f)
                 except FeltError as e:
                     if not skip_bad:
                         raise

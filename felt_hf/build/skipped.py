@@ -50,6 +50,41 @@ def split_set_aside(entries: Sequence[dict]) -> tuple[list[dict], list[dict]]:
     return skipped, set_aside
 
 
+def differing_copy(kept, others: Sequence) -> str | None:
+    """Where the first of ``others`` (second copies of one trial, readers' members) whose bytes
+    differ from ``kept``'s is, or None when every readable copy is the same file.
+
+    Why: under ``--skip-bad`` a second copy is set aside and the card says no data is missing for
+    it. That is true only of an identical copy: two different copies had been resolved by their
+    order in the zip, the first converted without a word. Copies are rare, so reading them here,
+    before any work, costs nothing a normal download pays. A copy that cannot be read is left to
+    the conversion (an unreadable kept copy is skipped there, its other copies with it)."""
+    from ..errors import FeltError
+    from ..inputs.sources import MemberReader
+
+    reader = MemberReader()
+    try:
+        try:
+            data = reader.read_bytes(kept)
+        except FeltError:
+            return None
+        for other in others:
+            try:
+                if reader.read_bytes(other) != data:
+                    return other.where()
+            except FeltError:
+                continue
+        return None
+    finally:
+        reader.close()
+
+
+def differing_copies_error(trial_id: str, kept: str, other: str) -> str:
+    """Why a trial with two different copies is not converted (each copy's skip entry says it)."""
+    return (f"trial {trial_id} has copies that differ ({kept} and {other}); which one is the trial cannot be "
+            "told, so none is converted")  # fmt: skip
+
+
 def emptied_split_note(config: str, split: str) -> str:
     """The warning (and card line) for a split whose every trial was skipped; the card also
     recognises it by this text, to say why the split is missing (not "none of its actors' trials
@@ -84,4 +119,12 @@ def refuse_all_skipped(kept: Mapping[str, int], skipped: Mapping[str, Sequence[d
                             f"{where}{first['error']}); nothing was written")  # fmt: skip
 
 
-__all__ = ["emptied_split_note", "refuse_all_skipped", "skip_entry", "split_set_aside", "trial_id_of"]
+__all__ = [
+    "differing_copies_error",
+    "differing_copy",
+    "emptied_split_note",
+    "refuse_all_skipped",
+    "skip_entry",
+    "split_set_aside",
+    "trial_id_of",
+]
