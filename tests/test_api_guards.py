@@ -66,6 +66,14 @@ def test_load_stats_names_a_file_that_is_not_json(tmp_path, content):
         load_stats(tmp_path)  # the folder holding it
 
 
+def test_load_stats_names_a_file_nested_too_deep(tmp_path):
+    """json's decoder recurses: 100 000 nested brackets had been a RecursionError traceback."""
+    path = tmp_path / "stats.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match=rf"^{path}: not a FELT stats file \(JSON nested too deep to read\)"):
+        load_stats(path)
+
+
 def test_media_helpers_say_what_they_cannot_decode():
     with pytest.raises(ValueError, match="^PyAV cannot decode this video: "):
         read_video_frames(b"hello")

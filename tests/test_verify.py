@@ -427,6 +427,38 @@ def test_a_card_that_lists_a_split_or_a_config_twice_is_named(folder, twice, cap
         FeltStream.from_folder(str(folder), "smoothed_speech", "train")
 
 
+@pytest.mark.parametrize(
+    "edit, says",
+    [
+        (("    num_examples: ", "    num_examples: 4.7  # "), "num_examples 4.7 is not a whole number"),
+        (("    num_examples: ", "    num_examples: four  # "), "num_examples 'four' is not a whole number"),
+        (("  download_size: ", "  download_size: big  # "), "download_size 'big' is not a whole number"),
+        (("  splits:\n", "  splits: none\n  unused:\n"), "splits is not a list of"),
+    ],
+)
+def test_card_counts_that_are_not_whole_numbers_fail_verify_and_push(folder, edit, says, capsys):
+    """4.7 had passed (int() made it 4), "four" had been int()'s message naming nothing, and splits
+    that are not a list a TypeError traceback, from verify and push alike."""
+    card = folder / "README.md"
+    text = card.read_text()
+    assert edit[0] in text
+    card.write_text(text.replace(edit[0], edit[1], 1))
+    assert main(["verify", str(folder)]) == 1
+    out, err = capsys.readouterr()
+    assert says in out and "README.md: dataset_info " in out and "Traceback" not in out + err, out + err
+    assert main(["push", str(folder), "--repo-id", "someone/felt", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("name", ["stats.json", "skipped_trials.json"])
+def test_json_nested_too_deep_is_a_fail_not_a_traceback(folder, name, capsys):
+    (folder / name).write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["verify", str(folder)]) == 1
+    out, err = capsys.readouterr()
+    assert f"{name} unreadable" in out and "Traceback" not in out + err, out + err
+
+
 def test_a_card_without_front_matter_is_one_line(folder, capsys):
     card = folder / "README.md"
     card.write_text(card.read_text().split("\n---\n", 1)[1])

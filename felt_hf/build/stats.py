@@ -609,6 +609,8 @@ def load_stats(path_or_folder: str | os.PathLike) -> dict[str, dict[str, Feature
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: not a FELT stats file (not JSON text: {e})") from None
+    except RecursionError:  # (arrays nested thousands deep: json's decoder recurses)
+        raise ValueError(f"{path}: not a FELT stats file (JSON nested too deep to read)") from None
     return stats_from_document(doc, path)
 
 

@@ -691,13 +691,13 @@ def _check_skipped(report: Report, root: Path, body: str) -> None:
     in_card = int(m.group(1)) if m else 0
     try:
         listed = len(json.loads(path.read_text(encoding="utf-8"))["skipped"]) if path.exists() else 0
-    except (ValueError, KeyError, TypeError, OSError) as e:
+    except (ValueError, KeyError, TypeError, OSError, RecursionError) as e:
         report.add("skipped", "fail", f"{path.name} unreadable: {e}")
         return
     aside = re.search(r"(\d+) second copy\(ies\) of a trial were set aside", body)
     try:
         aside_listed = len(json.loads(path.read_text(encoding="utf-8")).get("set_aside") or ()) if path.exists() else 0
-    except (ValueError, TypeError, AttributeError, OSError) as e:
+    except (ValueError, TypeError, AttributeError, OSError, RecursionError) as e:
         report.add("skipped", "fail", f"{path.name} unreadable: {e}")
         return
     entry_problem = _skipped_entry_problem(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
@@ -824,7 +824,7 @@ def _check_footers(report: Report, root: Path, data: dict, configs: dict[str, di
         card_features = _card_features(ci, name, feature_problems)
         if name in schema.CONFIG_NAMES and card_features is not None and card_features not in tracking_shapes:
             feature_problems.append(f"card dataset_info of {name!r}: features differ from felt_hf.schema")
-        splits = {s.get("name"): s for s in (ci or {}).get("splits", [])}
+        splits = _card_splits(ci, name, count_problems)
         total_size = 0
         for split, globs in card_data_files(cfg).items():
             rels = [r for r in files if any(fnmatch.fnmatchcase(r, g) for g in globs)]
@@ -850,13 +850,14 @@ def _check_footers(report: Report, root: Path, data: dict, configs: dict[str, di
                     f["schema_ok"] = False  # the data checks after this one leave the file alone
             footers.setdefault(name, {})[split] = got
             rows = sum(f["num_rows"] for _, f in got)
-            if split in splits and int(splits[split].get("num_examples", -1)) != rows:
-                count_problems.append(f"{name}/{split}: card says {splits[split].get('num_examples')} rows, the "
-                                      f"parquet footers hold {rows}")  # fmt: skip
+            if split in splits and (said := _card_count(splits[split], "num_examples", f"{name}/{split}",
+                                                          count_problems)) is not None and said != rows:  # fmt: skip
+                count_problems.append(f"{name}/{split}: card says {said} rows, the parquet footers hold {rows}")
             elif ci is not None and split not in splits:
                 count_problems.append(f"{name}/{split}: not in the card's dataset_info splits")
-        if ci and "download_size" in ci and int(ci["download_size"]) != total_size:
-            count_problems.append(f"{name}: card download_size {ci['download_size']} != {total_size} bytes on disk")
+        if ci and "download_size" in ci and (said := _card_count(ci, "download_size", name, count_problems)) is not \
+                None and said != total_size:  # fmt: skip
+            count_problems.append(f"{name}: card download_size {said} != {total_size} bytes on disk")
     report.add("footers", "fail" if count_problems else "pass",
                f"{len(count_problems)} problem(s): {count_problems[0]}" if count_problems else
                "row counts and download sizes in the card equal the parquet footers and files", count_problems)  # fmt: skip
@@ -864,6 +865,27 @@ def _check_footers(report: Report, root: Path, data: dict, configs: dict[str, di
                f"{len(feature_problems)} problem(s): {feature_problems[0]}" if feature_problems else
                "every file's typed features equal the card's and felt_hf.schema's", feature_problems)  # fmt: skip
     return footers
+
+
+def _card_splits(ci: dict | None, name: str, problems: list[str]) -> dict[str, dict]:
+    """The card's ``dataset_info.splits`` of config ``name`` by split name; a value that is not a
+    list of mappings is a problem (it had been a TypeError traceback from verify and push)."""
+    entries = (ci or {}).get("splits", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        problems.append(f"{CARD_FILENAME}: dataset_info of {name!r}: splits is not a list of "
+                        "{name, num_examples, ...} entries")  # fmt: skip
+        return {}
+    return {e.get("name"): e for e in entries}
+
+
+def _card_count(entry: dict, key: str, where: str, problems: list[str]) -> int | None:
+    """``entry[key]`` where it is a whole number, else None with the problem said: ``int()`` had
+    made 4.7 into 4 (a card count that passed) and ``four`` into a message naming nothing."""
+    value = entry.get(key)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    problems.append(f"{CARD_FILENAME}: dataset_info {where} {key} {value!r} is not a whole number")
+    return None
 
 
 def _rows_from_table(table, names: Iterable[str]) -> dict[str, list[np.ndarray]]:
@@ -899,7 +921,7 @@ def _check_stats(report: Report, root: Path, configs: dict, footers: dict, sampl
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))  # parsed once: the statistics and the raw entries
         stats = stats_from_document(doc, path)
-    except (ValueError, KeyError, OSError, TypeError) as e:
+    except (ValueError, KeyError, OSError, TypeError, RecursionError) as e:  # (deep nesting: RecursionError)
         report.add("stats", "fail", f"{STATS_FILENAME} unreadable: {e}")
         return
     problems, checked = _stored_entry_problems(doc), 0

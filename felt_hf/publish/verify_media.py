@@ -221,7 +221,7 @@ def _skipped_pairs(root: Path) -> set[tuple[str, str]]:
     try:
         entries = json.loads((root / SKIPPED_FILENAME).read_text(encoding="utf-8"))["skipped"]
         return {(e["config"], e["trial_id"]) for e in entries if isinstance(e, dict) and "config" in e}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return set()
 
 
