@@ -459,6 +459,28 @@ def test_json_nested_too_deep_is_a_fail_not_a_traceback(folder, name, capsys):
     assert f"{name} unreadable" in out and "Traceback" not in out + err, out + err
 
 
+@pytest.mark.parametrize("damage", ["hf_copy", "parquet_schema"])
+def test_a_damaged_footer_fails_verify_and_push(folder, damage, capsys):
+    """The footer is outside every page checksum. Its key-value copy of the features (what
+    datasets reads) and its parquet schema had been left unchecked: a flipped bit there passed
+    verify and push (the probe's byte 306776: ``[null, 4]`` read ``[full, 4]``)."""
+    shard = sorted((folder / "smoothed_speech").glob("train-*.parquet"))[0]
+    data = shard.read_bytes()
+    old, new = (b"[null, 68, 2]", b"[full, 68, 2]") if damage == "hf_copy" else (b"element", b"eleoent")
+    footer = len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+    # the footer's plain text: the features' key-value copy (the Arrow schema's is base64), or the
+    # first schema element named "element" (the schema comes before the row groups' column paths)
+    at = data.rfind(old) if damage == "hf_copy" else data.find(old, footer)
+    assert at > footer
+    shard.write_bytes(data[:at] + new + data[at + len(old) :])
+    assert main(["verify", str(folder)]) == 1
+    out = capsys.readouterr().out
+    says = "two copies of the huggingface features differ" if damage == "hf_copy" else "parquet schema (column names"
+    assert f"smoothed_speech/{shard.name}: the footer's " in out and says in out, out
+    assert main(["push", str(folder), "--repo-id", "someone/felt", "--dry-run"]) == 2
+    assert says in capsys.readouterr().err
+
+
 def test_a_card_without_front_matter_is_one_line(folder, capsys):
     card = folder / "README.md"
     card.write_text(card.read_text().split("\n---\n", 1)[1])
