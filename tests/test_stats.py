@@ -256,6 +256,10 @@ def _edited(tmp_path, rows, edit) -> Path:
             lambda e: e["mean"].__setitem__(2, 1e6),
             r"features\.action_units\.mean\[2\]: 1000000\.0 is outside min\.\.max",
         ),
+        (
+            lambda e: e["mean"].__setitem__(2, e["mean"][2] + 0.3 * (e["max"][2] - e["mean"][2])),
+            r"features\.action_units\.mean\[2\]: [\d.e-]+ is not what the histogram allows \(",
+        ),
         (lambda e: e["histogram"].__setitem__("data", "!!"), r"features\.action_units\.histogram\.data: "),
         (
             lambda e: e["histogram"].__setitem__("data", _packed(np.zeros((20, 2002), "<i8"))),
@@ -280,6 +284,7 @@ def _edited(tmp_path, rows, edit) -> Path:
         "count-above-frames",
         "min-above-max",
         "mean-outside",
+        "mean-off-its-histogram",
         "data-not-base64",
         "histogram-zeros",
         "histogram-negative",

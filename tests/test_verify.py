@@ -481,6 +481,18 @@ def test_a_damaged_footer_fails_verify_and_push(folder, damage, capsys):
     assert says in capsys.readouterr().err
 
 
+def test_an_edited_mean_fails_verify_with_a_small_sample(folder, capsys):
+    """5 px on a landmark mean had passed ``verify --sample 1`` (and push's default sample, smaller
+    than every full-size split): only the whole split re-read compared the mean with the data."""
+    doc = json.loads((folder / "stats.json").read_text())
+    entry = doc["configs"]["smoothed_speech"]["train"]["features"]["landmarks"]
+    entry["mean"][0] += 5.0
+    (folder / "stats.json").write_text(json.dumps(doc))
+    assert main(["verify", str(folder), "--sample", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "landmarks.mean[0]: " in out and "is not what the histogram allows" in out, out
+
+
 def test_a_card_without_front_matter_is_one_line(folder, capsys):
     card = folder / "README.md"
     card.write_text(card.read_text().split("\n---\n", 1)[1])

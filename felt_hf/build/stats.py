@@ -344,6 +344,39 @@ def _check_consistent(c: ComponentStats, known: np.ndarray) -> None:
         i = int(np.flatnonzero(sums != expected)[0])
         what = "the counts sum to" if c.spec.pooled else f"count[{i}] is"
         raise ValueError(f"histogram.data: row {i} holds {int(sums[i])} values, {what} {int(expected[i])}")
+    _check_mean_in_histogram(c, known)
+
+
+def _check_mean_in_histogram(c: ComponentStats, known: np.ndarray) -> None:
+    """The mean inside the bounds its histogram puts on it: each value lies in its bin (and in
+    min..max), so the mean lies between the count-weighted left and right bin edges, a span of
+    one bin width. An edited mean (5 px on a landmark) had passed ``verify`` whenever its trials
+    were not all re-read (``--sample`` smaller than the split, as in ``push``'s verify), and a
+    model trained with the stored mean standardised with it. One bin of slack for the float32
+    binning at the edges."""
+    if not known.any():
+        return
+    spec = c.spec
+    edges = spec.lo + np.arange(spec.bins + 1, dtype=np.float64) * spec.resolution
+    if spec.pooled:
+        vmin, vmax = np.array([c.min[known].min()]), np.array([c.max[known].max()])
+        mean = np.array([np.sum(c.count[known] * c.mean[known]) / c.count[known].sum()])
+        rows, hist = np.array([0]), c.hist
+    else:
+        vmin, vmax, mean = c.min[known], c.max[known], c.mean[known]
+        rows, hist = np.flatnonzero(known), c.hist[known]
+    left = np.concatenate([[-np.inf], edges[:-1], [spec.hi]])  # underflow, bins, overflow
+    right = np.concatenate([[spec.lo], edges[1:], [np.inf]])
+    left = np.clip(left[None, :], vmin[:, None], vmax[:, None])
+    right = np.clip(right[None, :], vmin[:, None], vmax[:, None])
+    n = hist.sum(axis=1).astype(np.float64)
+    lower, upper = (hist * left).sum(axis=1) / n, (hist * right).sum(axis=1) / n
+    bad = (mean < lower - spec.resolution) | (mean > upper + spec.resolution)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        which = "the pooled mean" if spec.pooled else f"mean[{int(rows[j])}]"
+        raise ValueError(f"{which}: {float(mean[j])!r} is not what the histogram allows "
+                         f"({float(lower[j]):.6g}..{float(upper[j]):.6g})")  # fmt: skip
 
 
 def _stored_spec(name: str, h: Mapping) -> HistogramSpec:
