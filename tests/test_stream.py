@@ -345,6 +345,14 @@ def test_a_count_that_disagrees_with_the_card_is_an_error(sample_hub, tmp_path):
         FeltStream.from_folder(str(folder), "smoothed_speech", "train")
 
 
+def test_a_config_the_card_does_not_declare_is_a_lookup_error_naming_the_folder(sample_hub):
+    """It had been datasets' "BuilderConfig 'raw_nope' not found", naming no folder."""
+    from felt_hf.errors import FeltLookupError
+
+    with pytest.raises(FeltLookupError, match=rf"^{sample_hub}: no config 'raw_nope' in its card \(README.md\)"):
+        FeltStream.from_folder(str(sample_hub), "raw_nope", "train")
+
+
 def test_a_card_whose_yaml_cannot_be_parsed_is_named(sample_hub, tmp_path):
     """PyYAML's ParserError had named no file."""
     folder = _copy(sample_hub, tmp_path)

@@ -214,6 +214,8 @@ def _check_card(folder: str, config: str) -> None:
     the same data file format for all splits", naming neither the card, the config nor the split."""
     root = Path(folder)
     _, configs, _ = read_card(root)
+    if config not in configs:  # (datasets' "BuilderConfig ... not found" named no folder)
+        raise FeltLookupError(f"{folder}: no config {config!r} in its card ({CARD_FILENAME}); it has {sorted(configs)}")
     for name in dict.fromkeys(c for c in (config, next(iter(configs), None)) if c in configs):
         for split, patterns in card_data_files(configs[name]).items():
             for pattern in patterns:
