@@ -214,7 +214,9 @@ def test_dry_run_contacts_nothing_and_describes_everything(folder):
     assert "default: smoothed_speech" in text
 
 
-@pytest.mark.parametrize("revision", ["my branch", "a..b", "x.lock", "v1/", "refs/heads/v1", "0" * 40, "a\\b"])
+@pytest.mark.parametrize(
+    "revision", ["my branch", "a..b", "x.lock", "v1/", "refs/heads/v1", "0" * 40, "a\\b", "refs/pr/01", "refs/pr/0"]
+)
 def test_a_revision_that_cannot_be_a_branch_is_refused_before_any_work(folder, revision):
     """A dry run had listed a push to a branch the hub then refuses (after the verification)."""
     api = FakeApi()

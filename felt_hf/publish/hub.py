@@ -304,7 +304,7 @@ def _final_commit(api: Any, plan: PushPlan, card: PlannedFile, remote: Mapping, 
     plan.commits.append(_commit_oid(info))
 
 
-_PR_REF = re.compile(r"refs/pr/[0-9]+")
+_PR_REF = re.compile(r"refs/pr/[1-9][0-9]*")  # (the hub numbers pull requests from 1, no leading zero)
 _HEX_OID = re.compile(r"[0-9a-fA-F]{40}")
 _NOT_IN_BRANCH = set(" ~^:?*[\\") | {chr(c) for c in range(32)} | {"\x7f"}
 
@@ -324,6 +324,8 @@ def _check_revision(revision: str | None) -> None:
 def _branch_problem(name: str) -> str | None:
     if _HEX_OID.fullmatch(name):
         return "a commit id, not a branch: a push goes to a branch (or refs/pr/N)"
+    if name.startswith("refs/pr/"):  # (refs/pr/01 had been accepted: the hub has no such ref)
+        return "a pull request is refs/pr/N, N its number on the hub (from 1, no leading zero)"
     if name.startswith("refs/"):
         return "only refs/pr/N may start with refs/; give the branch's own name"
     bad = sorted(set(name) & _NOT_IN_BRANCH)
