@@ -493,6 +493,17 @@ def test_an_edited_mean_fails_verify_with_a_small_sample(folder, capsys):
     assert "landmarks.mean[0]: " in out and "is not what the histogram allows" in out, out
 
 
+def test_a_backup_copy_of_a_shard_that_the_card_glob_matches_fails(folder, capsys):
+    """``train-00000-of-00004.parquet.bak`` matches ``train-*``: it had passed verify and been listed
+    for upload."""
+    shard = sorted((folder / "smoothed_speech").glob("train-*.parquet"))[0]
+    shutil.copy(shard, shard.with_name(shard.name + ".bak"))
+    assert main(["verify", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert f"smoothed_speech/{shard.name}.bak: matched by the card's data_files but not a Parquet shard" in out, out
+    assert main(["push", str(folder), "--repo-id", "someone/felt", "--dry-run"]) == 2
+
+
 def test_a_card_without_front_matter_is_one_line(folder, capsys):
     card = folder / "README.md"
     card.write_text(card.read_text().split("\n---\n", 1)[1])

@@ -601,7 +601,9 @@ def folder_problems(root: Path, configs: dict[str, dict]) -> tuple[list[str], li
                 if not any(fnmatch.fnmatchcase(rel, g) for rel in data):
                     problems.append(f"config {name!r}: data_files {g!r} matches no file in the folder ({split} split)")
     for rel in data:
-        if not rel.endswith(SHARD_SUFFIX):
+        if not rel.endswith(SHARD_SUFFIX):  # (a `train-00001-of-00004.parquet.bak` that `train-*` matches)
+            problems.append(f"{rel}: matched by the card's data_files but not a Parquet shard (the converter names "
+                            "them split-NNNNN-of-NNNNN.parquet); remove it or move it out of the folder")  # fmt: skip
             continue
         try:
             complete = _is_parquet(root / rel)
