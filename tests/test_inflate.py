@@ -95,3 +95,30 @@ def test_archive_cut_inside_a_member(tmp_path):
             read_member(zf, io.BytesIO(b"PK"), info)
         with pytest.raises(zipfile.BadZipFile, match="Bad magic"):
             read_member(zf, io.BytesIO(b"\x00" * (info.header_offset + 200)), info)
+
+
+@pytest.mark.parametrize(
+    "variable, value, says",
+    [
+        ("FELT_HF_MAX_MEMBER_MB", "abc", "FELT_HF_MAX_MEMBER_MB='abc': not a size in MB"),
+        ("FELT_HF_MAX_MEMBER_MB", "-1", "FELT_HF_MAX_MEMBER_MB='-1': not a size in MB"),
+        ("FELT_HF_INFLATE", "bogus", "FELT_HF_INFLATE='bogus': not one of isal, zlib"),
+    ],
+)
+@pytest.mark.parametrize("command", ["convert", "verify"])
+def test_a_bad_reading_variable_is_one_error_naming_it_before_any_work(
+    sample_archives, tmp_path, monkeypatch, capsys, variable, value, says, command
+):
+    """``abc`` had been float()'s message naming no variable, ``-1`` a limit of -1 MB that refused
+    every member (under --skip-bad: every trial skipped), and ``bogus`` was ignored."""
+    from felt_hf.cli import main
+
+    monkeypatch.setenv(variable, value)
+    out = tmp_path / "felt"
+    argv = ["convert", str(sample_archives), "--out", str(out), "--skip-bad", "--no-progress"]
+    assert main(argv if command == "convert" else ["verify", str(sample_archives)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"felt-hf: error: {says} (a number above 0, e.g. 256)" if "MB" in says else f"felt-hf: error: {says}"
+    ]
+    assert not out.exists()

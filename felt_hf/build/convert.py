@@ -64,6 +64,7 @@ from ..inputs.csv_fast import prepare_worker_process
 from ..inputs.sources import (
     CsvMember,
     MemberReader,
+    check_reading_settings,
     find_source,
     members_by_split,
     nested_sources,
@@ -678,6 +679,7 @@ def convert_felt(
     build that this one does not write are refused (``overwrite=True`` removes them).
     """
     check_input_folder(Path(data_dir), "convert")
+    check_reading_settings()
     if num_proc is not None:
         num_proc = whole("num_proc", num_proc)  # (before anything is made: -3 had run, '2' had left a folder)
     skipped: list[dict] = []

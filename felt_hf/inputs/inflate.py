@@ -10,7 +10,8 @@ member's compressed bytes itself (offsets from zipfile's central directory, so z
 descriptors are handled by zipfile) and checks size and CRC-32 exactly as zipfile does.
 Anything unusual (stored or non-deflate members, encryption) goes through ``zipfile``.
 
-``FELT_HF_INFLATE=zlib`` forces the standard-library path (to compare, or to rule ISA-L out).
+``FELT_HF_INFLATE=zlib`` forces the standard-library path (to compare, or to rule ISA-L out);
+``isal`` (or unset) uses ISA-L where it is installed.
 """
 
 from __future__ import annotations
@@ -30,9 +31,18 @@ _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then file name and extra
 _LOCAL_SIGNATURE = b"PK\x03\x04"
 
 
+CHOICES = ("isal", "zlib")  # isal: ISA-L where installed (the default); zlib: the standard library
+
+
 def fast_inflate() -> bool:
-    """Whether members are inflated with ISA-L (installed, and not switched off by the env var)."""
-    return isal_zlib is not None and os.environ.get(ENV_VAR, "").lower() != "zlib"
+    """Whether members are inflated with ISA-L (installed, and not switched off by the env var);
+    a value other than ``isal`` or ``zlib`` is an error naming the variable (it had been ignored)."""
+    choice = os.environ.get(ENV_VAR, "").strip().lower()
+    if choice and choice not in CHOICES:
+        from ..errors import FeltError
+
+        raise FeltError(f"{ENV_VAR}={os.environ[ENV_VAR]!r}: not one of {', '.join(CHOICES)}")
+    return isal_zlib is not None and choice != "zlib"
 
 
 def read_member(zf: zipfile.ZipFile, raw: BinaryIO, info: zipfile.ZipInfo) -> bytes:

@@ -348,7 +348,25 @@ _SUPPORTED_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP
 def max_member_bytes() -> int:
     """The largest member inflated (``FELT_HF_MAX_MEMBER_MB`` overrides the 64 MiB default)."""
     value = os.environ.get(MAX_MEMBER_ENV)
-    return int(float(value) * 1024**2) if value else MAX_MEMBER_BYTES
+    if not value:
+        return MAX_MEMBER_BYTES
+    try:
+        mb = float(value)
+    except ValueError:
+        mb = float("nan")
+    if not (mb > 0 and mb < float("inf")):  # ("abc" had been float()'s message, naming no variable; -1 a limit)
+        raise FeltError(f"{MAX_MEMBER_ENV}={value!r}: not a size in MB (a number above 0, e.g. 256)")
+    return int(mb * 1024**2)
+
+
+def check_reading_settings() -> None:
+    """The reading environment variables (``FELT_HF_MAX_MEMBER_MB``, ``FELT_HF_INFLATE``) checked
+    before any work, so a bad value is one error naming the variable, not each trial's error (under
+    ``--skip-bad``: every trial skipped) raised in the workers."""
+    from .inflate import fast_inflate
+
+    max_member_bytes()
+    fast_inflate()
 
 
 def _too_big(size: int, what: str = "tracking CSV") -> str:

@@ -41,7 +41,14 @@ from ..argtypes import whole
 from ..atomic import folder_writer, temp_leftovers, write_report_bytes
 from ..card_yaml import card_data_files, read_card
 from ..errors import FeltArchiveError, FeltError, FeltFormatError, FeltPathError
-from ..inputs.sources import CsvMember, check_member_info, find_source, max_member_bytes, scan_members
+from ..inputs.sources import (
+    CsvMember,
+    check_member_info,
+    check_reading_settings,
+    find_source,
+    max_member_bytes,
+    scan_members,
+)
 from ..layout import (
     CARD_FILENAME,
     EXTRA_FILES,
@@ -475,6 +482,7 @@ def verify_download(
     seed: int = 0, published: Sequence[tuple[str, str]] = PUBLISHED_FILES,
 ) -> Report:  # fmt: skip
     """Every check of a FELT download; ``sample`` compares smoothing on that many trials (seeded)."""
+    check_reading_settings()
     root = Path(path)
     report = Report("download", str(root))
     if (root / SYNTHETIC_MARKER).exists():
