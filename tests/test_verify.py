@@ -151,6 +151,35 @@ def test_a_cell_that_is_not_a_number_fails_smoothing_naming_member_row_and_colum
     assert f"{z}:{member}, row 10, column 'Pitch': not a number: 'abc'" in c.summary, c.summary
 
 
+@pytest.mark.parametrize("damage", ["NA", "frames"])
+def test_files_the_converter_refuses_fail_verify(download, damage):
+    """verify read ``NA`` as NaN (pyarrow's null spellings, not the converter's) and never read the
+    frames, so a download that ``felt-hf convert`` refuses had passed every per-file check."""
+    member = None
+    for stem in ("raw_motion_speech", "smoothed_motion_speech"):  # (both, so the smoothing still agrees)
+        z = download / f"{stem}.zip"
+        member = next(m for m in sorted(csv_members(z)) if "/._" not in m)
+        if damage == "NA":
+            rewrite_zip(z, lambda name, data, m=member: _replace_cell(data, 1, "anger", "NA") if name == m else data)
+        else:
+            rewrite_zip(z, lambda name, data, m=member: _swap_frames(data) if name == m else data)
+    c = check(verify_download(download, progress=False, num_proc=1), "smoothing")
+    assert c.status == "fail", c.summary
+    says = "row 1, column 'anger': not a number: 'NA'" if damage == "NA" else "column 'frame'"
+    assert ".zip:" in c.summary and ".csv, row" in c.summary and says in c.summary, c.summary
+
+
+def _swap_frames(data: bytes) -> bytes:
+    """The frame numbers of data rows 4 and 5 swapped (a frame that goes back)."""
+    lines = data.split(b"\n")
+    head = lines[0].decode().rstrip("\r").split(",")
+    j = head.index("frame")
+    cells = [line.split(b",") for line in lines[4:6]]
+    cells[0][j], cells[1][j] = cells[1][j], cells[0][j]
+    lines[4:6] = [b",".join(c) for c in cells]
+    return b"\n".join(lines)
+
+
 def test_headers_names_pairs_and_encryption_fail_with_their_member(download):
     raw = download / "raw_motion_speech.zip"
     sm = download / "smoothed_motion_speech.zip"

@@ -41,6 +41,7 @@ from ..argtypes import whole
 from ..atomic import folder_writer, temp_leftovers, write_report_bytes
 from ..card_yaml import card_data_files, read_card
 from ..errors import FeltArchiveError, FeltError, FeltFormatError, FeltPathError
+from ..inputs.csv_fast import read_trial_csv_fast
 from ..inputs.sources import (
     CsvMember,
     check_member_info,
@@ -378,7 +379,7 @@ def _read_float_columns(data: bytes, wanted: Sequence[str], name: str) -> dict[s
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from ..inputs.csv_reader import _located_error, dedupe_header
+    from ..inputs.csv_reader import NAN_SPELLINGS, _located_error, dedupe_header
 
     end = data.find(b"\n")
     names = dedupe_header(next(csv.reader([data[:end].decode("utf-8-sig").rstrip("\r")])))
@@ -388,7 +389,8 @@ def _read_float_columns(data: bytes, wanted: Sequence[str], name: str) -> dict[s
             io.BytesIO(data[end + 1 :]),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(present, pa.float64()),
-                                                 include_columns=present, strings_can_be_null=True),
+                                                 include_columns=present, strings_can_be_null=True,
+                                                 null_values=NAN_SPELLINGS),  # (the converter's: not NA, NULL)
         )  # fmt: skip
     except pa.ArrowInvalid as e:  # pyarrow's "In CSV column #c: Row #r" -> the column's name and the row
         raise _located_error(str(e), names, name) from None
@@ -449,6 +451,8 @@ def _trial_task(task: tuple) -> dict:
             out["errors"].append(f"{m.where()}: cannot read: {e}")
     if sampled and len(data) == 2 and not out["errors"]:
         try:
+            for variant, m in (("raw", raw), ("smoothed", smoothed)):  # read as `felt-hf convert` reads them:
+                read_trial_csv_fast(data[variant], name=m.where())  # (NA cells, frames going back: refused)
             out["smoothing"] = compare_smoothing(data["raw"], data["smoothed"], trial_id, raw.where(), smoothed.where())
         except FeltFormatError as e:  # already names archive:member, row and column
             out["smoothing"] = {"error": str(e)}
