@@ -41,7 +41,7 @@ from ..argtypes import whole
 from ..atomic import folder_writer, temp_leftovers, write_report_bytes
 from ..card_yaml import card_data_files, read_card
 from ..errors import FeltArchiveError, FeltError, FeltFormatError, FeltPathError
-from ..inputs.csv_fast import read_trial_csv_fast
+from ..inputs.csv_fast import prepare_worker_process, read_trial_csv_fast
 from ..inputs.sources import (
     CsvMember,
     check_member_info,
@@ -461,6 +461,14 @@ def _trial_task(task: tuple) -> dict:
     return out
 
 
+def _init_trial_worker() -> None:
+    """A trial worker parses CSVs as convert does: set up as the converter's workers are
+    (``prepare_worker_process``: a worker forked from a process whose polars thread pool has run
+    deadlocks on its first polars parse, so it reads with the strict reader instead)."""
+    ignore_interrupts()
+    prepare_worker_process()
+
+
 def _run_trials(tasks: list[tuple], num_proc: int, progress: bool) -> list[dict]:
     from tqdm.auto import tqdm
 
@@ -472,7 +480,7 @@ def _run_trials(tasks: list[tuple], num_proc: int, progress: bool) -> list[dict]
                 results.append(_trial_task(t))
                 bar.update()
         else:
-            with mp.get_context().Pool(num_proc, initializer=ignore_interrupts) as pool:
+            with mp.get_context().Pool(num_proc, initializer=_init_trial_worker) as pool:
                 for r in pool.imap(_trial_task, tasks, chunksize=8):
                     results.append(r)
                     bar.update()
