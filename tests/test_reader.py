@@ -293,6 +293,28 @@ def test_rows_are_counted_in_the_files_lines_past_blank_lines(clean, fault, eol)
     assert read_trial_csvs_fast([(data, "b.csv"), (clean.raw_csv(), "c.csv")])[0] is None  # left to the above
 
 
+@pytest.mark.parametrize("eol", ["\r\n", "\n"])
+@pytest.mark.parametrize("fault", ["cell", "frame"])
+def test_rows_are_counted_in_the_files_lines_past_a_quoted_line_break(clean, fault, eol):
+    """A quoted ``input`` holding a line break makes its record two lines long; every later row had
+    been named one line short of the file's line."""
+    from felt_hf.inputs.csv_fast import read_trial_csv_fast
+
+    rows = _rows(clean.raw_csv())
+    rows[1][rows[0].index("input")] = "C:\\videos\\a\nb.mp4"  # (csv.writer quotes it)
+    target = 10  # data row 10 is line 11 of the file (the header is line 0)
+    if fault == "cell":
+        rows[target][rows[0].index("AU12")] = "abc"
+    else:
+        rows[target][0] = "1.5"
+    data = _write(rows, eol)
+    assert data.splitlines()[target + 1].startswith(rows[target][0].encode())  # (one line later)
+    for read in (read_trial_csv, read_trial_csv_fast):
+        with pytest.raises(FeltFormatError) as e:
+            read(data, "q.csv")
+        assert e.value.row == target + 1, (read.__name__, str(e.value))
+
+
 @pytest.mark.parametrize("word", ["NA", "N/A", "n/a", "NULL", "null", "#N/A", "#NA"])
 def test_missing_value_words_are_not_numbers(clean, word):
     """pyarrow's default null list made these NaN unseen; a FELT cell holds a number or is empty."""

@@ -322,18 +322,41 @@ def _at_file_row(error: FeltFormatError, data: bytes, start: int) -> FeltFormatE
     """
     if error.row is None or error.row < 1:
         return error
-    count = 0
-    for line_no, line in enumerate(data[start:].split(b"\n"), start=1):
-        if line.rstrip(b"\r"):
-            count += 1
-            if count == error.row:
-                if line_no == error.row:
-                    return error
-                # the same error (its subclass kept, e.g. a value beyond float32) at the file's row
-                return _rebuild_format_error(
-                    error.file, error.reason, line_no, error.column, error.archive, type(error)
-                )
-    return error
+    line_no = _line_of_record(data[start:], error.row)
+    if line_no is None or line_no == error.row:
+        return error
+    # the same error (its subclass kept, e.g. a value beyond float32) at the file's row
+    return _rebuild_format_error(error.file, error.reason, line_no, error.column, error.archive, type(error))
+
+
+def _line_of_record(body: bytes, row: int) -> int | None:
+    """The line (1 = the first after the header) where the ``row``-th non-blank record starts.
+
+    Records are counted as a CSV reader counts them: a quoted field may hold line breaks, which
+    make a record longer than a line (after one, every row had been named one line short). Text
+    the csv module cannot take (a NUL byte) is counted line by line, as before."""
+    import csv
+    import io
+
+    try:
+        reader = csv.reader(io.StringIO(body.decode("utf-8", errors="replace"), newline=""))
+        count, before = 0, 0
+        for record in reader:
+            first = before + 1
+            before = reader.line_num
+            if record:  # (a blank line is no record to pyarrow either)
+                count += 1
+                if count == row:
+                    return first
+        return None
+    except csv.Error:
+        count = 0
+        for line_no, line in enumerate(body.split(b"\n"), start=1):
+            if line.rstrip(b"\r"):
+                count += 1
+                if count == row:
+                    return line_no
+        return None
 
 
 def _read_body(
