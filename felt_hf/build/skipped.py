@@ -114,7 +114,8 @@ def refuse_all_skipped(kept: Mapping[str, int], skipped: Mapping[str, Sequence[d
         if entries and kept.get(config, 0) == 0:
             first = entries[0]
             where = f"{first['archive']}:{first['member']}: " if first.get("member") else ""
-            where = "" if first["error"].startswith(where) else where  # (an error that names its file already)
+            if where and first["error"].startswith(where[:-2]):  # (an error that names its file already:
+                where = ""  # "archive:member, row 0: ..." had been printed after the same name)
             raise FeltError(f"every {what.format(config=config)} ({len(entries)} skipped; the first, "
                             f"{where}{first['error']}); nothing was written")  # fmt: skip
 
