@@ -765,6 +765,22 @@ def test_a_second_copy_whose_kept_copy_is_unreadable_is_counted_as_skipped(sampl
     assert "2 input file(s) could not be converted" in card and "set aside" not in card
 
 
+def test_a_tracking_archive_one_folder_down_is_said_not_left_out_silently(sample_archives, tmp_path, capsys):
+    """With the other archives at the top, ``sub/raw_motion_speech.zip`` had been left out without
+    a word, and ``--configs raw_speech`` had not said where it was."""
+    from felt_hf.cli import main as cli_main
+
+    data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech", "smoothed_speech"])
+    (data / "sub").mkdir()
+    (data / "raw_motion_speech.zip").rename(data / "sub" / "raw_motion_speech.zip")
+    with pytest.warns(FeltWarning, match=r"^sub/raw_motion_speech\.zip is below .*: that config is not converted"):
+        assert cli_main(["convert", str(data), "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert cli_main(["convert", str(data), "--out", str(tmp_path / "b"), "--configs", "raw_speech"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "(sub/raw_motion_speech.zip is below it: archives are looked for in the folder" in err[0]
+
+
 def test_the_every_file_skipped_error_names_its_file_once():
     from felt_hf.build.skipped import refuse_all_skipped, skip_entry
 

@@ -149,6 +149,12 @@ def present_configs(data_dir: str | os.PathLike) -> list[str]:
         wanted = ", ".join(f"{archive_stem(c)}.zip" for c in CONFIG_NAMES)
         raise FeltPathError(f"no FELT archive in {data_dir}: expected some of {wanted} (or extracted folders)"
                             + _nested_hint(data_dir))  # fmt: skip
+    below = [p for p in nested_sources(data_dir) if p.name.removesuffix(".zip") not in
+             {archive_stem(c) for c in found}]  # fmt: skip
+    if below:  # (one archive extracted a folder down had been left out without a word)
+        warnings.warn(f"{below[0].relative_to(Path(data_dir)).as_posix()} is below {data_dir}, where its config's "
+                      "archive is looked for: that config is not converted (move it up, or name the folder that "
+                      "holds it)", FeltWarning, stacklevel=2)  # fmt: skip
     return found
 
 

@@ -103,8 +103,12 @@ def find_source(data_dir: str | os.PathLike, config_name: str) -> Path:
     for candidate in (data_dir / f"{stem}.zip", data_dir / stem):
         if candidate.exists():
             return candidate
+    below = [p for p in nested_sources(data_dir) if p.name in (stem, f"{stem}.zip")]
+    where = f" ({below[0].relative_to(data_dir).as_posix()} is below it: archives are looked for in the folder " \
+        "given)" if below else ""  # fmt: skip
     raise FeltPathError(
-        f"config {config_name!r} needs {stem}.zip (or an extracted {stem}/ folder) in {data_dir}, and neither is there"
+        f"config {config_name!r} needs {stem}.zip (or an extracted {stem}/ folder) in {data_dir}, and neither is "
+        f"there{where}"
     )
 
 
