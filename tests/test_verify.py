@@ -533,6 +533,14 @@ def test_a_backup_copy_of_a_shard_that_the_card_glob_matches_fails(folder, capsy
     assert main(["push", str(folder), "--repo-id", "someone/felt", "--dry-run"]) == 2
 
 
+def test_a_stats_config_the_folder_does_not_have_fails_even_when_empty(folder, capsys):
+    doc = json.loads((folder / "stats.json").read_text())
+    doc["configs"]["bogus"] = {}
+    (folder / "stats.json").write_text(json.dumps(doc))
+    assert main(["verify", str(folder)]) == 1
+    assert "bogus: in stats.json but not in the folder" in capsys.readouterr().out
+
+
 def test_a_card_without_front_matter_is_one_line(folder, capsys):
     card = folder / "README.md"
     card.write_text(card.read_text().split("\n---\n", 1)[1])

@@ -1013,7 +1013,8 @@ def _check_stats(report: Report, root: Path, configs: dict, footers: dict, sampl
                 problems.append(f"{name}/{split}: {STATS_FILENAME} counts {st.num_trials} trials/{st.num_frames} "
                                 f"frames, the data {rows}/{frames}")  # fmt: skip
             problems += _compare_stats(f"{name}/{split}", st, sampled, whole=sampled.num_trials == rows)
-    extra = [f"{c}/{s}" for c, ss in stats.items() for s in ss if s not in footers.get(c, {})]
+    extra = [c for c, ss in doc["configs"].items() if c not in footers and not ss]  # (an empty entry had passed)
+    extra += [f"{c}/{s}" for c, ss in stats.items() for s in ss if s not in footers.get(c, {})]
     problems += [f"{x}: in {STATS_FILENAME} but not in the folder" for x in extra]
     report.add("stats", "fail" if problems else "pass",
                f"{len(problems)} problem(s): {problems[0]}" if problems else
