@@ -278,7 +278,7 @@ def test_skip_bad_leaves_out_a_split_whose_every_trial_is_bad(sample_archives, t
     assert set(load_dataset(str(out), "smoothed_speech")) == {"train", "validation"}
     assert verify_folder(out).ok
     card = (out / "README.md").read_text()  # (it had said "none of its actors' trials was in their input")
-    assert "Split `test` holds no trial of `smoothed_speech`: every one of its trials in the input was unreadable" \
+    assert "Split `test` holds no trial of `smoothed_speech`: every one of its trials in the input was skipped" \
         in card and "none of its actors' trials" not in card  # fmt: skip
 
 
@@ -666,6 +666,30 @@ def test_a_second_copy_of_a_trial_is_set_aside_not_counted_as_skipped(sample_arc
     (out / "skipped_trials.json").write_text(json.dumps({"skipped": [], "set_aside": [entry | {"member": 3}]}))
     checks = {c.name: c for c in verify_folder(out).checks}
     assert checks["skipped"].summary == "skipped_trials.json: set_aside[0].member: 3 is not a string"
+
+
+def test_a_split_emptied_by_differing_copies_is_said_to_be_skipped(sample_archives, tmp_path):
+    """Differing copies are left out before any work, so no emptied-split note had been made: the
+    card said none of the split's actors' trials was in the input."""
+    from felt_hf.ravdess import parse_trial_id
+
+    data = _copy_archives(sample_archives, tmp_path / "in", ["smoothed_speech"])
+    zip_path = data / "smoothed_motion_speech.zip"
+    test_actors = {a for a in range(1, 25) if split_of_actor(a) == "test"}
+    with zipfile.ZipFile(zip_path) as zf:
+        names = [n for n in zf.namelist() if n.endswith(".csv") and "/._" not in n and "MACOSX" not in n]
+        copies = {f"copies/{Path(n).name}": zf.read(n) + b"\r\n" for n in names
+                  if parse_trial_id(Path(n).stem).actor in test_actors}  # fmt: skip
+    assert copies
+    with zipfile.ZipFile(zip_path, "a") as zf:
+        for name, body in copies.items():
+            zf.writestr(name, body)
+    out = tmp_path / "felt"
+    with pytest.warns(FeltWarning, match="smoothed_speech: every trial of split test was skipped"):
+        convert_felt(data, out, progress=False, skip_bad=True, num_proc=1)
+    card = (out / "README.md").read_text()
+    assert "Split `test` holds no trial of `smoothed_speech`: every one of its trials in the input was skipped" in card
+    assert "none of its actors' trials" not in card
 
 
 def test_a_copy_set_aside_whose_kept_copy_was_skipped_is_a_skipped_file():

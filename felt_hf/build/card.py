@@ -394,8 +394,8 @@ def _empty_split_lines(summary: Mapping[str, Any], rule: Mapping[str, tuple[int,
                          "actors' trials was in their input, so those configs have no such split.")  # fmt: skip
         if emptied:
             lines.append(f"Split `{split}` holds no trial of {', '.join(f'`{c}`' for c in emptied)}: every one of "
-                         "its trials in the input was unreadable and skipped (`--skip-bad`; they are listed in "
-                         "`skipped_trials.json`), so those configs have no such split.")  # fmt: skip
+                         "its trials in the input was skipped (`--skip-bad`: unreadable, or copies that differ; they "
+                         "are listed in `skipped_trials.json`), so those configs have no such split.")  # fmt: skip
     return [*lines, ""] if lines else []
 
 

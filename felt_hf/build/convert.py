@@ -85,7 +85,7 @@ from ..layout import (
     plan_num_shards,
 )
 from ..progress import bars_wanted
-from ..ravdess import actor_ranges, split_of_actor, split_rule_text, validate_split_actors
+from ..ravdess import actor_ranges, parse_trial_id, split_of_actor, split_rule_text, validate_split_actors
 from ..schema import CONFIG_NAMES, DEFAULT_SPLIT_ACTORS, archive_stem, config_parts, trial_arrow_schema
 from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .convert_media import MediaRun, plan_media, refuse_plans_outside_splits, split_configs, write_media_configs
@@ -256,14 +256,28 @@ def left_out_warnings(members: dict[str, list[CsvMember]], split_actors: dict[st
     return out
 
 
-def empty_split_warnings(members: dict[str, list[CsvMember]], split_actors: dict[str, tuple[int, ...]]) -> list[str]:
+def empty_split_warnings(
+    members: dict[str, list[CsvMember]], split_actors: dict[str, tuple[int, ...]], skipped: Sequence[dict] = ()
+) -> list[str]:
     """A split of the rule that selects none of a config's trials leaves the config without that
     split: said per config (it had been silent, while the card listed the split; on FELT,
-    ``--split-actors ... holdout=18`` gives the song configs none, actor 18 having no song)."""
+    ``--split-actors ... holdout=18`` gives the song configs none, actor 18 having no song).
+
+    A split whose trials were all left out before any work (``skipped``: copies that differ)
+    gets the emptied-split note instead, which the card words as skipped, not as absent."""
+    lost: dict[str, set[int]] = {}
+    for e in skipped:
+        try:
+            lost.setdefault(e["config"], set()).add(parse_trial_id(e["trial_id"]).actor)
+        except (KeyError, TypeError, ValueError, FeltError):
+            continue
     out = []
     for config, ms in members.items():
         have = {split_of_actor(m.labels.actor, split_actors) for m in ms}
         empty = [s for s in split_actors if s not in have]
+        emptied = [s for s in empty if lost.get(config, set()) & set(split_actors[s])]
+        out += [emptied_split_note(config, s) for s in emptied]
+        empty = [s for s in empty if s not in emptied]
         if empty and ms:
             which = "; ".join(f"{s} (actors {actor_ranges(split_actors[s])})" for s in empty)
             out.append(f"{config}: no trial in split(s) {which}: the config has no such split")
@@ -714,7 +728,7 @@ def convert_felt(
     media_members = {c: [f.as_member() for f in plan.files.values()] for c, plan in media_plans.items()}
     everything = {**members, **media_members}
     notes = (trial_set_warnings(members) + left_out_warnings(everything, split_actors)
-             + empty_split_warnings(everything, split_actors))  # fmt: skip
+             + empty_split_warnings(everything, split_actors, skipped))  # fmt: skip
     for note in notes:
         warnings.warn(note, FeltWarning, stacklevel=2)
     if previews:  # the workers draw previews with datasets' Image feature: imported once, inherited
