@@ -668,6 +668,37 @@ def test_a_second_copy_of_a_trial_is_set_aside_not_counted_as_skipped(sample_arc
     assert checks["skipped"].summary == "skipped_trials.json: set_aside[0].member: 3 is not a string"
 
 
+def test_a_second_copy_that_cannot_be_read_is_skipped_not_set_aside_as_the_same_file(sample_archives, tmp_path):
+    """A copy whose deflate stream is damaged had been set aside, and the card had said it was the
+    same file as the copy converted, unread."""
+    data = _copy_archives(sample_archives, tmp_path / "in", ["raw_speech"])
+    zip_path = data / "raw_motion_speech.zip"
+    with zipfile.ZipFile(zip_path) as zf:
+        first = next(n for n in zf.namelist() if n.endswith(".csv") and "/._" not in n and "MACOSX" not in n)
+        body = zf.read(first)
+    copy = f"copy/{Path(first).name}"
+    with zipfile.ZipFile(zip_path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(copy, body)
+    with zipfile.ZipFile(zip_path) as zf:
+        info = zf.getinfo(copy)
+    raw = bytearray(zip_path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for i in range(start + 100, start + 140):  # the compressed stream's middle
+        raw[i] ^= 0xFF
+    zip_path.write_bytes(bytes(raw))
+    out = tmp_path / "felt"
+    convert_felt(data, out, progress=False, num_proc=1, skip_bad=True)
+    report = json.loads((out / "skipped_trials.json").read_text())
+    [entry] = report["skipped"]
+    assert "set_aside" not in report and entry["member"] == copy and "kept" not in entry
+    assert f"could not be read to compare with the copy converted (in/raw_motion_speech.zip:{first})" in entry["error"]
+    ids = {
+        t for p in (out / "raw_speech").glob("*.parquet") for t in pq.read_table(p, columns=["trial_id"])[0].to_pylist()
+    }
+    assert Path(first).stem in ids  # (the trial itself converted from its first copy)
+    assert "is the same file" not in (out / "README.md").read_text()
+
+
 def test_a_split_emptied_by_differing_copies_is_said_to_be_skipped(sample_archives, tmp_path):
     """Differing copies are left out before any work, so no emptied-split note had been made: the
     card said none of the split's actors' trials was in the input."""

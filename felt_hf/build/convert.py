@@ -92,13 +92,14 @@ from .convert_media import MediaRun, plan_media, refuse_plans_outside_splits, sp
 from .rows import rows_table, trial_row
 from .schema_handoff import SchemaHandoff
 from .skipped import (
+    compare_copies,
     differing_copies_error,
-    differing_copy,
     emptied_split_note,
     refuse_all_skipped,
     skip_entry,
     split_set_aside,
     trial_id_of,
+    unreadable_copy_error,
 )
 from .stats import FeatureStats, write_stats_json
 
@@ -202,7 +203,7 @@ def plan_tasks(
         if bad and not skip_bad:
             raise bad[0][1]
         first = {m.trial_id: m for m in members}
-        differ = _differing_copies(first, bad, str(source))
+        differ, unreadable = _differing_copies(first, bad, str(source))
         for tid, other in differ.items():  # neither copy is converted: listed as skipped, the first too
             members.remove(first[tid])
             if skipped is not None:
@@ -210,9 +211,11 @@ def plan_tasks(
                 skipped.append(skip_entry(config, tid, str(source), first[tid].member, why))
         for member, err in bad:
             if skipped is not None:  # (a second copy of a kept trial: set aside, listed apart)
-                tid = trial_id_of(member)
+                tid, where = trial_id_of(member), f"{source}:{member}"
                 kept = first.get(tid) if isinstance(err, FeltDuplicateTrialError) and tid not in differ else None
                 error = differing_copies_error(tid, first[tid].where(), differ[tid]) if tid in differ else str(err)
+                if kept is not None and where in unreadable:  # (not compared: not "the same file", a skipped one)
+                    error, kept = unreadable_copy_error(unreadable[where], kept.where()), None
                 skipped.append(skip_entry(config, tid, str(source), member, error,
                                           kept.where() if kept is not None else None))  # fmt: skip
         if not members:
@@ -230,16 +233,24 @@ def plan_tasks(
     return tasks
 
 
-def _differing_copies(first: dict[str, CsvMember], bad: Sequence[tuple[str, Exception]], source: str) -> dict[str, str]:
-    """``{trial id: where a differing copy is}`` for the trials whose second copies (in ``bad``)
-    are not the same file as the first (:func:`~felt_hf.build.skipped.differing_copy`)."""
+def _differing_copies(
+    first: dict[str, CsvMember], bad: Sequence[tuple[str, Exception]], source: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``({trial id: where a differing copy is}, {where: read error})``: the trials whose second
+    copies (in ``bad``) are not the same file as the first, and the second copies that cannot be
+    read to tell (:func:`~felt_hf.build.skipped.compare_copies`)."""
     copies: dict[str, list[CsvMember]] = {}
     for member, err in bad:
         tid = trial_id_of(member)
         if isinstance(err, FeltDuplicateTrialError) and tid in first:
             copies.setdefault(tid, []).append(CsvMember(source, member, first[tid].labels))
-    found = {tid: differing_copy(first[tid], others) for tid, others in copies.items()}
-    return {tid: where for tid, where in found.items() if where is not None}
+    differ, unreadable = {}, {}
+    for tid, others in copies.items():
+        where, cannot = compare_copies(first[tid], others)
+        unreadable.update(cannot)
+        if where is not None:
+            differ[tid] = where
+    return differ, unreadable
 
 
 def left_out_warnings(members: dict[str, list[CsvMember]], split_actors: dict[str, tuple[int, ...]]) -> list[str]:

@@ -64,7 +64,14 @@ from ..schema import (
 )
 from ..workers import ignore_interrupts, imap_largest_first, tune_worker_process
 from .media_facts import count_row, media_notes, merge_facts
-from .skipped import differing_copies_error, differing_copy, refuse_all_skipped, skip_entry, trial_id_of
+from .skipped import (
+    compare_copies,
+    differing_copies_error,
+    refuse_all_skipped,
+    skip_entry,
+    trial_id_of,
+    unreadable_copy_error,
+)
 
 TARGET_SHARD_BYTES = 300_000_000
 _FELT_LIKE_FOLDER_RE = re.compile(r"landmark|overlay|plot|action.?unit|animation|activation", re.IGNORECASE)
@@ -176,13 +183,16 @@ def plan_media(
                 err = duplicate_of({tid: files[0]}, tid, files[1].member, files[1].source, what=f" in {config}")
                 if not skip_bad and err is not None:
                     raise err
-                differ = differing_copy(files[0].as_member(), [f.as_member() for f in files[1:]])
+                differ, unreadable = compare_copies(files[0].as_member(), [f.as_member() for f in files[1:]])
                 if differ is not None:  # neither is converted: the trial's cell stays empty, each copy listed
                     for f in files:
                         _skip(plan, f, tid, differing_copies_error(tid, files[0].where(), differ))
                     plan.left_out.add(tid)
                     continue
                 for other in files[1:]:
+                    if other.where() in unreadable:  # (not compared: a skipped file, not "the same file")
+                        _skip(plan, other, tid, unreadable_copy_error(unreadable[other.where()], files[0].where()))
+                        continue
                     _skip(plan, other, tid, f"second file for trial {tid} in {config}; kept {files[0].where()}",
                           kept=files[0].where())  # fmt: skip
             plan.files[tid] = files[0]

@@ -50,15 +50,16 @@ def split_set_aside(entries: Sequence[dict]) -> tuple[list[dict], list[dict]]:
     return skipped, set_aside
 
 
-def differing_copy(kept, others: Sequence) -> str | None:
-    """Where the first of ``others`` (second copies of one trial, readers' members) whose bytes
-    differ from ``kept``'s is, or None when every readable copy is the same file.
+def compare_copies(kept, others: Sequence) -> tuple[str | None, dict[str, str]]:
+    """``(where the first of others that differs from kept is, or None; {where: read error} of the
+    others that cannot be read)``: second copies of one trial (readers' members) against the first.
 
     Why: under ``--skip-bad`` a second copy is set aside and the card says no data is missing for
     it. That is true only of an identical copy: two different copies had been resolved by their
-    order in the zip, the first converted without a word. Copies are rare, so reading them here,
-    before any work, costs nothing a normal download pays. A copy that cannot be read is left to
-    the conversion (an unreadable kept copy is skipped there, its other copies with it)."""
+    order in the zip, the first converted without a word, and an unreadable copy had been called
+    "the same file" unread. Copies are rare, so reading them here, before any work, costs nothing
+    a normal download pays. An unreadable kept copy is left to the conversion (it is skipped there,
+    its other copies with it)."""
     from ..errors import FeltError
     from ..inputs.sources import MemberReader
 
@@ -67,16 +68,23 @@ def differing_copy(kept, others: Sequence) -> str | None:
         try:
             data = reader.read_bytes(kept)
         except FeltError:
-            return None
+            return None, {}
+        unreadable: dict[str, str] = {}
         for other in others:
             try:
                 if reader.read_bytes(other) != data:
-                    return other.where()
-            except FeltError:
-                continue
-        return None
+                    return other.where(), unreadable
+            except FeltError as e:
+                unreadable[other.where()] = str(e)
+        return None, unreadable
     finally:
         reader.close()
+
+
+def unreadable_copy_error(error: str, kept: str) -> str:
+    """Why a second copy that cannot be read is listed as skipped, not set aside (the trial itself
+    is converted from ``kept``)."""
+    return f"{error}; a second copy of a trial that could not be read to compare with the copy converted ({kept})"
 
 
 def differing_copies_error(trial_id: str, kept: str, other: str) -> str:
@@ -122,8 +130,9 @@ def refuse_all_skipped(kept: Mapping[str, int], skipped: Mapping[str, Sequence[d
 
 __all__ = [
     "differing_copies_error",
-    "differing_copy",
+    "compare_copies",
     "emptied_split_note",
+    "unreadable_copy_error",
     "refuse_all_skipped",
     "skip_entry",
     "split_set_aside",
