@@ -541,6 +541,30 @@ def test_a_stats_config_the_folder_does_not_have_fails_even_when_empty(folder, c
     assert "bogus: in stats.json but not in the folder" in capsys.readouterr().out
 
 
+def test_features_damaged_in_the_footers_arrow_schema_copy_fail_naming_the_shard(folder, capsys):
+    """A flipped bit there had ended verify and push with datasets' "Feature type '@alue' not
+    found", one line naming no file, and no table."""
+    import base64
+
+    import pyarrow.parquet as pq
+
+    shard = sorted((folder / "smoothed_speech").glob("train-*.parquet"))[0]
+    encoded = pq.read_metadata(shard).metadata[b"ARROW:schema"]
+    raw = base64.b64decode(encoded)
+    assert b'"_type": "Value"' in raw
+    damaged = base64.b64encode(raw.replace(b'"_type": "Value"', b'"_type": "@alue"', 1))
+    assert len(damaged) == len(encoded)
+    data = shard.read_bytes()
+    assert data.count(encoded) == 1
+    shard.write_bytes(data.replace(encoded, damaged))
+    assert main(["verify", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert f"smoothed_speech/{shard.name}: the footer's huggingface features cannot be read" in out, out
+    assert main(["push", str(folder), "--repo-id", "someone/felt", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and shard.name in err[0], err
+
+
 def test_a_card_without_front_matter_is_one_line(folder, capsys):
     card = folder / "README.md"
     card.write_text(card.read_text().split("\n---\n", 1)[1])
