@@ -75,7 +75,7 @@ def read_card(root: Path) -> tuple[dict, dict[str, dict], str]:
         name = c.get("config_name", "default")
         if name in configs:
             raise FeltFormatError(str(readme), f"the card's YAML declares config {name!r} twice; load_dataset "
-                                  "cannot read this card")  # fmt: skip
+                                  "would take the last declaration without a word")  # fmt: skip
         configs[name] = c
         twice = _split_listed_twice(c)
         if twice is not None:

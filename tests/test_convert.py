@@ -666,6 +666,16 @@ def test_a_second_copy_of_a_trial_is_set_aside_not_counted_as_skipped(sample_arc
     (out / "skipped_trials.json").write_text(json.dumps({"skipped": [], "set_aside": [entry | {"member": 3}]}))
     checks = {c.name: c for c in verify_folder(out).checks}
     assert checks["skipped"].summary == "skipped_trials.json: set_aside[0].member: 3 is not a string"
+    for bad, says in (
+        ({"config": "no_such_config"}, "set_aside[0].config: 'no_such_config' is not a config of the card"),
+        ({"trial_id": "not-a-trial"}, "set_aside[0].trial_id: 'not-a-trial' is not a RAVDESS trial id"),
+    ):
+        (out / "skipped_trials.json").write_text(json.dumps({"skipped": [], "set_aside": [entry | bad]}))
+        checks = {c.name: c for c in verify_folder(out).checks}
+        assert checks["skipped"].summary == f"skipped_trials.json: {says}", checks["skipped"].summary
+    (out / "skipped_trials.json").write_text(json.dumps({"skipped": [], "set_aside": [entry, entry]}))
+    checks = {c.name: c for c in verify_folder(out).checks}
+    assert checks["skipped"].summary == "skipped_trials.json: set_aside[1]: the same entry as set_aside[0]"
 
 
 def test_a_second_copy_that_cannot_be_read_is_skipped_not_set_aside_as_the_same_file(sample_archives, tmp_path):
@@ -761,6 +771,8 @@ def test_two_different_copies_of_a_trial_convert_neither(sample_archives, tmp_pa
     assert [e["member"] for e in report["skipped"]] == [first, f"copy/{Path(first).name}"]
     assert all(f"trial {trial} has copies that differ" in e["error"] for e in report["skipped"])
     assert "set_aside" not in report
+    checks = {c.name: c for c in verify_folder(out).checks}  # (two files, one trial: counted as files)
+    assert checks["skipped"].summary.startswith("2 input file(s) skipped (1 trial(s) named)"), checks["skipped"].summary
     ids = {
         t for p in (out / "raw_speech").glob("*.parquet") for t in pq.read_table(p, columns=["trial_id"])[0].to_pylist()
     }

@@ -102,6 +102,7 @@ def test_archive_cut_inside_a_member(tmp_path):
     [
         ("FELT_HF_MAX_MEMBER_MB", "abc", "FELT_HF_MAX_MEMBER_MB='abc': not a size in MB"),
         ("FELT_HF_MAX_MEMBER_MB", "-1", "FELT_HF_MAX_MEMBER_MB='-1': not a size in MB"),
+        ("FELT_HF_MAX_MEMBER_MB", "1e-9", "FELT_HF_MAX_MEMBER_MB='1e-9': not a size in MB"),  # (a 0-byte limit)
         ("FELT_HF_INFLATE", "bogus", "FELT_HF_INFLATE='bogus': not one of isal, zlib"),
     ],
 )

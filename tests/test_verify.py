@@ -565,6 +565,18 @@ def test_features_damaged_in_the_footers_arrow_schema_copy_fail_naming_the_shard
     assert len(err) == 1 and shard.name in err[0], err
 
 
+def test_a_config_described_twice_in_dataset_info_fails(folder, capsys):
+    """The first entry's counts had been passed over (the last one wins, in datasets too)."""
+    card = folder / "README.md"
+    text = card.read_text()
+    start = text.index("- config_name: raw_song\n  features:")
+    end = text.index("\n- config_name:", start + 1)
+    block = text[start : end + 1]
+    card.write_text(text[:start] + block.replace("num_examples: 4", "num_examples: 99", 1) + text[start:])
+    assert main(["verify", str(folder)]) == 1
+    assert "README.md: dataset_info describes config 'raw_song' twice" in capsys.readouterr().out
+
+
 def test_a_card_without_front_matter_is_one_line(folder, capsys):
     card = folder / "README.md"
     card.write_text(card.read_text().split("\n---\n", 1)[1])

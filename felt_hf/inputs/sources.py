@@ -358,7 +358,7 @@ def max_member_bytes() -> int:
         mb = float(value)
     except ValueError:
         mb = float("nan")
-    if not (mb > 0 and mb < float("inf")):  # ("abc" had been float()'s message, naming no variable; -1 a limit)
+    if not (mb * 1024**2 >= 1 and mb < float("inf")):  # ("abc" had been float()'s message; -1 or 1e-9 a 0 limit)
         raise FeltError(f"{MAX_MEMBER_ENV}={value!r}: not a size in MB (a number above 0, e.g. 256)")
     return int(mb * 1024**2)
 

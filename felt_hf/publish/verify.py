@@ -700,11 +700,11 @@ def verify_folder(path: str | os.PathLike, *, sample: int | None = None) -> Repo
     _check_stats(report, root, configs, footers, sample)
     check_media(report, root, configs, footers, sample)
     _check_synthetic(report, root, data, body)
-    _check_skipped(report, root, body)
+    _check_skipped(report, root, body, configs)
     return report
 
 
-def _check_skipped(report: Report, root: Path, body: str) -> None:
+def _check_skipped(report: Report, root: Path, body: str, configs: Iterable[str] = ()) -> None:
     """Trials the converter skipped: ``skipped_trials.json`` and the card's note must agree."""
     import re
 
@@ -712,39 +712,43 @@ def _check_skipped(report: Report, root: Path, body: str) -> None:
     # (earlier builds' cards said "trial(s)" for the same count: each entry is one input file)
     m = re.search(r"\*\*(\d+) (?:input file|trial)\(s\) could not be converted", body)
     in_card = int(m.group(1)) if m else 0
-    try:
-        listed = len(json.loads(path.read_text(encoding="utf-8"))["skipped"]) if path.exists() else 0
-    except (ValueError, KeyError, TypeError, OSError, RecursionError) as e:
-        report.add("skipped", "fail", f"{path.name} unreadable: {e}")
-        return
     aside = re.search(r"(\d+) second copy\(ies\) of a trial were set aside", body)
+    aside_in_card = int(aside.group(1)) if aside else 0
     try:
-        aside_listed = len(json.loads(path.read_text(encoding="utf-8")).get("set_aside") or ()) if path.exists() else 0
-    except (ValueError, TypeError, AttributeError, OSError, RecursionError) as e:
+        doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"skipped": []}
+    except (ValueError, OSError, RecursionError) as e:
         report.add("skipped", "fail", f"{path.name} unreadable: {e}")
         return
-    entry_problem = _skipped_entry_problem(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
-    if entry_problem:
-        report.add("skipped", "fail", f"{path.name}: {entry_problem}")
-    elif listed != in_card:
-        report.add("skipped", "fail", f"the card says {in_card} trial(s) were skipped, {path.name} lists {listed}")
-    elif aside_listed != (int(aside.group(1)) if aside else 0):
-        report.add("skipped", "fail", f"the card says {int(aside.group(1)) if aside else 0} second copy(ies) were set "
-                   f"aside, {path.name} lists {aside_listed}")  # fmt: skip
+    problem = _skipped_entry_problem(doc, set(configs))
+    if problem:
+        report.add("skipped", "fail", f"{path.name}: {problem}")
+        return
+    skipped, aside_listed = doc.get("skipped", []), len(doc.get("set_aside") or ())
+    trials = len({(e["config"], e["trial_id"]) for e in skipped if e["trial_id"] is not None})
+    if len(skipped) != in_card:
+        report.add("skipped", "fail", f"the card says {in_card} input file(s) were skipped, {path.name} lists "
+                   f"{len(skipped)}")  # fmt: skip
+    elif aside_listed != aside_in_card:
+        report.add("skipped", "fail", f"the card says {aside_in_card} second copy(ies) were set aside, {path.name} "
+                   f"lists {aside_listed}")  # fmt: skip
+    elif skipped:  # (files, not trials: copies that differ are one trial, two files)
+        report.add("skipped", "warn", f"{len(skipped)} input file(s) skipped ({trials} trial(s) named), listed in "
+                   f"{path.name} and the card")  # fmt: skip
     else:
-        report.add("skipped", "pass" if not listed else "warn",
-                   f"{listed} trial(s) skipped, listed in {path.name} and the card" if listed else "no trial skipped")  # fmt: skip
+        report.add("skipped", "pass", "no input file skipped")
 
 
 _ENTRY_KEYS = ("config", "trial_id", "archive", "member", "error")
 
 
-def _skipped_entry_problem(doc) -> str | None:
+def _skipped_entry_problem(doc, configs: set[str] = frozenset()) -> str | None:
     """The first entry of ``skipped_trials.json`` that is not what the converter writes
     (:func:`felt_hf.build.skipped.skip_entry`), or None: every entry an object with the five keys,
     each a string or null (``error`` a string), a ``set_aside`` entry also naming the copy ``kept``
     and a ``skipped`` one not (a skipped file whose trial is in the build would be a false report).
     Only the counts had been compared with the card, so an entry without ``kept`` passed."""
+    from ..build.skipped import trial_id_of
+
     if not isinstance(doc, dict):
         return "not a JSON object"
     for name in ("skipped", "set_aside"):
@@ -764,6 +768,12 @@ def _skipped_entry_problem(doc) -> str | None:
                 return f"{name}[{i}]: no `kept` naming the copy converted instead"
             if name == "skipped" and "kept" in e:
                 return f"{name}[{i}]: has `kept`, so no data of it is missing: it belongs in set_aside"
+            if configs and e["config"] is not None and e["config"] not in configs:
+                return f"{name}[{i}].config: {e['config']!r} is not a config of the card"
+            if e["trial_id"] is not None and trial_id_of(f"{e['trial_id']}.csv") != e["trial_id"]:
+                return f"{name}[{i}].trial_id: {e['trial_id']!r} is not a RAVDESS trial id"
+            if e in entries[:i]:
+                return f"{name}[{i}]: the same entry as {name}[{entries.index(e)}]"
     return None
 
 
@@ -875,10 +885,13 @@ def _check_footers(report: Report, root: Path, data: dict, configs: dict[str, di
     from ..build.previews import preview_features
 
     info = {i.get("config_name", "default"): i for i in data.get("dataset_info") or [] if isinstance(i, dict)}
+    named = [i.get("config_name", "default") for i in data.get("dataset_info") or [] if isinstance(i, dict)]
+    twice = sorted({n for n in named if named.count(n) > 1})  # (datasets, like this dict, takes the last one)
     if isinstance(data.get("dataset_info"), dict):
         info = {data["dataset_info"].get("config_name", "default"): data["dataset_info"]}
     footers: dict[str, dict[str, list[tuple[str, dict]]]] = {}
     count_problems, feature_problems = [], []
+    count_problems += [f"{CARD_FILENAME}: dataset_info describes config {n!r} twice" for n in twice]
     expected_tracking = schema.trial_features()
     # a tracking config is the schema's rows, or those rows plus the `preview` image (--previews)
     tracking_shapes = (expected_tracking, preview_features())
