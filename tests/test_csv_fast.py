@@ -200,6 +200,7 @@ def test_a_lone_carriage_return_in_a_cell_goes_to_the_strict_reader(clean, stric
     data = eol.encode().join(lines)
     err = assert_same_error(data, name="cr.csv")
     assert err.row == 2 and strict_calls == ["cr.csv"]
+    assert "(a carriage return inside a cell ends the row there" in str(err)  # (only column counts had been said)
     plain = clean.raw_csv() if eol == "\r\n" else clean.raw_csv().replace(b"\r\n", b"\n")
     assert csv_fast.read_trial_csvs_fast([(plain, "a.csv"), (data, "cr.csv")]) == [None, None]  # (file by file)
 

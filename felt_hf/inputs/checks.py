@@ -37,6 +37,17 @@ def check_header_line(text: str, name: str) -> None:
         )
 
 
+def lone_carriage_return(data: bytes) -> bool:
+    """A carriage return that does not end a line (``\r\n``): one per ``find``, and FELT's files
+    end their ~120 lines with ``\r\n``, about 0.1 ms of a 1.6 MB file."""
+    at = data.find(b"\r")
+    while at >= 0:
+        if data[at + 1 : at + 2] != b"\n":
+            return True
+        at = data.find(b"\r", at + 2)
+    return False
+
+
 def check_float_range(matrix: np.ndarray, columns: Sequence[str], name: str) -> None:
     """No value of the parsed float block may be infinite.
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import FeltFormatError, FeltWarning
 from ..schema import FACE_SCORE_COLUMN, FRAME_ARRAYS, INPUT_COLUMN, FrameArray
+from .checks import lone_carriage_return
 from .csv_reader import (
     NAN_SPELLINGS,
     TrialRecord,
@@ -131,16 +132,7 @@ def _plain_text(data: bytes) -> bool:
     polars, so the same file had converted with polars and failed without it. A ``memchr`` for
     the quote, and one per carriage return (FELT's files end their ~120 lines with ``\r\n``):
     about 0.1 ms of a 1.6 MB file, under 1% of converting it."""
-    return b'"' not in data and not _lone_carriage_return(data)
-
-
-def _lone_carriage_return(data: bytes) -> bool:
-    at = data.find(b"\r")
-    while at >= 0:
-        if data[at + 1 : at + 2] != b"\n":
-            return True
-        at = data.find(b"\r", at + 2)
-    return False
+    return b'"' not in data and not lone_carriage_return(data)
 
 
 def _complete_rows(last_column_nulls: int) -> bool:

@@ -39,7 +39,7 @@ from ..schema import (
     SECOND_FRAME_COLUMN,
     FrameArray,
 )
-from .checks import check_float_range, check_frame_range, check_header_line
+from .checks import check_float_range, check_frame_range, check_header_line, lone_carriage_return
 
 _CELL_ERROR = re.compile(r"CSV column #(\d+): Row #(\d+): (.*)")
 _ROW_ERROR = re.compile(r"Row #(\d+): (.*)")
@@ -310,7 +310,17 @@ def read_trial_csv(source: bytes | str | os.PathLike, name: str | None = None) -
     try:
         return _read_body(data, names, start, present, absent, name)
     except FeltFormatError as e:
-        raise _at_file_row(e, data, start) from None
+        raise _with_cr_hint(_at_file_row(e, data, start), data) from None
+
+
+def _with_cr_hint(error: FeltFormatError, data: bytes) -> FeltFormatError:
+    """A ragged row ("Expected 688 columns, got 11") in a file with a carriage return inside a
+    line says so: the row was cut there, which the column counts alone do not tell."""
+    if not error.reason.startswith("Expected ") or not lone_carriage_return(data):
+        return error
+    return _rebuild_format_error(error.file, f"{error.reason} (a carriage return inside a cell ends the row "
+                                 "there: a line ends with \\n or \\r\\n)", error.row, error.column, error.archive,
+                                 type(error))  # fmt: skip
 
 
 def _at_file_row(error: FeltFormatError, data: bytes, start: int) -> FeltFormatError:
