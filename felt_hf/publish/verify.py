@@ -745,8 +745,10 @@ def _skipped_entry_problem(doc, configs: set[str] = frozenset()) -> str | None:
     """The first entry of ``skipped_trials.json`` that is not what the converter writes
     (:func:`felt_hf.build.skipped.skip_entry`), or None: every entry an object with the five keys,
     each a string or null (``error`` a string), a ``set_aside`` entry also naming the copy ``kept``
-    and a ``skipped`` one not (a skipped file whose trial is in the build would be a false report).
-    Only the counts had been compared with the card, so an entry without ``kept`` passed."""
+    and a ``skipped`` one not, a config of the card, a RAVDESS trial id, no entry twice. Only the
+    counts had been compared with the card, so an entry without ``kept`` passed. (Whether a skipped
+    file's trial is in the build is not asked: an unreadable second copy of a converted trial is
+    such an entry.)"""
     from ..build.skipped import trial_id_of
 
     if not isinstance(doc, dict):
@@ -770,7 +772,7 @@ def _skipped_entry_problem(doc, configs: set[str] = frozenset()) -> str | None:
                 return f"{name}[{i}]: has `kept`, so no data of it is missing: it belongs in set_aside"
             if configs and e["config"] is not None and e["config"] not in configs:
                 return f"{name}[{i}].config: {e['config']!r} is not a config of the card"
-            if e["trial_id"] is not None and trial_id_of(f"{e['trial_id']}.csv") != e["trial_id"]:
+            if e["trial_id"] is not None and trial_id_of(e["trial_id"]) != e["trial_id"]:
                 return f"{name}[{i}].trial_id: {e['trial_id']!r} is not a RAVDESS trial id"
             if e in entries[:i]:
                 return f"{name}[{i}]: the same entry as {name}[{entries.index(e)}]"
